@@ -1,0 +1,54 @@
+"""The FastAPI application: every domain's router, shared error handling and middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway import __version__
+from gateway.core.db import Database
+from gateway.core.errors import install_error_handlers
+from gateway.core.middleware import RequestContextMiddleware
+from gateway.core.settings import Settings, get_settings
+from gateway.identity.service import IdentityService
+from gateway.identity.tokens import Keyring
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = database or Database(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="Trunkline",
+        version=__version__,
+        description="ACS-compatible PSTN/SMS gateway. Data-plane routes take ACS HMAC auth; "
+        "/admin routes take the operator bearer token.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    keyring = Keyring(
+        settings.effective_token_keys_dir,
+        settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
+    )
+    app.state.identity = IdentityService(keyring, settings.token_issuer)
+
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    from gateway.health.router import router as health_router
+    from gateway.identity.router import public_router as identity_public_router
+    from gateway.identity.router import router as identity_router
+    from gateway.relay.router import router as relay_router
+    from gateway.resources.router import router as resources_router
+
+    for router in (health_router, resources_router, identity_router, identity_public_router, relay_router):
+        app.include_router(router)
+    return app

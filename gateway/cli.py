@@ -1,0 +1,263 @@
+"""The ``trunkline`` command: run roles (up, api), migrate, and manage resources and keys offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.core.settings import InsecureSettingsError, Settings, get_settings
+
+app = typer.Typer(
+    help="Trunkline: a self-hosted PSTN/SMS gateway that speaks the ACS wire protocol.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+resources_app = typer.Typer(help="Communication resources (tenants) and their keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Access-token signing keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(resources_app, name="resources")
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _database(settings: Settings) -> Any:
+    from gateway.core.db import Database
+    from gateway.core.migrate import upgrade
+
+    database = Database(settings.effective_database_url)
+    upgrade(database.engine)
+    return database
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+# Roles ------------------------------------------------------------------------------------------
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (TRUNKLINE_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (TRUNKLINE_API_PORT).")] = None,
+) -> None:
+    """Serve the HTTPS API (data plane and operator admin API)."""
+    from gateway.server import serve_api
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["api_host"] = host
+    if port is not None:
+        overrides["api_port"] = port
+    settings = Settings(**overrides) if overrides else get_settings()
+    try:
+        settings.require_production_secrets()
+    except InsecureSettingsError as exc:
+        raise _fail(f"refusing to start: {exc}", 2) from exc
+    serve_api(settings)
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTPS port.")] = 8443,
+) -> None:
+    """Run every role on this machine with embedded defaults (SQLite, no Redis needed)."""
+    from gateway.supervisor import run_local
+
+    run_local(host, port)
+
+
+# Database ---------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from gateway.core.db import Database
+    from gateway.core.migrate import current_revision, upgrade
+
+    settings = get_settings()
+    database = Database(settings.effective_database_url)
+    upgrade(database.engine, revision)
+    console.print(f"database at revision {current_revision(database.engine)}")
+
+
+# Resources --------------------------------------------------------------------------------------
+
+
+def _resource_json(resource: Any) -> dict[str, Any]:
+    from gateway.resources.schemas import ResourceWithKeys
+
+    return ResourceWithKeys.of(resource).model_dump(mode="json", by_alias=True)
+
+
+@resources_app.command("create")
+def resources_create(
+    name: str,
+    endpoint: Annotated[
+        str | None, typer.Option(help="https URL tenants use (default: the public endpoint).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create a resource and print its keys and connection strings."""
+    from gateway.core.errors import AcsError
+    from gateway.resources import service
+
+    settings = get_settings()
+    database = _database(settings)
+    try:
+        with database.session() as session:
+            resource = service.create_resource(session, name, endpoint or settings.effective_public_endpoint)
+            data = _resource_json(resource)
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+    if as_json:
+        _print_json(data)
+        return
+    console.print(f"created resource [bold]{data['name']}[/bold] ({data['id']})")
+    console.print(f"connection string: {data['connectionString']}", soft_wrap=True)
+
+
+@resources_app.command("list")
+def resources_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List resources."""
+    from gateway.resources import service
+
+    database = _database(get_settings())
+    with database.session() as session:
+        rows = [
+            {"id": r.id, "name": r.name, "endpoint": r.endpoint, "createdAt": r.created_at.isoformat()}
+            for r in service.list_resources(session)
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("name", "id", "endpoint", "created")
+    for row in rows:
+        table.add_row(row["name"], row["id"], row["endpoint"], row["createdAt"])
+    console.print(table)
+
+
+@resources_app.command("show")
+def resources_show(name: str) -> None:
+    """Print one resource with its keys, as JSON."""
+    from gateway.core.errors import AcsError
+    from gateway.resources import service
+
+    database = _database(get_settings())
+    try:
+        with database.session() as session:
+            _print_json(_resource_json(service.get_resource(session, name)))
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+
+
+@resources_app.command("delete")
+def resources_delete(
+    name: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False
+) -> None:
+    """Delete a resource and everything it owns."""
+    from gateway.core.errors import AcsError
+    from gateway.resources import service
+
+    if not yes:
+        typer.confirm(f"Delete resource {name} and all its data?", abort=True)
+    database = _database(get_settings())
+    try:
+        with database.session() as session:
+            service.delete_resource(session, name)
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+    console.print(f"deleted {name}")
+
+
+@resources_app.command("regenerate-key")
+def resources_regenerate_key(
+    name: str,
+    primary: Annotated[bool, typer.Option("--primary", help="Regenerate the primary key.")] = False,
+    secondary: Annotated[bool, typer.Option("--secondary", help="Regenerate the secondary key.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Replace one key; the old one stops working at once."""
+    from gateway.core.errors import AcsError
+    from gateway.resources import service
+
+    if primary == secondary:
+        raise _fail("give exactly one of --primary or --secondary", 2)
+    key_type = service.KeyType.PRIMARY if primary else service.KeyType.SECONDARY
+    database = _database(get_settings())
+    try:
+        with database.session() as session:
+            data = _resource_json(service.regenerate_key(session, name, key_type))
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+    if as_json:
+        _print_json(data)
+        return
+    which = "primaryConnectionString" if primary else "secondaryConnectionString"
+    console.print(f"new {key_type.value} connection string: {data[which]}", soft_wrap=True)
+
+
+# Signing keys -----------------------------------------------------------------------------------
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new signing key; it signs from now on, older keys still verify."""
+    from gateway.identity.tokens import Keyring, generate_key_file
+
+    settings = get_settings()
+    path = generate_key_file(settings.effective_token_keys_dir)
+    key = Keyring(settings.effective_token_keys_dir, create=False).signing_key
+    console.print(f"new signing key {key.kid} in {path}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List signing keys, newest (signing) first."""
+    from gateway.identity.tokens import Keyring
+
+    settings = get_settings()
+    keyring = Keyring(
+        settings.effective_token_keys_dir,
+        settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
+        create=False,
+    )
+    for index, key in enumerate(keyring.keys()):
+        console.print(f"{key.kid}{'  (signing)' if index == 0 else ''}")
+
+
+@keys_app.command("retire")
+def keys_retire(kid: str) -> None:
+    """Remove a key: tokens it signed stop verifying."""
+    from gateway.identity.tokens import SigningKey
+
+    settings = get_settings()
+    for path in settings.effective_token_keys_dir.glob("*.pem"):
+        if SigningKey.from_pem(path.read_bytes()).kid == kid:
+            path.unlink()
+            console.print(f"retired {kid}")
+            return
+    raise _fail(f"no key {kid} in {settings.effective_token_keys_dir}")
+
+
+def main() -> None:
+    from gateway.core.logging import configure_logging
+
+    configure_logging(
+        os.environ.get("TRUNKLINE_LOG_LEVEL", "INFO"), os.environ.get("TRUNKLINE_LOG_JSON", "true") != "false"
+    )
+    app()

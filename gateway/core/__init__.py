@@ -1,0 +1,1 @@
+"""Plumbing shared by every domain: settings, database, errors, auth, logging, metrics, TLS."""

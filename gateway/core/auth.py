@@ -1,0 +1,115 @@
+"""FastAPI dependencies for the two kinds of caller: tenants (ACS HMAC) and the operator (bearer)."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from gateway.core import hmac_auth
+from gateway.core.db import Database
+from gateway.core.errors import AcsError, Unauthorized
+from gateway.core.settings import Settings
+
+
+def app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def app_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+AppSettings = Annotated[Settings, Depends(app_settings)]
+AppDatabase = Annotated[Database, Depends(app_database)]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """The resource a data-plane request was authenticated as. Every query is scoped by it."""
+
+    resource_id: str
+
+
+async def authenticated_tenant(request: Request, settings: AppSettings, database: AppDatabase) -> Tenant:
+    from gateway.resources.service import candidate_keys
+
+    body = await request.body()
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    try:
+        signed = hmac_auth.prepare(
+            method=request.method,
+            raw_path=raw_path.decode("latin-1"),
+            query_string=request.scope.get("query_string", b"").decode("latin-1"),
+            headers=request.headers,
+            body=body,
+            now=datetime.now(UTC),
+            max_skew=timedelta(seconds=settings.hmac_max_clock_skew_seconds),
+        )
+    except hmac_auth.HmacAuthError as exc:
+        raise Unauthorized(str(exc)) from exc
+
+    def find_owner() -> str | None:
+        with database.session() as session:
+            keys = candidate_keys(session, request.headers.get("host", ""))
+        return hmac_auth.first_matching_key(
+            signed, ((k.resource_id, key) for k in keys for key in (k.primary, k.secondary))
+        )
+
+    owner = await run_in_threadpool(find_owner)
+    if owner is None:
+        raise Unauthorized("The request signature does not verify with any access key.")
+    structlog.contextvars.bind_contextvars(resource_id=owner)
+    return Tenant(resource_id=owner)
+
+
+AuthenticatedTenant = Annotated[Tenant, Depends(authenticated_tenant)]
+
+
+def require_operator(request: Request, settings: AppSettings) -> None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = settings.operator_token.get_secret_value() if settings.operator_token else ""
+    if (
+        scheme.lower() != "bearer"
+        or not expected
+        or not hmac.compare_digest(token.strip().encode(), expected.encode())
+    ):
+        raise AcsError(
+            401,
+            "Denied",
+            "The operator API needs 'Authorization: Bearer <TRUNKLINE_OPERATOR_TOKEN>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="trunkline-admin"'},
+        )
+
+
+def api_version(*supported: str) -> Any:
+    """A dependency that requires ``?api-version=`` to be one of ``supported``."""
+    listed = ", ".join(supported)
+
+    def check(request: Request) -> str:
+        value = request.query_params.get("api-version")
+        if not value:
+            raise AcsError(
+                400,
+                "MissingApiVersionParameter",
+                f"The api-version query parameter is required. Supported versions: {listed}.",
+                "api-version",
+            )
+        if value not in supported:
+            raise AcsError(
+                400,
+                "UnsupportedApiVersion",
+                f"The api-version '{value}' is not supported. Supported versions: {listed}.",
+                "api-version",
+            )
+        return value
+
+    return Depends(check)

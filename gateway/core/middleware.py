@@ -1,0 +1,86 @@
+"""One ASGI middleware for request ids, log context, metrics and the last-resort error answer."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.core.errors import error_body
+from gateway.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = structlog.get_logger("trunkline.http")
+
+_QUIET_PATHS = frozenset({"/health", "/metrics"})
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        request_id = str(uuid.uuid4())
+        client_request_id = headers.get("x-ms-client-request-id")
+        echo_client_id = headers.get("x-ms-return-client-request-id", "").lower() == "true"
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        if client_request_id:
+            structlog.contextvars.bind_contextvars(client_request_id=client_request_id[:128])
+        started = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": 500, "started": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                extra = [(b"x-ms-request-id", request_id.encode()), (b"x-request-id", request_id.encode())]
+                if echo_client_id and client_request_id:
+                    extra.append((b"x-ms-client-request-id", client_request_id[:128].encode("latin-1")))
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error")
+            if not status_holder["started"]:
+                body = json.dumps(
+                    error_body("InternalError", f"An internal error occurred (request id {request_id}).")
+                ).encode()
+                await send_wrapper(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            status = status_holder["status"]
+            HTTP_REQUESTS.labels(method, route_path, str(status)).inc()
+            HTTP_LATENCY.labels(method, route_path).observe(elapsed)
+            if scope.get("path") not in _QUIET_PATHS:
+                log.info(
+                    "request",
+                    method=method,
+                    path=scope.get("path"),
+                    route=route_path,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+            structlog.contextvars.clear_contextvars()

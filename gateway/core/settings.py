@@ -1,0 +1,170 @@
+"""Process settings, read from ``TRUNKLINE_*`` environment variables and an optional TOML file.
+
+The file is named by ``TRUNKLINE_CONFIG_FILE``; its top-level keys are the field names below
+(``database_url = "..."``). Environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+# Secrets that ship in examples and tutorials; a production process must not run with them.
+KNOWN_WEAK_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "password", "token", "trunkline", "admin"}
+)
+MIN_SECRET_LENGTH = 24
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/trunkline``, else ``~/.local/share/trunkline``, else ``./trunkline-data``."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg) / "trunkline"
+    home = Path.home()
+    if home.is_dir() and os.access(home, os.W_OK):
+        return home / ".local" / "share" / "trunkline"
+    return Path.cwd() / "trunkline-data"
+
+
+class InsecureSettingsError(RuntimeError):
+    """Raised when a production role would start with a missing or well-known secret."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRUNKLINE_", extra="ignore", validate_default=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    broker_url: str | None = None
+    operator_token: SecretStr | None = None
+
+    # Where clients reach the API. The connection strings handed to tenants use public_endpoint,
+    # which defaults to https://api_host:api_port/.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8443, ge=1, le=65535)
+    public_endpoint: str | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    # Data-plane HMAC: how far x-ms-date may be from the server clock.
+    hmac_max_clock_skew_seconds: int = Field(default=900, ge=1)
+
+    # Access tokens (Identity API).
+    token_issuer: str = "trunkline"  # noqa: S105 - an issuer name, not a secret
+    token_keys_dir: Path | None = None
+    token_signing_key: SecretStr | None = None  # PEM of a P-256 key; overrides the key directory
+
+    # Relay (TURN/STUN) credentials, coturn "use-auth-secret" scheme.
+    turn_urls: CommaList = Field(default_factory=list)
+    turn_nearest_urls: CommaList = Field(default_factory=list)
+    turn_secret: SecretStr | None = None
+    turn_max_ttl_seconds: int = Field(default=172800, ge=1, le=172800)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("TRUNKLINE_CONFIG_FILE")
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"TRUNKLINE_CONFIG_FILE points at {path}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("turn_urls", "turn_nearest_urls", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'trunkline.db'}"
+
+    @property
+    def effective_public_endpoint(self) -> str:
+        if self.public_endpoint:
+            return self.public_endpoint.rstrip("/") + "/"
+        host = self.api_host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a bind-all address is never a reachable endpoint
+            host = "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"https://{host}:{self.api_port}/"
+
+    @property
+    def public_host(self) -> str:
+        return urlsplit(self.effective_public_endpoint).netloc
+
+    @property
+    def effective_token_keys_dir(self) -> Path:
+        return self.token_keys_dir or self.data_dir / "keys"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.data_dir / "tls"
+
+    @property
+    def operator_token_file(self) -> Path:
+        return self.data_dir / "operator-token"
+
+    def require_production_secrets(self) -> None:
+        """Refuse to run a production role with a missing or well-known secret."""
+        problems: list[str] = []
+        if not _strong(self.operator_token):
+            problems.append(
+                f"TRUNKLINE_OPERATOR_TOKEN must be set to a random value of at least {MIN_SECRET_LENGTH} "
+                "characters (for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if (self.turn_urls or self.turn_nearest_urls) and not _strong(self.turn_secret):
+            problems.append(
+                "TRUNKLINE_TURN_SECRET must be the TURN server's static-auth-secret "
+                f"(at least {MIN_SECRET_LENGTH} characters) when TURN URLs are configured"
+            )
+        if problems:
+            raise InsecureSettingsError("; ".join(problems))
+
+
+def _strong(secret: SecretStr | None) -> bool:
+    if secret is None:
+        return False
+    value = secret.get_secret_value()
+    return value.strip().lower() not in KNOWN_WEAK_SECRETS and len(value) >= MIN_SECRET_LENGTH
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

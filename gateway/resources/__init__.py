@@ -1,0 +1,1 @@
+"""Communication resources (tenants) and their access keys."""

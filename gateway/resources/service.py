@@ -1,0 +1,124 @@
+"""Rules for communication resources: naming, keys, connection strings."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.core.db import utcnow
+from gateway.core.errors import BadRequest, Conflict, NotFound
+from gateway.resources.models import Resource
+
+NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class KeyType(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+
+
+def generate_access_key() -> str:
+    """A random 256-bit key, base64 as ACS hands them out."""
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def connection_string(endpoint: str, key: str) -> str:
+    return f"endpoint={endpoint};accesskey={key}"
+
+
+def normalise_endpoint(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+        raise BadRequest(
+            "endpoint must be an https URL with a host, like https://sms.example.com/", "endpoint"
+        )
+    return f"https://{parts.netloc}/"
+
+
+@dataclass(frozen=True)
+class ResourceKeys:
+    resource_id: str
+    primary: bytes
+    secondary: bytes
+
+
+def create_resource(session: Session, name: str, endpoint: str) -> Resource:
+    if not NAME_PATTERN.match(name):
+        raise BadRequest(
+            "name must be 1-63 lowercase letters, digits or inner hyphens", "name", code="InvalidResourceName"
+        )
+    endpoint = normalise_endpoint(endpoint)
+    if session.scalar(select(Resource.id).where(Resource.name == name)) is not None:
+        raise Conflict(f"A resource named '{name}' already exists.", "name", code="ResourceAlreadyExists")
+    resource = Resource(
+        name=name,
+        endpoint=endpoint,
+        endpoint_host=urlsplit(endpoint).netloc.lower(),
+        primary_key=generate_access_key(),
+        secondary_key=generate_access_key(),
+    )
+    session.add(resource)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent create of the same name
+        raise Conflict(
+            f"A resource named '{name}' already exists.", "name", code="ResourceAlreadyExists"
+        ) from exc
+    return resource
+
+
+def list_resources(session: Session) -> list[Resource]:
+    return list(session.scalars(select(Resource).order_by(Resource.created_at, Resource.name)))
+
+
+def get_resource(session: Session, id_or_name: str, *, for_update: bool = False) -> Resource:
+    query = select(Resource).where(or_(Resource.id == id_or_name, Resource.name == id_or_name))
+    if for_update:
+        query = query.with_for_update()
+    resource = session.scalar(query)
+    if resource is None:
+        raise NotFound(f"No resource '{id_or_name}'.", "resource", code="ResourceNotFound")
+    return resource
+
+
+def delete_resource(session: Session, id_or_name: str) -> None:
+    resource = get_resource(session, id_or_name)
+    session.execute(delete(Resource).where(Resource.id == resource.id))
+
+
+def regenerate_key(session: Session, id_or_name: str, key_type: KeyType) -> Resource:
+    resource = get_resource(session, id_or_name, for_update=True)
+    if key_type is KeyType.PRIMARY:
+        resource.primary_key = generate_access_key()
+    else:
+        resource.secondary_key = generate_access_key()
+    resource.keys_rotated_at = utcnow()
+    session.flush()
+    return resource
+
+
+def candidate_keys(session: Session, host: str) -> list[ResourceKeys]:
+    """Every resource's keys, those whose endpoint host is ``host`` first.
+
+    ACS requests carry no key id, so the resource is the one whose key verifies; host names may
+    be shared (or rewritten by a proxy), so the host only orders the search.
+    """
+    rows = list(
+        session.execute(
+            select(Resource.id, Resource.primary_key, Resource.secondary_key, Resource.endpoint_host)
+        ).all()
+    )
+    host = host.lower()
+    rows.sort(key=lambda row: row.endpoint_host != host)
+    return [
+        ResourceKeys(row.id, base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key))
+        for row in rows
+    ]
