@@ -89,8 +89,8 @@ def run_local(host: str, port: int) -> None:
     )
     console.print(f"operator token:  {token_source}")
     port_env = "" if port == 8443 else f" TRUNKLINE_API_PORT={port}"
-    next_command = f"TRUNKLINE_DATA_DIR={settings.data_dir}{port_env} trunkline resources create my-app --json"
-    console.print(f"next:            {next_command}")
+    next_command = f"TRUNKLINE_DATA_DIR={settings.data_dir}{port_env} trunkline resources create my-app"
+    console.print(f"next:            {next_command} --json")
     console.rule()
     supervise(local_roles(), env)
 
