@@ -14,6 +14,7 @@ from gateway.core.middleware import RequestContextMiddleware
 from gateway.core.settings import Settings, get_settings
 from gateway.identity.service import IdentityService
 from gateway.identity.tokens import Keyring
+from gateway.resources.keys import ResourceKeyIndex
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
     )
     app.state.identity = IdentityService(keyring, settings.token_issuer)
+    app.state.resource_keys = ResourceKeyIndex()
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

@@ -39,7 +39,7 @@ class Tenant:
 
 
 async def authenticated_tenant(request: Request, settings: AppSettings, database: AppDatabase) -> Tenant:
-    from gateway.resources.service import candidate_keys
+    from gateway.resources.keys import ResourceKeyIndex
 
     body = await request.body()
     raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
@@ -56,12 +56,11 @@ async def authenticated_tenant(request: Request, settings: AppSettings, database
     except hmac_auth.HmacAuthError as exc:
         raise Unauthorized(str(exc)) from exc
 
+    index: ResourceKeyIndex = request.app.state.resource_keys
+
     def find_owner() -> str | None:
-        with database.session() as session:
-            keys = candidate_keys(session, request.headers.get("host", ""))
-        return hmac_auth.first_matching_key(
-            signed, ((k.resource_id, key) for k in keys for key in (k.primary, k.secondary))
-        )
+        with database.read_session() as session:
+            return index.resolve(session, signed, request.headers.get("host", ""))
 
     owner = await run_in_threadpool(find_owner)
     if owner is None:

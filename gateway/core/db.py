@@ -83,10 +83,15 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     cursor.close()
 
 
+READ_ONLY_OPTION = "trunkline_read_only"
+
+
 def _sqlite_on_begin(connection: Any) -> None:
-    # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of
-    # one of them failing with "database is locked" when it upgrades a read lock.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock up front (IMMEDIATE), so two of them queue on busy_timeout
+    # instead of one failing with "database is locked" when it upgrades a read lock. Read-only
+    # sessions begin DEFERRED and run beside writers under WAL.
+    read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -96,11 +101,20 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on any error."""
         with self.sessionmaker() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reads only; on SQLite it does not take the write lock."""
+        with self.read_sessionmaker() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -13,7 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
@@ -187,11 +187,3 @@ def prepare(
         header_values=tuple(values),
         signature=auth.signature,
     )
-
-
-def first_matching_key(request: SignedRequest, keys: Iterable[tuple[str, bytes]]) -> str | None:
-    """The owner id of the first key under which the signature verifies, else None."""
-    for owner, key in keys:
-        if request.matches(key):
-            return owner
-    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -41,13 +40,6 @@ def normalise_endpoint(endpoint: str) -> str:
             "endpoint must be an https URL with a host, like https://sms.example.com/", "endpoint"
         )
     return f"https://{parts.netloc}/"
-
-
-@dataclass(frozen=True)
-class ResourceKeys:
-    resource_id: str
-    primary: bytes
-    secondary: bytes
 
 
 def create_resource(session: Session, name: str, endpoint: str) -> Resource:
@@ -103,22 +95,3 @@ def regenerate_key(session: Session, id_or_name: str, key_type: KeyType) -> Reso
     resource.keys_rotated_at = utcnow()
     session.flush()
     return resource
-
-
-def candidate_keys(session: Session, host: str) -> list[ResourceKeys]:
-    """Every resource's keys, those whose endpoint host is ``host`` first.
-
-    ACS requests carry no key id, so the resource is the one whose key verifies; host names may
-    be shared (or rewritten by a proxy), so the host only orders the search.
-    """
-    rows = list(
-        session.execute(
-            select(Resource.id, Resource.primary_key, Resource.secondary_key, Resource.endpoint_host)
-        ).all()
-    )
-    host = host.lower()
-    rows.sort(key=lambda row: row.endpoint_host != host)
-    return [
-        ResourceKeys(row.id, base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key))
-        for row in rows
-    ]

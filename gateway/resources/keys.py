@@ -1,0 +1,111 @@
+"""Finding the resource whose access key signed a request, without a table scan per request.
+
+ACS requests carry no key id, so the resource is the one whose key verifies the signature. The
+index keeps every resource's decoded keys in memory, tries resources on the request's host
+first and then the most recently matched ones, and never trusts itself: the resource it finds
+is re-read by primary key and the signature checked against the stored keys before the request
+is accepted, so a regenerated key or a deleted resource stops working at once in every process.
+When nothing matches, a cheap fingerprint of the table (row count, newest key change) says
+whether the index is stale; only then is it reloaded, so bad signatures cannot force scans.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import OrderedDict
+from dataclasses import dataclass
+from threading import Lock
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.core.hmac_auth import SignedRequest
+from gateway.resources.models import Resource
+
+
+@dataclass(frozen=True)
+class _Entry:
+    resource_id: str
+    host: str
+    keys: tuple[bytes, bytes]
+
+
+def _fingerprint(session: Session) -> tuple[Any, ...]:
+    row = session.execute(select(func.count(Resource.id), func.max(Resource.keys_rotated_at))).one()
+    return tuple(row)
+
+
+def _stored_keys(session: Session, resource_id: str) -> tuple[bytes, bytes] | None:
+    row = session.execute(
+        select(Resource.primary_key, Resource.secondary_key).where(Resource.id == resource_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)
+
+
+class ResourceKeyIndex:
+    def __init__(self) -> None:
+        self._lock = Lock()
+        # Most recently matched last; move_to_end keeps the hot tenants at the cheap end.
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._fingerprint: tuple[Any, ...] | None = None
+
+    def _reload(self, session: Session) -> None:
+        rows = session.execute(
+            select(Resource.id, Resource.endpoint_host, Resource.primary_key, Resource.secondary_key)
+        ).all()
+        fingerprint = _fingerprint(session)
+        entries: OrderedDict[str, _Entry] = OrderedDict()
+        for row in rows:
+            entries[row.id] = _Entry(
+                row.id,
+                row.endpoint_host,
+                (base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)),
+            )
+        with self._lock:
+            # Keep the recency order of the entries that survive.
+            ordered = [rid for rid in self._entries if rid in entries]
+            merged: OrderedDict[str, _Entry] = OrderedDict(
+                (rid, entries[rid]) for rid in entries if rid not in ordered
+            )
+            for rid in ordered:
+                merged[rid] = entries[rid]
+            self._entries = merged
+            self._fingerprint = fingerprint
+
+    def _scan(self, signed: SignedRequest, host: str) -> str | None:
+        with self._lock:
+            entries = list(self._entries.values())
+        host = host.lower()
+        same_host = [e for e in reversed(entries) if e.host == host]
+        others = [e for e in reversed(entries) if e.host != host]
+        for entry in (*same_host, *others):
+            if any(signed.matches(key) for key in entry.keys):
+                return entry.resource_id
+        return None
+
+    def _confirm(self, session: Session, signed: SignedRequest, resource_id: str) -> bool:
+        stored = _stored_keys(session, resource_id)
+        if stored is None or not any(signed.matches(key) for key in stored):
+            return False
+        with self._lock:
+            if resource_id in self._entries:
+                self._entries.move_to_end(resource_id)
+        return True
+
+    def resolve(self, session: Session, signed: SignedRequest, host: str) -> str | None:
+        """The id of the resource whose current key signed the request, else None."""
+        if self._fingerprint is None:
+            self._reload(session)
+        owner = self._scan(signed, host)
+        if owner is not None and self._confirm(session, signed, owner):
+            return owner
+        if owner is None and _fingerprint(session) == self._fingerprint:
+            return None
+        self._reload(session)
+        owner = self._scan(signed, host)
+        if owner is not None and self._confirm(session, signed, owner):
+            return owner
+        return None
