@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from gateway import __version__
 from gateway.core.db import Database
 from gateway.core.errors import install_error_handlers
-from gateway.core.middleware import RequestContextMiddleware
+from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from gateway.core.settings import Settings, get_settings
 from gateway.identity.service import IdentityService
 from gateway.identity.tokens import Keyring
@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.resource_keys = ResourceKeyIndex()
 
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # Added last, so outermost: its log line and metrics cover the 413s too.
     app.add_middleware(RequestContextMiddleware)
 
     from gateway.health.router import router as health_router

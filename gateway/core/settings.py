@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     turn_secret: SecretStr | None = None
     turn_max_ttl_seconds: int = Field(default=172800, ge=1, le=172800)
 
+    # Largest request body accepted (413 above it); SMS and numbers requests are far smaller.
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+
     log_level: str = "INFO"
     log_json: bool = True
 

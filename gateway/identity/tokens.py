@@ -112,7 +112,9 @@ class Keyring:
         if self.pem_override:
             keys.append(SigningKey.from_pem(self.pem_override.encode(), created=float("inf")))
         if self.directory.is_dir():
-            for path in sorted(self.directory.glob("*.pem")):
+            # Newest name first, so keys whose mtimes tie (coarse timestamps) still put the
+            # newest stamped file first: the sort below is stable.
+            for path in sorted(self.directory.glob("*.pem"), reverse=True):
                 keys.append(SigningKey.from_pem(path.read_bytes(), created=path.stat().st_mtime))
         if not keys and self.create:
             generate_key_file(self.directory)
