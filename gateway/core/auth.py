@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.core import hmac_auth
 from gateway.core.db import Database
 from gateway.core.errors import AcsError, Unauthorized
+from gateway.core.metrics import AUTH_FAILURES
 from gateway.core.settings import Settings
 
 
@@ -54,6 +55,7 @@ async def authenticated_tenant(request: Request, settings: AppSettings, database
             max_skew=timedelta(seconds=settings.hmac_max_clock_skew_seconds),
         )
     except hmac_auth.HmacAuthError as exc:
+        AUTH_FAILURES.labels("hmac").inc()
         raise Unauthorized(str(exc)) from exc
 
     index: ResourceKeyIndex = request.app.state.resource_keys
@@ -64,6 +66,7 @@ async def authenticated_tenant(request: Request, settings: AppSettings, database
 
     owner = await run_in_threadpool(find_owner)
     if owner is None:
+        AUTH_FAILURES.labels("hmac").inc()
         raise Unauthorized("The request signature does not verify with any access key.")
     structlog.contextvars.bind_contextvars(resource_id=owner)
     return Tenant(resource_id=owner)
@@ -81,6 +84,7 @@ def require_operator(request: Request, settings: AppSettings) -> None:
         or not expected
         or not hmac.compare_digest(token.strip().encode(), expected.encode())
     ):
+        AUTH_FAILURES.labels("operator").inc()
         raise AcsError(
             401,
             "Denied",

@@ -159,7 +159,11 @@ def prepare(
     now: datetime,
     max_skew: timedelta,
 ) -> SignedRequest:
-    """Check everything that does not need a key; raise HmacAuthError with the reason."""
+    """Check everything that does not need a key; raise HmacAuthError with the reason.
+
+    ``headers`` may be any mapping; names are matched case-insensitively.
+    """
+    headers = {name.lower(): value for name, value in headers.items()}
     auth = parse_authorization(headers.get("authorization"))
     date_header = next((d for d in auth.signed_headers if d in DATE_HEADERS), None)
     assert date_header is not None  # parse_authorization guarantees one

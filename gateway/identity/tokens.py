@@ -95,8 +95,8 @@ class InvalidToken(Exception):
 class Keyring:
     """The signing key and every key still accepted for verification.
 
-    Re-reads the key directory when its modification time changes, so a rotation by the CLI
-    reaches running processes without a restart.
+    Re-reads the key directory when its listing (names, sizes, modification times) changes, so
+    a rotation or retirement by the CLI reaches running processes without a restart.
     """
 
     def __init__(self, directory: Path, pem_override: str | None = None, *, create: bool = True) -> None:
@@ -104,7 +104,7 @@ class Keyring:
         self.pem_override = pem_override
         self.create = create
         self._lock = Lock()
-        self._mtime: float | None = None
+        self._listing: tuple[tuple[str, int, int], ...] = ()
         self._keys: list[SigningKey] = []
 
     def _load(self) -> None:
@@ -124,12 +124,23 @@ class Keyring:
             raise RuntimeError(f"no token signing key in {self.directory}; run `trunkline keys rotate`")
         keys.sort(key=lambda k: k.created, reverse=True)
         self._keys = keys
-        self._mtime = self.directory.stat().st_mtime if self.directory.is_dir() else None
+        self._listing = self._current_listing()
+
+    def _current_listing(self) -> tuple[tuple[str, int, int], ...]:
+        if not self.directory.is_dir():
+            return ()
+        entries = []
+        for path in self.directory.glob("*.pem"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # retired between glob and stat
+                continue
+            entries.append((path.name, stat.st_size, stat.st_mtime_ns))
+        return tuple(sorted(entries))
 
     def keys(self) -> Sequence[SigningKey]:
         with self._lock:
-            current = self.directory.stat().st_mtime if self.directory.is_dir() else None
-            if not self._keys or current != self._mtime:
+            if not self._keys or self._current_listing() != self._listing:
                 self._load()
             return list(self._keys)
 

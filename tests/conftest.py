@@ -1,0 +1,168 @@
+"""Shared fixtures: a clean environment, both databases, the app and signed clients.
+
+DB-touching tests take the ``database`` fixture (or ``client``), which is parametrised over
+"sqlite" (a migrated file copied into the test's tmp_path) and "postgresql" (one throw-away
+database per run, migrated once, emptied after every test). PostgreSQL being unreachable is a
+failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+import gateway.models  # noqa: F401 - registers every table on Base.metadata
+from gateway.app import create_app
+from gateway.core.db import Base, Database
+from gateway.core.migrate import upgrade
+from gateway.core.settings import Settings, get_settings
+from tests.support.acs import BASE_URL, OPERATOR_TOKEN, AcsClient, create_resource
+
+DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_URL_ENV = "TRUNKLINE_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No TRUNKLINE_* variable of the developer's shell reaches the code under test."""
+    for name in list(os.environ):
+        if name.startswith("TRUNKLINE_") and name != POSTGRES_URL_ENV:
+            monkeypatch.delenv(name)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+# PostgreSQL -----------------------------------------------------------------------------------
+
+
+def _libpq_url(sqlalchemy_url: str) -> str:
+    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this run, dropped at the end."""
+    admin_url = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL)
+    name = f"trunkline_test_{secrets.token_hex(6)}"
+    try:
+        admin = psycopg.connect(_libpq_url(admin_url), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {admin_url} ({POSTGRES_URL_ENV}) is unreachable: {exc}", pytrace=False)
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        database = Database(url)
+        upgrade(database.engine)
+        database.dispose()
+        yield url
+    finally:
+        with psycopg.connect(_libpq_url(admin_url), autocommit=True, connect_timeout=5) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _empty_all_tables(database: Database) -> None:
+    with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+# SQLite ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file; each test gets a copy (cheaper than migrating every time)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    database = Database(f"sqlite:///{path}")
+    upgrade(database.engine)
+    database.dispose()  # closing the last connection checkpoints the WAL into the file
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+# Either -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_backend(request: pytest.FixtureRequest) -> str:
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture
+def database_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if db_backend == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    template: Path = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "trunkline.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def database(database_url: str, db_backend: str) -> Iterator[Database]:
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        if db_backend == "postgresql":
+            _empty_all_tables(database)
+        database.dispose()
+
+
+# The application --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        operator_token=OPERATOR_TOKEN,
+        api_host="testserver",
+        api_port=443,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database) -> FastAPI:
+    return create_app(settings, database)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url=BASE_URL) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def resource_a(client: TestClient) -> dict[str, str]:
+    return create_resource(client, "tenant-a")
+
+
+@pytest.fixture
+def resource_b(client: TestClient) -> dict[str, str]:
+    return create_resource(client, "tenant-b")
+
+
+@pytest.fixture
+def acs_a(client: TestClient, resource_a: dict[str, str]) -> AcsClient:
+    return AcsClient(client, resource_a["primaryKey"])
+
+
+@pytest.fixture
+def acs_b(client: TestClient, resource_b: dict[str, str]) -> AcsClient:
+    return AcsClient(client, resource_b["primaryKey"])

@@ -1,0 +1,164 @@
+"""The ``trunkline`` command against a temporary data directory (SQLite)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.core.settings import Settings, get_settings
+from gateway.identity.tokens import Keyring
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TRUNKLINE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TRUNKLINE_PUBLIC_ENDPOINT", "https://gw.example.test/")
+    get_settings.cache_clear()
+    return tmp_path
+
+
+def _run(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def _ok(*args: str) -> str:
+    result = _run(*args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return str(result.stdout)
+
+
+def _json(*args: str) -> Any:
+    return json.loads(_ok(*args))
+
+
+def test_resources_create_json(data_dir: Path) -> None:
+    data = _json("resources", "create", "tenant", "--json")
+    assert data["name"] == "tenant"
+    assert data["endpoint"] == "https://gw.example.test/"
+    assert data["connectionString"] == f"endpoint=https://gw.example.test/;accesskey={data['primaryKey']}"
+    assert (data_dir / "trunkline.db").is_file()
+    assert _json("resources", "show", "tenant") == data
+
+
+def test_resources_create_with_endpoint_and_human_output(data_dir: Path) -> None:
+    output = _ok("resources", "create", "tenant", "--endpoint", "https://sms.example.com/x")
+    shown = _json("resources", "show", "tenant")
+    assert shown["endpoint"] == "https://sms.example.com/"
+    assert "tenant" in output
+    assert shown["connectionString"] in output.replace("\n", "")
+
+
+def test_resources_create_refuses_bad_and_duplicate_names(data_dir: Path) -> None:
+    _ok("resources", "create", "tenant")
+    duplicate = _run("resources", "create", "tenant")
+    assert duplicate.exit_code == 1
+    assert "already exists" in duplicate.output
+    bad = _run("resources", "create", "Bad_Name")
+    assert bad.exit_code == 1
+    assert "name" in bad.output
+
+
+def test_resources_list(data_dir: Path) -> None:
+    assert _json("resources", "list", "--json") == []
+    first = _json("resources", "create", "first", "--json")
+    second = _json("resources", "create", "second", "--json")
+    rows = _json("resources", "list", "--json")
+    assert [(r["name"], r["id"]) for r in rows] == [("first", first["id"]), ("second", second["id"])]
+    assert all("primaryKey" not in r for r in rows)
+    table = _ok("resources", "list")
+    assert "first" in table
+    assert "second" in table
+
+
+def test_regenerate_primary_only(data_dir: Path) -> None:
+    before = _json("resources", "create", "tenant", "--json")
+    after = _json("resources", "regenerate-key", "tenant", "--primary", "--json")
+    assert after["primaryKey"] != before["primaryKey"]
+    assert after["secondaryKey"] == before["secondaryKey"]
+    assert _json("resources", "show", "tenant")["primaryKey"] == after["primaryKey"]
+
+
+def test_regenerate_secondary_only(data_dir: Path) -> None:
+    before = _json("resources", "create", "tenant", "--json")
+    output = _ok("resources", "regenerate-key", "tenant", "--secondary")
+    after = _json("resources", "show", "tenant")
+    assert after["secondaryKey"] != before["secondaryKey"]
+    assert after["primaryKey"] == before["primaryKey"]
+    assert after["secondaryConnectionString"] in output.replace("\n", "")
+
+
+@pytest.mark.parametrize("flags", [["--primary", "--secondary"], []])
+def test_regenerate_needs_exactly_one_key(data_dir: Path, flags: list[str]) -> None:
+    before = _json("resources", "create", "tenant", "--json")
+    result = _run("resources", "regenerate-key", "tenant", *flags)
+    assert result.exit_code == 2
+    assert "exactly one" in result.output
+    assert _json("resources", "show", "tenant") == before
+
+
+def test_regenerate_unknown_resource(data_dir: Path) -> None:
+    result = _run("resources", "regenerate-key", "ghost", "--primary")
+    assert result.exit_code == 1
+    assert "ghost" in result.output
+
+
+def test_resources_delete(data_dir: Path) -> None:
+    _ok("resources", "create", "tenant")
+    aborted = CliRunner().invoke(app, ["resources", "delete", "tenant"], input="n\n")
+    assert aborted.exit_code != 0
+    assert [r["name"] for r in _json("resources", "list", "--json")] == ["tenant"]
+    _ok("resources", "delete", "tenant", "--yes")
+    assert _json("resources", "list", "--json") == []
+    assert _run("resources", "delete", "tenant", "--yes").exit_code == 1
+
+
+def test_keys_rotate_and_list(data_dir: Path) -> None:
+    keys_dir = data_dir / "keys"
+    rotated = _ok("keys", "rotate")
+    first = Keyring(keys_dir, create=False).signing_key.kid
+    assert first in rotated.replace("\n", "")
+    assert _ok("keys", "list").split() == [first, "(signing)"]
+
+    rotated = _ok("keys", "rotate")
+    keys = Keyring(keys_dir, create=False).keys()
+    second = keys[0].kid
+    assert second != first
+    assert second in rotated.replace("\n", "")
+    assert [k.kid for k in keys] == [second, first]
+    assert _ok("keys", "list").split() == [second, "(signing)", first]
+
+    retired = _ok("keys", "retire", first)
+    assert first in retired
+    assert _ok("keys", "list").split() == [second, "(signing)"]
+    assert _run("keys", "retire", first).exit_code == 1
+
+
+def test_keys_list_without_keys_fails(data_dir: Path) -> None:
+    result = _run("keys", "list")
+    assert result.exit_code != 0
+    assert not (data_dir / "keys").exists()
+
+
+def test_db_upgrade(data_dir: Path) -> None:
+    output = _ok("db", "upgrade")
+    assert "revision" in output
+    assert (data_dir / "trunkline.db").is_file()
+    assert _ok("db", "upgrade") == output
+
+
+def test_api_refuses_weak_secrets(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[Settings] = []
+    monkeypatch.setattr("gateway.server.serve_api", served.append)
+    monkeypatch.setenv("TRUNKLINE_OPERATOR_TOKEN", "changeme")
+    result = _run("api", "--port", "9999")
+    assert result.exit_code == 2
+    assert "refusing to start" in result.output
+    assert served == []
+    monkeypatch.setenv("TRUNKLINE_OPERATOR_TOKEN", "a-long-random-operator-token-value")
+    _ok("api", "--port", "9999", "--host", "127.0.0.2")
+    assert [(s.api_host, s.api_port) for s in served] == [("127.0.0.2", 9999)]
