@@ -19,7 +19,9 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -81,21 +83,19 @@ def run(label: str, url: str, sizes: list[int]) -> None:
         last = signed_request(keys[-1])
         index = ResourceKeyIndex()
         repeat = 200 if size <= 1000 else 40
+        step = max(1, len(keys) // repeat)
+        cold_requests = iter([signed_request(keys[i]) for i in range(0, len(keys), step)] * 2)
 
-        def hot() -> str | None:
+        def resolve(index: ResourceKeyIndex, signed: hmac_auth.SignedRequest) -> str | None:
             with database.read_session() as session:
-                return index.resolve(session, last, HOST)
+                return index.resolve(session, signed, HOST)
 
-        cold_requests = [signed_request(keys[i % len(keys)]) for i in range(0, len(keys), max(1, len(keys) // repeat))]
-        cold_iter = iter(cold_requests * 2)
+        def resolve_next(index: ResourceKeyIndex, requests: Iterator[hmac_auth.SignedRequest]) -> str | None:
+            return resolve(index, next(requests))
 
-        def cold() -> str | None:
-            with database.read_session() as session:
-                return index.resolve(session, next(cold_iter), HOST)
-
-        naive = timed(lambda: naive_resolve(database, last), repeat)
-        hot_t = timed(hot, repeat)
-        cold_t = timed(cold, min(repeat, len(cold_requests)))
+        naive = timed(partial(naive_resolve, database, last), repeat)
+        hot_t = timed(partial(resolve, index, last), repeat)
+        cold_t = timed(partial(resolve_next, index, cold_requests), min(repeat, len(keys)))
         print(
             f"{size:>10} {naive[0]:>7.2f} / {naive[1]:>6.2f} {hot_t[0]:>7.2f} / {hot_t[1]:>6.2f} "
             f"{cold_t[0]:>7.2f} / {cold_t[1]:>6.2f}   naive/index-hot = {naive[0] / hot_t[0]:.0f}x"
