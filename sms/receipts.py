@@ -165,7 +165,10 @@ class ReceiptText:
 
 
 _TEXT_KEY = re.compile(r"(?i)(?:^|(?<=\s))text\s*:")
-_FIELD = re.compile(r"(?i)(submit[ _]?date|done[ _]?date|[a-z_][a-z0-9_\-]*)\s*:\s*(\S*)")
+_FIELD_NAME = r"(?:submit[ _]?date|done[ _]?date|[a-z_][a-z0-9_\-]*)"
+# A value follows its colon directly, or after spaces unless what follows is the next field
+# ("dlvrd: stat:DELIVRD" has an empty dlvrd, not a dlvrd of "stat:DELIVRD").
+_FIELD = re.compile(rf"(?i)({_FIELD_NAME})\s*:(?:(?=\S)(\S*)|\s+(?!{_FIELD_NAME}\s*:)(\S*)|)")
 _DATE_DIGITS = re.compile(r"\d+")
 
 
@@ -208,7 +211,7 @@ def parse_receipt_text(body: str | bytes) -> ReceiptText | None:
         name = match.group(1).lower()
         compact = re.sub(r"[ _]", "", name)
         name = {"submitdate": "submit date", "donedate": "done date"}.get(compact, name)
-        fields.setdefault(name, match.group(2))
+        fields.setdefault(name, match.group(2) or match.group(3) or "")
 
     if "id" not in fields and "stat" not in fields:
         return None
