@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sms.encoding import DataCoding, choose_data_coding, encode_text
-from sms.gsm7 import NotGsm7EncodableError, can_encode_gsm7, gsm7_char_septets
-from sms.udh import ESM_CLASS_UDHI, MAX_PARTS, build_concat_udh
+from sms.gsm7 import NotGsm7EncodableError, can_encode_gsm7, gsm7_char_septets, pack_septets
+from sms.udh import ESM_CLASS_UDHI, MAX_PARTS, build_concat_udh, udh_fill_bits
 
 MAX_MESSAGE_CHARACTERS = 2048
 """The ACS SMS API's message length limit; 2,048 characters need at most 63 UCS-2 parts."""
@@ -243,3 +243,15 @@ def segment_count(
 ) -> int:
     """How many parts :func:`segment_message` makes of the text (without encoding it)."""
     return len(_split(text, _resolve_coding(text, data_coding), mode))
+
+
+def packed_user_data(segment: Segment) -> bytes:
+    """The part as TP-User-Data with GSM 7-bit text packed, for SMSCs configured to expect that.
+
+    Most SMSCs take unpacked septets in ``short_message`` (``Segment.short_message``); a few
+    want the air-interface form: the UDH, then the septets packed from the next septet boundary
+    (TS 23.040 §9.2.3.24, see :func:`sms.udh.udh_fill_bits`). UCS-2 parts are unchanged.
+    """
+    if segment.data_coding != DataCoding.SMSC_DEFAULT:
+        return segment.short_message
+    return segment.udh + pack_septets(segment.payload, udh_fill_bits(len(segment.udh)))

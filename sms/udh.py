@@ -119,3 +119,12 @@ def concat_info_from_udh(udh: bytes) -> ConcatInfo | None:
 
 def is_valid_concat(info: ConcatInfo) -> bool:
     return 1 <= info.total <= MAX_PARTS and 1 <= info.sequence <= info.total
+
+
+def udh_fill_bits(udh_length: int) -> int:
+    """Fill bits between a UDH of ``udh_length`` octets (UDHL included) and packed 7-bit text.
+
+    TS 23.040 §9.2.3.24: the text starts on a septet boundary counted from the start of the user
+    data, so a 6-octet header (48 bits) is followed by 1 fill bit, a 7-octet one (56) by none.
+    """
+    return (7 - (udh_length * 8) % 7) % 7

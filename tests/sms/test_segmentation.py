@@ -5,13 +5,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sms.encoding import DataCoding, decode_payload
-from sms.gsm7 import ESCAPE, NotGsm7EncodableError, gsm7_char_septets
+from sms.gsm7 import ESCAPE, NotGsm7EncodableError, gsm7_char_septets, unpack_septets
 from sms.segmentation import (
     MAX_MESSAGE_CHARACTERS,
     ConcatenationMode,
     MessageTooLongError,
     SarParameters,
     SegmentedMessage,
+    packed_user_data,
     part_limit,
     segment_count,
     segment_message,
@@ -221,3 +222,24 @@ def test_forced_ucs2_keeps_the_invariants(text: str, mode: ConcatenationMode) ->
 @given(st.text(alphabet=st.sampled_from(["a", "€", "😀", "ж"]), min_size=140, max_size=2048), modes)
 def test_long_boundary_heavy_texts(text: str, mode: ConcatenationMode) -> None:
     _check_invariants(text, segment_message(text, reference=7, mode=mode))
+
+
+def test_packed_user_data_aligns_text_after_the_header() -> None:
+    first, _ = segment_message("hello" * 40, reference=1)
+    packed = packed_user_data(first)
+    assert packed[:6] == first.udh
+    # 6-octet UDH + 1 fill bit + 153 septets = 7 + 153 septets = 160 septets = 140 octets.
+    assert len(packed) == 140
+    assert unpack_septets(packed[6:], 153, fill_bits=1) == first.payload
+    single = segment_message("hello").segments[0]
+    assert packed_user_data(single).hex() == "e8329bfd06"
+    ucs2 = segment_message("ж").segments[0]
+    assert packed_user_data(ucs2) == ucs2.short_message
+
+
+@given(
+    gsm_text, st.sampled_from([ConcatenationMode.UDH_8BIT_REFERENCE, ConcatenationMode.UDH_16BIT_REFERENCE])
+)
+def test_packed_parts_fit_140_octets(text: str, mode: ConcatenationMode) -> None:
+    for part in segment_message(text, mode=mode):
+        assert len(packed_user_data(part)) <= 140

@@ -12,6 +12,7 @@ from sms.udh import (
     concat_info_from_udh,
     parse_information_elements,
     split_udh,
+    udh_fill_bits,
 )
 
 
@@ -85,3 +86,9 @@ def test_built_headers_parse_back(reference: int, total_and_sequence: tuple[int,
     udh = build_concat_udh(reference, total, sequence, sixteen_bit_reference=sixteen)
     assert len(udh) == (7 if sixteen else 6)
     assert concat_info_from_udh(udh) == ConcatInfo(reference, total, sequence, 16 if sixteen else 8)
+
+
+@pytest.mark.parametrize(("length", "fill"), [(0, 0), (6, 1), (7, 0), (1, 6), (12, 2)])
+def test_fill_bits_after_a_header(length: int, fill: int) -> None:
+    assert udh_fill_bits(length) == fill
+    assert (length * 8 + fill) % 7 == 0
