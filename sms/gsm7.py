@@ -54,6 +54,10 @@ _CHAR_TO_SEPTET: dict[str, int] = {char: code for code, char in enumerate(DEFAUL
 _CHAR_TO_EXTENSION: dict[str, int] = {char: code for code, char in EXTENSION_TABLE.items()}
 
 EXTENSION_CHARACTERS: frozenset[str] = frozenset(_CHAR_TO_EXTENSION)
+_ENCODE_TRANSLATION: dict[int, str] = {
+    **{ord(char): chr(code) for char, code in _CHAR_TO_SEPTET.items()},
+    **{ord(char): chr(ESCAPE) + chr(code) for char, code in _CHAR_TO_EXTENSION.items()},
+}
 DEFAULT_CHARACTERS: frozenset[str] = frozenset(_CHAR_TO_SEPTET)
 GSM7_CHARACTERS: frozenset[str] = DEFAULT_CHARACTERS | EXTENSION_CHARACTERS
 
@@ -71,7 +75,7 @@ class NotGsm7EncodableError(ValueError):
 
 def can_encode_gsm7(text: str) -> bool:
     """True when every character is in the default alphabet or the basic extension table."""
-    return all(char in GSM7_CHARACTERS for char in text)
+    return GSM7_CHARACTERS.issuperset(text)
 
 
 def gsm7_char_septets(char: str) -> int:
@@ -85,7 +89,10 @@ def gsm7_char_septets(char: str) -> int:
 
 def gsm7_septet_count(text: str) -> int:
     """Septets the text needs, counting each extension character as two."""
-    return sum(gsm7_char_septets(char) for char in text)
+    if not GSM7_CHARACTERS.issuperset(text):
+        position, char = next((i, c) for i, c in enumerate(text) if c not in GSM7_CHARACTERS)
+        raise NotGsm7EncodableError(char, position)
+    return len(text) + gsm7_extension_count(text)
 
 
 def encode_gsm7(text: str) -> bytes:
@@ -93,18 +100,16 @@ def encode_gsm7(text: str) -> bytes:
 
     Raises NotGsm7EncodableError naming the first character outside both tables.
     """
-    septets = bytearray()
-    for position, char in enumerate(text):
-        code = _CHAR_TO_SEPTET.get(char)
-        if code is not None:
-            septets.append(code)
-            continue
-        extension = _CHAR_TO_EXTENSION.get(char)
-        if extension is None:
-            raise NotGsm7EncodableError(char, position)
-        septets.append(ESCAPE)
-        septets.append(extension)
-    return bytes(septets)
+    if not GSM7_CHARACTERS.issuperset(text):
+        position, char = next((i, c) for i, c in enumerate(text) if c not in GSM7_CHARACTERS)
+        raise NotGsm7EncodableError(char, position)
+    # str.translate and a Latin-1 encode run in C: every septet (and ESC) is below 0x80.
+    return text.translate(_ENCODE_TRANSLATION).encode("latin-1")
+
+
+def gsm7_extension_count(text: str) -> int:
+    """How many characters of the text come from the extension table (each costs an extra septet)."""
+    return sum(text.count(char) for char in EXTENSION_CHARACTERS)
 
 
 def decode_gsm7(septets: bytes) -> str:
