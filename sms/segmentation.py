@@ -265,3 +265,28 @@ def packed_user_data(segment: Segment) -> bytes:
     if segment.data_coding != DataCoding.SMSC_DEFAULT:
         return segment.short_message
     return segment.udh + pack_septets(segment.payload, udh_fill_bits(len(segment.udh)))
+
+
+class ReferenceAllocator:
+    """Hands out concatenation references, cycling per recipient.
+
+    Two multi-part messages in flight to the same handset must not share a reference, or the
+    handset merges their parts. Counting per recipient makes a clash need 256 (8-bit) or 65,536
+    (16-bit, SAR) multi-part messages to one number within a reassembly timeout. Pure state: the
+    caller supplies the starting point (e.g. random per process), and persistence if it wants
+    references to survive a restart. Recipients are forgotten least-recently-used first past
+    ``max_recipients`` so memory stays bounded.
+    """
+
+    def __init__(self, mode: ConcatenationMode, *, start: int = 0, max_recipients: int = 100_000) -> None:
+        self._modulus = _MAX_REFERENCE[mode] + 1
+        self._start = start % self._modulus
+        self._max_recipients = max_recipients
+        self._next: dict[str, int] = {}
+
+    def allocate(self, recipient: str) -> int:
+        reference = self._next.pop(recipient, self._start)
+        self._next[recipient] = (reference + 1) % self._modulus
+        while len(self._next) > self._max_recipients:
+            del self._next[next(iter(self._next))]
+        return reference

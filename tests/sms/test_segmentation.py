@@ -10,6 +10,7 @@ from sms.segmentation import (
     MAX_MESSAGE_CHARACTERS,
     ConcatenationMode,
     MessageTooLongError,
+    ReferenceAllocator,
     SarParameters,
     SegmentedMessage,
     packed_user_data,
@@ -243,3 +244,21 @@ def test_packed_user_data_aligns_text_after_the_header() -> None:
 def test_packed_parts_fit_140_octets(text: str, mode: ConcatenationMode) -> None:
     for part in segment_message(text, mode=mode):
         assert len(packed_user_data(part)) <= 140
+
+
+def test_references_cycle_per_recipient() -> None:
+    allocator = ReferenceAllocator(ConcatenationMode.UDH_8BIT_REFERENCE, start=254)
+    assert [allocator.allocate("+1555") for _ in range(3)] == [254, 255, 0]
+    assert allocator.allocate("+1666") == 254
+    sixteen = ReferenceAllocator(ConcatenationMode.SAR_TLV, start=70_000)
+    assert sixteen.allocate("+1555") == 70_000 % 65_536
+
+
+def test_reference_allocator_forgets_least_recently_used_recipients() -> None:
+    allocator = ReferenceAllocator(ConcatenationMode.UDH_8BIT_REFERENCE, max_recipients=2)
+    allocator.allocate("a")
+    allocator.allocate("b")
+    allocator.allocate("a")
+    allocator.allocate("c")  # forgets b, the least recently used
+    assert allocator.allocate("a") == 2
+    assert allocator.allocate("b") == 0
