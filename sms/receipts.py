@@ -194,6 +194,9 @@ def parse_receipt_date(value: str) -> datetime | None:
 def parse_receipt_text(body: str | bytes) -> ReceiptText | None:
     """Parse the Appendix B text form tolerantly; None when it has neither ``id`` nor ``stat``.
 
+    Only for PDUs :func:`is_delivery_receipt` flags: an ordinary message saying "my id: 5" would
+    parse as a receipt too.
+
     Field names in any case, in any order, any of them missing, ``submit_date`` for
     ``submit date``; unknown fields kept in ``extra``; ``text:`` takes the rest of the body
     (it quotes the message, which may itself contain colons).
