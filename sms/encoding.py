@@ -107,14 +107,24 @@ def undecoded_marker(payload: bytes, data_coding: int) -> str:
     return f"[undecoded data_coding=0x{data_coding:02X} {len(payload)} octets: {payload.hex()}]"
 
 
-def decode_payload(payload: bytes, data_coding: int) -> DecodedText:
+def decode_payload(
+    payload: bytes, data_coding: int, *, smsc_default: DataCoding = DataCoding.SMSC_DEFAULT
+) -> DecodedText:
     """Decode a ``short_message`` / ``message_payload`` (without its UDH) by ``data_coding``.
 
     0x00 GSM 7-bit unpacked; 0x01 IA5/ASCII; 0x03 Latin-1; 0x08 UCS-2 (UTF-16BE, an odd
     trailing octet or lone surrogate becomes U+FFFD). Anything else is kept as octets behind a
     marker (see :class:`DecodedText`).
+
+    ``smsc_default`` is what this SMSC means by 0x00: the "SMSC default alphabet" is the SMSC's
+    choice (SMPP 3.4 §5.2.19), and some deliver ASCII or Latin-1 under it. It applies to 0x00
+    only; the TS 23.038 schemes that name GSM 7-bit explicitly (0x10.., 0xF0..) stay GSM.
     """
     alphabet = text_alphabet(data_coding)
+    if data_coding == DataCoding.SMSC_DEFAULT:
+        if smsc_default not in (DataCoding.SMSC_DEFAULT, DataCoding.IA5, DataCoding.LATIN1):
+            raise ValueError(f"an SMSC default alphabet cannot be data_coding 0x{smsc_default:02X}")
+        alphabet = smsc_default
     if alphabet == DataCoding.SMSC_DEFAULT:
         text = decode_gsm7(payload)
     elif alphabet == DataCoding.IA5:

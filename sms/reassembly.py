@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sms.encoding import decode_payload
+from sms.encoding import DataCoding, decode_payload
 from sms.udh import ConcatInfo, MalformedUdhError, concat_info_from_udh, is_valid_concat, split_udh
 
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -127,7 +127,7 @@ class _OpenSet:
     parts: dict[int, InboundPart] = field(default_factory=dict)
 
 
-def _decode_run(parts: Iterable[InboundPart]) -> tuple[str, bool]:
+def _decode_run(parts: Iterable[InboundPart], smsc_default: DataCoding) -> tuple[str, bool]:
     """Decode consecutive parts, joining the octets of neighbours that share a data_coding."""
     texts: list[str] = []
     decoded = True
@@ -136,7 +136,8 @@ def _decode_run(parts: Iterable[InboundPart]) -> tuple[str, bool]:
     def flush() -> None:
         nonlocal decoded
         if run:
-            result = decode_payload(b"".join(part.payload for part in run), run[0].data_coding)
+            joined = b"".join(part.payload for part in run)
+            result = decode_payload(joined, run[0].data_coding, smsc_default=smsc_default)
             texts.append(result.text)
             decoded = decoded and result.decoded
             run.clear()
@@ -155,14 +156,18 @@ class Reassembler:
     A set that is not complete ``timeout_seconds`` after its first part arrived is expired by
     :meth:`expire` (or, for its own key, by the next :meth:`add`). At most ``max_open_sets`` sets
     are held; past that the oldest is expired early, so a flood of orphan parts cannot grow
-    memory without bound. Completed sets are remembered for one timeout so that a repeated
-    part of a message already delivered is recognised as a duplicate, not a new set.
+    memory without bound. Completed sets are remembered for one timeout so that a repeated part
+    of a message already delivered is recognised as a duplicate, not a new set.
+
+    ``smsc_default`` is the alphabet this SMSC means by data_coding 0x00 (see
+    :func:`sms.encoding.decode_payload`).
     """
 
     def __init__(
         self,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_open_sets: int = DEFAULT_MAX_OPEN_SETS,
+        smsc_default: DataCoding = DataCoding.SMSC_DEFAULT,
     ) -> None:
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
@@ -170,6 +175,7 @@ class Reassembler:
             raise ValueError("max_open_sets must be at least 1")
         self.timeout_seconds = timeout_seconds
         self.max_open_sets = max_open_sets
+        self.smsc_default = smsc_default
         self._open: dict[ReassemblyKey, _OpenSet] = {}
         self._completed: dict[ReassemblyKey, tuple[float, dict[int, bytes]]] = {}
         self._expired: list[ExpiredSet] = []
@@ -181,7 +187,7 @@ class Reassembler:
     def add(self, part: InboundPart, now: float) -> AddResult:
         """Take one part; a part without (valid) concatenation info is a whole message."""
         if part.concat is None or part.concat.total == 1:
-            text, decoded = _decode_run([part])
+            text, decoded = _decode_run([part], self.smsc_default)
             reference = part.concat.reference if part.concat else None
             message = ReassembledMessage(part.source, part.destination, text, 1, decoded, reference)
             return AddResult(AddOutcome.COMPLETE, message)
@@ -207,7 +213,7 @@ class Reassembler:
         del self._open[key]
         ordered = [open_set.parts[sequence] for sequence in range(1, concat.total + 1)]
         self._completed[key] = (now, {seq: p.payload for seq, p in open_set.parts.items()})
-        text, decoded = _decode_run(ordered)
+        text, decoded = _decode_run(ordered, self.smsc_default)
         message = ReassembledMessage(
             part.source, part.destination, text, concat.total, decoded, concat.reference
         )
@@ -252,8 +258,7 @@ class Reassembler:
             oldest_key = next(iter(self._open))
             self._expired.append(self._expired_set(oldest_key, self._open.pop(oldest_key)))
 
-    @staticmethod
-    def _expired_set(key: ReassemblyKey, open_set: _OpenSet) -> ExpiredSet:
+    def _expired_set(self, key: ReassemblyKey, open_set: _OpenSet) -> ExpiredSet:
         received = tuple(sorted(open_set.parts))
         missing = tuple(seq for seq in range(1, key.total + 1) if seq not in open_set.parts)
         pieces: list[str] = []
@@ -264,9 +269,9 @@ class Reassembler:
                 run.append(part)
                 continue
             if run:
-                pieces.append(_decode_run(run)[0])
+                pieces.append(_decode_run(run, self.smsc_default)[0])
                 run = []
             pieces.append(f"[missing part {sequence}]")
         if run:
-            pieces.append(_decode_run(run)[0])
+            pieces.append(_decode_run(run, self.smsc_default)[0])
         return ExpiredSet(key, received, missing, "".join(pieces), open_set.first_seen)

@@ -90,3 +90,12 @@ def test_gsm_round_trips_through_data_coding_0(text: str) -> None:
 def test_chosen_coding_round_trips(text: str) -> None:
     coding = choose_data_coding(text)
     assert decode_payload(encode_text(text, coding), coding).text == text
+
+
+def test_an_smsc_whose_default_alphabet_is_latin1() -> None:
+    assert decode_payload(b"caf\xe9 @", 0x00, smsc_default=DataCoding.LATIN1).text == "café @"
+    assert decode_payload(b"a@", 0x00, smsc_default=DataCoding.IA5).text == "a@"
+    # A scheme that names GSM 7-bit explicitly stays GSM.
+    assert decode_payload(b"\x00", 0xF0, smsc_default=DataCoding.LATIN1).text == "@"
+    with pytest.raises(ValueError, match="default alphabet"):
+        decode_payload(b"", 0x00, smsc_default=DataCoding.UCS2)

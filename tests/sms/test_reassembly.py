@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sms.encoding import DataCoding
 from sms.reassembly import (
     AddOutcome,
     InboundPart,
@@ -278,3 +279,11 @@ def test_shuffled_duplicated_parts_reassemble_the_original(
     assert all(message is not None and message.text == text for message in completed)
     assert reassembler.open_set_count == 0
     assert reassembler.expire(now=10_000) == []
+
+
+def test_reassembler_applies_the_smsc_default_alphabet() -> None:
+    reassembler = Reassembler(smsc_default=DataCoding.LATIN1)
+    reassembler.add(udh_part(8, 2, 1, b"caf"), now=0)
+    result = reassembler.add(udh_part(8, 2, 2, b"\xe9"), now=0)
+    assert result.message is not None
+    assert result.message.text == "café"
