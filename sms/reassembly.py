@@ -159,6 +159,9 @@ class Reassembler:
     memory without bound. Completed sets are remembered for one timeout so that a repeated part
     of a message already delivered is recognised as a duplicate, not a new set.
 
+    Call :meth:`expire` regularly (:meth:`next_deadline` says when): sets given up on wait
+    there, and the caller decides whether to log them or deliver their partial text.
+
     ``smsc_default`` is the alphabet this SMSC means by data_coding 0x00 (see
     :func:`sms.encoding.decode_payload`).
     """

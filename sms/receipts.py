@@ -251,13 +251,13 @@ def format_receipt_text(
 ) -> str:
     """Write a receipt in the Appendix B form (for test SMSCs, and the inverse of the parser)."""
     date_format = "%y%m%d%H%M%S" if with_seconds else "%y%m%d%H%M"
-    now_text = "0000000000"
+    missing_date = "0000000000"
     if delivered is None:
         delivered = submitted if state in SUCCESS_STATES else 0
     return (
         f"id:{message_id} sub:{submitted:03d} dlvrd:{delivered:03d} "
-        f"submit date:{submit_date.strftime(date_format) if submit_date else now_text} "
-        f"done date:{done_date.strftime(date_format) if done_date else now_text} "
+        f"submit date:{submit_date.strftime(date_format) if submit_date else missing_date} "
+        f"done date:{done_date.strftime(date_format) if done_date else missing_date} "
         f"stat:{STAT_TEXT[state]} err:{error} text:{text[:20]}"
     )
 
