@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from pydantic import SecretStr
 from rich.console import Console
 
-from gateway.core.settings import MIN_SECRET_LENGTH, Settings
+from gateway.core.settings import Settings, is_strong_secret
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -42,12 +43,12 @@ def local_roles() -> list[Role]:
 
 def local_operator_token(settings: Settings) -> str:
     """The operator token for local mode: the environment's if set, else one kept in the data dir."""
-    if settings.operator_token and len(settings.operator_token.get_secret_value()) >= MIN_SECRET_LENGTH:
+    if settings.operator_token and is_strong_secret(settings.operator_token):
         return settings.operator_token.get_secret_value()
     path: Path = settings.operator_token_file
     if path.exists():
         token = path.read_text().strip()
-        if len(token) >= MIN_SECRET_LENGTH:
+        if is_strong_secret(SecretStr(token)):
             return token
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -26,6 +26,8 @@ KNOWN_WEAK_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "password", "token", "trunkline", "admin"}
 )
 MIN_SECRET_LENGTH = 24
+# A random token of MIN_SECRET_LENGTH url-safe characters has ~20 distinct ones; "aaaa…" has one.
+MIN_SECRET_DISTINCT_CHARACTERS = 10
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -147,12 +149,12 @@ class Settings(BaseSettings):
     def require_production_secrets(self) -> None:
         """Refuse to run a production role with a missing or well-known secret."""
         problems: list[str] = []
-        if not _strong(self.operator_token):
+        if not is_strong_secret(self.operator_token):
             problems.append(
-                f"TRUNKLINE_OPERATOR_TOKEN must be set to a random value of at least {MIN_SECRET_LENGTH} "
+                f"TRUNKLINE_OPERATOR_TOKEN must be a random value of at least {MIN_SECRET_LENGTH} varied "
                 "characters (for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
-        if (self.turn_urls or self.turn_nearest_urls) and not _strong(self.turn_secret):
+        if (self.turn_urls or self.turn_nearest_urls) and not is_strong_secret(self.turn_secret):
             problems.append(
                 "TRUNKLINE_TURN_SECRET must be the TURN server's static-auth-secret "
                 f"(at least {MIN_SECRET_LENGTH} characters) when TURN URLs are configured"
@@ -161,11 +163,15 @@ class Settings(BaseSettings):
             raise InsecureSettingsError("; ".join(problems))
 
 
-def _strong(secret: SecretStr | None) -> bool:
+def is_strong_secret(secret: SecretStr | None) -> bool:
     if secret is None:
         return False
     value = secret.get_secret_value()
-    return value.strip().lower() not in KNOWN_WEAK_SECRETS and len(value) >= MIN_SECRET_LENGTH
+    return (
+        value.strip().lower() not in KNOWN_WEAK_SECRETS
+        and len(value) >= MIN_SECRET_LENGTH
+        and len(set(value)) >= MIN_SECRET_DISTINCT_CHARACTERS
+    )
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,8 @@ from gateway.core.settings import (
     get_settings,
 )
 
-STRONG = "s" * MIN_SECRET_LENGTH
+STRONG = "Kq3-vT8_zP1xW6mB4nR9sY2c"  # MIN_SECRET_LENGTH characters, all different
+assert len(STRONG) == MIN_SECRET_LENGTH
 
 
 def test_environment_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -134,12 +135,24 @@ def test_get_settings_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_strong_secrets_pass() -> None:
     Settings(operator_token=STRONG).require_production_secrets()
-    Settings(operator_token=STRONG, turn_urls=["turn:a"], turn_secret="t" * 40).require_production_secrets()
+    Settings(
+        operator_token=STRONG, turn_urls=["turn:a"], turn_secret=STRONG[::-1] + "-turn"
+    ).require_production_secrets()
 
 
 @pytest.mark.parametrize(
     "token",
-    [None, "", " " * 30, "s" * (MIN_SECRET_LENGTH - 1), *sorted(KNOWN_WEAK_SECRETS), "ChangeMe", " admin "],
+    [
+        None,
+        "",
+        " " * 30,
+        "s" * (MIN_SECRET_LENGTH - 1),
+        "a" * 40,
+        "abababababababababababab",
+        *sorted(KNOWN_WEAK_SECRETS),
+        "ChangeMe",
+        " admin ",
+    ],
 )
 def test_weak_operator_token_is_refused(token: str | None) -> None:
     with pytest.raises(InsecureSettingsError, match="TRUNKLINE_OPERATOR_TOKEN"):
@@ -148,6 +161,7 @@ def test_weak_operator_token_is_refused(token: str | None) -> None:
 
 def test_well_known_secrets_are_refused_even_when_long(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gateway.core.settings.MIN_SECRET_LENGTH", 1)
+    monkeypatch.setattr("gateway.core.settings.MIN_SECRET_DISTINCT_CHARACTERS", 1)
     for weak in KNOWN_WEAK_SECRETS - {""}:
         with pytest.raises(InsecureSettingsError, match="TRUNKLINE_OPERATOR_TOKEN"):
             Settings(operator_token=weak.upper()).require_production_secrets()
