@@ -9,17 +9,13 @@ failure, never a skip.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 import gateway.models  # noqa: F401 - registers every table on Base.metadata
 from gateway.app import create_app
@@ -27,9 +23,7 @@ from gateway.core.db import Base, Database
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings, get_settings
 from tests.support.acs import BASE_URL, OPERATOR_TOKEN, AcsClient, create_resource
-
-DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-POSTGRES_URL_ENV = "TRUNKLINE_TEST_POSTGRES_URL"
+from tests.support.postgres import POSTGRES_URL_ENV, PostgresUnavailable, throwaway_database
 
 
 @pytest.fixture(autouse=True)
@@ -46,30 +40,17 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 # PostgreSQL -----------------------------------------------------------------------------------
 
 
-def _libpq_url(sqlalchemy_url: str) -> str:
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this run, dropped at the end."""
-    admin_url = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL)
-    name = f"trunkline_test_{secrets.token_hex(6)}"
     try:
-        admin = psycopg.connect(_libpq_url(admin_url), autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {admin_url} ({POSTGRES_URL_ENV}) is unreachable: {exc}", pytrace=False)
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        database = Database(url)
-        upgrade(database.engine)
-        database.dispose()
-        yield url
-    finally:
-        with psycopg.connect(_libpq_url(admin_url), autocommit=True, connect_timeout=5) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        with throwaway_database("trunkline_test") as url:
+            database = Database(url)
+            upgrade(database.engine)
+            database.dispose()
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _empty_all_tables(database: Database) -> None:

@@ -19,6 +19,14 @@ log = structlog.get_logger("trunkline.http")
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
 
 
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
+    """A whole ACS-shaped error response, for answers given below the framework."""
+    body = json.dumps(error_body(code, message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -68,20 +76,9 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            error_body("PayloadTooLarge", f"The request body is larger than {self.max_bytes} bytes.")
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        await send_error(
+            send, 413, "PayloadTooLarge", f"The request body is larger than {self.max_bytes} bytes."
         )
-        await send({"type": "http.response.body", "body": body})
 
 
 class RequestContextMiddleware:
@@ -118,20 +115,8 @@ class RequestContextMiddleware:
         except Exception:
             log.exception("unhandled error")
             if not status_holder["started"]:
-                body = json.dumps(
-                    error_body("InternalError", f"An internal error occurred (request id {request_id}).")
-                ).encode()
-                await send_wrapper(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                message = f"An internal error occurred (request id {request_id})."
+                await send_error(send_wrapper, 500, "InternalError", message)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

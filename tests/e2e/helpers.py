@@ -26,16 +26,12 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
-import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from gateway.core.hmac_auth import sign_request
+from tests.support.postgres import PostgresUnavailable, throwaway_database
 
 IDENTITY_API = "2023-10-01"
 TURN_REALM = "trunkline.test"
-DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-POSTGRES_URL_ENV = "TRUNKLINE_TEST_POSTGRES_URL"
 SERVER_START_TIMEOUT = 30.0
 COTURN_START_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0
@@ -386,23 +382,11 @@ def _wait_healthy(server: TrunklineServer, timeout: float) -> None:
 # PostgreSQL -----------------------------------------------------------------------------------------
 
 
-def _libpq_url(sqlalchemy_url: str) -> str:
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @contextmanager
 def throwaway_postgres_database() -> Iterator[str]:
     """A new, empty database ``trunkline_e2e_<hex>``, dropped WITH (FORCE) afterwards."""
-    admin_url = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL)
-    name = f"trunkline_e2e_{secrets.token_hex(6)}"
     try:
-        admin = psycopg.connect(_libpq_url(admin_url), autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        raise ProcessError(f"PostgreSQL at {admin_url} ({POSTGRES_URL_ENV}) is unreachable: {exc}") from exc
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_libpq_url(admin_url), autocommit=True, connect_timeout=5) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        with throwaway_database("trunkline_e2e") as url:
+            yield url
+    except PostgresUnavailable as exc:
+        raise ProcessError(str(exc)) from exc
