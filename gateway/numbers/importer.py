@@ -1,0 +1,309 @@
+"""Import inventory from CSV or JSON lines.
+
+The whole file is one transaction: rows are validated and upserted in batches, and if any row is
+bad the transaction is rolled back and the report names every bad line. Re-importing a number that
+is already in inventory updates its attributes (keeping any hold), unless it is purchased: then it
+is reported and left untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.core.db import Database, utcnow
+from gateway.numbers.models import Carrier, InventoryNumber
+from gateway.numbers.rules import IMPORT_COLUMNS, REQUIRED_COLUMNS, ImportRow, validate_import_row
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_BATCH_SIZE = 2000
+MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass
+class LineError:
+    line: int
+    phone_number: str
+    problems: list[str]
+
+
+@dataclass
+class ImportReport:
+    accepted: bool = False
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    purchased_untouched: list[str] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+    error_count: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "rows": self.rows,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "purchasedUntouched": self.purchased_untouched,
+            "errorCount": self.error_count,
+            "errors": [
+                {"line": e.line, "phoneNumber": e.phone_number, "problems": e.problems} for e in self.errors
+            ],
+            "seconds": round(self.seconds, 3),
+            "rowsPerSecond": round(self.rows_per_second, 1),
+        }
+
+
+class FileFormatError(ValueError):
+    """The file as a whole is unreadable (no header, wrong columns, not UTF-8)."""
+
+
+def detect_format(name: str, explicit: str | None = None) -> str:
+    if explicit:
+        if explicit not in ("csv", "jsonl"):
+            raise FileFormatError("format must be csv or jsonl")
+        return explicit
+    lowered = name.lower()
+    return "jsonl" if lowered.endswith((".jsonl", ".ndjson", ".json")) else "csv"
+
+
+def read_records(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Yield ``(line number, record)``; a record that cannot be decoded is yielded as an error string."""
+    if fmt == "jsonl":
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                yield number, f"not valid JSON: {exc.msg}"
+                continue
+            if not isinstance(value, dict):
+                yield number, "each line must be a JSON object"
+                continue
+            yield number, value
+        return
+    reader = csv.reader(stream)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise FileFormatError("the file is empty (a header line is required)") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in IMPORT_COLUMNS]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing columns: {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unknown columns: {', '.join(unknown)}")
+        raise FileFormatError(f"line 1 (header): {'; '.join(parts)}; expected {','.join(IMPORT_COLUMNS)}")
+    for values in reader:
+        line = reader.line_num
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue
+        if len(values) != len(header):
+            yield line, f"expected {len(header)} fields, found {len(values)}"
+            continue
+        yield line, dict(zip(header, values, strict=True))
+
+
+def count_lines(path: Path) -> int:
+    lines = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return lines
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _upsert(session: Session, rows: list[ImportRow], carriers: dict[str, str], report: ImportReport) -> None:
+    now = utcnow()
+    numbers = [r.phone_number for r in rows]
+    existing = dict(
+        session.execute(
+            select(InventoryNumber.phone_number, InventoryNumber.status).where(
+                InventoryNumber.phone_number.in_(numbers)
+            )
+        ).all()
+    )
+    values = []
+    for row in rows:
+        status = existing.get(row.phone_number)
+        if status == "purchased":
+            report.purchased_untouched.append(row.phone_number)
+            continue
+        if status is None:
+            report.inserted += 1
+        else:
+            report.updated += 1
+        values.append(
+            {
+                "phone_number": row.phone_number,
+                "country_code": row.country_code,
+                "phone_number_type": row.phone_number_type,
+                "assignment_type": row.assignment_type,
+                "area_code": row.area_code,
+                "locality": row.locality,
+                "administrative_division": row.administrative_division,
+                "calling": row.calling,
+                "sms": row.sms,
+                "cost_amount": row.cost_amount,
+                "currency_code": row.currency_code,
+                "carrier_id": carriers[row.carrier],
+                "status": "available",
+                "free_at": now,
+                "imported_at": now,
+                "updated_at": now,
+            }
+        )
+    if not values:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(InventoryNumber.__table__)  # type: ignore[arg-type]
+    updatable = [
+        "country_code",
+        "phone_number_type",
+        "assignment_type",
+        "area_code",
+        "locality",
+        "administrative_division",
+        "calling",
+        "sms",
+        "cost_amount",
+        "currency_code",
+        "carrier_id",
+        "updated_at",
+    ]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["phone_number"],
+        set_={name: stmt.excluded[name] for name in updatable},
+        where=InventoryNumber.__table__.c.status != "purchased",
+    )
+    session.execute(stmt, values)
+
+
+def import_records(
+    database: Database,
+    records: Iterable[tuple[int, dict[str, Any] | str]],
+    default_carrier: str | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Validate and upsert every record in one transaction; nothing is written if any row is bad."""
+    report = ImportReport()
+    started = time.perf_counter()
+    try:
+        with database.session() as session:
+            carriers = {c.name: c.id for c in session.scalars(select(Carrier))}
+            if default_carrier is not None and default_carrier not in carriers:
+                report.errors.append(LineError(0, "", [f"unknown carrier '{default_carrier}'"]))
+                report.error_count = 1
+                raise _Rollback
+            seen: dict[str, int] = {}
+            batch: list[ImportRow] = []
+            for line, record in records:
+                report.rows += 1
+                if progress is not None and report.rows % 1000 == 0:
+                    progress(1000)
+                if isinstance(record, str):
+                    _bad(report, line, "", [record])
+                    continue
+                result = validate_import_row(record, default_carrier)
+                if isinstance(result, list):
+                    _bad(report, line, str(record.get("phoneNumber", "")), result)
+                    continue
+                if result.carrier not in carriers:
+                    _bad(report, line, result.phone_number, [f"unknown carrier '{result.carrier}'"])
+                    continue
+                first = seen.get(result.phone_number)
+                if first is not None:
+                    _bad(report, line, result.phone_number, [f"duplicate of line {first}"])
+                    continue
+                seen[result.phone_number] = line
+                if report.error_count:
+                    continue  # keep validating for the report, but write nothing more
+                batch.append(result)
+                if len(batch) >= batch_size:
+                    _upsert(session, batch, carriers, report)
+                    batch = []
+            if progress is not None:
+                progress(report.rows % 1000)
+            if report.error_count:
+                raise _Rollback
+            if batch:
+                _upsert(session, batch, carriers, report)
+            if report.rows == 0:
+                report.errors.append(LineError(0, "", ["the file has no rows"]))
+                report.error_count = 1
+                raise _Rollback
+    except _Rollback:
+        report.inserted = report.updated = 0
+        report.purchased_untouched = []
+        report.accepted = False
+    else:
+        report.accepted = True
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "inventory import",
+        accepted=report.accepted,
+        rows=report.rows,
+        inserted=report.inserted,
+        updated=report.updated,
+        purchased_untouched=len(report.purchased_untouched),
+        errors=report.error_count,
+        rows_per_second=round(report.rows_per_second),
+    )
+    return report
+
+
+def _bad(report: ImportReport, line: int, number: str, problems: list[str]) -> None:
+    report.error_count += 1
+    if len(report.errors) < MAX_REPORTED_ERRORS:
+        report.errors.append(LineError(line, number, problems))
+
+
+def import_file(
+    database: Database,
+    path: Path,
+    default_carrier: str | None = None,
+    *,
+    fmt: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        return import_records(
+            database,
+            read_records(stream, detect_format(path.name, fmt)),
+            default_carrier,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+
+def import_text(database: Database, text: str, fmt: str, default_carrier: str | None = None) -> ImportReport:
+    return import_records(database, read_records(io.StringIO(text, newline=""), fmt), default_carrier)
+
+
+__all__ = ["FileFormatError", "ImportReport", "LineError", "import_file", "import_text"]
