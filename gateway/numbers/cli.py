@@ -92,9 +92,7 @@ def numbers_import(
 
 @numbers_app.command("list")
 def numbers_list(
-    status: Annotated[
-        str | None, typer.Option(help="available, reserved, purchased or quarantined.")
-    ] = None,
+    status: Annotated[str | None, typer.Option(help="available, reserved, purchased or quarantined.")] = None,
     country: Annotated[str | None, typer.Option(help="ISO country code.")] = None,
     carrier: Annotated[str | None, typer.Option(help="Carrier name.")] = None,
     skip: Annotated[int, typer.Option(min=0)] = 0,
@@ -122,7 +120,9 @@ def numbers_list(
     if as_json:
         _print_json({"total": total, "numbers": data})
         return
-    table = Table("number", "country", "type", "area", "locality", "calling", "sms", "cost", "carrier", "status")
+    table = Table(
+        "number", "country", "type", "area", "locality", "calling", "sms", "cost", "carrier", "status"
+    )
     for row in data:
         table.add_row(
             row["phoneNumber"],

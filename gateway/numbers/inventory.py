@@ -155,7 +155,9 @@ def delete_carrier(session: Session, name: str) -> None:
     )
     if in_use:
         raise Conflict(
-            f"Carrier '{carrier.name}' still has {in_use} numbers in inventory.", "carrier", code="CarrierInUse"
+            f"Carrier '{carrier.name}' still has {in_use} numbers in inventory.",
+            "carrier",
+            code="CarrierInUse",
         )
     session.delete(carrier)
 

@@ -141,6 +141,8 @@ class ReservationNumber(Base):
         ForeignKey("number_reservations.id", ondelete="CASCADE"), primary_key=True
     )
     phone_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    calling: Mapped[str] = mapped_column(String(16))  # capabilities the purchase will give it
+    sms: Mapped[str] = mapped_column(String(16))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

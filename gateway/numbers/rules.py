@@ -32,7 +32,9 @@ IMPORT_COLUMNS = (
     "currencyCode",
     "carrier",
 )
-REQUIRED_COLUMNS = tuple(c for c in IMPORT_COLUMNS if c not in ("locality", "administrativeDivision", "carrier"))
+REQUIRED_COLUMNS = tuple(
+    c for c in IMPORT_COLUMNS if c not in ("locality", "administrativeDivision", "carrier")
+)
 
 # Which libphonenumber number types are plausible for each ACS phoneNumberType.
 _PLAUSIBLE_TYPES: dict[str, frozenset[int]] = {
@@ -135,7 +137,9 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def validate_import_row(record: Mapping[str, Any], default_carrier: str | None = None) -> ImportRow | list[str]:
+def validate_import_row(
+    record: Mapping[str, Any], default_carrier: str | None = None
+) -> ImportRow | list[str]:
     """Validate one CSV/JSONL record. Returns the normalised row, or the list of problems."""
     problems: list[str] = []
     values = {column: _text(record.get(column)) for column in IMPORT_COLUMNS}
@@ -197,7 +201,9 @@ def validate_import_row(record: Mapping[str, Any], default_carrier: str | None =
                         problems.append(f"phoneNumber is not plausibly {number_type}")
                     national = phonenumbers.national_significant_number(parsed)
                     if area_code and not national.startswith(area_code):
-                        problems.append(f"areaCode {area_code} is not a prefix of the national number {national}")
+                        problems.append(
+                            f"areaCode {area_code} is not a prefix of the national number {national}"
+                        )
     if problems:
         return problems
     return ImportRow(

@@ -149,6 +149,8 @@ def upgrade() -> None:
         "number_reservation_items",
         sa.Column("reservation_id", sa.String(length=36), nullable=False),
         sa.Column("phone_number", sa.String(length=16), nullable=False),
+        sa.Column("calling", sa.String(length=16), nullable=False),
+        sa.Column("sms", sa.String(length=16), nullable=False),
         sa.Column("added_at", gateway.core.db.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["reservation_id"],
