@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,8 +23,21 @@ pytestmark = pytest.mark.e2e
 POLL = {"polling_interval": 0.1}
 
 
+_clients: list[PhoneNumbersClient] = []
+
+
 def client_for(tenant: dict[str, Any]) -> PhoneNumbersClient:
-    return PhoneNumbersClient.from_connection_string(tenant["connectionString"])
+    client = PhoneNumbersClient.from_connection_string(tenant["connectionString"])
+    _clients.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close the SDK's keep-alive connections so the server shuts down promptly."""
+    yield
+    while _clients:
+        _clients.pop()._phone_number_client.close()
 
 
 def test_catalogue(numbers_server: NumbersServer, tenant_a: dict[str, Any]) -> None:
