@@ -14,12 +14,13 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from gateway.core.db import Database, utcnow
@@ -28,7 +29,7 @@ from gateway.numbers.rules import IMPORT_COLUMNS, REQUIRED_COLUMNS, ImportRow, v
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_BATCH_SIZE = 2000
+DEFAULT_BATCH_SIZE = 5000
 MAX_REPORTED_ERRORS = 1000
 
 
@@ -135,71 +136,135 @@ class _Rollback(Exception):
     pass
 
 
-def _upsert(session: Session, rows: list[ImportRow], carriers: dict[str, str], report: ImportReport) -> None:
-    now = utcnow()
-    numbers = [r.phone_number for r in rows]
-    existing = dict(
-        session.execute(
-            select(InventoryNumber.phone_number, InventoryNumber.status).where(
-                InventoryNumber.phone_number.in_(numbers)
-            )
-        ).all()
+_COLUMNS = (
+    "phone_number",
+    "country_code",
+    "phone_number_type",
+    "assignment_type",
+    "area_code",
+    "locality",
+    "administrative_division",
+    "calling",
+    "sms",
+    "cost_amount",
+    "currency_code",
+    "carrier_id",
+    "status",
+    "free_at",
+    "imported_at",
+    "updated_at",
+)
+_UPDATABLE = (
+    "country_code",
+    "phone_number_type",
+    "assignment_type",
+    "area_code",
+    "locality",
+    "administrative_division",
+    "calling",
+    "sms",
+    "cost_amount",
+    "currency_code",
+    "carrier_id",
+    "updated_at",
+)
+
+
+def _values(row: ImportRow, carriers: dict[str, str], now: datetime) -> tuple[Any, ...]:
+    return (
+        row.phone_number,
+        row.country_code,
+        row.phone_number_type,
+        row.assignment_type,
+        row.area_code,
+        row.locality,
+        row.administrative_division,
+        row.calling,
+        row.sms,
+        row.cost_amount,
+        row.currency_code,
+        carriers[row.carrier],
+        "available",
+        now,
+        now,
+        now,
     )
-    values = []
+
+
+def _count(report: ImportReport, rows: list[ImportRow], existing: dict[str, str]) -> set[str]:
+    """Update the report's counters; return the purchased numbers to leave out."""
+    skipped = set()
     for row in rows:
         status = existing.get(row.phone_number)
         if status == "purchased":
             report.purchased_untouched.append(row.phone_number)
-            continue
-        if status is None:
+            skipped.add(row.phone_number)
+        elif status is None:
             report.inserted += 1
         else:
             report.updated += 1
-        values.append(
-            {
-                "phone_number": row.phone_number,
-                "country_code": row.country_code,
-                "phone_number_type": row.phone_number_type,
-                "assignment_type": row.assignment_type,
-                "area_code": row.area_code,
-                "locality": row.locality,
-                "administrative_division": row.administrative_division,
-                "calling": row.calling,
-                "sms": row.sms,
-                "cost_amount": row.cost_amount,
-                "currency_code": row.currency_code,
-                "carrier_id": carriers[row.carrier],
-                "status": "available",
-                "free_at": now,
-                "imported_at": now,
-                "updated_at": now,
-            }
-        )
+    return skipped
+
+
+def _upsert_generic(session: Session, rows: list[ImportRow], carriers: dict[str, str], report: ImportReport) -> None:
+    """Batched INSERT ... ON CONFLICT DO UPDATE (SQLite)."""
+    now = utcnow()
+    existing = dict(
+        session.execute(
+            select(InventoryNumber.phone_number, InventoryNumber.status).where(
+                InventoryNumber.phone_number.in_([r.phone_number for r in rows])
+            )
+        ).all()
+    )
+    skipped = _count(report, rows, existing)
+    values = [
+        dict(zip(_COLUMNS, _values(row, carriers, now), strict=True))
+        for row in rows
+        if row.phone_number not in skipped
+    ]
     if not values:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(InventoryNumber.__table__)  # type: ignore[arg-type]
-    updatable = [
-        "country_code",
-        "phone_number_type",
-        "assignment_type",
-        "area_code",
-        "locality",
-        "administrative_division",
-        "calling",
-        "sms",
-        "cost_amount",
-        "currency_code",
-        "carrier_id",
-        "updated_at",
-    ]
+    stmt = sqlite.insert(InventoryNumber.__table__)  # type: ignore[arg-type]
     stmt = stmt.on_conflict_do_update(
         index_elements=["phone_number"],
-        set_={name: stmt.excluded[name] for name in updatable},
+        set_={name: stmt.excluded[name] for name in _UPDATABLE},
         where=InventoryNumber.__table__.c.status != "purchased",
     )
     session.execute(stmt, values)
+
+
+def _upsert_postgresql(
+    session: Session, rows: list[ImportRow], carriers: dict[str, str], report: ImportReport, staged: list[bool]
+) -> None:
+    """COPY the batch into a temporary table, then one INSERT ... SELECT ... ON CONFLICT."""
+    now = utcnow()
+    connection = session.connection()
+    if not staged:
+        connection.exec_driver_sql(
+            "CREATE TEMPORARY TABLE inventory_import (LIKE inventory_numbers INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        staged.append(True)
+    else:
+        connection.exec_driver_sql("TRUNCATE inventory_import")
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cursor:  # type: ignore[attr-defined]
+        with cursor.copy(f"COPY inventory_import ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(_values(row, carriers, now))
+        cursor.execute(
+            "SELECT n.phone_number, n.status FROM inventory_import i "
+            "JOIN inventory_numbers n ON n.phone_number = i.phone_number"
+        )
+        existing = dict(cursor.fetchall())
+    _count(report, rows, existing)
+    assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in _UPDATABLE)
+    connection.exec_driver_sql(
+        f"INSERT INTO inventory_numbers ({', '.join(_COLUMNS)}) "  # noqa: S608 - fixed column names
+        f"SELECT {', '.join(_COLUMNS)} FROM inventory_import "
+        f"ON CONFLICT (phone_number) DO UPDATE SET {assignments} "
+        "WHERE inventory_numbers.status <> 'purchased'"
+    )
 
 
 def import_records(
@@ -221,6 +286,14 @@ def import_records(
                 report.error_count = 1
                 raise _Rollback
             seen: dict[str, int] = {}
+            staged: list[bool] = []
+
+            def upsert(rows: list[ImportRow]) -> None:
+                if session.get_bind().dialect.name == "postgresql":
+                    _upsert_postgresql(session, rows, carriers, report, staged)
+                else:
+                    _upsert_generic(session, rows, carriers, report)
+
             batch: list[ImportRow] = []
             for line, record in records:
                 report.rows += 1
@@ -245,14 +318,14 @@ def import_records(
                     continue  # keep validating for the report, but write nothing more
                 batch.append(result)
                 if len(batch) >= batch_size:
-                    _upsert(session, batch, carriers, report)
+                    upsert(batch)
                     batch = []
             if progress is not None:
                 progress(report.rows % 1000)
             if report.error_count:
                 raise _Rollback
             if batch:
-                _upsert(session, batch, carriers, report)
+                upsert(batch)
             if report.rows == 0:
                 report.errors.append(LineError(0, "", ["the file has no rows"]))
                 report.error_count = 1

@@ -189,21 +189,7 @@ def validate_import_row(
                 e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
                 if e164 != raw_number:
                     problems.append(f"phoneNumber is not in E.164 format (expected {e164})")
-                if not phonenumbers.is_valid_number(parsed):
-                    problems.append("phoneNumber is not a valid number")
-                else:
-                    region = phonenumbers.region_code_for_number(parsed)
-                    if country and region != country:
-                        problems.append(f"phoneNumber belongs to {region}, not countryCode {country}")
-                    plausible = _PLAUSIBLE_TYPES.get(number_type)
-                    actual = phonenumbers.number_type(parsed)
-                    if plausible is not None and actual not in plausible:
-                        problems.append(f"phoneNumber is not plausibly {number_type}")
-                    national = phonenumbers.national_significant_number(parsed)
-                    if area_code and not national.startswith(area_code):
-                        problems.append(
-                            f"areaCode {area_code} is not a prefix of the national number {national}"
-                        )
+                problems.extend(_number_problems(parsed, country, number_type, area_code))
     if problems:
         return problems
     return ImportRow(
@@ -220,6 +206,35 @@ def validate_import_row(
         currency_code=currency,
         carrier=carrier,
     )
+
+
+def _number_problems(parsed: phonenumbers.PhoneNumber, country: str, number_type: str, area_code: str) -> list[str]:
+    # is_valid_number_for_region checks validity and country at once, without libphonenumber's
+    # search over every region sharing a calling code (25 for +1): the import's hot path.
+    if country and phonenumbers.is_valid_number_for_region(parsed, country):
+        region = country
+    elif not phonenumbers.is_valid_number(parsed):
+        return ["phoneNumber is not a valid number"]
+    else:
+        region = phonenumbers.region_code_for_number(parsed)
+        return [f"phoneNumber belongs to {region}, not countryCode {country or '?'}"]
+    problems = []
+    plausible = _PLAUSIBLE_TYPES.get(number_type)
+    if plausible is not None and _number_type(parsed, region) not in plausible:
+        problems.append(f"phoneNumber is not plausibly {number_type}")
+    national = phonenumbers.national_significant_number(parsed)
+    if area_code and not national.startswith(area_code):
+        problems.append(f"areaCode {area_code} is not a prefix of the national number {national}")
+    return problems
+
+
+def _number_type(parsed: phonenumbers.PhoneNumber, region: str) -> int:
+    """libphonenumber's number type for a number already known to be valid in ``region``."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    helper = getattr(phonenumbers.phonenumberutil, "_number_type_helper", None)
+    if metadata is None or helper is None:  # pragma: no cover - a future libphonenumber
+        return int(phonenumbers.number_type(parsed))
+    return int(helper(phonenumbers.national_significant_number(parsed), metadata))
 
 
 # Filtering -----------------------------------------------------------------------------------------
