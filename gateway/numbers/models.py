@@ -68,6 +68,14 @@ class InventoryNumber(Base):
             "area_code",
             "free_at",
         ),
+        # Searches without an area code (toll-free, "any area code") range-scan this one.
+        Index(
+            "ix_inventory_numbers_search_any_area",
+            "country_code",
+            "phone_number_type",
+            "assignment_type",
+            "free_at",
+        ),
         Index("ix_inventory_numbers_status", "status"),
     )
 

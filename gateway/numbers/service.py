@@ -269,11 +269,10 @@ def hold_numbers(
     query = (
         select(InventoryNumber)
         .where(*filter_clauses(wanted, now))
+        .order_by(InventoryNumber.free_at)  # an index order (with or without area code): no sort
         .limit(quantity)
         .with_for_update(skip_locked=True)
     )
-    if wanted.area_code is not None:
-        query = query.order_by(InventoryNumber.free_at)  # the index order: no sort, oldest-free first
     return list(session.scalars(query))
 
 

@@ -69,6 +69,11 @@ def upgrade() -> None:
             ["country_code", "phone_number_type", "assignment_type", "area_code", "free_at"],
             unique=False,
         )
+        batch_op.create_index(
+            "ix_inventory_numbers_search_any_area",
+            ["country_code", "phone_number_type", "assignment_type", "free_at"],
+            unique=False,
+        )
         batch_op.create_index("ix_inventory_numbers_status", ["status"], unique=False)
 
     op.create_table(
@@ -215,6 +220,7 @@ def downgrade() -> None:
     op.drop_table("number_operations")
     with op.batch_alter_table("inventory_numbers", schema=None) as batch_op:
         batch_op.drop_index("ix_inventory_numbers_status")
+        batch_op.drop_index("ix_inventory_numbers_search_any_area")
         batch_op.drop_index("ix_inventory_numbers_search_path")
         batch_op.drop_index(batch_op.f("ix_inventory_numbers_search_id"))
         batch_op.drop_index(batch_op.f("ix_inventory_numbers_reservation_id"))
