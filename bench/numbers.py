@@ -10,6 +10,7 @@ transaction, then the hold with SELECT ... FOR UPDATE SKIP LOCKED) for typical f
 search -> purchase. Drops the database at the end (unless --keep).
 """
 
+# ruff: noqa: E402 - the sys.path fix below must run before the imports
 from __future__ import annotations
 
 import sys
@@ -42,13 +43,22 @@ from gateway.resources import service as resources
 
 FILTERS: dict[str, dict[str, Any]] = {
     "geographic, area code, calling+sms": {
-        "phone_number_type": "geographic", "area_code": "425", "calling": "inbound+outbound", "sms": "inbound+outbound",
+        "phone_number_type": "geographic",
+        "area_code": "425",
+        "calling": "inbound+outbound",
+        "sms": "inbound+outbound",
     },
     "geographic, area code, calling only": {
-        "phone_number_type": "geographic", "area_code": "212", "calling": "inbound", "sms": "none",
+        "phone_number_type": "geographic",
+        "area_code": "212",
+        "calling": "inbound",
+        "sms": "none",
     },
     "geographic, any area code": {
-        "phone_number_type": "geographic", "area_code": None, "calling": "outbound", "sms": "none",
+        "phone_number_type": "geographic",
+        "area_code": None,
+        "calling": "outbound",
+        "sms": "none",
     },
     "toll-free": {"phone_number_type": "tollFree", "area_code": None, "calling": "inbound", "sms": "inbound"},
 }
@@ -64,7 +74,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def search_once(database: Database, settings: Settings, resource_id: str, spec: dict[str, Any]) -> tuple[float, str | None]:
+def search_once(
+    database: Database, settings: Settings, resource_id: str, spec: dict[str, Any]
+) -> tuple[float, str | None]:
     started = time.perf_counter()
     request = service.SearchRequest(
         spec["phone_number_type"], "application", spec["calling"], spec["sms"], spec["area_code"], 1
@@ -100,7 +112,9 @@ def buyer(url: str, resource_id: str, seconds: float, barrier: Any, results: Any
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--searches", type=int, default=300, help="searches per filter")
     parser.add_argument("--buyers", type=int, default=20)
@@ -127,12 +141,21 @@ def main() -> None:
             path = Path(tmp) / "inventory.csv"
             with path.open("w") as handle:
                 handle.write(to_csv(list(sample_rows(per_area, US_AREAS))))
-                handle.write(to_csv(list(toll_free_rows(args.rows - per_area * len(US_AREAS)))).split("\n", 1)[1])
+                handle.write(
+                    to_csv(list(toll_free_rows(args.rows - per_area * len(US_AREAS)))).split("\n", 1)[1]
+                )
             print(f"generated {args.rows} rows in {time.perf_counter() - started:.1f}s", flush=True)
             report = importer.import_file(database, path, "bench")
         assert report.accepted, report.as_json()["errors"][:5]
-        results["import"] = {"rows": report.rows, "seconds": round(report.seconds, 1), "rows_per_second": round(report.rows_per_second)}
-        print(f"import: {report.rows} rows in {report.seconds:.1f}s = {report.rows_per_second:,.0f} rows/s", flush=True)
+        results["import"] = {
+            "rows": report.rows,
+            "seconds": round(report.seconds, 1),
+            "rows_per_second": round(report.rows_per_second),
+        }
+        print(
+            f"import: {report.rows} rows in {report.seconds:.1f}s = {report.rows_per_second:,.0f} rows/s",
+            flush=True,
+        )
         with database.engine.connect() as connection:
             connection.execute(text("ANALYZE inventory_numbers"))
             connection.commit()
@@ -144,7 +167,9 @@ def main() -> None:
         for label, spec in FILTERS.items():
             for _ in range(10):  # warm-up
                 search_once(database, settings, searcher, spec)
-            timings = [search_once(database, settings, searcher, spec)[0] * 1000 for _ in range(args.searches)]
+            timings = [
+                search_once(database, settings, searcher, spec)[0] * 1000 for _ in range(args.searches)
+            ]
             summary = {
                 "p50": round(statistics.median(timings), 2),
                 "p99": round(percentile(timings, 0.99), 2),
@@ -163,7 +188,9 @@ def main() -> None:
         context = multiprocessing.get_context("fork")
         barrier = context.Barrier(args.buyers)
         queue = context.Queue()
-        processes = [context.Process(target=buyer, args=(url, rid, args.seconds, barrier, queue)) for rid in buyers]
+        processes = [
+            context.Process(target=buyer, args=(url, rid, args.seconds, barrier, queue)) for rid in buyers
+        ]
         for process in processes:
             process.start()
         outcomes = [queue.get(timeout=args.seconds + 180) for _ in processes]
@@ -182,7 +209,11 @@ def main() -> None:
             "failed_starts": sum(f for _, f in outcomes),
             "duplicates": duplicates,
         }
-        print(f"purchase: {bought} numbers by {args.buyers} buyers in {args.seconds}s = {bought / args.seconds:.1f}/s", flush=True)
+        print(
+            f"purchase: {bought} numbers by {args.buyers} buyers in {args.seconds}s "
+            f"= {bought / args.seconds:.1f}/s",
+            flush=True,
+        )
         print(json.dumps(results, indent=2))
     finally:
         if not args.keep:

@@ -87,18 +87,18 @@ def detect_format(name: str, explicit: str | None = None) -> str:
 def read_records(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Yield ``(line number, record)``; a record that cannot be decoded is yielded as an error string."""
     if fmt == "jsonl":
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
+        for line_number, text in enumerate(stream, start=1):
+            if not text.strip():
                 continue
             try:
-                value = json.loads(line)
-            except ValueError as exc:
-                yield number, f"not valid JSON: {exc.msg}"
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield line_number, f"not valid JSON: {exc.msg}"
                 continue
             if not isinstance(value, dict):
-                yield number, "each line must be a JSON object"
+                yield line_number, "each line must be a JSON object"
                 continue
-            yield number, value
+            yield line_number, value
         return
     reader = csv.reader(stream)
     try:
@@ -115,13 +115,13 @@ def read_records(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any
             parts.append(f"unknown columns: {', '.join(unknown)}")
         raise FileFormatError(f"line 1 (header): {'; '.join(parts)}; expected {','.join(IMPORT_COLUMNS)}")
     for values in reader:
-        line = reader.line_num
+        row_line = reader.line_num
         if not values or (len(values) == 1 and not values[0].strip()):
             continue
         if len(values) != len(header):
-            yield line, f"expected {len(header)} fields, found {len(values)}"
+            yield row_line, f"expected {len(header)} fields, found {len(values)}"
             continue
-        yield line, dict(zip(header, values, strict=True))
+        yield row_line, dict(zip(header, values, strict=True))
 
 
 def count_lines(path: Path) -> int:
@@ -206,7 +206,9 @@ def _count(report: ImportReport, rows: list[ImportRow], existing: dict[str, str]
     return skipped
 
 
-def _upsert_generic(session: Session, rows: list[ImportRow], carriers: dict[str, str], report: ImportReport) -> None:
+def _upsert_generic(
+    session: Session, rows: list[ImportRow], carriers: dict[str, str], report: ImportReport
+) -> None:
     """Batched INSERT ... ON CONFLICT DO UPDATE (SQLite)."""
     now = utcnow()
     existing = dict(
@@ -234,14 +236,19 @@ def _upsert_generic(session: Session, rows: list[ImportRow], carriers: dict[str,
 
 
 def _upsert_postgresql(
-    session: Session, rows: list[ImportRow], carriers: dict[str, str], report: ImportReport, staged: list[bool]
+    session: Session,
+    rows: list[ImportRow],
+    carriers: dict[str, str],
+    report: ImportReport,
+    staged: list[bool],
 ) -> None:
     """COPY the batch into a temporary table, then one INSERT ... SELECT ... ON CONFLICT."""
     now = utcnow()
     connection = session.connection()
     if not staged:
         connection.exec_driver_sql(
-            "CREATE TEMPORARY TABLE inventory_import (LIKE inventory_numbers INCLUDING DEFAULTS) ON COMMIT DROP"
+            "CREATE TEMPORARY TABLE inventory_import "
+            "(LIKE inventory_numbers INCLUDING DEFAULTS) ON COMMIT DROP"
         )
         staged.append(True)
     else:
@@ -267,7 +274,7 @@ def _upsert_postgresql(
     )
 
 
-def import_records(
+def import_records(  # noqa: PLR0912, PLR0915 - one linear pass: validate, batch, report
     database: Database,
     records: Iterable[tuple[int, dict[str, Any] | str]],
     default_carrier: str | None = None,

@@ -81,7 +81,11 @@ def _accepted(
     body: dict[str, Any] | None = None,
 ) -> JSONResponse:
     base = _base(request)
-    uid = operation.id.split("_", 1)[1] if operation.operation_type != "reservationPurchase" else operation.id[21:]
+    uid = (
+        operation.id.split("_", 1)[1]
+        if operation.operation_type != "reservationPurchase"
+        else operation.id[21:]
+    )
     headers = {
         "Operation-Location": service.absolute(base, f"/phoneNumbers/operations/{operation.id}"),
         "operation-id": operation.id,
@@ -113,7 +117,7 @@ def list_countries(
 @router.get("/availablePhoneNumbers/countries/{countryCode}/localities")
 def list_localities(
     request: Request,
-    countryCode: str,  # noqa: N803 - the spec's name
+    countryCode: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     skip: Skip = 0,
@@ -130,7 +134,7 @@ def list_localities(
 @router.get("/availablePhoneNumbers/countries/{countryCode}/areaCodes")
 def list_area_codes(
     request: Request,
-    countryCode: str,  # noqa: N803
+    countryCode: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     phone_number_type: Annotated[PhoneNumberType, Query(alias="phoneNumberType")],
@@ -151,7 +155,7 @@ def list_area_codes(
 @router.get("/availablePhoneNumbers/countries/{countryCode}/offerings")
 def list_offerings(
     request: Request,
-    countryCode: str,  # noqa: N803
+    countryCode: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     skip: Skip = 0,
@@ -171,7 +175,7 @@ def list_offerings(
 @router.post("/availablePhoneNumbers/countries/{countryCode}/:search", status_code=202)
 async def search(
     request: Request,
-    countryCode: str,  # noqa: N803
+    countryCode: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     settings: AppSettings,
@@ -203,7 +207,7 @@ async def search(
 
 
 @router.get("/availablePhoneNumbers/searchResults/{searchId}")
-def get_search_result(searchId: str, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:  # noqa: N803
+def get_search_result(searchId: str, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
     with database.session() as session:
         return service.search_json(service.get_search(session, tenant.resource_id, searchId))
 
@@ -228,13 +232,13 @@ async def purchase(
     return _accepted(request, background, database, settings, operation, "purchase-id")
 
 
-# Browse and reservations -------------------------------------------------------------------------------------
+# Browse and reservations --------------------------------------------------------------------------------
 
 
 @router.post("/availablePhoneNumbers/countries/{countryCode}/:browse")
 async def browse(
     request: Request,
-    countryCode: str,  # noqa: N803
+    countryCode: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     settings: AppSettings,
@@ -274,7 +278,9 @@ def list_reservations(
     with database.session() as session:
         rows, more = service.list_reservations(session, tenant.resource_id, skip, max_page_size)
         data: dict[str, Any] = {
-            "reservations": [service.reservation_json(session, r, settings, now, with_numbers=False) for r in rows]
+            "reservations": [
+                service.reservation_json(session, r, settings, now, with_numbers=False) for r in rows
+            ]
         }
     if more:
         data["nextLink"] = service.absolute(
@@ -286,7 +292,7 @@ def list_reservations(
 @router.patch("/availablePhoneNumbers/reservations/{reservationId}")
 async def upsert_reservation(
     request: Request,
-    reservationId: str,  # noqa: N803
+    reservationId: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     settings: AppSettings,
@@ -297,7 +303,9 @@ async def upsert_reservation(
 
     def run() -> tuple[dict[str, Any], int]:
         with database.session() as session:
-            return service.upsert_reservation(session, tenant.resource_id, reservationId, body, settings, utcnow())
+            return service.upsert_reservation(
+                session, tenant.resource_id, reservationId, body, settings, utcnow()
+            )
 
     data, status_code = await run_in_threadpool(run)
     return JSONResponse(data, status_code=status_code)
@@ -305,7 +313,7 @@ async def upsert_reservation(
 
 @router.get("/availablePhoneNumbers/reservations/{reservationId}")
 def get_reservation(
-    reservationId: str,  # noqa: N803
+    reservationId: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     settings: AppSettings,
@@ -316,7 +324,7 @@ def get_reservation(
 
 
 @router.delete("/availablePhoneNumbers/reservations/{reservationId}", status_code=204)
-def delete_reservation(reservationId: str, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:  # noqa: N803
+def delete_reservation(reservationId: str, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:
     with database.session() as session:
         service.delete_reservation(session, tenant.resource_id, reservationId, utcnow())
     return Response(status_code=204)
@@ -325,7 +333,7 @@ def delete_reservation(reservationId: str, tenant: AuthenticatedTenant, database
 @router.post("/availablePhoneNumbers/reservations/{reservationId}/:purchase", status_code=202)
 async def purchase_reservation(
     request: Request,
-    reservationId: str,  # noqa: N803
+    reservationId: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     settings: AppSettings,
@@ -349,7 +357,7 @@ async def purchase_reservation(
 @router.get("/phoneNumbers/operations/{operationId}")
 def get_operation(
     request: Request,
-    operationId: str,  # noqa: N803
+    operationId: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     settings: AppSettings,
@@ -367,7 +375,7 @@ def get_operation(
 
 
 @router.delete("/phoneNumbers/operations/{operationId}", status_code=204)
-def cancel_operation(operationId: str, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:  # noqa: N803
+def cancel_operation(operationId: str, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:
     with database.session() as session:
         service.cancel_operation(session, tenant.resource_id, operationId, utcnow())
     return Response(status_code=204)
@@ -393,7 +401,7 @@ def list_phone_numbers(
 
 
 @router.get("/phoneNumbers/{phoneNumber}")
-def get_phone_number(phoneNumber: str, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:  # noqa: N803
+def get_phone_number(phoneNumber: str, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
     with database.session() as session:
         return service.purchased_json(service.get_owned(session, tenant.resource_id, phoneNumber))
 
@@ -401,7 +409,7 @@ def get_phone_number(phoneNumber: str, tenant: AuthenticatedTenant, database: Ap
 @router.patch("/phoneNumbers/{phoneNumber}/capabilities", status_code=202)
 async def update_capabilities(
     request: Request,
-    phoneNumber: str,  # noqa: N803
+    phoneNumber: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     settings: AppSettings,
@@ -414,7 +422,9 @@ async def update_capabilities(
             operation = service.start_update_capabilities(
                 session, tenant.resource_id, phoneNumber, body.calling, body.sms
             )
-            return operation, service.purchased_json(service.get_owned(session, tenant.resource_id, phoneNumber))
+            return operation, service.purchased_json(
+                service.get_owned(session, tenant.resource_id, phoneNumber)
+            )
 
     operation, current = await run_in_threadpool(run)
     return _accepted(request, background, database, settings, operation, "capabilities-id", current)
@@ -423,7 +433,7 @@ async def update_capabilities(
 @router.delete("/phoneNumbers/{phoneNumber}", status_code=202)
 async def release_phone_number(
     request: Request,
-    phoneNumber: str,  # noqa: N803
+    phoneNumber: str,
     tenant: AuthenticatedTenant,
     database: AppDatabase,
     settings: AppSettings,
@@ -447,7 +457,7 @@ async def operator_information(request: Request, tenant: AuthenticatedTenant) ->
     return {"values": service.operator_information(body.phone_numbers, details)}
 
 
-# Operator (admin) API ----------------------------------------------------------------------------------------
+# Operator (admin) API --------------------------------------------------------------------------------
 
 
 @admin_router.post("/carriers", status_code=201)
@@ -492,7 +502,12 @@ async def admin_import(
     except importer.FileFormatError as exc:
         raise AcsError(400, "InvalidImportFile", str(exc)) from exc
     if not report.accepted:
-        body = {"error": {"code": "ImportRejected", "message": f"{report.error_count} bad rows; nothing imported."}}
+        body = {
+            "error": {
+                "code": "ImportRejected",
+                "message": f"{report.error_count} bad rows; nothing imported.",
+            }
+        }
         return JSONResponse({**body, "report": report.as_json()}, status_code=400)
     return JSONResponse(report.as_json())
 

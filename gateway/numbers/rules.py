@@ -137,7 +137,7 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def validate_import_row(
+def validate_import_row(  # noqa: PLR0912 - one check per column, in column order
     record: Mapping[str, Any], default_carrier: str | None = None
 ) -> ImportRow | list[str]:
     """Validate one CSV/JSONL record. Returns the normalised row, or the list of problems."""
@@ -208,7 +208,9 @@ def validate_import_row(
     )
 
 
-def _number_problems(parsed: phonenumbers.PhoneNumber, country: str, number_type: str, area_code: str) -> list[str]:
+def _number_problems(
+    parsed: phonenumbers.PhoneNumber, country: str, number_type: str, area_code: str
+) -> list[str]:
     # is_valid_number_for_region checks validity and country at once, without libphonenumber's
     # search over every region sharing a calling code (25 for +1): the import's hot path.
     if country and phonenumbers.is_valid_number_for_region(parsed, country):
@@ -216,8 +218,8 @@ def _number_problems(parsed: phonenumbers.PhoneNumber, country: str, number_type
     elif not phonenumbers.is_valid_number(parsed):
         return ["phoneNumber is not a valid number"]
     else:
-        region = phonenumbers.region_code_for_number(parsed)
-        return [f"phoneNumber belongs to {region}, not countryCode {country or '?'}"]
+        actual = phonenumbers.region_code_for_number(parsed) or "?"
+        return [f"phoneNumber belongs to {actual}, not countryCode {country or '?'}"]
     problems = []
     plausible = _PLAUSIBLE_TYPES.get(number_type)
     if plausible is not None and _number_type(parsed, region) not in plausible:
@@ -271,7 +273,9 @@ def is_available(free_at: datetime | None, now: datetime) -> bool:
     return free_at is not None and free_at <= now
 
 
-def matches(number: InventoryView, wanted: NumberFilter, now: datetime) -> bool:
+def matches(  # noqa: PLR0911 - one early return per filter field
+    number: InventoryView, wanted: NumberFilter, now: datetime
+) -> bool:
     """The reference semantics of the SQL filter in ``inventory.filter_clauses``."""
     if not is_available(number.free_at, now):
         return False

@@ -726,7 +726,7 @@ def _requested_number(key: str, value: Any) -> str:
     return parse_path_number(raw)
 
 
-def upsert_reservation(
+def upsert_reservation(  # noqa: PLR0912, PLR0915 - the spec's PATCH rules in one place
     session: Session, resource_id: str, raw_id: str, body: dict[str, Any], settings: Settings, now: datetime
 ) -> tuple[dict[str, Any], int]:
     """PATCH a reservation: add numbers, remove those set to null. Returns (body, 201|200|207)."""
@@ -756,8 +756,8 @@ def upsert_reservation(
         reservation = existing
         if effective_reservation_status(reservation, now) != "active":
             raise Conflict(
-                f"Reservation {reservation_id} is {effective_reservation_status(reservation, now)}; only active "
-                "reservations can be updated.",
+                f"Reservation {reservation_id} is {effective_reservation_status(reservation, now)}; "
+                "only active reservations can be updated.",
                 "reservationId",
                 "ReservationNotActive",
             )
@@ -1054,4 +1054,4 @@ def operator_information(raw_numbers: Sequence[str], include_details: bool) -> l
     return results
 
 
-__all__ = ["InvalidPhoneNumber", "normalise_prefix", "owned_number", "number_owner"]
+__all__ = ["InvalidPhoneNumber", "normalise_prefix", "number_owner", "owned_number"]

@@ -26,7 +26,9 @@ from psycopg import sql
 
 from gateway.numbers.sample import US_AREAS, sample_rows, to_csv, toll_free_rows
 
-POSTGRES_ADMIN = os.environ.get("TRUNKLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_ADMIN = os.environ.get(
+    "TRUNKLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 START_TIMEOUT = 60.0
 
 
@@ -104,7 +106,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def numbers_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NumbersServer]:
+def numbers_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NumbersServer]:
     backend: str = request.param
     data_dir = tmp_path_factory.mktemp(f"numbers-e2e-{backend}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUNKLINE_")}
@@ -136,7 +140,7 @@ def numbers_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         stock.write_text(to_csv(rows))
         server.cli("numbers", "import", str(stock), "--carrier", "acme")
         with server.log_file.open("wb") as log:
-            server.process = subprocess.Popen(  # noqa: S603 - our own CLI
+            server.process = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "api"], env=env, stdout=log, stderr=subprocess.STDOUT
             )
         _wait_until_serving(server)
@@ -149,7 +153,9 @@ def numbers_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
             _stop(server.process)
         if admin_conn is not None:
             with psycopg.connect(admin_conn, autocommit=True, connect_timeout=5) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name)))
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name))
+                )
 
 
 @pytest.fixture(scope="session")

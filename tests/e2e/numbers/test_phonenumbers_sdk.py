@@ -44,10 +44,14 @@ def test_catalogue(numbers_server: NumbersServer, tenant_a: dict[str, Any]) -> N
     client = client_for(tenant_a)
     countries = list(client.list_available_countries())
     assert [(c.country_code, c.localized_name) for c in countries] == [("US", "United States")]
-    localities = {loc.localized_name: loc.administrative_division.abbreviated_name for loc in
-                  client.list_available_localities("US", phone_number_type=PhoneNumberType.GEOGRAPHIC)}
+    localities = {
+        loc.localized_name: loc.administrative_division.abbreviated_name
+        for loc in client.list_available_localities("US", phone_number_type=PhoneNumberType.GEOGRAPHIC)
+    }
     assert localities == {"Redmond": "WA", "Seattle": "WA"}
-    area_codes = [a.area_code for a in client.list_available_area_codes("US", "geographic", locality="Seattle")]
+    area_codes = [
+        a.area_code for a in client.list_available_area_codes("US", "geographic", locality="Seattle")
+    ]
     assert area_codes == ["206"]
     toll_free = [a.area_code for a in client.list_available_area_codes("US", PhoneNumberType.TOLL_FREE)]
     assert toll_free == ["800"]
@@ -57,14 +61,17 @@ def test_catalogue(numbers_server: NumbersServer, tenant_a: dict[str, Any]) -> N
     assert offerings[0].available_capabilities.sms == "inbound+outbound"
 
 
-def test_search_purchase_update_release(numbers_server: NumbersServer, tenant_a: dict[str, Any],
-                                        tenant_b: dict[str, Any]) -> None:
+def test_search_purchase_update_release(
+    numbers_server: NumbersServer, tenant_a: dict[str, Any], tenant_b: dict[str, Any]
+) -> None:
     client = client_for(tenant_a)
     poller = client.begin_search_available_phone_numbers(
         "US",
         PhoneNumberType.GEOGRAPHIC,
         PhoneNumberAssignmentType.APPLICATION,
-        PhoneNumberCapabilities(calling=PhoneNumberCapabilityType.INBOUND, sms=PhoneNumberCapabilityType.INBOUND_OUTBOUND),
+        PhoneNumberCapabilities(
+            calling=PhoneNumberCapabilityType.INBOUND, sms=PhoneNumberCapabilityType.INBOUND_OUTBOUND
+        ),
         area_code="425",
         quantity=2,
         **POLL,
@@ -92,7 +99,10 @@ def test_search_purchase_update_release(numbers_server: NumbersServer, tenant_a:
         other.get_purchased_phone_number(number)
 
     updated = client.begin_update_phone_number_capabilities(
-        number, sms=PhoneNumberCapabilityType.OUTBOUND, calling=PhoneNumberCapabilityType.INBOUND_OUTBOUND, **POLL
+        number,
+        sms=PhoneNumberCapabilityType.OUTBOUND,
+        calling=PhoneNumberCapabilityType.INBOUND_OUTBOUND,
+        **POLL,
     ).result(timeout=30)
     assert (updated.capabilities.calling, updated.capabilities.sms) == ("inbound+outbound", "outbound")
 
@@ -107,7 +117,9 @@ def test_search_purchase_update_release(numbers_server: NumbersServer, tenant_a:
 def test_browse_reserve_purchase(numbers_server: NumbersServer, tenant_b: dict[str, Any]) -> None:
     client = client_for(tenant_b)
     browsed = client.browse_available_phone_numbers(
-        country_code="US", phone_number_type=PhoneNumberType.GEOGRAPHIC, phone_number_prefixes=["1206"],
+        country_code="US",
+        phone_number_type=PhoneNumberType.GEOGRAPHIC,
+        phone_number_prefixes=["1206"],
         calling_capability=PhoneNumberCapabilityType.OUTBOUND,
     )
     assert len(browsed.phone_numbers) >= 3

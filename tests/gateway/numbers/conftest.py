@@ -128,7 +128,13 @@ class Tenant:
     http: TestClient
 
     def request(
-        self, method: str, path: str, body: Any = None, *, params: dict[str, Any] | None = None, **headers: str
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, Any] | None = None,
+        **headers: str,
     ) -> Any:
         query = {**(params or {})}
         query.setdefault("api-version", API)
@@ -161,7 +167,9 @@ def make_tenant(client: TestClient, database: Database) -> Callable[[str], Tenan
 def stock(database: Database) -> Callable[..., importer.ImportReport]:
     """Import sample inventory: ``stock(per_area, areas=..., toll_free=0, **row_options)``."""
 
-    def add(per_area: int = 20, toll_free: int = 0, carrier: str = "acme", **options: Any) -> importer.ImportReport:
+    def add(
+        per_area: int = 20, toll_free: int = 0, carrier: str = "acme", **options: Any
+    ) -> importer.ImportReport:
         with database.session() as session:
             if carrier not in {c.name for c, _ in inventory.list_carriers(session)}:
                 inventory.create_carrier(session, carrier, "both")

@@ -38,7 +38,9 @@ def test_search_purchase_list_update_release(
     assert response.status_code == 202, response.text
     search_id = response.headers["search-id"]
     assert response.headers["operation-id"] == f"search_{search_id}"
-    assert response.headers["Location"].startswith("https://numbers.test/availablePhoneNumbers/searchResults/")
+    assert response.headers["Location"].startswith(
+        "https://numbers.test/availablePhoneNumbers/searchResults/"
+    )
     operation = poll(alice, response.headers["Operation-Location"])
     assert operation["status"] == "succeeded", operation
     assert operation["operationType"] == "search"
@@ -82,7 +84,11 @@ def test_browse_reserve_purchase(
     browse = bob.request(
         "POST",
         "/availablePhoneNumbers/countries/US/:browse",
-        {"phoneNumberType": "geographic", "capabilities": {"calling": "outbound"}, "phoneNumberPrefixes": ["1206"]},
+        {
+            "phoneNumberType": "geographic",
+            "capabilities": {"calling": "outbound"},
+            "phoneNumberPrefixes": ["1206"],
+        },
     )
     assert browse.status_code == 200, browse.text
     found = browse.json()["phoneNumbers"]

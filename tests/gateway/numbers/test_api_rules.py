@@ -62,13 +62,31 @@ def searched(tenant: Tenant, **overrides: Any) -> tuple[str, dict[str, Any]]:
         ("GET", "/availablePhoneNumbers/reservations/not-a-uuid", None, 400, "InvalidReservationId"),
         ("GET", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}", None, 404, "ReservationNotFound"),
         ("DELETE", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}", None, 404, "ReservationNotFound"),
-        ("POST", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}/:purchase", {}, 404, "ReservationNotFound"),
-        ("GET", "/availablePhoneNumbers/countries/US/areaCodes?phoneNumberType=geographic", None, 400, "MissingLocality"),
+        (
+            "POST",
+            f"/availablePhoneNumbers/reservations/{uuid.uuid4()}/:purchase",
+            {},
+            404,
+            "ReservationNotFound",
+        ),
+        (
+            "GET",
+            "/availablePhoneNumbers/countries/US/areaCodes?phoneNumberType=geographic",
+            None,
+            400,
+            "MissingLocality",
+        ),
         ("POST", "/operatorInformation/:search", {"phoneNumbers": ["+1"]}, 400, "InvalidPhoneNumber"),
     ],
 )
 def test_error_codes(
-    client: TestClient, make_tenant: Callable[[str], Tenant], method: str, path: str, body: Any, status: int, code: str
+    client: TestClient,
+    make_tenant: Callable[[str], Tenant],
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    code: str,
 ) -> None:
     tenant = make_tenant("errors")
     params = None
@@ -80,7 +98,9 @@ def test_error_codes(
     assert response.json()["error"]["code"] == code
 
 
-def test_missing_api_version_and_bad_signature(client: TestClient, make_tenant: Callable[[str], Tenant]) -> None:
+def test_missing_api_version_and_bad_signature(
+    client: TestClient, make_tenant: Callable[[str], Tenant]
+) -> None:
     tenant = make_tenant("auth")
     assert tenant.request("GET", "/phoneNumbers", params={"api-version": "2022-12-01"}).status_code == 400
     assert client.get("/phoneNumbers?api-version=2025-06-01").status_code == 401
@@ -96,7 +116,9 @@ def test_nothing_half_written_on_rejected_search(
         assert session.scalars(select(NumberOperation)).all() == []
 
 
-def test_tenant_isolation(client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any]) -> None:
+def test_tenant_isolation(
+    client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any]
+) -> None:
     stock(per_area=3)
     alice, mallory = make_tenant("alice"), make_tenant("mallory")
     search_id, operation = searched(alice)
@@ -105,14 +127,21 @@ def test_tenant_isolation(client: TestClient, make_tenant: Callable[[str], Tenan
     assert mallory.request("GET", operation_path).status_code == 404
     assert mallory.request("DELETE", operation_path).status_code == 404
     assert mallory.request("GET", f"/availablePhoneNumbers/searchResults/{search_id}").status_code == 404
-    assert mallory.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": search_id}).status_code == 404
+    assert (
+        mallory.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": search_id}).status_code
+        == 404
+    )
     purchase = alice.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": search_id})
     assert poll(alice, purchase.headers["Operation-Location"])["status"] == "succeeded"
-    number = alice.request("GET", f"/availablePhoneNumbers/searchResults/{search_id}").json()["phoneNumbers"][0]
+    number = alice.request("GET", f"/availablePhoneNumbers/searchResults/{search_id}").json()["phoneNumbers"][
+        0
+    ]
     assert mallory.request("GET", "/phoneNumbers").json()["phoneNumbers"] == []
     assert mallory.request("GET", f"/phoneNumbers/{number}").status_code == 404
     assert mallory.request("DELETE", f"/phoneNumbers/{number}").status_code == 404
-    assert mallory.request("PATCH", f"/phoneNumbers/{number}/capabilities", {"sms": "none"}).status_code == 404
+    assert (
+        mallory.request("PATCH", f"/phoneNumbers/{number}/capabilities", {"sms": "none"}).status_code == 404
+    )
     reservation = f"/availablePhoneNumbers/reservations/{uuid.uuid4()}"
     assert alice.request("PATCH", reservation, {"phoneNumbers": {}}).status_code == 201
     assert mallory.request("GET", reservation).status_code == 404
@@ -140,14 +169,19 @@ def test_purchase_of_expired_search_fails_and_hold_lapses_lazily(
     past = utcnow() - timedelta(seconds=1)
     with database.session() as session:
         session.execute(update(NumberSearch).where(NumberSearch.id == search_id).values(expires_at=past))
-        session.execute(update(InventoryNumber).where(InventoryNumber.search_id == search_id).values(free_at=past))
+        session.execute(
+            update(InventoryNumber).where(InventoryNumber.search_id == search_id).values(free_at=past)
+        )
     expired = alice.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": search_id})
     assert expired.status_code == 400
     assert expired.json()["error"]["code"] == "ReservationExpired"
     bob_search, third = searched(bob)
     assert third["status"] == "succeeded"
     same = bob.request("GET", f"/availablePhoneNumbers/searchResults/{bob_search}").json()["phoneNumbers"]
-    assert same == alice.request("GET", f"/availablePhoneNumbers/searchResults/{search_id}").json()["phoneNumbers"]
+    assert (
+        same
+        == alice.request("GET", f"/availablePhoneNumbers/searchResults/{search_id}").json()["phoneNumbers"]
+    )
 
 
 def test_cancel_search_releases_hold_and_not_resell(
@@ -155,7 +189,7 @@ def test_cancel_search_releases_hold_and_not_resell(
 ) -> None:
     stock(per_area=1)
     alice, bob = make_tenant("alice"), make_tenant("bob")
-    search_id, operation = searched(alice)
+    _search_id, operation = searched(alice)
     assert alice.request("DELETE", f"/phoneNumbers/operations/{operation['id']}").status_code == 204
     _, again = searched(bob)
     assert again["status"] == "succeeded"
@@ -167,7 +201,9 @@ def test_cancel_search_releases_hold_and_not_resell(
     refused = carol.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": carol_search})
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "AgreementToNotResellRequired"
-    agreed = carol.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": carol_search, "agreeToNotResell": True})
+    agreed = carol.request(
+        "POST", "/availablePhoneNumbers/:purchase", {"searchId": carol_search, "agreeToNotResell": True}
+    )
     assert poll(carol, agreed.headers["Operation-Location"])["status"] == "succeeded"
 
 
@@ -187,10 +223,14 @@ def test_capabilities_cannot_exceed_inventory(
     assert twice.status_code == 409
 
 
-def test_pagination(client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any]) -> None:
+def test_pagination(
+    client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any]
+) -> None:
     stock(per_area=3)
     alice = make_tenant("alice")
-    localities = alice.request("GET", "/availablePhoneNumbers/countries/US/localities", params={"maxPageSize": 1})
+    localities = alice.request(
+        "GET", "/availablePhoneNumbers/countries/US/localities", params={"maxPageSize": 1}
+    )
     assert [loc["localizedName"] for loc in localities.json()["phoneNumberLocalities"]] == ["Redmond"]
     second = alice.request("GET", localities.json()["nextLink"]).json()
     assert [loc["localizedName"] for loc in second["phoneNumberLocalities"]] == ["Seattle"]
@@ -208,7 +248,10 @@ def test_pagination(client: TestClient, make_tenant: Callable[[str], Tenant], st
 
 
 def test_abandoned_operation_is_finished_by_get(
-    client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any], database: Database,
+    client: TestClient,
+    make_tenant: Callable[[str], Tenant],
+    stock: Callable[..., Any],
+    database: Database,
     settings: Settings,
 ) -> None:
     """An operation whose runner died (here: never ran) is run by GET once it is stale."""
@@ -216,7 +259,10 @@ def test_abandoned_operation_is_finished_by_get(
     alice = make_tenant("alice")
     with database.session() as session:
         _, operation = service.start_search(
-            session, alice.resource_id, "US", service.SearchRequest("geographic", "application", "none", "none", "425", 1),
+            session,
+            alice.resource_id,
+            "US",
+            service.SearchRequest("geographic", "application", "none", "none", "425", 1),
             settings,
         )
         operation_id = operation.id
@@ -232,18 +278,27 @@ def test_abandoned_operation_is_finished_by_get(
     # Running it again is harmless: the claim fails and nothing changes.
     operations.execute(database, settings, operation_id)
     with database.session() as session:
-        assert len(session.scalars(select(InventoryNumber).where(InventoryNumber.status == "reserved")).all()) == 1
+        assert (
+            len(session.scalars(select(InventoryNumber).where(InventoryNumber.status == "reserved")).all())
+            == 1
+        )
 
 
 def test_cancel_not_started_operation(
-    client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any], database: Database,
+    client: TestClient,
+    make_tenant: Callable[[str], Tenant],
+    stock: Callable[..., Any],
+    database: Database,
     settings: Settings,
 ) -> None:
     stock(per_area=1)
     alice = make_tenant("alice")
     with database.session() as session:
         _, operation = service.start_search(
-            session, alice.resource_id, "US", service.SearchRequest("geographic", "application", "none", "none", "425", 1),
+            session,
+            alice.resource_id,
+            "US",
+            service.SearchRequest("geographic", "application", "none", "none", "425", 1),
             settings,
         )
         operation_id = operation.id
@@ -253,7 +308,9 @@ def test_cancel_not_started_operation(
     assert body["error"]["code"] == "OperationCanceled"
     operations.execute(database, settings, operation_id)  # a late runner does nothing
     with database.session() as session:
-        assert session.scalars(select(InventoryNumber).where(InventoryNumber.status == "reserved")).all() == []
+        assert (
+            session.scalars(select(InventoryNumber).where(InventoryNumber.status == "reserved")).all() == []
+        )
 
 
 def test_reservation_rules(
@@ -266,30 +323,40 @@ def test_reservation_rules(
     created = alice.request("PATCH", path, {"phoneNumbers": {numbers[0]: {}}})
     assert created.status_code == 201
     # Bob cannot take a number in Alice's reservation: 207 with a per-number error.
-    other = bob.request("PATCH", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}", {"phoneNumbers": {numbers[0]: {}}})
+    other = bob.request(
+        "PATCH", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}", {"phoneNumbers": {numbers[0]: {}}}
+    )
     assert other.status_code == 207
     assert other.json()["phoneNumbers"][numbers[0]]["error"]["code"] == "FailedToReserveNumber"
     # Expiry: 15 minutes after the last change, at most 2 hours after creation.
     with database.session() as session:
         from gateway.numbers.models import Reservation
 
-        reservation = session.scalars(select(Reservation).where(Reservation.resource_id == alice.resource_id)).one()
+        reservation = session.scalars(
+            select(Reservation).where(Reservation.resource_id == alice.resource_id)
+        ).one()
         reservation.created_at = utcnow() - timedelta(hours=1, minutes=55)
     extended = alice.request("PATCH", path, {"phoneNumbers": {numbers[1]: {}}})
     assert extended.status_code == 200
     with database.session() as session:
-        reservation = session.scalars(select(Reservation).where(Reservation.resource_id == alice.resource_id)).one()
+        reservation = session.scalars(
+            select(Reservation).where(Reservation.resource_id == alice.resource_id)
+        ).one()
         assert reservation.expires_at <= reservation.created_at + timedelta(hours=2)
         assert reservation.expires_at < utcnow() + timedelta(minutes=6)
         reservation.expires_at = utcnow() - timedelta(seconds=1)
         session.execute(
-            update(InventoryNumber).where(InventoryNumber.reservation_id == reservation.id).values(free_at=reservation.expires_at)
+            update(InventoryNumber)
+            .where(InventoryNumber.reservation_id == reservation.id)
+            .values(free_at=reservation.expires_at)
         )
     assert alice.request("GET", path).json()["status"] == "expired"
     assert alice.request("PATCH", path, {"phoneNumbers": {}}).status_code == 409
     assert alice.request("POST", f"{path}/:purchase", {}).json()["error"]["code"] == "ReservationExpired"
     # The lapsed hold is lazily available again to Bob.
-    again = bob.request("PATCH", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}", {"phoneNumbers": {numbers[0]: {}}})
+    again = bob.request(
+        "PATCH", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}", {"phoneNumbers": {numbers[0]: {}}}
+    )
     assert again.status_code == 201
 
 

@@ -29,7 +29,9 @@ def _buyer(url: str, resource_id: str, barrier: Any, results: Any) -> None:
     database = Database(url, pool_size=1, max_overflow=0)
     settings = Settings(numbers_search_hold_minutes=15)
     barrier.wait(timeout=60)
-    request = service.SearchRequest("geographic", "application", "inbound", "inbound+outbound", "425", PER_BUYER)
+    request = service.SearchRequest(
+        "geographic", "application", "inbound", "inbound+outbound", "425", PER_BUYER
+    )
     with database.session() as session:
         search, operation = service.start_search(session, resource_id, "US", request, settings)
         search_id, search_operation = search.id, operation.id
@@ -93,7 +95,9 @@ def pg(numbers_postgres_url: str) -> Any:
     database = Database(numbers_postgres_url)
     with database.session() as session:
         inventory.create_carrier(session, "acme", "both")
-    rows = list(sample_rows(STOCK, US_AREAS[:1], carrier="acme")) + list(sample_rows(10, US_AREAS[1:2], carrier="acme"))
+    rows = list(sample_rows(STOCK, US_AREAS[:1], carrier="acme")) + list(
+        sample_rows(10, US_AREAS[1:2], carrier="acme")
+    )
     assert importer.import_records(database, enumerate(rows, start=2)).accepted
     yield database
     empty_tables(database)
@@ -102,7 +106,9 @@ def pg(numbers_postgres_url: str) -> Any:
 
 def _resources(database: Database, prefix: str, count: int) -> list[str]:
     with database.session() as session:
-        return [resources.create_resource(session, f"{prefix}-{i}", "https://x.test/").id for i in range(count)]
+        return [
+            resources.create_resource(session, f"{prefix}-{i}", "https://x.test/").id for i in range(count)
+        ]
 
 
 def test_fifty_buyers_never_share_a_number(pg: Database, numbers_postgres_url: str) -> None:
@@ -116,12 +122,14 @@ def test_fifty_buyers_never_share_a_number(pg: Database, numbers_postgres_url: s
     failures = Counter(status for _, numbers, status in outcomes if not numbers)
     assert set(failures) <= {"OutOfStock"}
     with pg.session() as session:
-        owners = dict(session.execute(select(PurchasedNumber.phone_number, PurchasedNumber.resource_id)).all())
+        owners = dict(
+            session.execute(select(PurchasedNumber.phone_number, PurchasedNumber.resource_id)).all()
+        )
         assert session.scalar(select(func.count()).select_from(PurchasedNumber)) == STOCK
         left = session.scalar(
-            select(func.count()).select_from(InventoryNumber).where(
-                InventoryNumber.area_code == "425", InventoryNumber.status != "purchased"
-            )
+            select(func.count())
+            .select_from(InventoryNumber)
+            .where(InventoryNumber.area_code == "425", InventoryNumber.status != "purchased")
         )
         assert left == 0
     for resource_id, numbers, status in outcomes:

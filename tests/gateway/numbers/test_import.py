@@ -26,12 +26,12 @@ GOOD = [
 ]
 BAD = [
     "+14255550101,US,geographic,application,425,Redmond,WA,inbound+outbound,inbound+outbound,1.00,USD,acme",
-    "+1425555010,US,geographic,application,425,Redmond,WA,inbound,none,1.00,USD,acme",  # line 3: too short
-    "+14255550102,GB,geographic,application,425,Redmond,WA,inbound,none,1.00,USD,acme",  # line 4: wrong country
-    "+18005550101,US,geographic,application,800,,,inbound,none,1.00,USD,acme",  # line 5: toll free, not geographic
-    "+14255550103,US,geographic,nobody,425,Redmond,WA,sideways,none,-1,US,acme",  # line 6: several problems
-    "+14255550101,US,geographic,application,425,Redmond,WA,inbound,none,1.00,USD,acme",  # line 7: duplicate
-    "+14255550104,US,geographic,application,425,Redmond,WA,inbound,none,1.00,USD,nosuch",  # line 8: carrier
+    "+1425555010,US,geographic,application,425,Redmond,WA,inbound,none,1.00,USD,acme",  # 3: short
+    "+14255550102,GB,geographic,application,425,Redmond,WA,inbound,none,1.00,USD,acme",  # 4: country
+    "+18005550101,US,geographic,application,800,,,inbound,none,1.00,USD,acme",  # 5: type
+    "+14255550103,US,geographic,nobody,425,Redmond,WA,sideways,none,-1,US,acme",  # 6: many
+    "+14255550101,US,geographic,application,425,Redmond,WA,inbound,none,1.00,USD,acme",  # 7: dup
+    "+14255550104,US,geographic,application,425,Redmond,WA,inbound,none,1.00,USD,nosuch",  # 8: carrier
 ]
 
 
@@ -72,13 +72,17 @@ def test_bad_file_rejected_whole_with_line_numbers(database: Database, acme: Non
     assert "not a valid number" in errors[3]
     assert "belongs to US, not countryCode GB" in errors[4]
     assert "not plausibly geographic" in errors[5]
-    assert "assignmentType" in errors[6] and "calling" in errors[6] and "costAmount" in errors[6]
+    assert "assignmentType" in errors[6]
+    assert "calling" in errors[6]
+    assert "costAmount" in errors[6]
     assert "currencyCode" in errors[6]
     assert "duplicate of line 2" in errors[7]
     assert "unknown carrier 'nosuch'" in errors[8]
 
 
-def test_reimport_updates_but_leaves_purchased_numbers(database: Database, acme: None, tmp_path: Path) -> None:
+def test_reimport_updates_but_leaves_purchased_numbers(
+    database: Database, acme: None, tmp_path: Path
+) -> None:
     path = tmp_path / "stock.csv"
     path.write_text("\n".join([HEADER, *GOOD]) + "\n")
     assert importer.import_file(database, path).accepted
@@ -92,9 +96,16 @@ def test_reimport_updates_but_leaves_purchased_numbers(database: Database, acme:
         number.status, number.free_at = "purchased", None
         session.add(
             PurchasedNumber(
-                phone_number=number.phone_number, resource_id=owner.id, country_code="US",
-                phone_number_type="tollFree", assignment_type="application", calling="inbound", sms="none",
-                cost_amount=number.cost_amount, currency_code="USD", purchase_date=now,
+                phone_number=number.phone_number,
+                resource_id=owner.id,
+                country_code="US",
+                phone_number_type="tollFree",
+                assignment_type="application",
+                calling="inbound",
+                sms="none",
+                cost_amount=number.cost_amount,
+                currency_code="USD",
+                purchase_date=now,
             )
         )
     path.write_text("\n".join([HEADER, *[line.replace(",USD,", ",EUR,") for line in GOOD]]) + "\n")
@@ -147,7 +158,8 @@ def test_cli_import_and_list(database: Database, tmp_path: Path, monkeypatch: py
     bad.write_text("\n".join([HEADER, *BAD]) + "\n")
     rejected = runner.invoke(app, ["numbers", "import", str(bad)])
     assert rejected.exit_code == 1
-    assert "line 3" in rejected.output and "line 8" in rejected.output
+    assert "line 3" in rejected.output
+    assert "line 8" in rejected.output
     listed = runner.invoke(app, ["numbers", "list", "--status", "available", "--json"])
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.stdout)["total"] == 10
@@ -163,13 +175,25 @@ def test_admin_api(client: TestClient) -> None:
     created = client.post("/admin/carriers", json={"name": "zeta", "kind": "sip"}, headers=admin_headers())
     assert created.status_code == 201, created.text
     good = "\n".join([HEADER, *[line.replace(",acme", ",zeta") for line in GOOD]]) + "\n"
-    imported = client.post("/admin/numbers:import", content=good, headers={**admin_headers(), "content-type": "text/csv"})
+    imported = client.post(
+        "/admin/numbers:import", content=good, headers={**admin_headers(), "content-type": "text/csv"}
+    )
     assert imported.status_code == 200, imported.text
     assert imported.json()["inserted"] == 3
     bad = "\n".join([HEADER, *BAD]) + "\n"
-    rejected = client.post("/admin/numbers:import", content=bad, headers={**admin_headers(), "content-type": "text/csv"})
+    rejected = client.post(
+        "/admin/numbers:import", content=bad, headers={**admin_headers(), "content-type": "text/csv"}
+    )
     assert rejected.status_code == 400
-    assert [e["line"] for e in rejected.json()["report"]["errors"]] == [2, 3, 4, 5, 6, 7, 8]  # acme is unknown here
+    assert [e["line"] for e in rejected.json()["report"]["errors"]] == [
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+    ]  # acme is unknown here
     listed = client.get("/admin/numbers", params={"status": "available"}, headers=admin_headers()).json()
     assert listed["total"] == 3
     assert {n["carrier"] for n in listed["value"]} == {"zeta"}

@@ -37,7 +37,9 @@ capability = st.sampled_from(CAPABILITY_VALUES)
 @st.composite
 def valid_numbers(draw: st.DrawFn) -> str:
     region = draw(st.sampled_from(REGIONS))
-    kind = draw(st.sampled_from([phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE]))
+    kind = draw(
+        st.sampled_from([phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE])
+    )
     example = phonenumbers.example_number_for_type(region, kind) or phonenumbers.example_number(region)
     assert example is not None
     return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
@@ -67,7 +69,9 @@ def test_normalise_recovers_e164_from_any_decoration(pair: tuple[str, str]) -> N
 def test_normalise_is_idempotent_and_e164(e164: str) -> None:
     once = normalise_e164(e164)
     assert normalise_e164(once) == once
-    assert once.startswith("+") and once[1:].isdigit() and len(once) <= 16
+    assert once.startswith("+")
+    assert once[1:].isdigit()
+    assert len(once) <= 16
     assert normalise_e164(once[1:]) == once  # digits only: the ACS id form
 
 
@@ -172,7 +176,9 @@ def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Database:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(inventories(), filters)
-def test_sql_filter_matches_reference(sqlite_db: Database, views: list[InventoryView], wanted: NumberFilter) -> None:
+def test_sql_filter_matches_reference(
+    sqlite_db: Database, views: list[InventoryView], wanted: NumberFilter
+) -> None:
     with sqlite_db.session() as session:
         session.execute(delete(InventoryNumber))
         if views:
@@ -193,5 +199,7 @@ def test_sql_filter_matches_reference(sqlite_db: Database, views: list[Inventory
                     for v in views
                 ],
             )
-        found = sorted(session.scalars(select(InventoryNumber.phone_number).where(*filter_clauses(wanted, NOW))))
+        found = sorted(
+            session.scalars(select(InventoryNumber.phone_number).where(*filter_clauses(wanted, NOW)))
+        )
     assert found == filter_numbers(views, wanted, NOW)
