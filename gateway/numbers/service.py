@@ -232,6 +232,7 @@ def start_search(
         )
     if request.area_code is not None and not request.area_code.isdigit():
         raise BadRequest("areaCode must be digits.", "areaCode", "InvalidAreaCode")
+    now = utcnow()
     search = NumberSearch(
         id=str(uuid.uuid4()),
         resource_id=resource_id,
@@ -245,7 +246,9 @@ def start_search(
         status="pending",
         phone_numbers=[],
         not_resell_required=not_resell_required(settings, country_code),
-        created_at=utcnow(),
+        created_at=now,
+        # Known up front, so that the 202's body already carries the real searchExpiresBy.
+        expires_at=now + timedelta(minutes=settings.numbers_search_hold_minutes),
     )
     session.add(search)
     session.flush()
@@ -291,12 +294,12 @@ def _run_search(session: Session, operation: NumberOperation, settings: Settings
         calling=search.calling,
         sms=search.sms,
     )
+    expires = search.expires_at or now + timedelta(minutes=settings.numbers_search_hold_minutes)
+    if expires <= now:
+        raise OperationFailure("ReservationExpired", "The search expired before it could run.")
     numbers = hold_numbers(session, wanted, search.quantity, now)
     if not numbers:
-        search.status = "failed"
-        search.error = "OutOfStock"
         raise OperationFailure("OutOfStock", "No phone numbers matching the search are available.")
-    expires = now + timedelta(minutes=settings.numbers_search_hold_minutes)
     chosen = [n.phone_number for n in numbers]
     session.execute(
         update(InventoryNumber)
@@ -857,9 +860,21 @@ def _release_reserved(session: Session, reservation_id: str, e164: str, now: dat
     )
 
 
+RESERVATION_RETENTION = timedelta(days=30)
+
+
 def list_reservations(
     session: Session, resource_id: str, skip: int, top: int
 ) -> tuple[list[Reservation], bool]:
+    """A page of the resource's reservations. Reservations older than a month are deleted first
+    (the spec's retention rule, applied lazily); their holds lapsed long ago."""
+    session.execute(
+        delete(Reservation).where(
+            Reservation.resource_id == resource_id,
+            Reservation.created_at < utcnow() - RESERVATION_RETENTION,
+            Reservation.status != "submitted",
+        )
+    )
     rows = list(
         session.scalars(
             select(Reservation)
@@ -964,6 +979,37 @@ def _reservation_purchase_failed(session: Session, operation: NumberOperation) -
     reservation = session.get(Reservation, operation.target)
     if reservation is not None and reservation.status == "submitted":
         reservation.status = "active"
+
+
+def forget_resource(session: Session, resource_id: str, now: datetime, quarantine: timedelta) -> int:
+    """Before a resource is deleted: its numbers go to quarantine (as if released) and its holds
+    end, so that nothing stays purchased by, or held for, a resource that no longer exists."""
+    owned = list(
+        session.scalars(
+            select(PurchasedNumber.phone_number).where(PurchasedNumber.resource_id == resource_id)
+        )
+    )
+    session.execute(delete(PurchasedNumber).where(PurchasedNumber.resource_id == resource_id))
+    if owned:
+        session.execute(
+            update(InventoryNumber)
+            .where(InventoryNumber.phone_number.in_(owned))
+            .values(
+                status="quarantined" if quarantine else "available",
+                free_at=now + quarantine,
+                holder_resource_id=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        update(InventoryNumber)
+        .where(InventoryNumber.holder_resource_id == resource_id, InventoryNumber.status == "reserved")
+        .values(status="available", free_at=now, holder_resource_id=None, search_id=None, reservation_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    log.info("numbers of a deleted resource released", resource_id=resource_id, count=len(owned))
+    return len(owned)
 
 
 def cancel_operation(session: Session, resource_id: str, operation_id: str, now: datetime) -> None:

@@ -376,3 +376,23 @@ def test_owned_number_lookup(
         assert owned.purchase_date is not None
         assert service.owned_number(session, bob.resource_id, number) is None
         assert service.number_owner(session, number) is not None
+
+
+def test_deleting_a_resource_returns_its_numbers(
+    client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any], database: Database
+) -> None:
+    from gateway.resources import service as resources
+
+    stock(per_area=1)
+    alice = make_tenant("alice")
+    search_id, _ = searched(alice)
+    purchase = alice.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": search_id})
+    poll(alice, purchase.headers["Operation-Location"])
+    _, held = searched(alice, areaCode="206")
+    assert held["status"] == "succeeded"
+    with database.session() as session:
+        resources.delete_resource(session, "alice")
+    with database.session() as session:
+        rows = session.scalars(select(InventoryNumber)).all()
+        assert {r.status for r in rows} <= {"available", "quarantined"}
+        assert all(r.holder_resource_id is None for r in rows)
