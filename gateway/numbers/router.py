@@ -81,11 +81,7 @@ def _accepted(
     body: dict[str, Any] | None = None,
 ) -> JSONResponse:
     base = _base(request)
-    uid = (
-        operation.id.split("_", 1)[1]
-        if operation.operation_type != "reservationPurchase"
-        else operation.id[21:]
-    )
+    uid = operation.id.rsplit("_", 1)[1]  # <kind>_<uuid>; a UUID has no underscore
     headers = {
         "Operation-Location": service.absolute(base, f"/phoneNumbers/operations/{operation.id}"),
         "operation-id": operation.id,
