@@ -13,6 +13,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -286,7 +287,10 @@ def import_records(  # noqa: PLR0912, PLR0915 - one linear pass: validate, batch
     report = ImportReport()
     started = time.perf_counter()
     try:
-        with database.session() as session:
+        with (
+            database.session() as session,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") as writer,
+        ):
             carriers = {c.name: c.id for c in session.scalars(select(Carrier))}
             if default_carrier is not None and default_carrier not in carriers:
                 report.errors.append(LineError(0, "", [f"unknown carrier '{default_carrier}'"]))
@@ -295,11 +299,24 @@ def import_records(  # noqa: PLR0912, PLR0915 - one linear pass: validate, batch
             seen: dict[str, int] = {}
             staged: list[bool] = []
 
-            def upsert(rows: list[ImportRow]) -> None:
+            def write(rows: list[ImportRow]) -> None:
                 if session.get_bind().dialect.name == "postgresql":
                     _upsert_postgresql(session, rows, carriers, report, staged)
                 else:
                     _upsert_generic(session, rows, carriers, report)
+
+            # One writer thread: batch N is written while batch N+1 is validated (the database
+            # driver releases the GIL while it waits). Only the writer touches the session.
+            pending: list[Future[None]] = []
+
+            def upsert(rows: list[ImportRow]) -> None:
+                if pending:
+                    pending.pop().result()
+                pending.append(writer.submit(write, rows))
+
+            def drain() -> None:
+                while pending:
+                    pending.pop().result()
 
             batch: list[ImportRow] = []
             for line, record in records:
@@ -329,10 +346,11 @@ def import_records(  # noqa: PLR0912, PLR0915 - one linear pass: validate, batch
                     batch = []
             if progress is not None:
                 progress(report.rows % 1000)
+            if batch and not report.error_count:
+                upsert(batch)
+            drain()
             if report.error_count:
                 raise _Rollback
-            if batch:
-                upsert(batch)
             if report.rows == 0:
                 report.errors.append(LineError(0, "", ["the file has no rows"]))
                 report.error_count = 1

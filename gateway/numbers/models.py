@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
@@ -54,8 +54,8 @@ class InventoryNumber(Base):
     free_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # The resource holding or owning it (no FK: a deleted resource's hold simply lapses).
     holder_resource_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    search_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
-    reservation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    search_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    reservation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -76,7 +76,26 @@ class InventoryNumber(Base):
             "assignment_type",
             "free_at",
         ),
-        Index("ix_inventory_numbers_status", "status"),
+        # Partial indexes: most of a large inventory is available and not held, so these stay
+        # small and cost an import of a million rows nothing.
+        Index(
+            "ix_inventory_numbers_not_available",
+            "status",
+            postgresql_where=text("status <> 'available'"),
+            sqlite_where=text("status <> 'available'"),
+        ),
+        Index(
+            "ix_inventory_numbers_search_id",
+            "search_id",
+            postgresql_where=text("search_id IS NOT NULL"),
+            sqlite_where=text("search_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_inventory_numbers_reservation_id",
+            "reservation_id",
+            postgresql_where=text("reservation_id IS NOT NULL"),
+            sqlite_where=text("reservation_id IS NOT NULL"),
+        ),
     )
 
 

@@ -61,10 +61,6 @@ def upgrade() -> None:
     with op.batch_alter_table("inventory_numbers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_inventory_numbers_carrier_id"), ["carrier_id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_inventory_numbers_reservation_id"), ["reservation_id"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_inventory_numbers_search_id"), ["search_id"], unique=False)
-        batch_op.create_index(
             "ix_inventory_numbers_search_path",
             ["country_code", "phone_number_type", "assignment_type", "area_code", "free_at"],
             unique=False,
@@ -74,7 +70,14 @@ def upgrade() -> None:
             ["country_code", "phone_number_type", "assignment_type", "free_at"],
             unique=False,
         )
-        batch_op.create_index("ix_inventory_numbers_status", ["status"], unique=False)
+        for name, column, where in (
+            ("ix_inventory_numbers_not_available", "status", "status <> 'available'"),
+            ("ix_inventory_numbers_search_id", "search_id", "search_id IS NOT NULL"),
+            ("ix_inventory_numbers_reservation_id", "reservation_id", "reservation_id IS NOT NULL"),
+        ):
+            batch_op.create_index(
+                name, [column], unique=False, postgresql_where=sa.text(where), sqlite_where=sa.text(where)
+            )
 
     op.create_table(
         "number_operations",
@@ -219,11 +222,11 @@ def downgrade() -> None:
 
     op.drop_table("number_operations")
     with op.batch_alter_table("inventory_numbers", schema=None) as batch_op:
-        batch_op.drop_index("ix_inventory_numbers_status")
+        batch_op.drop_index("ix_inventory_numbers_not_available")
         batch_op.drop_index("ix_inventory_numbers_search_any_area")
         batch_op.drop_index("ix_inventory_numbers_search_path")
-        batch_op.drop_index(batch_op.f("ix_inventory_numbers_search_id"))
-        batch_op.drop_index(batch_op.f("ix_inventory_numbers_reservation_id"))
+        batch_op.drop_index("ix_inventory_numbers_search_id")
+        batch_op.drop_index("ix_inventory_numbers_reservation_id")
         batch_op.drop_index(batch_op.f("ix_inventory_numbers_carrier_id"))
 
     op.drop_table("inventory_numbers")
