@@ -38,6 +38,7 @@ from gateway.core.db import Database, utcnow
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings
 from gateway.numbers import importer, inventory, operations, service
+from gateway.numbers.rules import NumberFilter
 from gateway.numbers.sample import US_AREAS, sample_rows, to_csv, toll_free_rows
 from gateway.resources import service as resources
 
@@ -61,6 +62,12 @@ FILTERS: dict[str, dict[str, Any]] = {
         "sms": "none",
     },
     "toll-free": {"phone_number_type": "tollFree", "area_code": None, "calling": "inbound", "sms": "inbound"},
+}
+
+BROWSE: dict[str, NumberFilter] = {
+    "geographic, prefix 1425": NumberFilter("US", "geographic", prefixes=("1425",)),
+    "geographic, any": NumberFilter("US", "geographic", calling="outbound"),
+    "toll-free, any": NumberFilter("US", "tollFree"),
 }
 
 
@@ -156,9 +163,10 @@ def main() -> None:
             f"import: {report.rows} rows in {report.seconds:.1f}s = {report.rows_per_second:,.0f} rows/s",
             flush=True,
         )
-        with database.engine.connect() as connection:
-            connection.execute(text("ANALYZE inventory_numbers"))
-            connection.commit()
+        # What an operator does after a bulk load (autovacuum would do it a little later, in the
+        # middle of the measurements).
+        with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM (ANALYZE) inventory_numbers"))
 
         settings = Settings()
         with database.session() as session:
@@ -178,6 +186,22 @@ def main() -> None:
             }
             results["search_ms"][label] = summary
             print(f"search [{label}]: p50 {summary['p50']} ms, p99 {summary['p99']} ms", flush=True)
+
+        results["browse_ms"] = {}
+        for label, browse_filter in BROWSE.items():
+            timings = []
+            for _ in range(args.searches):
+                started = time.perf_counter()
+                with database.session() as session:
+                    found = service.browse(session, "US", browse_filter, settings, utcnow())
+                timings.append((time.perf_counter() - started) * 1000)
+                assert found
+            summary = {
+                "p50": round(statistics.median(timings), 2),
+                "p99": round(percentile(timings, 0.99), 2),
+            }
+            results["browse_ms"][label] = summary
+            print(f"browse [{label}]: p50 {summary['p50']} ms, p99 {summary['p99']} ms", flush=True)
 
         with database.session() as session:
             buyers = [

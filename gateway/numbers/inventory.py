@@ -56,8 +56,25 @@ def filter_clauses(wanted: NumberFilter, now: datetime) -> list[ColumnElement[bo
     if wanted.sms is not None:
         clauses.append(InventoryNumber.sms.in_(offered_values_for(wanted.sms)))
     if wanted.prefixes:
-        clauses.append(or_(*(InventoryNumber.phone_number.startswith("+" + p) for p in wanted.prefixes)))
+        # Ranges rather than LIKE: the primary key serves them under any collation, and for
+        # digit-only E.164 strings "+<prefix>" <= n <= "+<prefix>99..." is exactly "starts with".
+        clauses.append(
+            or_(
+                *(
+                    and_(
+                        InventoryNumber.phone_number >= "+" + p,
+                        InventoryNumber.phone_number <= prefix_high(p),
+                    )
+                    for p in wanted.prefixes
+                )
+            )
+        )
     return clauses
+
+
+def prefix_high(prefix: str) -> str:
+    """The greatest E.164 string starting with ``+prefix`` (digits only)."""
+    return "+" + prefix + "9" * max(0, 15 - len(prefix))
 
 
 def list_numbers(

@@ -31,7 +31,7 @@ from gateway.core.db import utcnow
 from gateway.core.errors import BadRequest, Conflict, NotFound
 from gateway.core.settings import Settings
 from gateway.numbers import operations
-from gateway.numbers.inventory import available_predicate, filter_clauses
+from gateway.numbers.inventory import available_predicate, filter_clauses, prefix_high
 from gateway.numbers.models import (
     InventoryNumber,
     NumberOperation,
@@ -624,36 +624,50 @@ def available_json(
     }
 
 
+BROWSE_WINDOW = 2000
+
+
 def browse(
     session: Session, country_code: str, wanted: NumberFilter, settings: Settings, now: datetime
 ) -> list[dict[str, Any]]:
-    """Available numbers matching ``wanted``, from a random starting point of the number space."""
+    """Available numbers matching ``wanted``, at random.
+
+    A random point of the number space (within a requested prefix, else the country's calling
+    code) is picked and the next ``BROWSE_WINDOW`` numbers by primary key are filtered: a bounded
+    index range scan, whatever the size of the inventory. If a few tries find too few (sparse
+    matches), the rest comes from the search index. The result is shuffled.
+    """
     limit = settings.numbers_browse_max_results
-    prefixes = [normalise_prefix(p) for p in wanted.prefixes]
-    wanted = dataclasses.replace(wanted, prefixes=tuple(prefixes))
-    region_prefix = str(phonenumbers.country_code_for_region(country_code))
-    seed = random.choice(prefixes) if prefixes else region_prefix  # noqa: S311 - not security-relevant
-    pivot = "+" + seed + "".join(random.choices("0123456789", k=max(0, 15 - len(seed))))  # noqa: S311
+    wanted = dataclasses.replace(wanted, prefixes=tuple(normalise_prefix(p) for p in wanted.prefixes))
     clauses = filter_clauses(wanted, now)
-    first = list(
-        session.scalars(
-            select(InventoryNumber)
-            .where(*clauses, InventoryNumber.phone_number >= pivot)
+    seeds = list(wanted.prefixes) or [str(phonenumbers.country_code_for_region(country_code))]
+    chosen: dict[str, InventoryNumber] = {}
+    for _ in range(3):
+        seed = random.choice(seeds)  # noqa: S311 - not security-relevant
+        digits = max(0, 15 - len(seed))
+        pivot = "+" + seed + "".join(random.choices("0123456789", k=digits))  # noqa: S311
+        window = (
+            select(InventoryNumber.phone_number)
+            .where(InventoryNumber.phone_number >= pivot, InventoryNumber.phone_number <= prefix_high(seed))
             .order_by(InventoryNumber.phone_number)
-            .limit(limit)
+            .limit(BROWSE_WINDOW)
         )
-    )
-    if len(first) < limit:
-        first += list(
-            session.scalars(
-                select(InventoryNumber)
-                .where(*clauses, InventoryNumber.phone_number < pivot)
-                .order_by(InventoryNumber.phone_number)
-                .limit(limit - len(first))
-            )
-        )
-    random.shuffle(first)
-    return [available_json(n, settings, "available", wanted.calling, wanted.sms) for n in first]
+        query = select(InventoryNumber).where(InventoryNumber.phone_number.in_(window), *clauses)
+        if chosen:
+            query = query.where(InventoryNumber.phone_number.not_in(list(chosen)))
+        for number in session.scalars(query.limit(limit - len(chosen))):
+            chosen[number.phone_number] = number
+        if len(chosen) >= limit:
+            break
+    if len(chosen) < limit:
+        query = select(InventoryNumber).where(*clauses)
+        if chosen:
+            query = query.where(InventoryNumber.phone_number.not_in(list(chosen)))
+        for number in session.scalars(query.order_by(InventoryNumber.free_at).limit(limit - len(chosen))):
+            chosen[number.phone_number] = number
+    found = list(chosen.values())
+    random.shuffle(found)
+    return [available_json(n, settings, "available", wanted.calling, wanted.sms) for n in found]
 
 
 def reservation_uuid(raw: str) -> str:
