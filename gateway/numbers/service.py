@@ -634,14 +634,16 @@ def browse(
 
     A random point of the number space (within a requested prefix, else the country's calling
     code) is picked and the next ``BROWSE_WINDOW`` numbers by primary key are filtered: a bounded
-    index range scan, whatever the size of the inventory. If a few tries find too few (sparse
-    matches), the rest comes from the search index. The result is shuffled.
+    index range scan, whatever the size of the inventory; the answer is a random sample of the
+    matches. If a few tries find too few (sparse matches), the rest comes from the search index.
+    Numbers right after a gap in the number space are likelier picks than others: random, not
+    uniform.
     """
     limit = settings.numbers_browse_max_results
     wanted = dataclasses.replace(wanted, prefixes=tuple(normalise_prefix(p) for p in wanted.prefixes))
     clauses = filter_clauses(wanted, now)
     seeds = list(wanted.prefixes) or [str(phonenumbers.country_code_for_region(country_code))]
-    chosen: dict[str, InventoryNumber] = {}
+    candidates: set[str] = set()
     for _ in range(3):
         seed = random.choice(seeds)  # noqa: S311 - not security-relevant
         digits = max(0, 15 - len(seed))
@@ -652,13 +654,18 @@ def browse(
             .order_by(InventoryNumber.phone_number)
             .limit(BROWSE_WINDOW)
         )
-        query = select(InventoryNumber).where(InventoryNumber.phone_number.in_(window), *clauses)
-        if chosen:
-            query = query.where(InventoryNumber.phone_number.not_in(list(chosen)))
-        for number in session.scalars(query.limit(limit - len(chosen))):
-            chosen[number.phone_number] = number
-        if len(chosen) >= limit:
+        candidates.update(
+            session.scalars(
+                select(InventoryNumber.phone_number).where(InventoryNumber.phone_number.in_(window), *clauses)
+            )
+        )
+        if len(candidates) >= limit:
             break
+    picked = random.sample(sorted(candidates), min(limit, len(candidates)))
+    chosen = {
+        n.phone_number: n
+        for n in session.scalars(select(InventoryNumber).where(InventoryNumber.phone_number.in_(picked)))
+    }
     if len(chosen) < limit:
         query = select(InventoryNumber).where(*clauses)
         if chosen:
