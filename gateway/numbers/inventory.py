@@ -40,21 +40,25 @@ def effective_status(number: InventoryNumber, now: datetime) -> str:
     return number.status
 
 
-def filter_clauses(wanted: NumberFilter, now: datetime) -> list[ColumnElement[bool]]:
-    """SQL for ``rules.matches`` (the property tests check that the two agree)."""
+def filter_clauses(
+    wanted: NumberFilter, now: datetime, entity: Any = InventoryNumber
+) -> list[ColumnElement[bool]]:
+    """SQL for ``rules.matches`` (the property tests check that the two agree); ``entity`` may be
+    an alias of InventoryNumber over a subquery."""
+    n = entity
     clauses: list[ColumnElement[bool]] = [
-        InventoryNumber.country_code == wanted.country_code,
-        InventoryNumber.phone_number_type == wanted.phone_number_type,
+        n.country_code == wanted.country_code,
+        n.phone_number_type == wanted.phone_number_type,
     ]
     if wanted.assignment_type is not None:
-        clauses.append(InventoryNumber.assignment_type == wanted.assignment_type)
+        clauses.append(n.assignment_type == wanted.assignment_type)
     if wanted.area_code is not None:
-        clauses.append(InventoryNumber.area_code == wanted.area_code)
-    clauses.append(available_predicate(now))
+        clauses.append(n.area_code == wanted.area_code)
+    clauses.append(n.free_at <= now)
     if wanted.calling is not None:
-        clauses.append(InventoryNumber.calling.in_(offered_values_for(wanted.calling)))
+        clauses.append(n.calling.in_(offered_values_for(wanted.calling)))
     if wanted.sms is not None:
-        clauses.append(InventoryNumber.sms.in_(offered_values_for(wanted.sms)))
+        clauses.append(n.sms.in_(offered_values_for(wanted.sms)))
     if wanted.prefixes:
         # Ranges rather than LIKE: the primary key serves them under any collation, and for
         # digit-only E.164 strings "+<prefix>" <= n <= "+<prefix>99..." is exactly "starts with".
@@ -62,8 +66,8 @@ def filter_clauses(wanted: NumberFilter, now: datetime) -> list[ColumnElement[bo
             or_(
                 *(
                     and_(
-                        InventoryNumber.phone_number >= "+" + p,
-                        InventoryNumber.phone_number <= prefix_high(p),
+                        n.phone_number >= "+" + p,
+                        n.phone_number <= prefix_high(p),
                     )
                     for p in wanted.prefixes
                 )

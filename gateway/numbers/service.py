@@ -25,7 +25,7 @@ from phonenumbers import geocoder
 from prometheus_client import Counter
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from gateway.core.db import utcnow
 from gateway.core.errors import BadRequest, Conflict, NotFound
@@ -648,16 +648,17 @@ def browse(
         seed = random.choice(seeds)  # noqa: S311 - not security-relevant
         digits = max(0, 15 - len(seed))
         pivot = "+" + seed + "".join(random.choices("0123456789", k=digits))  # noqa: S311
-        window = (
-            select(InventoryNumber.phone_number)
+        # The LIMIT inside the subquery keeps the planner from scanning the whole prefix range.
+        window = aliased(
+            InventoryNumber,
+            select(InventoryNumber)
             .where(InventoryNumber.phone_number >= pivot, InventoryNumber.phone_number <= prefix_high(seed))
             .order_by(InventoryNumber.phone_number)
             .limit(BROWSE_WINDOW)
+            .subquery(),
         )
         candidates.update(
-            session.scalars(
-                select(InventoryNumber.phone_number).where(InventoryNumber.phone_number.in_(window), *clauses)
-            )
+            session.scalars(select(window.phone_number).where(*filter_clauses(wanted, now, window)))
         )
         if len(candidates) >= limit:
             break
@@ -670,7 +671,7 @@ def browse(
         query = select(InventoryNumber).where(*clauses)
         if chosen:
             query = query.where(InventoryNumber.phone_number.not_in(list(chosen)))
-        for number in session.scalars(query.order_by(InventoryNumber.free_at).limit(limit - len(chosen))):
+        for number in session.scalars(query.limit(limit - len(chosen))):
             chosen[number.phone_number] = number
     found = list(chosen.values())
     random.shuffle(found)
