@@ -236,36 +236,51 @@ def _upsert_generic(
     session.execute(stmt, values)
 
 
+IMPORT_LOCK = 0x7472756E6B  # pg_advisory_xact_lock key: one inventory import at a time
+
+
 def _upsert_postgresql(
     session: Session,
     rows: list[ImportRow],
     carriers: dict[str, str],
     report: ImportReport,
-    staged: list[bool],
+    state: set[str],
 ) -> None:
-    """COPY the batch into a temporary table, then one INSERT ... SELECT ... ON CONFLICT."""
+    """A batch whose numbers are all new is COPYed straight into the table; otherwise it is COPYed
+    into a temporary table and merged with one INSERT ... SELECT ... ON CONFLICT DO UPDATE.
+
+    Imports take a transaction-scoped advisory lock, so no other import inserts between the
+    existence check and the COPY (searches and purchases never insert inventory rows)."""
     now = utcnow()
     connection = session.connection()
-    if not staged:
-        connection.exec_driver_sql(
-            "CREATE TEMPORARY TABLE inventory_import "
-            "(LIKE inventory_numbers INCLUDING DEFAULTS) ON COMMIT DROP"
-        )
-        staged.append(True)
-    else:
-        connection.exec_driver_sql("TRUNCATE inventory_import")
+    if "locked" not in state:
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({IMPORT_LOCK})")
+        state.add("locked")
     raw = connection.connection.dbapi_connection
     assert raw is not None
+    numbers = [row.phone_number for row in rows]
     with raw.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute(
+            "SELECT phone_number, status FROM inventory_numbers WHERE phone_number = ANY(%s)", (numbers,)
+        )
+        existing = dict(cursor.fetchall())
+        _count(report, rows, existing)
+        if not existing:
+            with cursor.copy(f"COPY inventory_numbers ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(_values(row, carriers, now))
+            return
+        if "staged" not in state:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE inventory_import "
+                "(LIKE inventory_numbers INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+            state.add("staged")
+        else:
+            cursor.execute("TRUNCATE inventory_import")
         with cursor.copy(f"COPY inventory_import ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(_values(row, carriers, now))
-        cursor.execute(
-            "SELECT n.phone_number, n.status FROM inventory_import i "
-            "JOIN inventory_numbers n ON n.phone_number = i.phone_number"
-        )
-        existing = dict(cursor.fetchall())
-    _count(report, rows, existing)
     assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in _UPDATABLE)
     connection.exec_driver_sql(
         f"INSERT INTO inventory_numbers ({', '.join(_COLUMNS)}) "  # noqa: S608 - fixed column names
@@ -297,11 +312,11 @@ def import_records(  # noqa: PLR0912, PLR0915 - one linear pass: validate, batch
                 report.error_count = 1
                 raise _Rollback
             seen: dict[str, int] = {}
-            staged: list[bool] = []
+            state: set[str] = set()
 
             def write(rows: list[ImportRow]) -> None:
                 if session.get_bind().dialect.name == "postgresql":
-                    _upsert_postgresql(session, rows, carriers, report, staged)
+                    _upsert_postgresql(session, rows, carriers, report, state)
                 else:
                     _upsert_generic(session, rows, carriers, report)
 

@@ -108,10 +108,12 @@ def test_reimport_updates_but_leaves_purchased_numbers(
                 purchase_date=now,
             )
         )
-    path.write_text("\n".join([HEADER, *[line.replace(",USD,", ",EUR,") for line in GOOD]]) + "\n")
+    new = GOOD[0].replace("+14255550100", "+14255550199")
+    path.write_text("\n".join([HEADER, *[line.replace(",USD,", ",EUR,") for line in GOOD], new]) + "\n")
     report = importer.import_file(database, path)
     assert report.accepted
-    assert (report.inserted, report.updated, report.purchased_untouched) == (0, 2, ["+18005550100"])
+    assert (report.inserted, report.updated, report.purchased_untouched) == (1, 2, ["+18005550100"])
+    assert count(database) == 4
     with database.session() as session:
         assert session.get(InventoryNumber, "+14255550100").currency_code == "EUR"  # type: ignore[union-attr]
         assert session.get(InventoryNumber, "+18005550100").currency_code == "USD"  # type: ignore[union-attr]
