@@ -426,3 +426,45 @@ def test_browse_is_random_and_filtered(
         {"phoneNumberType": "tollFree", "phoneNumberPrefixes": ["18x"]},
     )
     assert bad.status_code == 400
+
+
+def test_released_number_rests_in_quarantine(
+    client: TestClient,
+    make_tenant: Callable[[str], Tenant],
+    stock: Callable[..., Any],
+    database: Database,
+    settings: Settings,
+) -> None:
+    settings.numbers_release_quarantine_minutes = 60
+    stock(per_area=1)
+    alice, bob = make_tenant("alice"), make_tenant("bob")
+    search_id, _ = searched(alice)
+    purchase = alice.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": search_id})
+    poll(alice, purchase.headers["Operation-Location"])
+    number = alice.request("GET", "/phoneNumbers").json()["phoneNumbers"][0]["phoneNumber"]
+    release = alice.request("DELETE", f"/phoneNumbers/{number}")
+    assert poll(alice, release.headers["Operation-Location"])["status"] == "succeeded"
+    with database.session() as session:
+        assert service.number_owner(session, number) is None  # routing gone at once
+        row = session.get(InventoryNumber, number)
+        assert row is not None
+        assert row.status == "quarantined"
+    assert searched(bob)[1]["error"]["code"] == "OutOfStock"
+    with database.session() as session:  # the quarantine ends (lazily: nothing runs)
+        session.execute(
+            update(InventoryNumber)
+            .where(InventoryNumber.phone_number == number)
+            .values(free_at=utcnow() - timedelta(seconds=1))
+        )
+    assert searched(bob)[1]["status"] == "succeeded"
+
+
+def test_search_may_hold_fewer_than_asked(
+    client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any]
+) -> None:
+    stock(per_area=2)
+    alice = make_tenant("alice")
+    search_id, operation = searched(alice, quantity=5)
+    assert operation["status"] == "succeeded"
+    result = alice.request("GET", f"/availablePhoneNumbers/searchResults/{search_id}").json()
+    assert len(result["phoneNumbers"]) == 2
