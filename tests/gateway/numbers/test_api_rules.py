@@ -468,3 +468,53 @@ def test_search_may_hold_fewer_than_asked(
     assert operation["status"] == "succeeded"
     result = alice.request("GET", f"/availablePhoneNumbers/searchResults/{search_id}").json()
     assert len(result["phoneNumbers"]) == 2
+
+
+def test_operation_states_are_visible(
+    client: TestClient,
+    make_tenant: Callable[[str], Tenant],
+    stock: Callable[..., Any],
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """notStarted -> running -> succeeded, each state committed and visible to GET."""
+    import threading
+    import time
+
+    if database.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite runs every transaction BEGIN IMMEDIATE: a GET waits for the work to commit")
+    stock(per_area=1)
+    alice = make_tenant("alice")
+    release = threading.Event()
+    original = operations.HANDLERS["search"]
+
+    def slow(*args: Any) -> None:
+        assert release.wait(timeout=20)
+        original(*args)
+
+    monkeypatch.setitem(operations.HANDLERS, "search", slow)
+    with database.session() as session:
+        _, operation = service.start_search(
+            session,
+            alice.resource_id,
+            "US",
+            service.SearchRequest("geographic", "application", "none", "none", "425", 1),
+            settings,
+        )
+        path = f"/phoneNumbers/operations/{operation.id}"
+        operation_id = operation.id
+    assert alice.request("GET", path).json()["status"] == "notStarted"
+    runner = threading.Thread(target=operations.execute, args=(database, settings, operation_id))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while alice.request("GET", path).json()["status"] != "running":
+            assert time.monotonic() < deadline, "never saw running"
+            time.sleep(0.02)
+    finally:
+        release.set()
+        runner.join(timeout=20)
+    body = alice.request("GET", path).json()
+    assert body["status"] == "succeeded"
+    assert body["resourceLocation"].endswith(f"?api-version={service.API_VERSION}")
