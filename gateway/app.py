@@ -50,9 +50,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from gateway.health.router import router as health_router
     from gateway.identity.router import public_router as identity_public_router
     from gateway.identity.router import router as identity_router
+    from gateway.numbers.router import admin_router as numbers_admin_router
+    from gateway.numbers.router import router as numbers_router
     from gateway.relay.router import router as relay_router
     from gateway.resources.router import router as resources_router
 
-    for router in (health_router, resources_router, identity_router, identity_public_router, relay_router):
+    for router in (
+        health_router,
+        resources_router,
+        identity_router,
+        identity_public_router,
+        relay_router,
+        numbers_router,
+        numbers_admin_router,
+    ):
         app.include_router(router)
     return app

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.core.settings import InsecureSettingsError, Settings, get_settings
+from gateway.numbers.cli import carriers_app, numbers_app
 
 app = typer.Typer(
     help="Trunkline: a self-hosted PSTN/SMS gateway that speaks the ACS wire protocol.", no_args_is_help=True
@@ -22,6 +23,8 @@ keys_app = typer.Typer(help="Access-token signing keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(resources_app, name="resources")
 app.add_typer(keys_app, name="keys")
+app.add_typer(numbers_app, name="numbers")
+app.add_typer(carriers_app, name="carriers")
 
 console = Console()
 err_console = Console(stderr=True)

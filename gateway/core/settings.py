@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     # Largest request body accepted (413 above it); SMS and numbers requests are far smaller.
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # Phone numbers: how long a search holds its numbers, how long a released number rests before
+    # it returns to inventory, when an unfinished long-running operation counts as abandoned (its
+    # GET then runs it again), and which countries need agreeToNotResell.
+    numbers_search_hold_minutes: float = Field(default=15, gt=0, le=24 * 60)
+    numbers_release_quarantine_minutes: float = Field(default=30 * 24 * 60, ge=0)
+    numbers_operation_stale_seconds: float = Field(default=30, gt=0)
+    numbers_max_search_quantity: int = Field(default=1000, ge=1)
+    numbers_browse_max_results: int = Field(default=20, ge=1, le=1000)
+    numbers_not_resell_countries: CommaList = Field(default_factory=list)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -101,7 +111,7 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
-    @field_validator("turn_urls", "turn_nearest_urls", mode="before")
+    @field_validator("turn_urls", "turn_nearest_urls", "numbers_not_resell_countries", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

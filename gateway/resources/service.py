@@ -82,7 +82,14 @@ def get_resource(session: Session, id_or_name: str, *, for_update: bool = False)
 
 
 def delete_resource(session: Session, id_or_name: str) -> None:
+    from datetime import timedelta
+
+    from gateway.core.settings import get_settings
+    from gateway.numbers.service import forget_resource
+
     resource = get_resource(session, id_or_name)
+    quarantine = timedelta(minutes=get_settings().numbers_release_quarantine_minutes)
+    forget_resource(session, resource.id, utcnow(), quarantine)
     session.execute(delete(Resource).where(Resource.id == resource.id))
 
 

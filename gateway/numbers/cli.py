@@ -1,0 +1,204 @@
+"""``trunkline numbers ...`` and ``trunkline carriers ...``: inventory and carriers, offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+numbers_app = typer.Typer(help="Number inventory (operator side).", no_args_is_help=True)
+carriers_app = typer.Typer(help="Carriers the inventory comes from.", no_args_is_help=True)
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _database() -> Any:
+    from gateway.core.db import Database
+    from gateway.core.migrate import upgrade
+    from gateway.core.settings import get_settings
+
+    database = Database(get_settings().effective_database_url)
+    upgrade(database.engine)
+    return database
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@numbers_app.command("import")
+def numbers_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    carrier: Annotated[
+        str | None, typer.Option(help="Carrier for rows whose carrier column is empty or missing.")
+    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl (default: by extension).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=20000, help="Rows per INSERT batch.")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import (or re-import) inventory from a CSV or JSON-lines file, all or nothing."""
+    from gateway.numbers.importer import FileFormatError, count_lines, import_file
+
+    database = _database()
+    total = max(count_lines(file) - (0 if (fmt or "").lower() == "jsonl" else 1), 0)
+    try:
+        with Progress(
+            TextColumn("[bold]importing[/bold] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=as_json or not err_console.is_terminal,
+        ) as progress:
+            task = progress.add_task(file.name, total=total)
+            report = import_file(
+                database,
+                file,
+                carrier,
+                fmt=fmt,
+                batch_size=batch_size,
+                progress=lambda n: progress.advance(task, n),
+            )
+    except (FileFormatError, UnicodeDecodeError) as exc:
+        err_console.print(f"[red]rejected:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        database.dispose()
+    if as_json:
+        _print_json(report.as_json())
+    elif report.accepted:
+        console.print(
+            f"imported {report.rows} rows: {report.inserted} new, {report.updated} updated, "
+            f"{len(report.purchased_untouched)} purchased (left untouched) "
+            f"in {report.seconds:.1f}s ({report.rows_per_second:,.0f} rows/s)"
+        )
+        for number in report.purchased_untouched[:50]:
+            console.print(f"  purchased, not updated: {number}")
+    else:
+        err_console.print(f"[red]rejected:[/red] {report.error_count} bad rows; nothing was imported")
+        for error in report.errors:
+            where = f"line {error.line}" if error.line else "file"
+            err_console.print(f"  {where} {error.phone_number}: {'; '.join(error.problems)}")
+    if not report.accepted:
+        raise typer.Exit(1)
+
+
+@numbers_app.command("list")
+def numbers_list(
+    status: Annotated[str | None, typer.Option(help="available, reserved, purchased or quarantined.")] = None,
+    country: Annotated[str | None, typer.Option(help="ISO country code.")] = None,
+    carrier: Annotated[str | None, typer.Option(help="Carrier name.")] = None,
+    skip: Annotated[int, typer.Option(min=0)] = 0,
+    top: Annotated[int, typer.Option(min=1, max=100000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List inventory numbers with their state."""
+    from gateway.core.db import utcnow
+    from gateway.core.errors import AcsError
+    from gateway.numbers.inventory import inventory_json, list_numbers
+
+    database = _database()
+    now = utcnow()
+    try:
+        with database.session() as session:
+            rows, total = list_numbers(
+                session, now, status=status, country_code=country, carrier=carrier, skip=skip, top=top
+            )
+            data = [inventory_json(number, name, now) for number, name in rows]
+    except AcsError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    finally:
+        database.dispose()
+    if as_json:
+        _print_json({"total": total, "numbers": data})
+        return
+    table = Table(
+        "number", "country", "type", "area", "locality", "calling", "sms", "cost", "carrier", "status"
+    )
+    for row in data:
+        table.add_row(
+            row["phoneNumber"],
+            row["countryCode"],
+            row["phoneNumberType"],
+            row["areaCode"],
+            row["locality"],
+            row["calling"],
+            row["sms"],
+            f"{row['costAmount']} {row['currencyCode']}",
+            row["carrier"],
+            row["status"],
+        )
+    console.print(table)
+    console.print(f"{len(data)} of {total} shown")
+
+
+@carriers_app.command("add")
+def carriers_add(
+    name: str,
+    kind: Annotated[str, typer.Option(help="sip, smpp or both.")] = "both",
+    notes: Annotated[str, typer.Option(help="Free text.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Add a carrier."""
+    from gateway.core.errors import AcsError
+    from gateway.numbers.inventory import carrier_json, create_carrier
+
+    database = _database()
+    try:
+        with database.session() as session:
+            data = carrier_json(create_carrier(session, name, kind, notes))
+    except AcsError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    finally:
+        database.dispose()
+    if as_json:
+        _print_json(data)
+    else:
+        console.print(f"added carrier [bold]{data['name']}[/bold] ({data['kind']})")
+
+
+@carriers_app.command("list")
+def carriers_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List carriers and how many inventory numbers each has."""
+    from gateway.numbers.inventory import carrier_json, list_carriers
+
+    database = _database()
+    try:
+        with database.session() as session:
+            data = [carrier_json(c, n) for c, n in list_carriers(session)]
+    finally:
+        database.dispose()
+    if as_json:
+        _print_json(data)
+        return
+    table = Table("name", "kind", "numbers", "notes")
+    for row in data:
+        table.add_row(row["name"], row["kind"], str(row["numbers"]), row["notes"])
+    console.print(table)
+
+
+@carriers_app.command("delete")
+def carriers_delete(name: str) -> None:
+    """Delete a carrier that has no inventory numbers."""
+    from gateway.core.errors import AcsError
+    from gateway.numbers.inventory import delete_carrier
+
+    database = _database()
+    try:
+        with database.session() as session:
+            delete_carrier(session, name)
+    except AcsError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    finally:
+        database.dispose()
+    console.print(f"deleted carrier {name}")

@@ -1,0 +1,66 @@
+"""Request bodies of the Phone Numbers API (responses are built as dicts in service.py)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+PhoneNumberType = Literal["geographic", "tollFree", "mobile"]
+AssignmentType = Literal["person", "application"]
+Capability = Literal["none", "inbound", "outbound", "inbound+outbound"]
+
+
+class Model(BaseModel):
+    # Clients may echo read-only fields back; ignore what we do not know.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Capabilities(Model):
+    calling: Capability
+    sms: Capability
+
+
+class OptionalCapabilities(Model):
+    calling: Capability | None = None
+    sms: Capability | None = None
+
+
+class SearchRequest(Model):
+    phone_number_type: PhoneNumberType
+    assignment_type: AssignmentType
+    capabilities: Capabilities
+    area_code: str | None = Field(default=None, max_length=8)
+    quantity: int = Field(default=1, ge=1, le=2147483647)
+
+
+class PurchaseRequest(Model):
+    search_id: str | None = None
+    agree_to_not_resell: bool = False
+
+
+class ReservationPurchaseRequest(Model):
+    agree_to_not_resell: bool = False
+
+
+class BrowseRequest(Model):
+    phone_number_type: PhoneNumberType
+    capabilities: OptionalCapabilities | None = None
+    assignment_type: AssignmentType | None = None
+    phone_number_prefixes: list[str] | None = Field(default=None, max_length=20)
+
+
+class OperatorInformationOptions(Model):
+    include_additional_operator_details: bool = False
+
+
+class OperatorInformationRequest(Model):
+    phone_numbers: list[str]
+    options: OperatorInformationOptions | None = None
+
+
+class CarrierCreate(Model):
+    name: str = Field(min_length=1, max_length=63)
+    kind: Literal["sip", "smpp", "both"] = "both"
+    notes: str = ""

@@ -1,0 +1,186 @@
+"""Fixtures of the numbers tests: both databases, the app, signed tenant clients, stock.
+
+``database`` is parametrised over SQLite (a file per test) and PostgreSQL (one throw-away database
+per run, emptied after each test, dropped WITH (FORCE) at the end). PostgreSQL being unreachable
+is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+import gateway.models  # noqa: F401
+from gateway.app import create_app
+from gateway.core import hmac_auth
+from gateway.core.db import Base, Database
+from gateway.core.migrate import upgrade
+from gateway.core.settings import Settings, get_settings
+from gateway.numbers import importer, inventory
+from gateway.numbers.sample import sample_rows, toll_free_rows
+from gateway.resources import service as resources
+
+POSTGRES_URL_ENV = "TRUNKLINE_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+OPERATOR_TOKEN = "numbers-test-operator-token-" + secrets.token_hex(8)
+BASE_URL = "https://numbers.test"
+API = "2025-06-01"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("TRUNKLINE_") and name != POSTGRES_URL_ENV:
+            monkeypatch.delenv(name)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    return os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL)
+
+
+@pytest.fixture(scope="session")
+def numbers_postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    name = f"trunkline_numbers_{secrets.token_hex(6)}"
+    try:
+        admin = psycopg.connect(libpq(postgres_admin_url), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {postgres_admin_url} is unreachable: {exc}", pytrace=False)
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        db = Database(url)
+        upgrade(db.engine)
+        db.dispose()
+        yield url
+    finally:
+        with psycopg.connect(libpq(postgres_admin_url), autocommit=True, connect_timeout=5) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def empty_tables(db: Database) -> None:
+    with db.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'numbers.db'}")
+        upgrade(db.engine)
+        yield db
+        db.dispose()
+        return
+    url = request.getfixturevalue("numbers_postgres_url")
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        empty_tables(db)
+        db.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        operator_token=OPERATOR_TOKEN,
+        public_endpoint=BASE_URL,
+        numbers_release_quarantine_minutes=0,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    app = create_app(settings, database)
+    with TestClient(app, base_url=BASE_URL) as test_client:
+        yield test_client
+
+
+@dataclass
+class Tenant:
+    """A resource and a client that signs its requests like the ACS SDKs do."""
+
+    resource_id: str
+    key: str
+    http: TestClient
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, Any] | None = None,
+        **headers: str,
+    ) -> Any:
+        query = {**(params or {})}
+        query.setdefault("api-version", API)
+        if path.startswith("http"):
+            parts = urlsplit(path)
+            path_and_query = parts.path + ("?" + parts.query if parts.query else "")
+        else:
+            path_and_query = f"{path}?{urlencode(query)}"
+        data = b"" if body is None else json.dumps(body).encode()
+        signed = hmac_auth.sign_request(
+            method, path_and_query, urlsplit(BASE_URL).netloc, data, self.key, datetime.now(UTC)
+        )
+        all_headers = {**signed, **headers}
+        if body is not None:
+            all_headers.setdefault("content-type", "application/json")
+        return self.http.request(method, path_and_query, content=data, headers=all_headers)
+
+
+@pytest.fixture
+def make_tenant(client: TestClient, database: Database) -> Callable[[str], Tenant]:
+    def make(name: str) -> Tenant:
+        with database.session() as session:
+            resource = resources.create_resource(session, name, BASE_URL)
+            return Tenant(resource.id, resource.primary_key, client)
+
+    return make
+
+
+@pytest.fixture
+def stock(database: Database) -> Callable[..., importer.ImportReport]:
+    """Import sample inventory: ``stock(per_area, areas=..., toll_free=0, **row_options)``."""
+
+    def add(
+        per_area: int = 20, toll_free: int = 0, carrier: str = "acme", **options: Any
+    ) -> importer.ImportReport:
+        with database.session() as session:
+            if carrier not in {c.name for c, _ in inventory.list_carriers(session)}:
+                inventory.create_carrier(session, carrier, "both")
+        rows: list[dict[str, Any]] = list(sample_rows(per_area, carrier=carrier, **options))
+        rows += list(toll_free_rows(toll_free, carrier=carrier))
+        report = importer.import_records(database, enumerate(rows, start=2))
+        assert report.accepted, report.as_json()
+        return report
+
+    return add
+
+
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
