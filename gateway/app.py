@@ -43,7 +43,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.resource_keys = ResourceKeyIndex()
 
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        max_admin_bytes=settings.max_admin_request_bytes,
+    )
     # Added last, so outermost: its log line and metrics cover the 413s too.
     app.add_middleware(RequestContextMiddleware)
 

@@ -32,19 +32,24 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimitMiddleware:
-    """Answer 413 to bodies over ``max_bytes``, by Content-Length or while streaming (chunked)."""
+    """Answer 413 to bodies over the limit, by Content-Length or while streaming (chunked).
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    The operator API (``/admin/``) has its own, larger limit: inventory files are uploaded there.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_admin_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.tenant_max_bytes = max_bytes
+        self.admin_max_bytes = max_admin_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.admin_max_bytes if scope.get("path", "").startswith("/admin/") else self.tenant_max_bytes
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._reject(send, limit)
                 return
         received = 0
         response_started = False
@@ -55,12 +60,12 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # Answer now: the framework turns any error while reading the body into its
                     # own 400, which tracking_send then drops.
                     if not response_started and not rejected:
                         rejected = True
-                        await self._reject(send)
+                        await self._reject(send, limit)
                     raise BodyTooLarge
             return message
 
@@ -75,10 +80,8 @@ class BodySizeLimitMiddleware:
         with contextlib.suppress(BodyTooLarge):
             await self.app(scope, limited_receive, tracking_send)
 
-    async def _reject(self, send: Send) -> None:
-        await send_error(
-            send, 413, "PayloadTooLarge", f"The request body is larger than {self.max_bytes} bytes."
-        )
+    async def _reject(self, send: Send, limit: int) -> None:
+        await send_error(send, 413, "PayloadTooLarge", f"The request body is larger than {limit} bytes.")
 
 
 class RequestContextMiddleware:

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
 
     # Largest request body accepted (413 above it); SMS and numbers requests are far smaller.
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The operator API takes inventory files (about 60 bytes a number); the CLI streams larger ones.
+    max_admin_request_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
 
     # Phone numbers: how long a search holds its numbers, how long a released number rests before
     # it returns to inventory, when an unfinished long-running operation counts as abandoned (its

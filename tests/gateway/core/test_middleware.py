@@ -18,9 +18,26 @@ LIMIT = 2048
 
 @pytest.fixture
 def small_limit_client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    app = create_app(settings.model_copy(update={"max_request_bytes": LIMIT}), database)
+    limits = {"max_request_bytes": LIMIT, "max_admin_request_bytes": LIMIT}
+    app = create_app(settings.model_copy(update=limits), database)
     with TestClient(app, base_url=BASE_URL) as client:
         yield client
+
+
+def test_operator_api_has_its_own_larger_limit(settings: Settings, database: Database) -> None:
+    limits = {"max_request_bytes": LIMIT, "max_admin_request_bytes": 4 * LIMIT}
+    app = create_app(settings.model_copy(update=limits), database)
+    padding = " " * (2 * LIMIT)
+    with TestClient(app, base_url=BASE_URL) as client:
+        created = client.post(
+            "/admin/resources",
+            content=f'{{"name": "roomy"}}{padding}'.encode(),
+            headers={**admin_headers(), "Content-Type": "application/json"},
+        )
+        assert created.status_code == 201, created.text
+        acs = AcsClient(client, created.json()["primaryKey"])
+        tenant = acs.post(f"/identities?api-version={IDENTITY_API}", body=b"{}" + padding.encode())
+        assert_acs_error(tenant, 413, "PayloadTooLarge")
 
 
 def _chunks(total: int, size: int = 512) -> Iterator[bytes]:
