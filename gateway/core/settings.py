@@ -75,6 +75,32 @@ class Settings(BaseSettings):
     turn_secret: SecretStr | None = None
     turn_max_ttl_seconds: int = Field(default=172800, ge=1, le=172800)
 
+    # Events and webhook delivery (gateway/events).
+    # CIDR list of destinations exempt from the SSRF guard; inside them plain http:// is allowed.
+    webhook_allowed_networks: CommaList = Field(default_factory=list)
+    # Extra CA certificates (PEM) trusted for https webhook destinations, on top of the system store.
+    webhook_ca_bundle: Path | None = None
+    webhook_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    webhook_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_response_bytes: int = Field(default=64 * 1024, ge=0)
+    # Defaults for new subscriptions, Event Grid's: 30 attempts within 24 hours.
+    events_max_delivery_attempts: int = Field(default=30, ge=1, le=30)
+    events_ttl_minutes: int = Field(default=1440, ge=1, le=1440)
+    # Backoff: base * 2**(attempt-1), capped, with full jitter of +-jitter_ratio.
+    events_retry_base_seconds: float = Field(default=10.0, gt=0)
+    events_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # Celery (Redis) visibility timeout: an unacknowledged delivery is handed to another worker
+    # after this long. Retry countdowns are kept below it; longer waits go through the scheduler.
+    events_visibility_timeout_seconds: int = Field(default=300, ge=2)
+    events_unacked_restore_interval_seconds: int = Field(default=10, ge=1)
+    events_dispatch_interval_seconds: float = Field(default=0.1, gt=0)
+    events_delivery_concurrency: int = Field(default=16, ge=1, le=512)
+    # How the topic/source of events names a resource, in ACS's ARM form.
+    events_topic_subscription_id: str = "00000000-0000-0000-0000-000000000000"
+    events_topic_resource_group: str = "trunkline"
+    # How long the previous signing secret keeps signing after a rotation.
+    events_secret_rotation_overlap_hours: float = Field(default=24.0, ge=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -96,7 +122,7 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
-    @field_validator("turn_urls", "turn_nearest_urls", mode="before")
+    @field_validator("turn_urls", "turn_nearest_urls", "webhook_allowed_networks", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -1,0 +1,332 @@
+"""Celery tasks (delivery, validation handshake) and the dispatcher loop that feeds them."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from urllib.parse import quote
+
+import structlog
+from celery import Celery
+
+from gateway.core.celery_app import EVENTS_QUEUE
+from gateway.core.db import new_uuid, utcnow
+from gateway.events import builder, service, signing
+from gateway.events.backoff import Outcome
+from gateway.events.builder import DeliverySchema
+from gateway.events.http import WebhookError
+from gateway.events.metrics import (
+    ATTEMPT_LATENCY,
+    ATTEMPTS,
+    DEAD_LETTERS,
+    DELIVERIES,
+    DELIVERY_LAG,
+    EVENTS_PUBLISHED,
+    QUEUE_DEPTH,
+    VALIDATIONS,
+    attempt_label,
+)
+from gateway.events.runtime import Runtime, runtime
+
+log = structlog.get_logger("trunkline.events")
+
+DELIVER_TASK = "trunkline.events.deliver"
+VALIDATE_TASK = "trunkline.events.validate"
+CLOUDEVENTS_ORIGIN = "eventgrid.azure.net"
+
+
+# Delivery ---------------------------------------------------------------------------------------
+
+
+def deliver(rt: Runtime, delivery_id: str) -> float | None:
+    """One attempt of one delivery. Returns a countdown when the caller should enqueue the retry."""
+    now = utcnow()
+    with rt.database.session() as session:
+        work = service.claim(session, delivery_id, now, rt.claim_for, rt.topic_of)
+        if work is not None and now >= work.expires_at:
+            service.expire_unattempted(session, work, now)
+            DEAD_LETTERS.labels("TimeToLiveExceeded").inc()
+            DELIVERIES.labels("deadLetter").inc()
+            return None
+    if work is None:
+        return None
+    logger = log.bind(
+        delivery_id=work.delivery_id,
+        event_id=work.event.id,
+        subscription_id=work.subscription_id,
+        resource_id=work.resource_id,
+        attempt=work.attempt,
+    )
+    body, content_type = builder.render(work.delivery_schema, [work.event], work.topic)
+    headers = {
+        "content-type": content_type,
+        "aeg-event-type": "Notification",
+        "aeg-delivery-count": str(work.attempt - 1),
+        "aeg-subscription-name": work.subscription_id,
+        **signing.sign_headers(work.secrets, work.event.id, int(time.time()), body),
+    }
+    started = utcnow()
+    try:
+        response = rt.client.request("POST", work.endpoint_url, headers, body)
+        result = service.AttemptResult(
+            status_code=response.status, latency_ms=response.latency_ms, response_body=response.body
+        )
+    except WebhookError as exc:
+        result = service.AttemptResult(
+            status_code=None, latency_ms=exc.latency_ms, error=str(exc), error_kind=exc.kind
+        )
+    finished = utcnow()
+    decision = service.decide(work, result, finished, rt.backoff)
+    countdown = (
+        decision.retry_in if decision.retry_in is not None and decision.retry_in <= rt.max_countdown else None
+    )
+    with rt.database.session() as session:
+        service.record_attempt(
+            session,
+            work,
+            result,
+            decision,
+            finished,
+            started,
+            rt.enqueue_lease if countdown is not None else None,
+        )
+    ATTEMPTS.labels(attempt_label(result.status_code, result.error_kind)).inc()
+    ATTEMPT_LATENCY.observe(result.latency_ms / 1000)
+    DELIVERIES.labels(decision.outcome.value).inc()
+    if decision.outcome is Outcome.DELIVERED:
+        DELIVERY_LAG.observe((finished - work.event_created_at).total_seconds())
+        logger.debug("delivered", status=result.status_code, latency_ms=result.latency_ms)
+    elif decision.outcome is Outcome.DEAD_LETTER:
+        DEAD_LETTERS.labels(decision.dead_letter_reason or "unknown").inc()
+        logger.warning(
+            "dead-lettered",
+            reason=decision.dead_letter_reason,
+            status=result.status_code,
+            error=result.error,
+        )
+    else:
+        logger.info(
+            "delivery failed; will retry",
+            status=result.status_code,
+            error=result.error,
+            retry_in=round(decision.retry_in or 0, 2),
+        )
+    return countdown
+
+
+# Validation handshake ---------------------------------------------------------------------------
+
+
+def validation_url(rt: Runtime, subscription_id: str, code: str) -> str:
+    base = rt.settings.effective_public_endpoint
+    return f"{base}eventSubscriptions/{quote(subscription_id)}:validate?code={quote(code)}"
+
+
+def handshake(rt: Runtime, subscription_id: str) -> str | None:
+    with rt.database.session() as session:
+        work = service.validation_work(session, subscription_id, rt.topic_of)
+    if work is None:
+        return None
+    manual = False
+    status_code: int | None = None
+    latency = 0
+    try:
+        if work.delivery_schema is DeliverySchema.EVENT_GRID:
+            event = builder.validation_event(
+                new_uuid(),
+                work.topic,
+                work.validation_code,
+                validation_url(rt, work.subscription_id, work.validation_code),
+                utcnow(),
+            )
+            body = json.dumps([event]).encode()
+            headers = {
+                "content-type": "application/json",
+                "aeg-event-type": "SubscriptionValidation",
+                **signing.sign_headers(work.secrets, event["id"], int(time.time()), body),
+            }
+            response = rt.client.request("POST", work.endpoint_url, headers, body)
+            status_code, latency = response.status, response.latency_ms
+            echoed = _validation_response(response.body)
+            if response.status == 200 and echoed == work.validation_code:
+                validated, detail = True, "Validated: the endpoint echoed the validationCode."
+            elif 200 <= response.status < 300:
+                validated, manual = False, True
+                detail = (
+                    "The endpoint accepted the validation event without echoing validationResponse; "
+                    "waiting for a GET on the validationUrl it was sent."
+                )
+            else:
+                validated, detail = (
+                    False,
+                    f"The endpoint answered the validation event with HTTP {response.status}.",
+                )
+        else:
+            response = rt.client.request(
+                "OPTIONS",
+                work.endpoint_url,
+                {"webhook-request-origin": CLOUDEVENTS_ORIGIN, "webhook-request-rate": "*"},
+            )
+            status_code, latency = response.status, response.latency_ms
+            allowed = response.headers.get("webhook-allowed-origin", "")
+            origins = {o.strip() for o in allowed.split(",")}
+            if 200 <= response.status < 300 and (CLOUDEVENTS_ORIGIN in origins or "*" in origins):
+                validated, detail = True, "Validated: the endpoint allowed our WebHook-Request-Origin."
+            elif 200 <= response.status < 300:
+                validated = False
+                detail = f"The OPTIONS answer did not carry WebHook-Allowed-Origin: {CLOUDEVENTS_ORIGIN}."
+            else:
+                validated, detail = (
+                    False,
+                    f"The endpoint answered the OPTIONS request with HTTP {response.status}.",
+                )
+    except WebhookError as exc:
+        validated, detail, latency = False, str(exc), exc.latency_ms
+    VALIDATIONS.labels("validated" if validated else "pending" if manual else "failed").inc()
+    with rt.database.session() as session:
+        return service.record_validation(
+            session,
+            work,
+            validated=validated,
+            detail=detail,
+            status_code=status_code,
+            latency_ms=latency,
+            manual_possible=manual,
+        )
+
+
+def _validation_response(body: bytes) -> str | None:
+    try:
+        parsed = json.loads(body or b"null")
+    except ValueError:
+        return None
+    if isinstance(parsed, dict):
+        value = parsed.get("validationResponse")
+        return value if isinstance(value, str) else None
+    return None
+
+
+# Celery wiring ----------------------------------------------------------------------------------
+
+
+def register(app: Celery) -> None:
+    @app.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    def deliver_task(delivery_id: str) -> None:
+        rt = runtime()
+        countdown = deliver(rt, delivery_id)
+        if countdown is not None:
+            enqueue_deliveries(app, rt, [delivery_id], countdown=countdown)
+
+    @app.task(name=VALIDATE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    def validate_task(subscription_id: str) -> None:
+        handshake(runtime(), subscription_id)
+
+
+def _send(app: Celery, name: str, ids: Sequence[str], countdown: float | None = None) -> None:
+    with app.producer_or_acquire() as producer:
+        for item in ids:
+            app.send_task(name, args=[item], queue=EVENTS_QUEUE, countdown=countdown, producer=producer)
+
+
+def enqueue_deliveries(app: Celery, rt: Runtime, ids: Sequence[str], countdown: float | None = None) -> bool:
+    """Send delivery tasks; on broker failure, hand the ids back to the scheduler soon."""
+    if not ids:
+        return True
+    try:
+        _send(app, DELIVER_TASK, ids, countdown)
+    except Exception as exc:  # kombu/redis raise many types while the broker is away
+        log.warning("broker unavailable; deliveries stay in the outbox", error=str(exc), count=len(ids))
+        retry_at = utcnow() + timedelta(seconds=1) + timedelta(seconds=countdown or 0)
+        with rt.database.session() as session:
+            service.release_enqueue(session, ids, retry_at)
+        return False
+    return True
+
+
+def enqueue_validations(app: Celery, rt: Runtime, ids: Sequence[str]) -> None:
+    if not ids:
+        return
+    try:
+        _send(app, VALIDATE_TASK, ids)
+    except Exception as exc:
+        log.warning("broker unavailable; validations will be retried", error=str(exc))
+        with rt.database.session() as session:
+            from sqlalchemy import update
+
+            from gateway.events.models import EventSubscription
+
+            session.execute(
+                update(EventSubscription)
+                .where(EventSubscription.id.in_(list(ids)))
+                .values(validation_next_at=utcnow() + timedelta(seconds=1))
+            )
+
+
+class Dispatcher:
+    """Moves outbox rows to the broker, re-enqueues due or lost deliveries, starts handshakes.
+
+    Several may run (one per worker node): rows are taken with SKIP LOCKED on PostgreSQL, and
+    SQLite serialises writers.
+    """
+
+    def __init__(self, app: Celery, rt: Runtime, batch: int = 500) -> None:
+        self.app = app
+        self.rt = rt
+        self.batch = batch
+        self.stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_gauge = 0.0
+
+    def run_once(self) -> int:
+        """One pass; returns how much work it found."""
+        now = utcnow()
+        lease = self.rt.enqueue_lease
+        with self.rt.database.session() as session:
+            dispatched = service.dispatch_pending(session, now, lease, self.batch)
+        with self.rt.database.session() as session:
+            due = service.due_deliveries(session, now, lease, self.batch)
+        with self.rt.database.session() as session:
+            validations = service.due_validations(
+                session, now, self.rt.claim_for + timedelta(seconds=self.rt.settings.webhook_timeout_seconds)
+            )
+        for event_type in dispatched.event_types:
+            EVENTS_PUBLISHED.labels(event_type).inc()
+        fresh = dispatched.delivery_ids
+        self.enqueue(fresh)
+        self.enqueue(due)
+        enqueue_validations(self.app, self.rt, validations)
+        if time.monotonic() - self._last_gauge > 5:
+            self._last_gauge = time.monotonic()
+            with self.rt.database.session() as session:
+                outbox, pending = service.queue_depth(session)
+            QUEUE_DEPTH.labels("outbox").set(outbox)
+            QUEUE_DEPTH.labels("pending").set(pending)
+        return len(dispatched.event_types) + len(due) + len(validations)
+
+    def enqueue(self, ids: list[str]) -> None:
+        enqueue_deliveries(self.app, self.rt, ids)
+
+    def loop(self) -> None:
+        interval = self.rt.settings.events_dispatch_interval_seconds
+        while not self.stop.is_set():
+            try:
+                found = self.run_once()
+            except Exception:
+                log.exception("dispatcher pass failed")
+                found = 0
+                self.stop.wait(1.0)
+            if found < self.batch:
+                self.stop.wait(interval)
+
+    def start(self) -> threading.Thread:
+        self._thread = threading.Thread(target=self.loop, name="trunkline-dispatcher", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
