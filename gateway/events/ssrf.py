@@ -78,9 +78,11 @@ def classify(address: IPAddress) -> AddressClass | None:  # noqa: PLR0911 - one 
         return AddressClass.LINK_LOCAL
     if address.is_multicast:
         return AddressClass.MULTICAST
+    if address.is_reserved:
+        return AddressClass.RESERVED
     if address.is_private or (isinstance(address, ipaddress.IPv4Address) and address in SHARED_ADDRESS_SPACE):
         return AddressClass.PRIVATE
-    if address.is_reserved or not address.is_global:
+    if not address.is_global:
         return AddressClass.RESERVED
     return None
 
