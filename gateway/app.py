@@ -43,12 +43,24 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
+    from gateway.events.router import admin_router as events_admin_router
+    from gateway.events.router import public_router as events_public_router
+    from gateway.events.router import tenant_router as events_tenant_router
     from gateway.health.router import router as health_router
     from gateway.identity.router import public_router as identity_public_router
     from gateway.identity.router import router as identity_router
     from gateway.relay.router import router as relay_router
     from gateway.resources.router import router as resources_router
 
-    for router in (health_router, resources_router, identity_router, identity_public_router, relay_router):
+    for router in (
+        health_router,
+        resources_router,
+        identity_router,
+        identity_public_router,
+        relay_router,
+        events_public_router,
+        events_admin_router,
+        events_tenant_router,
+    ):
         app.include_router(router)
     return app
