@@ -83,7 +83,7 @@ REFUSED = {
     "fd00:ec2::254": AddressClass.CLOUD_METADATA,
     "100.100.100.200": AddressClass.CLOUD_METADATA,
     "168.63.129.16": AddressClass.CLOUD_METADATA,
-    "0.0.0.0": AddressClass.UNSPECIFIED,  # noqa: S104
+    "0.0.0.0": AddressClass.UNSPECIFIED,
     "::": AddressClass.UNSPECIFIED,
     "240.0.0.1": AddressClass.RESERVED,
     "64:ff9b::7f00:1": AddressClass.LOOPBACK,
