@@ -56,7 +56,6 @@ def create_celery(settings: Settings | None = None) -> Celery:
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options=broker_options(settings),
-        broker_pool_limit=None,
         task_time_limit=int(settings.webhook_timeout_seconds * 2 + 30),
         task_soft_time_limit=None,
     )

@@ -288,6 +288,40 @@ def replay(
         console.print(f"replaying {len(ids)} event(s)")
 
 
+def _run_celery_worker(app: Any, argv: list[str], log: Any) -> None:
+    """Run the Celery worker; start it again when it dies of an error.
+
+    kombu's Redis transport can crash the worker with an "Unrecoverable error" when the broker
+    goes away while messages are unacknowledged (seen with kombu 5.7 on a Redis restart).
+    Nothing is lost (the outbox and the delivery rows are the truth), but deliveries would stop
+    until something restarted the process, so it is restarted here. A requested stop
+    (SIGTERM/SIGINT, which Celery announces with ``worker_shutting_down``) ends the loop.
+    """
+    import threading
+    import time
+
+    from celery.signals import worker_shutting_down
+
+    requested = threading.Event()
+
+    def on_shutdown(**_kwargs: Any) -> None:
+        requested.set()
+
+    worker_shutting_down.connect(on_shutdown, weak=False)
+    delay = 0.5
+    while True:
+        started = time.monotonic()
+        app.start(argv)
+        if requested.is_set():
+            return
+        if time.monotonic() - started > 60:
+            delay = 0.5
+        log.error("celery worker stopped without being asked to; restarting it", in_seconds=delay)
+        app.close()  # drop pooled broker connections; the next start makes new ones
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
 def run_worker(
     concurrency: int | None,
     dispatcher: bool,
@@ -333,7 +367,7 @@ def run_worker(
             ]
             if hostname:
                 argv.append(f"--hostname={hostname}")
-            app.worker_main(argv)
+            _run_celery_worker(app, argv, log)
         else:
             stop = loop.stop if loop is not None else None
             if stop is not None:

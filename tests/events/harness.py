@@ -217,14 +217,14 @@ class Receiver:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                with receiver.lock:
-                    receiver.hits += 1
                 if headers.get("aeg-event-type") == "SubscriptionValidation":
                     event = json.loads(body)[0]
                     receiver.handshakes.append(event["data"]["validationCode"])
                     answer = {"validationResponse": event["data"]["validationCode"]}
                     self._answer(200, json.dumps(answer).encode() if receiver.echo_validation else b"")
                     return
+                with receiver.lock:
+                    receiver.hits += 1  # notifications only, not handshakes
                 mode = receiver.mode
                 if mode.startswith("hang:"):
                     receiver.hang_release.wait(float(mode.split(":")[1]))
@@ -367,7 +367,7 @@ class Stack:
                 process.terminate()
         for process in self.workers:
             try:
-                process.wait(8)
+                process.wait(3)
             except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(5)
