@@ -95,9 +95,11 @@ def validate(value: Any, schema: dict[str, Any], where: str = "data") -> None:
         if "enum" in schema:
             assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
     elif kind == "integer":
-        assert isinstance(value, int) and not isinstance(value, bool), f"{where}: expected integer"
+        assert isinstance(value, int), f"{where}: expected integer"
+        assert not isinstance(value, bool), f"{where}: expected integer"
     elif kind == "number":
-        assert isinstance(value, int | float) and not isinstance(value, bool), f"{where}: expected number"
+        assert isinstance(value, int | float), f"{where}: expected number"
+        assert not isinstance(value, bool), f"{where}: expected number"
     elif kind == "boolean":
         assert isinstance(value, bool), f"{where}: expected boolean"
     elif kind == "array":

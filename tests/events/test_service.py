@@ -108,11 +108,15 @@ def test_publish_is_part_of_the_callers_transaction(database: Database, resource
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom), database.session() as session:
-        service.publish(
-            session, resource_id=resource_id, event_type=builder.SMS_RECEIVED, subject="/x", data={"a": 1}
-        )
-        raise Boom
+    def publish_then_fail() -> None:
+        with database.session() as session:
+            service.publish(
+                session, resource_id=resource_id, event_type=builder.SMS_RECEIVED, subject="/x", data={"a": 1}
+            )
+            raise Boom
+
+    with pytest.raises(Boom):
+        publish_then_fail()
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
     event_id = sms(database, resource_id, event_id="Incoming_fixed")
