@@ -40,6 +40,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.identity = IdentityService(keyring, settings.token_issuer)
 
+    from gateway.events.metrics import install_backlog_collector
+
+    install_backlog_collector(database, settings)
+
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 

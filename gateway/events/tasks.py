@@ -25,7 +25,6 @@ from gateway.events.metrics import (
     DELIVERIES,
     DELIVERY_LAG,
     EVENTS_PUBLISHED,
-    QUEUE_DEPTH,
     VALIDATIONS,
     attempt_label,
 )
@@ -278,7 +277,6 @@ class Dispatcher:
         self.batch = batch
         self.stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_gauge = 0.0
 
     def run_once(self) -> int:
         """One pass; returns how much work it found."""
@@ -298,12 +296,6 @@ class Dispatcher:
         self.enqueue(fresh)
         self.enqueue(due)
         enqueue_validations(self.app, self.rt, validations)
-        if time.monotonic() - self._last_gauge > 5:
-            self._last_gauge = time.monotonic()
-            with self.rt.database.session() as session:
-                outbox, pending = service.queue_depth(session)
-            QUEUE_DEPTH.labels("outbox").set(outbox)
-            QUEUE_DEPTH.labels("pending").set(pending)
         return len(dispatched.event_types) + len(due) + len(validations)
 
     def enqueue(self, ids: list[str]) -> None:

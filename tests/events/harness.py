@@ -312,6 +312,7 @@ class Stack:
     tmp: Path
     tls: TlsFiles
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    metrics_port: int = 0
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRUNKLINE_")}

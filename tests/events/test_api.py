@@ -184,3 +184,15 @@ def test_tenant_api_is_scoped_to_the_caller(env: Any) -> None:
     assert tenant(client, one, "DELETE", f"/eventSubscriptions/{mine.json()['id']}").status_code == 204
     everything = client.get("/admin/eventSubscriptions", headers=ADMIN).json()["value"]
     assert [s["id"] for s in everything] == [other_id]
+
+
+def test_metrics_report_queue_depth_and_ready_covers_the_broker(env: Any) -> None:
+    client, database, one, _two = env
+    with database.session() as session:
+        for n in range(3):
+            service.publish(session, resource_id=one.id, event_type="t", subject=f"/s/{n}", data={})
+    text = client.get("/metrics").text
+    assert 'trunkline_event_queue_depth{stage="outbox"} 3.0' in text
+    assert 'trunkline_event_queue_depth{stage="pending"} 0.0' in text
+    ready = client.get("/ready").json()
+    assert "broker" in ready["checks"]

@@ -20,7 +20,17 @@ from gateway.events import builder, service
 from gateway.events.models import Delivery
 from gateway.resources.service import create_resource
 
-from .harness import REPO, Postgres, Receiver, RedisServer, Stack, make_tls, running_receiver, wait_until
+from .harness import (
+    REPO,
+    free_port,
+    Postgres,
+    Receiver,
+    RedisServer,
+    Stack,
+    make_tls,
+    running_receiver,
+    wait_until,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -34,7 +44,8 @@ def shared_stack(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -
     client.flushdb()
     tmp = tmp_path_factory.mktemp("stack")
     stack = Stack(postgres.new_database(), SHARED_REDIS, tmp, make_tls(tmp))
-    stack.start_worker()
+    stack.metrics_port = free_port()
+    stack.start_worker(f"--metrics-port={stack.metrics_port}")
     try:
         yield stack
     finally:
@@ -134,6 +145,19 @@ def cli(stack: Stack, *args: str) -> Any:
     return json.loads(done.stdout)
 
 
+def scrape(port: int) -> dict[str, float]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:  # noqa: S310
+        text = answer.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
 def test_both_schemas_end_to_end_with_cli(shared_stack: Stack) -> None:
     app = App(shared_stack, "e2e-app")
     tls = shared_stack.tls
@@ -174,6 +198,15 @@ def test_both_schemas_end_to_end_with_cli(shared_stack: Stack) -> None:
         assert test_event["eventId"] not in ce.event_ids()
         listed = cli(shared_stack, "events", "list", "--resource", "e2e-app", "--json")
         assert {row["id"] for row in listed} == {created["id"], ce_id}
+        metrics = scrape(shared_stack.metrics_port)
+        assert metrics['trunkline_event_deliveries_total{outcome="delivered"}'] >= 2 * len(published)
+        assert metrics['trunkline_event_delivery_attempts_total{result="2xx"}'] >= 2 * len(published)
+        assert metrics["trunkline_event_delivery_lag_seconds_count"] >= 2 * len(published)
+        assert (
+            metrics['trunkline_events_published_total{event_type="Microsoft.Communication.IncomingCall"}']
+            >= 5
+        )
+        assert metrics['trunkline_event_validations_total{result="validated"}'] == 2
         attempts = cli(shared_stack, "events", "attempts", created["id"], "--json")
         assert any(a["outcome"] == "validated" for a in attempts)
         assert all(a["statusCode"] == 200 for a in attempts)
