@@ -90,11 +90,14 @@ class Settings(BaseSettings):
     events_retry_base_seconds: float = Field(default=10.0, gt=0)
     events_retry_max_seconds: float = Field(default=3600.0, gt=0)
     # Celery (Redis) visibility timeout: an unacknowledged delivery is handed to another worker
-    # after this long. Retry countdowns are kept below it; longer waits go through the scheduler.
+    # after this long. Must exceed webhook_timeout_seconds plus a little (a claim's length).
+    # Retries wait in the database, not as Celery countdowns, so no countdown ever exceeds it.
     events_visibility_timeout_seconds: int = Field(default=300, ge=2)
     events_unacked_restore_interval_seconds: int = Field(default=10, ge=1)
     events_dispatch_interval_seconds: float = Field(default=0.1, gt=0)
     events_delivery_concurrency: int = Field(default=16, ge=1, le=512)
+    # Deliveries of one subscription handed to a worker in one task (one claim, one record).
+    events_delivery_batch_size: int = Field(default=20, ge=1, le=500)
     # How the topic/source of events names a resource, in ACS's ARM form.
     events_topic_subscription_id: str = "00000000-0000-0000-0000-000000000000"
     events_topic_resource_group: str = "trunkline"

@@ -58,11 +58,6 @@ class Runtime:
     def claim_for(self) -> timedelta:
         return timedelta(seconds=self.settings.webhook_timeout_seconds) + LEASE_MARGIN
 
-    @property
-    def max_countdown(self) -> float:
-        """Longest retry countdown given to Celery; longer waits go through the scheduler."""
-        return max(0.0, self.settings.events_visibility_timeout_seconds * 0.5)
-
     @classmethod
     def from_settings(cls, settings: Settings, database: Database | None = None) -> Runtime:
         return cls(

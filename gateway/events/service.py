@@ -27,13 +27,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from gateway.core.db import new_uuid, utcnow
+from gateway.core.db import UTCDateTime, new_uuid, utcnow
 from gateway.core.errors import BadRequest, Conflict, NotFound
 from gateway.events import builder, signing
 from gateway.events.backoff import Backoff, Outcome, classify_status
@@ -401,8 +401,12 @@ def validate_by_url(session: Session, subscription_id: str, code: str) -> EventS
 
 @dataclass(frozen=True)
 class Dispatched:
-    delivery_ids: list[str]
+    deliveries: list[tuple[str, str]]  # (delivery id, subscription id)
     event_types: list[str]  # one entry per outbox row fanned out
+
+    @property
+    def delivery_ids(self) -> list[str]:
+        return [d for d, _ in self.deliveries]
 
 
 def dispatch_pending(
@@ -455,14 +459,18 @@ def dispatch_pending(
     session.execute(
         update(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events])).values(dispatched_at=now)
     )
-    return Dispatched([row["id"] for row in rows], [e.event_type for e in events])
+    return Dispatched([(row["id"], row["subscription_id"]) for row in rows], [e.event_type for e in events])
 
 
-def due_deliveries(session: Session, now: datetime, enqueue_lease: timedelta, limit: int = 500) -> list[str]:
-    """Pending deliveries due now that no queued task is believed to cover (lost, or long backoff)."""
-    ids = list(
-        session.scalars(
-            select(Delivery.id)
+def due_deliveries(
+    session: Session, now: datetime, enqueue_lease: timedelta, limit: int = 500
+) -> list[tuple[str, str]]:
+    """Pending deliveries due now that no queued task is believed to cover (retries whose
+    backoff ended, tasks lost with the broker, replays), as (delivery id, subscription id)."""
+    rows = [
+        (row[0], row[1])
+        for row in session.execute(
+            select(Delivery.id, Delivery.subscription_id)
             .where(
                 Delivery.status == PENDING,
                 Delivery.next_attempt_at <= now,
@@ -471,13 +479,15 @@ def due_deliveries(session: Session, now: datetime, enqueue_lease: timedelta, li
             .order_by(Delivery.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
-        )
-    )
-    if ids:
+        ).all()
+    ]
+    if rows:
         session.execute(
-            update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_until=now + enqueue_lease)
+            update(Delivery)
+            .where(Delivery.id.in_([r[0] for r in rows]))
+            .values(enqueued_until=now + enqueue_lease)
         )
-    return ids
+    return rows
 
 
 def release_enqueue(session: Session, delivery_ids: Sequence[str], retry_at: datetime) -> None:
@@ -525,56 +535,76 @@ class DeliveryWork:
     attempt: int  # this attempt's number, from 1
     max_attempts: int
     expires_at: datetime
+    next_attempt_at: datetime
 
 
 def claim(
-    session: Session, delivery_id: str, now: datetime, claim_for: timedelta, topic_of: TopicNamer
-) -> DeliveryWork | None:
-    """Take a pending, due delivery for one attempt, or None if it is not ours to attempt now."""
+    session: Session, delivery_ids: Sequence[str], now: datetime, claim_for: timedelta, topic_of: TopicNamer
+) -> list[DeliveryWork]:
+    """Take the pending, due deliveries among ``delivery_ids`` for one attempt each.
+
+    Those already finished, not yet due, or claimed by another worker are left out.
+    """
     until = now + claim_for
-    result = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status == PENDING,
-            Delivery.next_attempt_at <= now + timedelta(seconds=1),
-            or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+    claimed = list(
+        session.scalars(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(list(delivery_ids)),
+                Delivery.status == PENDING,
+                Delivery.next_attempt_at <= now + timedelta(seconds=1),
+                or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+            )
+            .values(claimed_until=until, enqueued_until=until)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
         )
-        .values(claimed_until=until, enqueued_until=until)
-        .execution_options(synchronize_session=False)
     )
-    if getattr(result, "rowcount", 0) != 1:
-        return None
-    row = session.execute(
+    if not claimed:
+        return []
+    rows = session.execute(
         select(Delivery, OutboxEvent, EventSubscription, Resource.name)
         .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
         .join(EventSubscription, EventSubscription.id == Delivery.subscription_id)
         .join(Resource, Resource.id == Delivery.resource_id)
-        .where(Delivery.id == delivery_id)
-    ).first()
-    if row is None:
-        return None
-    delivery, outbox, subscription, resource_name = row
-    return DeliveryWork(
-        delivery_id=delivery.id,
-        subscription_id=subscription.id,
-        resource_id=delivery.resource_id,
-        event=Event(
-            id=outbox.id,
-            event_type=outbox.event_type,
-            subject=outbox.subject,
-            data=outbox.data,
-            event_time=outbox.event_time,
-        ),
-        event_created_at=outbox.created_at,
-        endpoint_url=subscription.endpoint_url,
-        delivery_schema=DeliverySchema(subscription.delivery_schema),
-        topic=topic_of(resource_name),
-        secrets=signing_secrets(subscription, now),
-        attempt=delivery.attempts + 1,
-        max_attempts=subscription.max_delivery_attempts,
-        expires_at=delivery.expires_at,
-    )
+        .where(Delivery.id.in_(claimed))
+        .order_by(OutboxEvent.created_at)
+    ).all()
+    return [
+        DeliveryWork(
+            delivery_id=delivery.id,
+            subscription_id=subscription.id,
+            resource_id=delivery.resource_id,
+            event=Event(
+                id=outbox.id,
+                event_type=outbox.event_type,
+                subject=outbox.subject,
+                data=outbox.data,
+                event_time=outbox.event_time,
+            ),
+            event_created_at=outbox.created_at,
+            endpoint_url=subscription.endpoint_url,
+            delivery_schema=DeliverySchema(subscription.delivery_schema),
+            topic=topic_of(resource_name),
+            secrets=signing_secrets(subscription, now),
+            attempt=delivery.attempts + 1,
+            max_attempts=subscription.max_delivery_attempts,
+            expires_at=delivery.expires_at,
+            next_attempt_at=delivery.next_attempt_at,
+        )
+        for delivery, outbox, subscription, resource_name in rows
+    ]
+
+
+def release(session: Session, delivery_ids: Sequence[str]) -> None:
+    """Give back claimed deliveries that were not attempted (the scheduler re-enqueues them)."""
+    if delivery_ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == PENDING)
+            .values(claimed_until=None, enqueued_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 @dataclass(frozen=True)
@@ -610,74 +640,79 @@ def decide(work: DeliveryWork, result: AttemptResult, now: datetime, backoff: Ba
     return Decision(Outcome.RETRY, retry_in=delay)
 
 
-def record_attempt(
-    session: Session,
-    work: DeliveryWork,
-    result: AttemptResult,
-    decision: Decision,
-    now: datetime,
-    started_at: datetime,
-    enqueue_lease: timedelta | None,
-) -> None:
-    """Store the attempt and the delivery's new state; ``enqueue_lease`` is set when the caller
-    will enqueue the retry itself (a countdown below the visibility timeout)."""
-    session.add(
-        DeliveryAttempt(
-            delivery_id=work.delivery_id,
-            subscription_id=work.subscription_id,
-            event_id=work.event.id,
-            number=work.attempt,
-            started_at=started_at,
-            status_code=result.status_code,
-            latency_ms=result.latency_ms,
-            error=result.error,
-            outcome=decision.outcome.value,
-        )
-    )
-    values: dict[str, Any] = {
-        "attempts": work.attempt,
-        "claimed_until": None,
-        "last_status_code": result.status_code,
-        "last_error": result.error,
-        "last_response": result.response_body[:MAX_STORED_RESPONSE].decode("utf-8", "replace") or None,
-    }
-    if decision.outcome is Outcome.DELIVERED:
-        values.update(status=DELIVERED, finished_at=now, enqueued_until=None)
-    elif decision.outcome is Outcome.DEAD_LETTER:
-        values.update(
-            status=DEAD_LETTERED,
-            finished_at=now,
-            enqueued_until=None,
-            dead_letter_reason=decision.dead_letter_reason,
-        )
-    else:
-        assert decision.retry_in is not None
-        next_at = now + timedelta(seconds=decision.retry_in)
-        values.update(
-            next_attempt_at=next_at,
-            enqueued_until=(next_at + enqueue_lease) if enqueue_lease is not None else None,
-        )
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == work.delivery_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+@dataclass(frozen=True)
+class Finished:
+    """One finished attempt (or an expiry before any attempt), ready to be recorded."""
+
+    work: DeliveryWork
+    result: AttemptResult | None  # None: expired before it could be attempted
+    decision: Decision
+    started_at: datetime
+    finished_at: datetime
 
 
-def expire_unattempted(session: Session, work: DeliveryWork, now: datetime) -> None:
-    """Dead-letter a delivery whose time to live ran out before this attempt."""
+def record(session: Session, outcomes: Sequence[Finished]) -> None:
+    """Store the attempts and the deliveries' new states, one statement of each kind."""
+    if not outcomes:
+        return
+    attempts = [
+        {
+            "id": new_uuid(),
+            "delivery_id": o.work.delivery_id,
+            "subscription_id": o.work.subscription_id,
+            "event_id": o.work.event.id,
+            "number": o.work.attempt,
+            "started_at": o.started_at,
+            "status_code": o.result.status_code,
+            "latency_ms": o.result.latency_ms,
+            "error": o.result.error,
+            "outcome": o.decision.outcome.value,
+        }
+        for o in outcomes
+        if o.result is not None
+    ]
+    if attempts:
+        session.execute(insert(DeliveryAttempt), attempts)
+    statuses = {Outcome.DELIVERED: DELIVERED, Outcome.DEAD_LETTER: DEAD_LETTERED, Outcome.RETRY: PENDING}
+    updates = []
+    for o in outcomes:
+        result = o.result
+        retry = o.decision.outcome is Outcome.RETRY
+        body = result.response_body[:MAX_STORED_RESPONSE].decode("utf-8", "replace") if result else ""
+        updates.append(
+            {
+                "b_id": o.work.delivery_id,
+                "b_status": statuses[o.decision.outcome],
+                "b_attempts": o.work.attempt if result is not None else o.work.attempt - 1,
+                "b_next": (
+                    o.finished_at + timedelta(seconds=o.decision.retry_in or 0)
+                    if retry
+                    else o.work.next_attempt_at
+                ),
+                "b_finished": None if retry else o.finished_at,
+                "b_reason": o.decision.dead_letter_reason,
+                "b_code": result.status_code if result else None,
+                "b_error": result.error if result else None,
+                "b_response": body or None,
+            }
+        )
+    table = cast(Table, Delivery.__table__)
     session.execute(
-        update(Delivery)
-        .where(Delivery.id == work.delivery_id)
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
         .values(
-            status=DEAD_LETTERED,
-            finished_at=now,
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+            finished_at=bindparam("b_finished", type_=UTCDateTime()),
+            dead_letter_reason=bindparam("b_reason"),
+            last_status_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            last_response=bindparam("b_response"),
             claimed_until=None,
             enqueued_until=None,
-            dead_letter_reason="TimeToLiveExceeded",
-        )
-        .execution_options(synchronize_session=False)
+        ),
+        updates,
     )
 
 

@@ -40,25 +40,41 @@ CLOUDEVENTS_ORIGIN = "eventgrid.azure.net"
 # Delivery ---------------------------------------------------------------------------------------
 
 
-def deliver(rt: Runtime, delivery_id: str) -> float | None:
-    """One attempt of one delivery. Returns a countdown when the caller should enqueue the retry."""
+def deliver(rt: Runtime, delivery_ids: Sequence[str]) -> int:
+    """One attempt of each of ``delivery_ids`` (normally one subscription's), in order.
+
+    Claims them in one transaction and records the results in one more; the HTTP requests go
+    one after another over a kept-alive connection. A request is started only while the claim
+    leaves it its full timeout; the rest are released to the scheduler. Returns how many were
+    attempted.
+    """
     now = utcnow()
     with rt.database.session() as session:
-        work = service.claim(session, delivery_id, now, rt.claim_for, rt.topic_of)
-        if work is not None and now >= work.expires_at:
-            service.expire_unattempted(session, work, now)
-            DEAD_LETTERS.labels("TimeToLiveExceeded").inc()
-            DELIVERIES.labels("deadLetter").inc()
-            return None
-    if work is None:
-        return None
-    logger = log.bind(
-        delivery_id=work.delivery_id,
-        event_id=work.event.id,
-        subscription_id=work.subscription_id,
-        resource_id=work.resource_id,
-        attempt=work.attempt,
-    )
+        works = service.claim(session, delivery_ids, now, rt.claim_for, rt.topic_of)
+    if not works:
+        return 0
+    claim_ends = time.monotonic() + rt.claim_for.total_seconds()
+    timeout = rt.settings.webhook_timeout_seconds
+    finished: list[service.Finished] = []
+    released: list[str] = []
+    for index, work in enumerate(works):
+        if index and claim_ends - time.monotonic() < timeout + 0.5:
+            released = [w.delivery_id for w in works[index:]]
+            break
+        finished.append(_attempt(rt, work))
+    with rt.database.session() as session:
+        service.record(session, finished)
+        service.release(session, released)
+    for done in finished:
+        _observe(done)
+    return len(finished)
+
+
+def _attempt(rt: Runtime, work: service.DeliveryWork) -> service.Finished:
+    started = utcnow()
+    if started >= work.expires_at:
+        decision = service.Decision(Outcome.DEAD_LETTER, dead_letter_reason="TimeToLiveExceeded")
+        return service.Finished(work, None, decision, started, started)
     body, content_type = builder.render(work.delivery_schema, [work.event], work.topic)
     headers = {
         "content-type": content_type,
@@ -67,7 +83,6 @@ def deliver(rt: Runtime, delivery_id: str) -> float | None:
         "aeg-subscription-name": work.subscription_id,
         **signing.sign_headers(work.secrets, work.event.id, int(time.time()), body),
     }
-    started = utcnow()
     try:
         response = rt.client.request("POST", work.endpoint_url, headers, body)
         result = service.AttemptResult(
@@ -77,43 +92,40 @@ def deliver(rt: Runtime, delivery_id: str) -> float | None:
         result = service.AttemptResult(
             status_code=None, latency_ms=exc.latency_ms, error=str(exc), error_kind=exc.kind
         )
-    finished = utcnow()
-    decision = service.decide(work, result, finished, rt.backoff)
-    countdown = (
-        decision.retry_in if decision.retry_in is not None and decision.retry_in <= rt.max_countdown else None
+    ended = utcnow()
+    return service.Finished(work, result, service.decide(work, result, ended, rt.backoff), started, ended)
+
+
+def _observe(done: service.Finished) -> None:
+    work, result, decision = done.work, done.result, done.decision
+    logger = log.bind(
+        delivery_id=work.delivery_id,
+        event_id=work.event.id,
+        subscription_id=work.subscription_id,
+        resource_id=work.resource_id,
+        attempt=work.attempt,
     )
-    with rt.database.session() as session:
-        service.record_attempt(
-            session,
-            work,
-            result,
-            decision,
-            finished,
-            started,
-            rt.enqueue_lease if countdown is not None else None,
-        )
-    ATTEMPTS.labels(attempt_label(result.status_code, result.error_kind)).inc()
-    ATTEMPT_LATENCY.observe(result.latency_ms / 1000)
+    if result is not None:
+        ATTEMPTS.labels(attempt_label(result.status_code, result.error_kind)).inc()
+        ATTEMPT_LATENCY.observe(result.latency_ms / 1000)
     DELIVERIES.labels(decision.outcome.value).inc()
     if decision.outcome is Outcome.DELIVERED:
-        DELIVERY_LAG.observe((finished - work.event_created_at).total_seconds())
-        logger.debug("delivered", status=result.status_code, latency_ms=result.latency_ms)
+        DELIVERY_LAG.observe((done.finished_at - work.event_created_at).total_seconds())
     elif decision.outcome is Outcome.DEAD_LETTER:
         DEAD_LETTERS.labels(decision.dead_letter_reason or "unknown").inc()
         logger.warning(
             "dead-lettered",
             reason=decision.dead_letter_reason,
-            status=result.status_code,
-            error=result.error,
+            status=result.status_code if result else None,
+            error=result.error if result else None,
         )
     else:
         logger.info(
             "delivery failed; will retry",
-            status=result.status_code,
-            error=result.error,
+            status=result.status_code if result else None,
+            error=result.error if result else None,
             retry_in=round(decision.retry_in or 0, 2),
         )
-    return countdown
 
 
 # Validation handshake ---------------------------------------------------------------------------
@@ -213,34 +225,41 @@ def _validation_response(body: bytes) -> str | None:
 
 def register(app: Celery) -> None:
     @app.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)  # type: ignore[untyped-decorator]
-    def deliver_task(delivery_id: str) -> None:
-        rt = runtime()
-        countdown = deliver(rt, delivery_id)
-        if countdown is not None:
-            enqueue_deliveries(app, rt, [delivery_id], countdown=countdown)
+    def deliver_task(delivery_ids: list[str]) -> None:
+        deliver(runtime(), delivery_ids)
 
     @app.task(name=VALIDATE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def validate_task(subscription_id: str) -> None:
         handshake(runtime(), subscription_id)
 
 
-def _send(app: Celery, name: str, ids: Sequence[str], countdown: float | None = None) -> None:
+def _send(app: Celery, name: str, payloads: Sequence[object]) -> None:
     with app.producer_or_acquire() as producer:
-        for item in ids:
-            app.send_task(name, args=[item], queue=EVENTS_QUEUE, countdown=countdown, producer=producer)
+        for payload in payloads:
+            app.send_task(name, args=[payload], queue=EVENTS_QUEUE, producer=producer)
 
 
-def enqueue_deliveries(app: Celery, rt: Runtime, ids: Sequence[str], countdown: float | None = None) -> bool:
-    """Send delivery tasks; on broker failure, hand the ids back to the scheduler soon."""
-    if not ids:
+def batches(deliveries: Sequence[tuple[str, str]], size: int) -> list[list[str]]:
+    """Delivery ids grouped by subscription, at most ``size`` per task (one slow endpoint then
+    holds up only its own events)."""
+    by_subscription: dict[str, list[str]] = {}
+    for delivery_id, subscription_id in deliveries:
+        by_subscription.setdefault(subscription_id, []).append(delivery_id)
+    return [ids[i : i + size] for ids in by_subscription.values() for i in range(0, len(ids), size)]
+
+
+def enqueue_deliveries(app: Celery, rt: Runtime, deliveries: Sequence[tuple[str, str]]) -> bool:
+    """Send delivery tasks; on broker failure, hand them back to the scheduler soon."""
+    if not deliveries:
         return True
     try:
-        _send(app, DELIVER_TASK, ids, countdown)
+        _send(app, DELIVER_TASK, batches(deliveries, rt.settings.events_delivery_batch_size))
     except Exception as exc:  # kombu/redis raise many types while the broker is away
-        log.warning("broker unavailable; deliveries stay in the outbox", error=str(exc), count=len(ids))
-        retry_at = utcnow() + timedelta(seconds=1) + timedelta(seconds=countdown or 0)
+        log.warning(
+            "broker unavailable; deliveries stay in the outbox", error=str(exc), count=len(deliveries)
+        )
         with rt.database.session() as session:
-            service.release_enqueue(session, ids, retry_at)
+            service.release_enqueue(session, [d for d, _ in deliveries], utcnow() + timedelta(seconds=1))
         return False
     return True
 
@@ -249,7 +268,7 @@ def enqueue_validations(app: Celery, rt: Runtime, ids: Sequence[str]) -> None:
     if not ids:
         return
     try:
-        _send(app, VALIDATE_TASK, ids)
+        _send(app, VALIDATE_TASK, list(ids))
     except Exception as exc:
         log.warning("broker unavailable; validations will be retried", error=str(exc))
         with rt.database.session() as session:
@@ -292,14 +311,10 @@ class Dispatcher:
             )
         for event_type in dispatched.event_types:
             EVENTS_PUBLISHED.labels(event_type).inc()
-        fresh = dispatched.delivery_ids
-        self.enqueue(fresh)
-        self.enqueue(due)
+        enqueue_deliveries(self.app, self.rt, dispatched.deliveries)
+        enqueue_deliveries(self.app, self.rt, due)
         enqueue_validations(self.app, self.rt, validations)
         return len(dispatched.event_types) + len(due) + len(validations)
-
-    def enqueue(self, ids: list[str]) -> None:
-        enqueue_deliveries(self.app, self.rt, ids)
 
     def loop(self) -> None:
         interval = self.rt.settings.events_dispatch_interval_seconds

@@ -99,9 +99,9 @@ def dispatch(rt: Runtime) -> list[str]:
         return service.dispatch_pending(session, utcnow(), rt.enqueue_lease).delivery_ids
 
 
-def deliver_all(rt: Runtime, ids: list[str]) -> None:
-    for delivery_id in ids:
-        tasks.deliver(rt, delivery_id)
+def deliver_all(rt: Runtime, ids: list[Any]) -> None:
+    flat = [i if isinstance(i, str) else i[0] for i in ids]
+    assert tasks.deliver(rt, flat) == len(flat)
 
 
 def test_publish_is_part_of_the_callers_transaction(database: Database, resource_id: str) -> None:
@@ -267,8 +267,8 @@ def test_4xx_dead_letters_at_once_and_replay_delivers(
         receiver.secrets = [sub.secret]
         event_id = sms(database, resource_id)
         ids = dispatch(rt)
-        assert tasks.deliver(rt, ids[0]) is None
-        assert tasks.deliver(rt, ids[0]) is None  # nothing more to do: not pending any more
+        assert tasks.deliver(rt, ids) == 1
+        assert tasks.deliver(rt, ids) == 0  # nothing more to do: not pending any more
         assert receiver.hits == 1
         with database.session() as session:
             ((dead, _),) = service.list_deliveries(session, sub.id, status=service.DEAD_LETTERED)
@@ -282,7 +282,7 @@ def test_4xx_dead_letters_at_once_and_replay_delivers(
             assert service.replay(session, sub.id) == [event_id]
         with database.session() as session:
             due = service.due_deliveries(session, utcnow(), rt.enqueue_lease)
-        assert due == ids
+        assert [d for d, _ in due] == ids
         deliver_all(rt, due)
         assert receiver.event_ids() == [event_id]
 
@@ -295,9 +295,14 @@ def test_retries_then_max_attempts_dead_letter(
         activate(database, sub.id)
         sms(database, resource_id)
         (delivery_id,) = dispatch(rt)
-        countdown = tasks.deliver(rt, delivery_id)
-        assert countdown is not None
-        assert 0 < countdown <= 0.05 * 1.2
+        assert tasks.deliver(rt, [delivery_id]) == 1
+        with database.session() as session:
+            row = session.get(Delivery, delivery_id)
+            assert row is not None
+            assert (row.status, row.attempts, row.enqueued_until) == (service.PENDING, 1, None)
+            (attempt,) = service.list_attempts(session, sub.id)
+            waited = (row.next_attempt_at - attempt.started_at).total_seconds()
+            assert 0 < waited <= 0.05 * 1.2 + 2  # backoff (jittered, capped) after the attempt
         for _ in range(10):
             with database.session() as session:
                 if session.get(Delivery, delivery_id).status != service.PENDING:  # type: ignore[union-attr]
@@ -308,7 +313,7 @@ def test_retries_then_max_attempts_dead_letter(
                     .where(Delivery.id == delivery_id)
                     .values(next_attempt_at=utcnow() - timedelta(seconds=1))
                 )
-            tasks.deliver(rt, delivery_id)
+            tasks.deliver(rt, [delivery_id])
         assert receiver.hits == 3
         with database.session() as session:
             row = session.get(Delivery, delivery_id)
@@ -331,7 +336,7 @@ def test_expired_event_is_dead_lettered_without_an_attempt(
             .where(Delivery.id == delivery_id)
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
-    tasks.deliver(rt, delivery_id)
+    tasks.deliver(rt, [delivery_id])
     with database.session() as session:
         row = session.get(Delivery, delivery_id)
         assert row is not None
@@ -367,7 +372,7 @@ def test_connect_time_guard_catches_dns_rebinding(
         rt = Runtime(strict, database, client, Backoff(0.01, 0.05), topic_namer(strict))
         sms(database, resource_id)
         (delivery_id,) = dispatch(rt)
-        tasks.deliver(rt, delivery_id)
+        tasks.deliver(rt, [delivery_id])
         client.close()
         assert receiver.hits == 0
         with database.session() as session:
