@@ -89,6 +89,7 @@ def main() -> None:
     )
     parser.add_argument("--processes", type=int, default=2, help="trunkline worker processes on this node")
     parser.add_argument("--concurrency", type=int, default=16, help="delivery threads per worker process")
+    parser.add_argument("--batch-size", type=int, default=50, help="TRUNKLINE_EVENTS_DELIVERY_BATCH_SIZE")
     parser.add_argument("--schema", choices=["eventgrid", "cloudevents"], default="eventgrid")
     parser.add_argument(
         "--postgres",
@@ -143,6 +144,7 @@ def main() -> None:
             TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
             TRUNKLINE_WEBHOOK_CA_BUNDLE=str(tls.ca_file),
             TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS="0.02",
+            TRUNKLINE_EVENTS_DELIVERY_BATCH_SIZE=str(args.batch_size),
             TRUNKLINE_LOG_LEVEL="WARNING",
         )
         for n in range(args.processes):
@@ -255,6 +257,8 @@ def main() -> None:
             "schema": args.schema,
             "worker_processes": args.processes,
             "threads_per_process": args.concurrency,
+            "delivery_batch_size": args.batch_size,
+            "target_rate_per_s": args.rate or None,
             "publish_rate_per_s": round(args.events / publish_seconds, 1),
             "delivered_per_s": round(len(got) / elapsed, 1) if got else 0,
             "lag_p50_s": round(q[49], 3),

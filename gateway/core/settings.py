@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     events_dispatch_interval_seconds: float = Field(default=0.1, gt=0)
     events_delivery_concurrency: int = Field(default=16, ge=1, le=512)
     # Deliveries of one subscription handed to a worker in one task (one claim, one record).
-    events_delivery_batch_size: int = Field(default=20, ge=1, le=500)
+    events_delivery_batch_size: int = Field(default=50, ge=1, le=500)
     # How the topic/source of events names a resource, in ACS's ARM form.
     events_topic_subscription_id: str = "00000000-0000-0000-0000-000000000000"
     events_topic_resource_group: str = "trunkline"

@@ -90,9 +90,8 @@ def publish(
         event_time=event_time or utcnow(),
         created_at=utcnow(),
     )
+    # No flush: the row goes out with the caller's other writes (batched if there are many).
     session.add(event)
-    session.flush()
-    log.debug("event published", event_id=event.id, resource_id=resource_id, event_type=event_type)
     return event.id
 
 
