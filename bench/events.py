@@ -34,6 +34,12 @@ import uvicorn
 
 received = []
 
+
+async def answer(send, status=200, headers=(), body=b""):
+    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
@@ -44,29 +50,22 @@ async def app(scope, receive, send):
         if not message.get("more_body"):
             break
     now = time.time()
-    if scope["method"] == "GET" and scope["path"] == "/dump":
-        out = json.dumps(received).encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": out})
-        return
-    if scope["method"] == "OPTIONS":
-        origin = dict(scope["headers"]).get(b"webhook-request-origin", b"")
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"webhook-allowed-origin", origin)]})
-        await send({"type": "http.response.body", "body": b""})
-        return
     headers = dict(scope["headers"])
-    if headers.get(b"aeg-event-type") == b"SubscriptionValidation":
+    if scope["method"] == "GET" and scope["path"] == "/dump":
+        await answer(send, body=json.dumps(received).encode())
+    elif scope["method"] == "OPTIONS":
+        origin = headers.get(b"webhook-request-origin", b"")
+        await answer(send, headers=[(b"webhook-allowed-origin", origin)])
+    elif headers.get(b"aeg-event-type") == b"SubscriptionValidation":
         code = json.loads(body)[0]["data"]["validationCode"]
-        out = json.dumps({"validationResponse": code}).encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": out})
-        return
-    received.append((headers[b"webhook-id"].decode(), now))
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b""})
+        await answer(send, body=json.dumps({"validationResponse": code}).encode())
+    else:
+        received.append((headers[b"webhook-id"].decode(), now))
+        await answer(send)
 
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), ssl_certfile=sys.argv[2], ssl_keyfile=sys.argv[3],
-            log_level="warning", access_log=False, backlog=2048)
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), ssl_certfile=sys.argv[2],
+            ssl_keyfile=sys.argv[3], log_level="warning", access_log=False, backlog=2048)
 """
 
 
