@@ -348,7 +348,22 @@ def test_expired_event_is_dead_lettered_without_an_attempt(
         assert session.scalar(select(func.count()).select_from(DeliveryAttempt)) == 0
 
 
-REBOUND = ["127.0.0.1", "10.0.0.7", "169.254.169.254", "224.0.0.1", "::1", "fe80::1", "fd00:ec2::254"]
+REBOUND = [
+    "127.0.0.1",
+    "::1",
+    "10.0.0.7",
+    "192.168.0.9",
+    "fd12::1",
+    "100.64.0.1",
+    "169.254.1.1",
+    "fe80::1",
+    "224.0.0.1",
+    "ff02::1",
+    "169.254.169.254",
+    "fd00:ec2::254",
+    "0.0.0.0",  # noqa: S104
+    "::ffff:127.0.0.1",
+]
 
 
 @pytest.mark.parametrize("rebound_to", REBOUND)
@@ -466,3 +481,24 @@ def test_receiver_fixture_rejects_bad_signatures(tmp_path: Path) -> None:
     headers = signing.sign_headers([signing.generate_secret()], "id", int(__import__("time").time()), body)
     with pytest.raises(Exception, match="signature"):
         receiver.accept(headers, body)
+
+
+def test_https_is_verified_against_the_configured_bundle_only(
+    database: Database, settings: Settings, resource_id: str, tmp_path: Path
+) -> None:
+    """A receiver whose certificate chains to an unknown CA is a failed (retried) attempt."""
+    with running_receiver(make_tls(tmp_path / "other-ca")) as receiver:
+        sub = subscribe(database, settings, resource_id, receiver.url)
+        activate(database, sub.id)
+        rt = Runtime.from_settings(settings, database)  # trusts tmp_path's CA, not other-ca's
+        sms(database, resource_id)
+        (delivery_id,) = dispatch(rt)
+        tasks.deliver(rt, [delivery_id])
+        rt.client.close()
+        assert receiver.received == []
+        with database.session() as session:
+            row = session.get(Delivery, delivery_id)
+            assert row is not None
+            assert row.status == service.PENDING
+            assert row.last_error is not None
+            assert "CERTIFICATE_VERIFY_FAILED" in row.last_error
