@@ -47,3 +47,14 @@ class Backoff:
         spread = nominal * self.jitter_ratio
         value = nominal + (rng or random).uniform(-spread, spread)
         return max(0.0, min(self.max_seconds, value))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header given as delta-seconds (HTTP dates are ignored)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

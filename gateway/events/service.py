@@ -613,6 +613,7 @@ class AttemptResult:
     error: str | None = None
     error_kind: str | None = None
     response_body: bytes = b""
+    retry_after: float | None = None  # seconds, from a 429/503 Retry-After header
 
 
 @dataclass(frozen=True)
@@ -634,6 +635,8 @@ def decide(work: DeliveryWork, result: AttemptResult, now: datetime, backoff: Ba
     if work.attempt >= work.max_attempts:
         return Decision(Outcome.DEAD_LETTER, dead_letter_reason="MaxDeliveryAttemptsExceeded")
     delay = backoff.delay(work.attempt)
+    if result.retry_after is not None:
+        delay = max(delay, min(result.retry_after, backoff.max_seconds))
     if now + timedelta(seconds=delay) >= work.expires_at:
         return Decision(Outcome.DEAD_LETTER, dead_letter_reason="TimeToLiveExceeded")
     return Decision(Outcome.RETRY, retry_in=delay)

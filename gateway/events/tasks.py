@@ -15,7 +15,7 @@ from celery import Celery
 from gateway.core.celery_app import EVENTS_QUEUE
 from gateway.core.db import new_uuid, utcnow
 from gateway.events import builder, service, signing
-from gateway.events.backoff import Outcome
+from gateway.events.backoff import Outcome, parse_retry_after
 from gateway.events.builder import DeliverySchema
 from gateway.events.http import WebhookError
 from gateway.events.metrics import (
@@ -86,7 +86,14 @@ def _attempt(rt: Runtime, work: service.DeliveryWork) -> service.Finished:
     try:
         response = rt.client.request("POST", work.endpoint_url, headers, body)
         result = service.AttemptResult(
-            status_code=response.status, latency_ms=response.latency_ms, response_body=response.body
+            status_code=response.status,
+            latency_ms=response.latency_ms,
+            response_body=response.body,
+            retry_after=(
+                parse_retry_after(response.headers.get("retry-after"))
+                if response.status in (429, 503)
+                else None
+            ),
         )
     except WebhookError as exc:
         result = service.AttemptResult(
