@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # How the topic/source of events names a resource, in ACS's ARM form.
     events_topic_subscription_id: str = "00000000-0000-0000-0000-000000000000"
     events_topic_resource_group: str = "trunkline"
+    # Finished events (delivered or dead-lettered everywhere) and their attempt logs are deleted
+    # this long after they were fanned out.
+    events_retention_days: float = Field(default=30.0, gt=0)
     # How long the previous signing secret keeps signing after a rotation.
     events_secret_rotation_overlap_hours: float = Field(default=24.0, ge=0)
 

@@ -497,6 +497,28 @@ def release_enqueue(session: Session, delivery_ids: Sequence[str], retry_at: dat
         )
 
 
+def purge_finished(session: Session, older_than: datetime, limit: int = 1000) -> int:
+    """Delete events fanned out before ``older_than`` with no pending delivery (their
+    deliveries and attempt logs go with them). Returns how many events were deleted."""
+    still_pending = select(Delivery.id).where(Delivery.event_id == OutboxEvent.id, Delivery.status == PENDING)
+    ids = list(
+        session.scalars(
+            select(OutboxEvent.id)
+            .where(
+                OutboxEvent.dispatched_at.is_not(None),
+                OutboxEvent.dispatched_at < older_than,
+                ~still_pending.exists(),
+            )
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.event_id.in_(ids)))
+        session.execute(delete(Delivery).where(Delivery.event_id.in_(ids)))
+        session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+    return len(ids)
+
+
 def queue_depth(session: Session) -> tuple[int, int]:
     """(outbox rows not yet fanned out, deliveries pending)."""
     from sqlalchemy import func

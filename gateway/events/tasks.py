@@ -303,6 +303,7 @@ class Dispatcher:
         self.batch = batch
         self.stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_purge = 0.0
 
     def run_once(self) -> int:
         """One pass; returns how much work it found."""
@@ -321,6 +322,13 @@ class Dispatcher:
         enqueue_deliveries(self.app, self.rt, dispatched.deliveries)
         enqueue_deliveries(self.app, self.rt, due)
         enqueue_validations(self.app, self.rt, validations)
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + 60
+            keep = timedelta(days=self.rt.settings.events_retention_days)
+            with self.rt.database.session() as session:
+                purged = service.purge_finished(session, now - keep)
+            if purged:
+                log.info("finished events purged", count=purged)
         return len(dispatched.event_types) + len(due) + len(validations)
 
     def loop(self) -> None:

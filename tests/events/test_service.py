@@ -502,3 +502,29 @@ def test_https_is_verified_against_the_configured_bundle_only(
             assert row.status == service.PENDING
             assert row.last_error is not None
             assert "CERTIFICATE_VERIFY_FAILED" in row.last_error
+
+
+def test_finished_events_are_purged_after_retention(
+    database: Database, settings: Settings, rt: Runtime, resource_id: str
+) -> None:
+    sub = subscribe(database, settings, resource_id, "https://localhost:9/never")
+    activate(database, sub.id)
+    done, waiting, fresh = (sms(database, resource_id) for _ in range(3))
+    dispatch(rt)
+    with database.session() as session:
+        for event_id, status in ((done, service.DELIVERED), (waiting, service.PENDING)):
+            session.execute(
+                Delivery.__table__.update().where(Delivery.event_id == event_id).values(status=status)
+            )
+        session.execute(
+            OutboxEvent.__table__.update()
+            .where(OutboxEvent.id.in_([done, waiting]))
+            .values(dispatched_at=utcnow() - timedelta(days=40))
+        )
+    with database.session() as session:
+        assert service.purge_finished(session, utcnow() - timedelta(days=30)) == 1
+    with database.session() as session:
+        assert session.get(OutboxEvent, done) is None
+        assert session.get(OutboxEvent, waiting) is not None  # still pending somewhere
+        assert session.get(OutboxEvent, fresh) is not None  # too recent
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 2
