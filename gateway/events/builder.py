@@ -84,7 +84,6 @@ def cloud_event(event: Event, source: str) -> dict[str, Any]:
         "type": event.event_type,
         "time": format_time(event.event_time),
         "specversion": "1.0",
-        "datacontenttype": "application/json",
     }
 
 
