@@ -131,14 +131,19 @@ def validation_event(
 def sms_received_data(
     message_id: str, from_: str, to: str, message: str, received: datetime, segment_count: int = 1
 ) -> dict[str, Any]:
-    """``SMSReceived`` data, in the PascalCase keys ACS sends (see the spec's example)."""
+    """``SMSReceived`` data with the swagger's camelCase keys.
+
+    The spec's example (and older ACS docs) show PascalCase keys; the definitions every SDK model
+    is generated from, and the .NET SDK's case-sensitive reader, use camelCase, so camelCase
+    is what both case-sensitive and case-insensitive consumers read.
+    """
     return {
-        "MessageId": message_id,
-        "From": from_,
-        "To": to,
-        "Message": message,
-        "ReceivedTimestamp": format_time(received),
-        "SegmentCount": segment_count,
+        "messageId": message_id,
+        "from": from_,
+        "to": to,
+        "message": message,
+        "receivedTimestamp": format_time(received),
+        "segmentCount": segment_count,
     }
 
 

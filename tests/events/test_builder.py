@@ -143,23 +143,24 @@ def test_the_validator_rejects_wrong_shapes() -> None:
     good = builder.sms_received_data("m", "+1555", "+1556", "hi", datetime.now(UTC))
     validate_event_data(builder.SMS_RECEIVED, good)
     for broken in (
-        {k: v for k, v in good.items() if k != "Message"},
-        {**good, "SegmentCount": "1"},
-        {**good, "Unexpected": 1},
-        {**good, "ReceivedTimestamp": "yesterday"},
+        {k: v for k, v in good.items() if k != "message"},
+        {**good, "segmentCount": "1"},
+        {**good, "unexpected": 1},
+        {**good, "receivedTimestamp": "yesterday"},
     ):
         with pytest.raises((AssertionError, ValueError)):
             validate_event_data(builder.SMS_RECEIVED, broken)
 
 
 def test_example_shape_is_reproduced() -> None:
-    """Our SMSReceived matches the spec example key for key."""
+    """Our SMSReceived has the spec example's fields (camelCase, as the definitions spell them)."""
     example = json.loads((SPEC_DIR / "examples/event-grid-schema/sms_received.json").read_text())
     ours = builder.sms_received_data(
         "x", "15555555555", "15555555555", "m", datetime(2020, 9, 18, 0, 27, 45, 320000, tzinfo=UTC)
     )
-    assert list(ours) == list(example["data"])
-    assert ours["ReceivedTimestamp"] == "2020-09-18T00:27:45.3200000Z"
+    assert [k.lower() for k in ours] == [k.lower() for k in example["data"]]
+    assert list(ours) == ["messageId", "from", "to", "message", "receivedTimestamp", "segmentCount"]
+    assert ours["receivedTimestamp"] == "2020-09-18T00:27:45.3200000Z"
 
 
 @given(when=times)
