@@ -186,7 +186,7 @@ def handshake(rt: Runtime, subscription_id: str) -> str | None:
             response = rt.client.request(
                 "OPTIONS",
                 work.endpoint_url,
-                {"webhook-request-origin": CLOUDEVENTS_ORIGIN, "webhook-request-rate": "*"},
+                {"webhook-request-origin": CLOUDEVENTS_ORIGIN, "webhook-request-rate": "120"},
             )
             status_code, latency = response.status, response.latency_ms
             allowed = response.headers.get("webhook-allowed-origin", "")
