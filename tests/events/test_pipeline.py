@@ -288,6 +288,7 @@ def test_sigkilled_worker_delivery_is_redone_by_another(private_stack: tuple[Sta
         stack.start_worker("--no-dispatcher", name="w-second")
         wait_until(lambda: event_id in receiver.event_ids(), 20, what="the redelivery")
         took = time.monotonic() - killed_at
+        print(f"redelivered {took:.1f}s after the kill")
         assert took < 5 + 1 + 5, stack.logs()  # visibility timeout + restore interval + slack
         assert receiver.event_ids() == [event_id]
         wait_until(lambda: app.deliveries(sub)[0].status == service.DELIVERED, 5, what="the record")
