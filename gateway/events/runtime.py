@@ -62,7 +62,13 @@ class Runtime:
     def from_settings(cls, settings: Settings, database: Database | None = None) -> Runtime:
         return cls(
             settings=settings,
-            database=database or Database(settings.effective_database_url),
+            database=database
+            or Database(
+                settings.effective_database_url,
+                # every delivery thread, the dispatcher and a little headroom
+                pool_size=settings.events_delivery_concurrency + 2,
+                max_overflow=4,
+            ),
             client=WebhookClient(
                 policy_from_settings(settings),
                 ca_bundle=settings.webhook_ca_bundle,
