@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     # Defaults for new subscriptions, Event Grid's: 30 attempts within 24 hours.
     events_max_delivery_attempts: int = Field(default=30, ge=1, le=30)
     events_ttl_minutes: int = Field(default=1440, ge=1, le=1440)
-    # Backoff: base * 2**(attempt-1), capped, with full jitter of +-jitter_ratio.
+    # Backoff before retry n: base * 2**(n-1) seconds, capped at max, +-20% jitter.
     events_retry_base_seconds: float = Field(default=10.0, gt=0)
     events_retry_max_seconds: float = Field(default=3600.0, gt=0)
     # Celery (Redis) visibility timeout: an unacknowledged delivery is handed to another worker
@@ -133,6 +133,18 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allowed_networks", mode="after")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a CIDR network: {item!r}") from exc
         return value
 
     @field_validator("data_dir", mode="after")

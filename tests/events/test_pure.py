@@ -259,3 +259,16 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
     assert parse_retry_after("-3") is None
     assert parse_retry_after(None) is None
+
+
+def test_allowed_networks_setting_is_validated() -> None:
+    from pydantic import ValidationError
+
+    from gateway.core.settings import Settings
+
+    assert Settings(webhook_allowed_networks="127.0.0.0/8, ::1/128").webhook_allowed_networks == [
+        "127.0.0.0/8",
+        "::1/128",
+    ]
+    with pytest.raises(ValidationError, match="CIDR"):
+        Settings(webhook_allowed_networks="127.0.0.0/8,not-a-network")
