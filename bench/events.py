@@ -69,6 +69,13 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), ssl_certfile=sys.argv[
 """
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its reaped children, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     import socket
 
@@ -202,6 +209,7 @@ def main() -> None:
                 )
         time.sleep(2)
 
+        cpu_before = {p.pid: cpu_seconds(p.pid) for p in processes}
         committed: dict[str, float] = {}
         started = time.time()
         sent = 0
@@ -245,6 +253,7 @@ def main() -> None:
             if len(got) >= args.events or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+        cpu_used = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
         first_commit = min(committed.values())
         last_receipt = max(got.values()) if got else float("nan")
         lags = sorted(got[i] - committed[i] for i in got)
@@ -263,6 +272,13 @@ def main() -> None:
             "lag_p50_s": round(q[49], 3),
             "lag_p99_s": round(q[98], 3),
             "lag_max_s": round(lags[-1], 3) if lags else None,
+            # CPU seconds per 1,000 delivered events: the workers (dispatcher included), and the
+            # receiver, which shares the machine in this benchmark.
+            "worker_cpu_s_per_1000": round(
+                sum(cpu_used[p.pid] for p in processes[1:]) * 1000 / max(1, len(got)), 3
+            ),
+            "receiver_cpu_s_per_1000": round(cpu_used[receiver.pid] * 1000 / max(1, len(got)), 3),
+            "load_average_1m": round(os.getloadavg()[0], 2),
         }
         print(json.dumps(result, indent=2))
     finally:
