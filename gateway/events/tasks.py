@@ -105,6 +105,13 @@ def _attempt(rt: Runtime, work: service.DeliveryWork) -> service.Finished:
 
 def _observe(done: service.Finished) -> None:
     work, result, decision = done.work, done.result, done.decision
+    if result is not None:
+        ATTEMPTS.labels(attempt_label(result.status_code, result.error_kind)).inc()
+        ATTEMPT_LATENCY.observe(result.latency_ms / 1000)
+    DELIVERIES.labels(decision.outcome.value).inc()
+    if decision.outcome is Outcome.DELIVERED:
+        DELIVERY_LAG.observe((done.finished_at - work.event_created_at).total_seconds())
+        return
     logger = log.bind(
         delivery_id=work.delivery_id,
         event_id=work.event.id,
@@ -112,13 +119,7 @@ def _observe(done: service.Finished) -> None:
         resource_id=work.resource_id,
         attempt=work.attempt,
     )
-    if result is not None:
-        ATTEMPTS.labels(attempt_label(result.status_code, result.error_kind)).inc()
-        ATTEMPT_LATENCY.observe(result.latency_ms / 1000)
-    DELIVERIES.labels(decision.outcome.value).inc()
-    if decision.outcome is Outcome.DELIVERED:
-        DELIVERY_LAG.observe((done.finished_at - work.event_created_at).total_seconds())
-    elif decision.outcome is Outcome.DEAD_LETTER:
+    if decision.outcome is Outcome.DEAD_LETTER:
         DEAD_LETTERS.labels(decision.dead_letter_reason or "unknown").inc()
         logger.warning(
             "dead-lettered",

@@ -324,3 +324,42 @@ def test_redis_restart_loses_nothing(private_stack: tuple[Stack, RedisServer]) -
     finally:
         receiver.stop()
         app.close()
+
+
+def test_concurrent_dispatchers_fan_out_each_event_once(postgres: Postgres, tmp_path: Path) -> None:
+    """Several worker nodes run dispatchers; SKIP LOCKED keeps them off each other's rows."""
+    import threading
+    from datetime import timedelta
+
+    stack = Stack(postgres.new_database(), "redis://unused", tmp_path, make_tls(tmp_path))
+    app = App(stack, "fanout-app")
+    with running_receiver(stack.tls) as receiver:
+        sub = app.subscribe(receiver)
+        with app.database.session() as session:
+            service.get_subscription(session, sub).status = service.ACTIVE
+        published = app.publish(300)
+        found: list[list[str]] = []
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                while True:
+                    with app.database.session() as session:
+                        got = service.dispatch_pending(session, utcnow(), timedelta(seconds=30), limit=7)
+                    if not got.event_types:
+                        return
+                    found.append(got.delivery_ids)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        ids = [i for chunk in found for i in chunk]
+        assert len(ids) == len(set(ids)) == len(published)
+        assert len(found) > 4  # the work really was split
+        assert {d.event_id for d in app.deliveries(sub)} == set(published)
+    app.close()
