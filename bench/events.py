@@ -94,7 +94,7 @@ def main() -> None:
         "--rate", type=float, default=0, help="target publish rate (events/s); 0 = as fast as possible"
     )
     parser.add_argument("--processes", type=int, default=2, help="trunkline worker processes on this node")
-    parser.add_argument("--concurrency", type=int, default=16, help="delivery threads per worker process")
+    parser.add_argument("--concurrency", type=int, default=8, help="delivery threads per worker process")
     parser.add_argument("--batch-size", type=int, default=50, help="TRUNKLINE_EVENTS_DELIVERY_BATCH_SIZE")
     parser.add_argument("--schema", choices=["eventgrid", "cloudevents"], default="eventgrid")
     parser.add_argument(

@@ -75,6 +75,16 @@ class GuardedConnection(http.client.HTTPConnection):
         self.context = context
         self.connect_timeout = connect_timeout
 
+    def _send_output(self, message_body: object = None, encode_chunked: bool = False) -> None:
+        # One write (one TLS record) for head and body instead of two.
+        if isinstance(message_body, bytes) and not encode_chunked:
+            self._buffer.extend((b"", b""))  # type: ignore[attr-defined]
+            head = b"\r\n".join(self._buffer)  # type: ignore[attr-defined]
+            del self._buffer[:]  # type: ignore[attr-defined]
+            self.send(head + message_body)
+            return
+        super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+
     def connect(self) -> None:
         try:
             addresses = self.resolver(self.host, self.port)
