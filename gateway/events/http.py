@@ -27,7 +27,14 @@ from gateway.events.ssrf import DestinationRefused, Policy, Resolver, split_url,
 USER_AGENT = "Trunkline-Events/1.0"
 # Errors that mean a kept-alive connection was closed by the peer before our request got a
 # response; the request is then sent again once on a fresh connection.
-STALE_CONNECTION_ERRORS = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+STALE_CONNECTION_ERRORS = (
+    http.client.RemoteDisconnected,
+    BrokenPipeError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
 
 
 @dataclass(frozen=True)
@@ -186,7 +193,7 @@ class WebhookClient:
                     method, target, body=body if (body or method == "POST") else None, headers=sent
                 )
                 response = connection.getresponse()
-                received = self._read(response, deadline)
+                received = self._read(connection, response, deadline)
                 if response.will_close or not response.isclosed():
                     connection.close()  # not reusable (closing, or body beyond the cap left unread)
                 return HttpResult(
@@ -214,15 +221,24 @@ class WebhookClient:
                 raise WebhookError("ConnectionError", str(exc) or exc.__class__.__name__, elapsed()) from exc
         raise AssertionError("unreachable")
 
-    def _read(self, response: http.client.HTTPResponse, deadline: float) -> bytes:
+    def _read(
+        self, connection: GuardedConnection, response: http.client.HTTPResponse, deadline: float
+    ) -> bytes:
+        """The body, up to the cap, within the deadline (one recv at a time, so a peer trickling
+        bytes cannot stretch it)."""
         received = bytearray()
         while len(received) < self.max_response_bytes:
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise TimeoutError("the response body took longer than the timeout")
+            if connection.sock is not None:
+                connection.sock.settimeout(remaining)
             chunk = response.read1(min(65536, self.max_response_bytes - len(received)))
             if not chunk:
                 break
             received += chunk
+        if response.length == 0:
+            response.close()  # all of a Content-Length body was read: the connection is reusable
         return bytes(received)
 
     def close(self) -> None:

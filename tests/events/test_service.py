@@ -528,3 +528,55 @@ def test_finished_events_are_purged_after_retention(
         assert session.get(OutboxEvent, waiting) is not None  # still pending somewhere
         assert session.get(OutboxEvent, fresh) is not None  # too recent
         assert session.scalar(select(func.count()).select_from(Delivery)) == 2
+
+
+@pytest.mark.parametrize("peer_closes", [False, True])
+@pytest.mark.parametrize("tls", [False, True])
+def test_connections_are_kept_alive_and_replaced_when_the_peer_closed_them(
+    tmp_path: Path, tls: bool, peer_closes: bool
+) -> None:
+    """Requests reuse one connection; if the receiver dropped it without saying so, the next
+    request goes out on a fresh one."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from gateway.events.ssrf import parse_networks
+
+    served: list[str] = []
+    clients: set[Any] = set()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            served.append(self.path)
+            clients.add(self.client_address)
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            self.close_connection = peer_closes  # without a "Connection: close" header
+
+    files = make_tls(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(files.cert_file), str(files.key_file))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = WebhookClient(Policy(parse_networks(["127.0.0.0/8"])), ca_bundle=files.ca_file, timeout=5)
+    try:
+        base = f"{'https' if tls else 'http'}://localhost:{server.server_address[1]}"
+        for n in range(3):
+            assert client.request("POST", f"{base}/{n}", {}, b"{}").status == 200
+        assert served == ["/0", "/1", "/2"]
+        assert len(clients) == (3 if peer_closes else 1)
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
