@@ -42,6 +42,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.identity = IdentityService(keyring, settings.token_issuer)
     app.state.resource_keys = ResourceKeyIndex()
 
+    from gateway.events.metrics import install_backlog_collector
+
+    install_backlog_collector(database, settings)
+
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -51,6 +55,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Added last, so outermost: its log line and metrics cover the 413s too.
     app.add_middleware(RequestContextMiddleware)
 
+    from gateway.events.router import admin_router as events_admin_router
+    from gateway.events.router import public_router as events_public_router
+    from gateway.events.router import tenant_router as events_tenant_router
     from gateway.health.router import router as health_router
     from gateway.identity.router import public_router as identity_public_router
     from gateway.identity.router import router as identity_router
@@ -67,6 +74,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         relay_router,
         numbers_router,
         numbers_admin_router,
+        events_public_router,
+        events_admin_router,
+        events_tenant_router,
     ):
         app.include_router(router)
     return app

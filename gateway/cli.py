@@ -26,6 +26,15 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(carriers_app, name="carriers")
 
+
+def _events_app() -> typer.Typer:
+    from gateway.events.cli import events_app
+
+    return events_app
+
+
+app.add_typer(_events_app(), name="events")
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -70,6 +79,24 @@ def api(
     except InsecureSettingsError as exc:
         raise _fail(f"refusing to start: {exc}", 2) from exc
     serve_api(settings)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Delivery threads (TRUNKLINE_EVENTS_DELIVERY_CONCURRENCY).")
+    ] = None,
+    dispatcher: Annotated[bool, typer.Option(help="Run the outbox dispatcher in this process.")] = True,
+    deliveries: Annotated[bool, typer.Option(help="Run the Celery delivery worker in this process.")] = True,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+    hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
+) -> None:
+    """Run the event workers (outbox dispatcher, webhook deliveries) against TRUNKLINE_BROKER_URL."""
+    from gateway.events.cli import run_worker
+
+    if not (dispatcher or deliveries):
+        raise _fail("nothing to run: give --dispatcher, --deliveries or both", 2)
+    run_worker(concurrency, dispatcher, deliveries, metrics_port, hostname)
 
 
 @app.command()

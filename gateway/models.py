@@ -1,5 +1,6 @@
 """Imports every domain's models so that Base.metadata (and Alembic) sees all tables."""
 
+from gateway.events.models import Delivery, DeliveryAttempt, EventSubscription, OutboxEvent
 from gateway.identity.models import Identity
 from gateway.numbers.models import (
     Carrier,
@@ -14,10 +15,14 @@ from gateway.resources.models import Resource
 
 __all__ = [
     "Carrier",
+    "Delivery",
+    "DeliveryAttempt",
+    "EventSubscription",
     "Identity",
     "InventoryNumber",
     "NumberOperation",
     "NumberSearch",
+    "OutboxEvent",
     "PurchasedNumber",
     "Reservation",
     "ReservationNumber",

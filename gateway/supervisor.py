@@ -38,7 +38,10 @@ class Role:
 
 def local_roles() -> list[Role]:
     python = sys.executable
-    return [Role("api", [python, "-m", "gateway", "api"])]
+    return [
+        Role("api", [python, "-m", "gateway", "api"]),
+        Role("worker", [python, "-m", "gateway", "worker"]),
+    ]
 
 
 def local_operator_token(settings: Settings) -> str:

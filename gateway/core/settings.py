@@ -92,6 +92,38 @@ class Settings(BaseSettings):
     numbers_browse_max_results: int = Field(default=20, ge=1, le=1000)
     numbers_not_resell_countries: CommaList = Field(default_factory=list)
 
+    # Events and webhook delivery (gateway/events).
+    # CIDR list of destinations exempt from the SSRF guard; inside them plain http:// is allowed.
+    webhook_allowed_networks: CommaList = Field(default_factory=list)
+    # Extra CA certificates (PEM) trusted for https webhook destinations, on top of the system store.
+    webhook_ca_bundle: Path | None = None
+    webhook_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    webhook_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_response_bytes: int = Field(default=64 * 1024, ge=0)
+    # Defaults for new subscriptions, Event Grid's: 30 attempts within 24 hours.
+    events_max_delivery_attempts: int = Field(default=30, ge=1, le=30)
+    events_ttl_minutes: int = Field(default=1440, ge=1, le=1440)
+    # Backoff before retry n: base * 2**(n-1) seconds, capped at max, +-20% jitter.
+    events_retry_base_seconds: float = Field(default=10.0, gt=0)
+    events_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # Celery (Redis) visibility timeout: an unacknowledged delivery is handed to another worker
+    # after this long. Must exceed webhook_timeout_seconds plus a little (a claim's length).
+    # Retries wait in the database, not as Celery countdowns, so no countdown ever exceeds it.
+    events_visibility_timeout_seconds: int = Field(default=300, ge=2)
+    events_unacked_restore_interval_seconds: int = Field(default=10, ge=1)
+    events_dispatch_interval_seconds: float = Field(default=0.1, gt=0)
+    events_delivery_concurrency: int = Field(default=16, ge=1, le=512)
+    # Deliveries of one subscription handed to a worker in one task (one claim, one record).
+    events_delivery_batch_size: int = Field(default=50, ge=1, le=500)
+    # How the topic/source of events names a resource, in ACS's ARM form.
+    events_topic_subscription_id: str = "00000000-0000-0000-0000-000000000000"
+    events_topic_resource_group: str = "trunkline"
+    # Finished events (delivered or dead-lettered everywhere) and their attempt logs are deleted
+    # this long after they were fanned out.
+    events_retention_days: float = Field(default=30.0, gt=0)
+    # How long the previous signing secret keeps signing after a rotation.
+    events_secret_rotation_overlap_hours: float = Field(default=24.0, ge=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -113,11 +145,29 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
-    @field_validator("turn_urls", "turn_nearest_urls", "numbers_not_resell_countries", mode="before")
+    @field_validator(
+        "turn_urls",
+        "turn_nearest_urls",
+        "numbers_not_resell_countries",
+        "webhook_allowed_networks",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allowed_networks", mode="after")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a CIDR network: {item!r}") from exc
         return value
 
     @field_validator("data_dir", mode="after")

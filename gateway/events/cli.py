@@ -1,0 +1,380 @@
+"""``trunkline events ...`` (subscriptions, dead letters, replay, test events) and ``trunkline worker``.
+
+The events commands work on the database directly, like ``trunkline resources``; deliveries and
+handshakes they start are carried out by the running workers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.core.settings import get_settings
+
+T = TypeVar("T")
+
+events_app = typer.Typer(help="Event subscriptions and webhook deliveries.", no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+
+SCHEMAS = {"eventgrid": "EventGridSchema", "cloudevents": "CloudEventSchemaV1_0"}
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _run(work: Callable[[Any], T]) -> T:
+    from gateway.core.db import Database
+    from gateway.core.errors import AcsError
+    from gateway.core.migrate import upgrade
+
+    settings = get_settings()
+    database = Database(settings.effective_database_url)
+    try:
+        upgrade(database.engine)
+        with database.session() as session:
+            return work(session)
+    except AcsError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    finally:
+        database.dispose()
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    data: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+    return data
+
+
+def _event_type(name: str) -> str:
+    name = name.strip()
+    return name if "." in name else f"Microsoft.Communication.{name}"
+
+
+@events_app.command("subscribe")
+def subscribe(
+    resource: Annotated[str, typer.Option(help="Resource name or id.")],
+    endpoint: Annotated[str, typer.Option(help="Webhook URL (https).")],
+    types: Annotated[
+        str, typer.Option(help="Comma-separated event types, e.g. Microsoft.Communication.SMSReceived.")
+    ],
+    schema: Annotated[str, typer.Option(help="eventgrid or cloudevents.")] = "eventgrid",
+    subject_begins_with: Annotated[str | None, typer.Option(help="Subject filter prefix.")] = None,
+    subject_ends_with: Annotated[str | None, typer.Option(help="Subject filter suffix.")] = None,
+    max_attempts: Annotated[int | None, typer.Option(help="Max delivery attempts (1-30).")] = None,
+    ttl_minutes: Annotated[int | None, typer.Option(help="Event time to live (1-1440 minutes).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a subscription; prints it with its id and signing secret."""
+    from gateway.events import service
+    from gateway.events.builder import DeliverySchema
+    from gateway.events.runtime import limits_from_settings, policy_from_settings
+    from gateway.events.schemas import Subscription
+    from gateway.resources.service import get_resource
+
+    if schema not in SCHEMAS:
+        err_console.print("[red]error:[/red] --schema must be eventgrid or cloudevents")
+        raise typer.Exit(2)
+    settings = get_settings()
+    spec = service.SubscriptionSpec(
+        endpoint_url=endpoint,
+        event_types=[_event_type(t) for t in types.split(",") if t.strip()],
+        delivery_schema=DeliverySchema(SCHEMAS[schema]),
+        subject_begins_with=subject_begins_with,
+        subject_ends_with=subject_ends_with,
+        max_delivery_attempts=max_attempts,
+        event_ttl_minutes=ttl_minutes,
+    )
+    data = _run(
+        lambda s: _dump(
+            Subscription.of(
+                service.create_subscription(
+                    s,
+                    get_resource(s, resource).id,
+                    spec,
+                    policy_from_settings(settings),
+                    limits_from_settings(settings),
+                )
+            )
+        )
+    )
+    if as_json:
+        _print_json(data)
+        return
+    console.print(f"subscription [bold]{data['id']}[/bold] ({data['status']})")
+    console.print(f"secret: {data['secret']}")
+
+
+@events_app.command("list")
+def list_(
+    resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List subscriptions."""
+    from gateway.events import service
+    from gateway.events.schemas import Subscription
+    from gateway.resources.service import get_resource
+
+    def work(session: Any) -> list[dict[str, Any]]:
+        scope = get_resource(session, resource).id if resource else None
+        return [_dump(Subscription.of(s)) for s in service.list_subscriptions(session, scope)]
+
+    rows = _run(work)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "resource", "endpoint", "types", "schema", "status")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["resourceId"],
+            row["endpointUrl"],
+            ",".join(t.rsplit(".", 1)[-1] for t in row["includedEventTypes"]),
+            row["eventDeliverySchema"],
+            row["status"],
+        )
+    console.print(table)
+
+
+@events_app.command("show")
+def show(subscription_id: str) -> None:
+    """Print one subscription as JSON."""
+    from gateway.events import service
+    from gateway.events.schemas import Subscription
+
+    _print_json(_run(lambda s: _dump(Subscription.of(service.get_subscription(s, subscription_id)))))
+
+
+@events_app.command("delete")
+def delete(subscription_id: str) -> None:
+    """Delete a subscription (and its pending deliveries)."""
+    from gateway.events import service
+
+    _run(lambda s: service.delete_subscription(s, subscription_id))
+    console.print(f"deleted {subscription_id}")
+
+
+@events_app.command("test")
+def send_test(
+    subscription_id: str,
+    event_type: Annotated[str | None, typer.Option("--type", help="Event type to send.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deliver a sample event to this subscription through the normal pipeline."""
+    from gateway.events import service
+
+    chosen = _event_type(event_type) if event_type else None
+    event_id = _run(lambda s: service.send_test_event(s, subscription_id, None, chosen))
+    if as_json:
+        _print_json({"eventId": event_id})
+    else:
+        console.print(f"test event {event_id} queued; see `trunkline events attempts {subscription_id}`")
+
+
+@events_app.command("rotate-secret")
+def rotate_secret(subscription_id: str, as_json: JsonFlag = False) -> None:
+    """New signing secret; the previous one keeps signing during the overlap."""
+    from gateway.events import service
+    from gateway.events.runtime import limits_from_settings
+    from gateway.events.schemas import Subscription
+
+    limits = limits_from_settings(get_settings())
+    data = _run(lambda s: _dump(Subscription.of(service.rotate_secret(s, subscription_id, limits))))
+    if as_json:
+        _print_json(data)
+    else:
+        console.print(f"secret: {data['secret']}")
+
+
+@events_app.command("validate")
+def validate(subscription_id: str) -> None:
+    """Run the validation handshake again."""
+    from gateway.events import service
+
+    _run(lambda s: service.revalidate(s, subscription_id))
+    console.print("validation handshake queued")
+
+
+@events_app.command("deliveries")
+def deliveries(
+    subscription_id: str,
+    status: Annotated[str | None, typer.Option(help="pending, delivered or deadLettered.")] = None,
+    limit: int = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deliveries of a subscription; --status deadLettered lists the dead-letter store."""
+    from gateway.events import service
+    from gateway.events.schemas import DeliveryView
+
+    rows = _run(
+        lambda s: [
+            _dump(DeliveryView.of(d, e))
+            for d, e in service.list_deliveries(s, subscription_id, status=status, limit=limit)
+        ]
+    )
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("event", "type", "status", "attempts", "reason", "last status")
+    for row in rows:
+        table.add_row(
+            row["eventId"],
+            row["eventType"].rsplit(".", 1)[-1],
+            row["status"],
+            str(row["attempts"]),
+            row["deadLetterReason"] or "",
+            str(row["lastStatusCode"] or row["lastError"] or ""),
+        )
+    console.print(table)
+
+
+@events_app.command("attempts")
+def attempts(
+    subscription_id: str,
+    event: Annotated[str | None, typer.Option(help="Only this event id.")] = None,
+    limit: int = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """The attempt log of a subscription (newest first)."""
+    from gateway.events import service
+    from gateway.events.schemas import AttemptView
+
+    rows = _run(
+        lambda s: [
+            _dump(AttemptView.of(a))
+            for a in service.list_attempts(s, subscription_id, event_id=event, limit=limit)
+        ]
+    )
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("time", "event", "#", "status", "ms", "outcome", "error")
+    for row in rows:
+        table.add_row(
+            row["time"],
+            row["eventId"] or "(validation)",
+            str(row["number"]),
+            str(row["statusCode"] or ""),
+            str(row["latencyMs"]),
+            row["outcome"],
+            (row["error"] or "")[:60],
+        )
+    console.print(table)
+
+
+@events_app.command("replay")
+def replay(
+    subscription_id: str,
+    event: Annotated[
+        list[str] | None, typer.Option(help="Event id to replay (repeatable); default all.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send dead-lettered events of a subscription again."""
+    from gateway.events import service
+
+    ids = _run(lambda s: service.replay(s, subscription_id, event or None))
+    if as_json:
+        _print_json({"replayedEventIds": ids})
+    else:
+        console.print(f"replaying {len(ids)} event(s)")
+
+
+def _run_celery_worker(app: Any, argv: list[str], log: Any) -> None:
+    """Run the Celery worker; start it again when it dies of an error.
+
+    kombu's Redis transport can crash the worker with an "Unrecoverable error" when the broker
+    goes away while messages are unacknowledged (seen with kombu 5.7 on a Redis restart).
+    Nothing is lost (the outbox and the delivery rows are the truth), but deliveries would stop
+    until something restarted the process, so it is restarted here. A requested stop
+    (SIGTERM/SIGINT, which Celery announces with ``worker_shutting_down``) ends the loop.
+    """
+    import threading
+    import time
+
+    from celery.signals import worker_shutting_down
+
+    requested = threading.Event()
+
+    def on_shutdown(**_kwargs: Any) -> None:
+        requested.set()
+
+    worker_shutting_down.connect(on_shutdown, weak=False)
+    delay = 0.5
+    while True:
+        started = time.monotonic()
+        app.start(argv)
+        if requested.is_set():
+            return
+        if time.monotonic() - started > 60:
+            delay = 0.5
+        log.error("celery worker stopped without being asked to; restarting it", in_seconds=delay)
+        app.close()  # drop pooled broker connections; the next start makes new ones
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
+def run_worker(
+    concurrency: int | None,
+    dispatcher: bool,
+    deliveries: bool,
+    metrics_port: int | None,
+    hostname: str | None,
+) -> None:
+    """Run the Celery worker (deliveries and handshakes) and the dispatcher thread."""
+    import signal
+
+    import structlog
+
+    from gateway.core.celery_app import EVENTS_QUEUE, create_celery, set_celery_app
+    from gateway.events.runtime import runtime
+    from gateway.events.tasks import Dispatcher
+    from gateway.server import prepare_storage
+
+    settings = get_settings()
+    log = structlog.get_logger("trunkline.worker")
+    prepare_storage(settings)
+    app = create_celery(settings)
+    set_celery_app(app)
+    rt = runtime()
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+    loop = Dispatcher(app, rt) if dispatcher else None
+    if loop is not None:
+        loop.start()
+        log.info("dispatcher started")
+    try:
+        if deliveries:
+            argv = [
+                "worker",
+                "--pool=threads",
+                f"--concurrency={concurrency or settings.events_delivery_concurrency}",
+                f"--queues={EVENTS_QUEUE}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                f"--loglevel={settings.log_level}",
+            ]
+            if hostname:
+                argv.append(f"--hostname={hostname}")
+            _run_celery_worker(app, argv, log)
+        else:
+            stop = loop.stop if loop is not None else None
+            if stop is not None:
+                signal.signal(signal.SIGTERM, lambda *_: stop.set())
+                signal.signal(signal.SIGINT, lambda *_: stop.set())
+                stop.wait()
+    finally:
+        if loop is not None:
+            loop.close()
+        rt.client.close()

@@ -1,0 +1,100 @@
+"""Per-process state shared by the delivery tasks and the dispatcher: settings, database,
+webhook client, retry policy. Created lazily from the environment in worker processes."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from gateway.core.db import Database
+from gateway.core.settings import Settings, get_settings
+from gateway.events.backoff import Backoff
+from gateway.events.http import WebhookClient
+from gateway.events.service import Limits, TopicNamer
+from gateway.events.ssrf import Policy, parse_networks
+
+# Time between the end of a visibility timeout and the scheduler re-enqueueing, and the slack
+# between a claim and the task's own hard limits.
+LEASE_MARGIN = timedelta(seconds=2)
+
+
+def policy_from_settings(settings: Settings) -> Policy:
+    return Policy(parse_networks(settings.webhook_allowed_networks))
+
+
+def limits_from_settings(settings: Settings) -> Limits:
+    return Limits(
+        max_delivery_attempts=settings.events_max_delivery_attempts,
+        event_ttl_minutes=settings.events_ttl_minutes,
+        rotation_overlap=timedelta(hours=settings.events_secret_rotation_overlap_hours),
+    )
+
+
+def topic_namer(settings: Settings) -> TopicNamer:
+    return TopicNamer(settings.events_topic_subscription_id, settings.events_topic_resource_group)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    client: WebhookClient
+    backoff: Backoff
+    topic_of: TopicNamer
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def visibility(self) -> timedelta:
+        return timedelta(seconds=self.settings.events_visibility_timeout_seconds)
+
+    @property
+    def enqueue_lease(self) -> timedelta:
+        """How long a queued task is trusted to exist before the scheduler sends another."""
+        restore = timedelta(seconds=self.settings.events_unacked_restore_interval_seconds)
+        return self.visibility + restore + LEASE_MARGIN
+
+    @property
+    def claim_for(self) -> timedelta:
+        return timedelta(seconds=self.settings.webhook_timeout_seconds) + LEASE_MARGIN
+
+    @classmethod
+    def from_settings(cls, settings: Settings, database: Database | None = None) -> Runtime:
+        return cls(
+            settings=settings,
+            database=database
+            or Database(
+                settings.effective_database_url,
+                # every delivery thread, the dispatcher and a little headroom
+                pool_size=settings.events_delivery_concurrency + 2,
+                max_overflow=4,
+            ),
+            client=WebhookClient(
+                policy_from_settings(settings),
+                ca_bundle=settings.webhook_ca_bundle,
+                timeout=settings.webhook_timeout_seconds,
+                connect_timeout=settings.webhook_connect_timeout_seconds,
+                max_response_bytes=settings.webhook_max_response_bytes,
+                max_connections=max(10, settings.events_delivery_concurrency * 2),
+            ),
+            backoff=Backoff(settings.events_retry_base_seconds, settings.events_retry_max_seconds),
+            topic_of=topic_namer(settings),
+        )
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _runtime  # noqa: PLW0603 - one per process
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime.from_settings(get_settings())
+        return _runtime
+
+
+def set_runtime(value: Runtime | None) -> None:
+    global _runtime  # noqa: PLW0603
+    with _lock:
+        _runtime = value
