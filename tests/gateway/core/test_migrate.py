@@ -8,18 +8,11 @@ from typing import Any
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
 import gateway.models  # noqa: F401 - registers every table on Base.metadata
 from gateway.core.db import Base, Database
-from gateway.core.migrate import alembic_config, current_revision, upgrade
-
-
-def _head(url: str) -> str:
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    assert head is not None
-    return head
+from gateway.core.migrate import alembic_config, current_revision, head_revision, upgrade
 
 
 def _downgrade_to_base(engine: Engine) -> None:
@@ -49,12 +42,12 @@ def test_upgrade_from_empty_is_idempotent_and_matches_models(database_url: str, 
         assert current_revision(engine) is None
 
         upgrade(engine)
-        assert current_revision(engine) == _head(database_url)
+        assert current_revision(engine) == head_revision()
         assert _tables(engine) == set(Base.metadata.tables)
         assert _schema_diff(engine) == []
 
         upgrade(engine)  # nothing left to do, and nothing breaks
-        assert current_revision(engine) == _head(database_url)
+        assert current_revision(engine) == head_revision()
         assert _schema_diff(engine) == []
         assert engine.dialect.name == db_backend
     finally:
@@ -89,3 +82,10 @@ def test_fresh_sqlite_file(tmp_path: Path) -> None:
         assert _schema_diff(database.engine) == []
     finally:
         database.dispose()
+
+
+def test_the_chain_has_one_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert heads == [head_revision()]
