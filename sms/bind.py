@@ -455,6 +455,11 @@ class SmppBind:
             self._cond.notify_all()
         return future
 
+    def sockets(self) -> list[socket.socket]:
+        """The sockets of the current sessions (for diagnostics: options, peers)."""
+        with self._cond:
+            return [session.sock for session in self._sessions if session.alive]
+
     def stats(self) -> BindStats:
         with self._cond:
             queued = len(self._queue)
