@@ -622,12 +622,21 @@ class SmppBind:
                 self._window.release()
                 self._requeue(item)
                 continue
-            if not session.alive:
+            if not self._wait_unpaused() or not session.alive:
                 self._bucket.refund()
                 self._window.release()
                 self._requeue(item)
                 continue
             self._write_submit(item, session)
+
+    def _wait_unpaused(self) -> bool:
+        """Sit out a throttling back-off that began while this submit waited; False on stop."""
+        while True:
+            pause = self._paused_until - time.monotonic()
+            if pause <= 0:
+                return True
+            if self._stop_event.wait(pause):
+                return False
 
     def _acquire_slot(self, session: _Session) -> bool:
         while not self._window.acquire(timeout=0.1):
@@ -790,7 +799,8 @@ class SmppBind:
 
     def _session_lost(self, session: _Session, reason: str) -> None:
         if session.mark_dead(reason):
-            log.warning("smpp %s: %s session lost: %s", self._label, session.role, reason)
+            level = logging.INFO if self._stopping else logging.WARNING
+            log.log(level, "smpp %s: %s session lost: %s", self._label, session.role, reason)
         self._wakeup.set()
         with self._cond:
             self._cond.notify_all()
