@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 import socket
+import ssl
 import threading
 import time
 from concurrent.futures import Future, wait
+from pathlib import Path
 
 import pytest
 
+from gateway.core.tls import ensure_local_tls
 from sms.bind import BindMode, BindState, SmppBind, SubmitOutcome, SubmitRequest, SubmitResult
 from sms.pdu import DeliverSm
 from tests.sms.conftest import BindFactory, bind_config
@@ -417,3 +420,58 @@ def test_submits_wait_for_the_bind_and_expire_in_the_queue(smsc: SmscProcess) ->
         assert "queue_timeout" in result.detail
     finally:
         down.stop()
+
+
+def test_tls_bind_verifies_the_smsc_certificate(tmp_path: Path) -> None:
+    files = ensure_local_tls(tmp_path, [])
+    assert files.ca_file is not None
+    with SmscProcess.start(tls=(files.key_file, files.cert_file), receipts="immediate") as smsc:
+        deliveries = Deliveries()
+        trusted = ssl.create_default_context(cafile=str(files.ca_file))
+        bind = SmppBind(bind_config(smsc, tls=trusted, window_size=20))
+        bind.on_deliver(deliveries)
+        bind.start()
+        try:
+            assert bind.wait_bound(5)
+            (sock,) = bind.sockets()
+            assert isinstance(sock, ssl.SSLSocket)
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            outcome = results([bind.submit(request(registered_delivery=1)) for _ in range(500)])
+            assert all(r.ok for r in outcome)
+            assert len(deliveries.wait(500)) == 500
+        finally:
+            bind.stop()
+        untrusted = SmppBind(bind_config(smsc, tls=ssl.create_default_context(), reconnect_backoff_initial=1))
+        untrusted.start()
+        try:
+            assert not untrusted.wait_bound(0.5)
+            assert untrusted.stats().bind_failures >= 1
+        finally:
+            untrusted.stop()
+
+
+def test_abrupt_drop_while_idle_reconnects(smsc: SmscProcess, make_bind: BindFactory) -> None:
+    bind = make_bind()
+    assert len(smsc.drop()) == 1
+    smsc.wait_for(lambda s: s.counter("binds") >= 2, timeout=3)
+    assert bind.wait_bound(3)
+    assert bind.stats().reconnects == 1
+    assert bind.submit(request()).result(5).ok
+
+
+def test_delayed_receipts_and_a_share_of_errors(smsc: SmscProcess, make_bind: BindFactory) -> None:
+    smsc.configure(receipts="delayed", receipt_delay_ms=300)
+    smsc.fault(ESME_RINVDSTADR, share=0.3)
+    deliveries = Deliveries()
+    bind = make_bind(start=False, window_size=20)
+    bind.on_deliver(deliveries)
+    bind.start()
+    assert bind.wait_bound(5)
+    outcome = results([bind.submit(request(registered_delivery=1)) for _ in range(200)])
+    accepted = {r.message_id for r in outcome if r.ok}
+    failed = [r for r in outcome if not r.ok]
+    assert all(r.status_name == "ESME_RINVDSTADR" for r in failed)
+    assert 20 <= len(failed) <= 100  # 30% of 200, loosely
+    assert len(deliveries.items) < len(accepted)  # receipts lag their resps by 300 ms
+    receipts = deliveries.wait(len(accepted), timeout=5)
+    assert {d.receipted_message_id for d in receipts} == accepted

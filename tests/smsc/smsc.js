@@ -3,6 +3,7 @@
 //
 //   node tests/smsc/smsc.js [--port 0] [--control-port 0] [--system-id test] [--password secret]
 //                           [--submit-latency-ms 0] [--receipts none|immediate|delayed|before_resp]
+//                           [--tls-key key.pem --tls-cert cert.pem]
 //
 // Every option can also come from the environment (SMSC_PORT, SMSC_CONTROL_PORT, SMSC_SYSTEM_ID, ...).
 // Port 0 picks a free port. When both listeners are up, one JSON line goes to stdout:
@@ -23,6 +24,7 @@
 //   POST /reset                     forget PDUs, counters, faults; restore the start-up config
 'use strict';
 
+const fs = require('fs');
 const http = require('http');
 const smpp = require('smpp');
 
@@ -474,7 +476,12 @@ async function route(method, url, body) {
     }
 }
 
-const smscServer = smpp.createServer(onSession);
+// TLS (SMPP over TLS, "ssmpp") when both a PEM key and certificate are given.
+const tlsKey = option('tls-key', '');
+const tlsCert = option('tls-cert', '');
+const serverOptions = tlsKey && tlsCert ?
+    {key: fs.readFileSync(tlsKey), cert: fs.readFileSync(tlsCert)} : {};
+const smscServer = smpp.createServer(serverOptions, onSession);
 const control = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     let status = 200;

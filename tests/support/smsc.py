@@ -61,11 +61,20 @@ class SmscProcess:
     # lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, system_id: str = "test", password: str = "secret", **config: Any) -> SmscProcess:
+    def start(
+        cls,
+        system_id: str = "test",
+        password: str = "secret",
+        tls: tuple[Path, Path] | None = None,
+        **config: Any,
+    ) -> SmscProcess:
+        """Start the SMSC (over TLS with ``tls=(key_pem, cert_pem)``), then apply ``config``."""
         reason = smsc_available()
         if reason:
             raise SmscUnavailable(reason)
         env = dict(os.environ, SMSC_SYSTEM_ID=system_id, SMSC_PASSWORD=password)
+        if tls is not None:
+            env.update(SMSC_TLS_KEY=str(tls[0]), SMSC_TLS_CERT=str(tls[1]))
         process = subprocess.Popen(
             ["node", str(SMSC_SCRIPT), "--port", "0", "--control-port", "0"],
             stdin=subprocess.DEVNULL,
