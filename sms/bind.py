@@ -211,6 +211,7 @@ class BindConfig:
     enquire_link_timeout: float = 10.0
     response_timeout: float = 10.0  # submit_sm written → its resp
     queue_timeout: float = 60.0  # submit() → written; past it the submit fails as RETRY
+    max_queued: int = 100_000  # submits waiting to be written; beyond it submit() answers RETRY
     connect_timeout: float = 10.0
     io_timeout: float = 10.0  # a blocked write past this drops the link
     reconnect_backoff_initial: float = 1.0
@@ -440,15 +441,20 @@ class SmppBind:
         return self._bound_event.wait(timeout)
 
     def submit(self, request: SubmitRequest) -> Future[SubmitResult]:
-        """Queue a submit_sm; the future resolves once with its SubmitResult (never raises).
+        """Queue a submit_sm; the future resolves once with its SubmitResult (never an exception).
 
-        Cancelling the future before it is written withdraws the submit.
+        Raises ValueError at once for a request smpplib cannot encode. Cancelling the future
+        before the submit is written withdraws it. Futures resolve on the bind's own threads
+        (often the socket reader): keep done-callbacks short and non-blocking.
         """
         future: Future[SubmitResult] = Future()
         body = self._encode_submit(request)
         with self._cond:
             if self._stopping:
                 future.set_result(SubmitResult(SubmitOutcome.RETRY, detail="bind is stopping; not sent"))
+                return future
+            if len(self._queue) >= self.config.max_queued:
+                future.set_result(SubmitResult(SubmitOutcome.RETRY, detail="bind queue is full; not sent"))
                 return future
             self._queue.append(_Queued(request, body, future, time.monotonic() + self.config.queue_timeout))
             self._m_queued.set(len(self._queue))
@@ -483,13 +489,14 @@ class SmppBind:
         self._wakeup.set()
         self._window.wake()
         deadline = time.monotonic() + budget
+        current = threading.current_thread()  # stop() may be called from a deliver callback
         for thread in self._threads:
-            if thread.name.endswith("dispatcher"):
+            if thread.name.endswith("dispatcher") or thread is current:
                 continue
             thread.join(max(0.0, deadline - time.monotonic()))
         self._deliveries.put(None)
         for thread in self._threads:
-            if thread.name.endswith("dispatcher"):
+            if thread.name.endswith("dispatcher") and thread is not current:
                 thread.join(max(0.1, deadline - time.monotonic()))
         self._set_state(BindState.STOPPED)
 

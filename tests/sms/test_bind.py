@@ -475,3 +475,31 @@ def test_delayed_receipts_and_a_share_of_errors(smsc: SmscProcess, make_bind: Bi
     assert len(deliveries.items) < len(accepted)  # receipts lag their resps by 300 ms
     receipts = deliveries.wait(len(accepted), timeout=5)
     assert {d.receipted_message_id for d in receipts} == accepted
+
+
+def test_a_full_queue_answers_retry_at_once(smsc: SmscProcess) -> None:
+    bind = SmppBind(bind_config(smsc, max_queued=2))  # not started: the queue only fills
+    first, second, third = (bind.submit(request()) for _ in range(3))
+    assert not first.done()
+    assert not second.done()
+    assert third.result(0).outcome is SubmitOutcome.RETRY
+    assert "queue is full" in third.result(0).detail
+    bind.stop()
+    assert first.result(0).outcome is SubmitOutcome.RETRY
+
+
+def test_stop_from_a_deliver_callback(smsc: SmscProcess, make_bind: BindFactory) -> None:
+    bind = make_bind(start=False)
+    stopped = threading.Event()
+
+    def stop_on_first(_: DeliverSm) -> None:
+        bind.stop()
+        stopped.set()
+
+    bind.on_deliver(stop_on_first)
+    bind.start()
+    assert bind.wait_bound(5)
+    smsc.mo(DEST, SOURCE, b"STOP")
+    assert stopped.wait(10)
+    assert bind.state is BindState.STOPPED
+    assert len(smsc.pdus("unbind")) == 1
