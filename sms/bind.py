@@ -335,10 +335,6 @@ class _Session:
         self.unbind_resp = threading.Event()
         self.reader: threading.Thread | None = None
 
-    @property
-    def receives(self) -> bool:
-        return self.role in ("transceiver", "receiver")
-
     def write(self, data: bytes) -> None:
         with self.write_lock:
             self.sock.sendall(data)
@@ -449,14 +445,18 @@ class SmppBind:
         """
         future: Future[SubmitResult] = Future()
         body = self._encode_submit(request)
+        item = _Queued(request, body, future, time.monotonic() + self.config.queue_timeout)
         with self._cond:
+            refusal = ""
             if self._stopping:
-                future.set_result(SubmitResult(SubmitOutcome.RETRY, detail="bind is stopping; not sent"))
+                refusal = "bind is stopping; not sent"
+            elif len(self._queue) >= self.config.max_queued:
+                refusal = "bind queue is full; not sent"
+            if refusal:
+                item.started = future.set_running_or_notify_cancel()
+                self._finish(item, SubmitResult(SubmitOutcome.RETRY, detail=refusal))
                 return future
-            if len(self._queue) >= self.config.max_queued:
-                future.set_result(SubmitResult(SubmitOutcome.RETRY, detail="bind queue is full; not sent"))
-                return future
-            self._queue.append(_Queued(request, body, future, time.monotonic() + self.config.queue_timeout))
+            self._queue.append(item)
             self._m_queued.set(len(self._queue))
             self._cond.notify_all()
         return future
@@ -469,9 +469,9 @@ class SmppBind:
     def stats(self) -> BindStats:
         with self._cond:
             queued = len(self._queue)
-        return BindStats(
-            state=self._state, window_in_use=self._window.in_use(), queued=queued, **self._counts
-        )
+        with self._counts_lock:
+            counts = dict(self._counts)
+        return BindStats(state=self._state, window_in_use=self._window.in_use(), queued=queued, **counts)
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop taking submits, wait for outstanding resps, unbind, close, join every thread.

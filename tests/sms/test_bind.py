@@ -62,7 +62,7 @@ def test_transceiver_bind_and_graceful_unbind(smsc: SmscProcess, make_bind: Bind
     assert (pdu["system_id"], pdu["password"], pdu["system_type"]) == ("test", "secret", "TRK")
     assert pdu["interface_version"] == 0x34
     bind.stop()
-    assert bind.state is BindState.STOPPED
+    assert bind.stats().state is BindState.STOPPED
     assert len(smsc.pdus("unbind")) == 1
     smsc.wait_for(lambda s: not s.stats()["sessions"])
 
@@ -233,6 +233,7 @@ def test_throttling_is_retryable_and_backs_off(
     assert throttled.retryable
     assert not throttled.maybe_submitted
     assert throttled.status == status
+    assert throttled.status_name
     assert throttled.status_name in throttled.detail
     assert after.ok
     first, second = smsc.pdus("submit_sm")
@@ -346,6 +347,9 @@ def test_enquire_link_both_ways(smsc: SmscProcess, make_bind: BindFactory) -> No
     smsc.wait_for(lambda s: len(s.pdus("enquire_link")) >= 2, timeout=2)
     (resp,) = smsc.enquire_link()
     assert (resp["command"], resp["command_status"]) == ("enquire_link_resp", 0)
+    smsc.configure(enquire_link_interval_ms=100)  # the SMSC's own keepalive
+    smsc.wait_for(lambda s: len(s.pdus("enquire_link_resp")) >= 4, timeout=2)
+    assert all(p["command_status"] == 0 for p in smsc.pdus("enquire_link_resp"))
     assert bind.state is BindState.BOUND
     assert bind.stats().reconnects == 0
 
