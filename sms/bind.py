@@ -56,6 +56,8 @@ from sms.pdu import (
     ENQUIRE_LINK,
     ENQUIRE_LINK_RESP,
     ESME_ROK,
+    ESME_RX_P_APPN,
+    ESME_RX_T_APPN,
     GENERIC_NACK,
     HEADER,
     HEADER_SIZE,
@@ -81,7 +83,6 @@ from sms.window import Pending, Window
 
 log = logging.getLogger("trunkline.smpp")
 
-ESME_RX_P_APPN: Final = 0x65  # answer to a deliver_sm we cannot parse: permanent, do not resend
 MAX_SHORT_MESSAGE: Final = 254
 TICK: Final = 0.05
 
@@ -222,6 +223,10 @@ class BindConfig:
     drain_timeout: float = 5.0  # on stop: wait this long for outstanding resps before unbinding
     unbind_timeout: float = 2.0
     tcp_nodelay: bool = True  # off only to measure what Nagle costs
+    # False: deliver_sm_resp goes out at once, callbacks run afterwards (a crash in between loses
+    # the delivery). True: the resp follows the callbacks (ESME_RX_T_APPN if one raised, so the
+    # SMSC resends): callbacks can persist a receipt or MO before the SMSC forgets it.
+    ack_after_callbacks: bool = False
 
     def __post_init__(self) -> None:
         if self.window_size < 1:
@@ -377,7 +382,10 @@ class SmppBind:
         self._tx: _Session | None = None
         self._paused_until = 0.0
         self._throttle_streak = 0
-        self._deliveries: queue.SimpleQueue[DeliverSm | None] = queue.SimpleQueue()
+        # (delivery, session to answer on when ack_after_callbacks, its header); None ends the loop
+        self._deliveries: queue.SimpleQueue[tuple[DeliverSm, _Session | None, Header] | None] = (
+            queue.SimpleQueue()
+        )
         self._callbacks: list[DeliverCallback] = []
         self._threads: list[threading.Thread] = []
         self._counts = dict.fromkeys(
@@ -415,8 +423,9 @@ class SmppBind:
     def on_deliver(self, callback: DeliverCallback) -> None:
         """Call ``callback(DeliverSm)`` for every deliver_sm and data_sm (receipts and MO).
 
-        The SMSC has already been answered when it runs; it runs on the bind's dispatcher thread,
-        one delivery at a time, in arrival order; an exception is logged and does not stop others.
+        Callbacks run on the bind's dispatcher thread, one delivery at a time, in arrival order;
+        an exception is logged and does not stop the others. The SMSC has already been answered
+        when they run, unless ``ack_after_callbacks`` is set (see BindConfig).
         """
         self._callbacks.append(callback)
 
@@ -784,23 +793,39 @@ class SmppBind:
         except PduError as exc:
             log.error("smpp %s: malformed 0x%08x (%s): %s", self._label, header.command_id, exc, frame.hex())
             deliver = None
-        session.write(response_for(header, ESME_ROK if deliver is not None else ESME_RX_P_APPN))
-        if deliver is not None:
-            kind = "data_sm" if deliver.command == "data_sm" else "receipt" if deliver.is_receipt else "mo"
-            self._count("delivers")
-            metrics.DELIVERS.labels(self._label, kind).inc()
-            self._deliveries.put(deliver)
+        if deliver is None:
+            session.write(response_for(header, ESME_RX_P_APPN))
+            return
+        kind = "data_sm" if deliver.command == "data_sm" else "receipt" if deliver.is_receipt else "mo"
+        self._count("delivers")
+        metrics.DELIVERS.labels(self._label, kind).inc()
+        if self.config.ack_after_callbacks:
+            self._deliveries.put((deliver, session, header))
+        else:
+            session.write(response_for(header))
+            self._deliveries.put((deliver, None, header))
 
     def _dispatch_loop(self) -> None:
         while True:
-            deliver = self._deliveries.get()
-            if deliver is None:
+            queued = self._deliveries.get()
+            if queued is None:
                 return
+            deliver, session, header = queued
+            status = ESME_ROK
             for callback in list(self._callbacks):
                 try:
                     callback(deliver)
                 except Exception:
                     log.exception("smpp %s: deliver callback failed", self._label)
+                    status = ESME_RX_T_APPN
+            if session is None:
+                continue
+            try:  # ack_after_callbacks: the resp goes out only now
+                session.write(response_for(header, status))
+            except OSError as exc:
+                log.warning(
+                    "smpp %s: could not answer a delivery (the SMSC will resend): %s", self._label, exc
+                )
 
     # supervisor --------------------------------------------------------------------------------
 

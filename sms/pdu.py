@@ -42,7 +42,8 @@ ESME_RINVCMDLEN: Final = 0x02
 ESME_RINVCMDID: Final = 0x03
 ESME_RMSGQFUL: Final = 0x14
 ESME_RTHROTTLED: Final = 0x58
-ESME_RX_T_APPN: Final = 0x64
+ESME_RX_T_APPN: Final = 0x64  # ESME receiver temporary app error: the SMSC should resend
+ESME_RX_P_APPN: Final = 0x65  # ESME receiver permanent app error: do not resend
 RETRYABLE_STATUSES: Final = frozenset({ESME_RMSGQFUL, ESME_RTHROTTLED})
 
 # TLVs the bind names; everything else is kept under its tag as "0x%04x".

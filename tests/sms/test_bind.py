@@ -507,3 +507,25 @@ def test_stop_from_a_deliver_callback(smsc: SmscProcess, make_bind: BindFactory)
     assert stopped.wait(10)
     assert bind.state is BindState.STOPPED
     assert len(smsc.pdus("unbind")) == 1
+
+
+def test_ack_after_callbacks_lets_a_failing_callback_refuse(
+    smsc: SmscProcess, make_bind: BindFactory
+) -> None:
+    bind = make_bind(start=False, ack_after_callbacks=True)
+    seen: list[str | None] = []
+    answered_when_called: list[int] = []
+
+    def persist(deliver: DeliverSm) -> None:
+        answered_when_called.append(len(smsc.pdus("deliver_sm_resp")))
+        seen.append(deliver.receipted_message_id)
+        if deliver.receipted_message_id == "bad":
+            raise RuntimeError("database down")
+
+    bind.on_deliver(persist)
+    bind.start()
+    assert bind.wait_bound(5)
+    assert smsc.receipt("abc")["command_status"] == 0
+    assert smsc.receipt("bad")["command_status"] == 0x64  # ESME_RX_T_APPN: the SMSC resends
+    assert seen == ["abc", "bad"]
+    assert answered_when_called == [0, 1]  # each callback ran before its deliver_sm_resp
