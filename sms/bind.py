@@ -61,9 +61,10 @@ from sms.pdu import (
     GENERIC_NACK,
     HEADER,
     HEADER_SIZE,
-    RETRYABLE_STATUSES,
     SUBMIT_SM,
     SUBMIT_SM_RESP,
+    THROTTLING_STATUSES,
+    TRANSIENT_STATUSES,
     UNBIND,
     UNBIND_RESP,
     DeliverSm,
@@ -220,6 +221,10 @@ class BindConfig:
     reconnect_jitter: float = 0.2  # ± this fraction of each delay
     throttle_backoff_initial: float = 0.1
     throttle_backoff_max: float = 5.0
+    # submit_sm_resp statuses answered with RETRY (and, for throttling ones, a back-off); any
+    # other non-zero status fails the submit permanently, naming the status
+    throttling_statuses: frozenset[int] = THROTTLING_STATUSES
+    transient_statuses: frozenset[int] = TRANSIENT_STATUSES
     drain_timeout: float = 5.0  # on stop: wait this long for outstanding resps before unbinding
     unbind_timeout: float = 2.0
     tcp_nodelay: bool = True  # off only to measure what Nagle costs
@@ -766,14 +771,13 @@ class SmppBind:
 
     def _on_error_status(self, item: _Queued, status: int, prefix: str = "") -> None:
         metrics.SUBMIT_STATUS.labels(self._label, status_name(status)).inc()
-        if status in RETRYABLE_STATUSES:
+        detail = f"{prefix}{status_text(status)}"
+        if status in self.config.throttling_statuses:
             self._throttled()
-            result = SubmitResult(SubmitOutcome.RETRY, status=status, detail=f"{prefix}{status_text(status)}")
+        if status in self.config.throttling_statuses or status in self.config.transient_statuses:
+            self._finish(item, SubmitResult(SubmitOutcome.RETRY, status=status, detail=detail))
         else:
-            result = SubmitResult(
-                SubmitOutcome.FAILED, status=status, detail=f"{prefix}{status_text(status)}"
-            )
-        self._finish(item, result)
+            self._finish(item, SubmitResult(SubmitOutcome.FAILED, status=status, detail=detail))
 
     def _throttled(self) -> None:
         config = self.config

@@ -44,7 +44,19 @@ ESME_RMSGQFUL: Final = 0x14
 ESME_RTHROTTLED: Final = 0x58
 ESME_RX_T_APPN: Final = 0x64  # ESME receiver temporary app error: the SMSC should resend
 ESME_RX_P_APPN: Final = 0x65  # ESME receiver permanent app error: do not resend
-RETRYABLE_STATUSES: Final = frozenset({ESME_RMSGQFUL, ESME_RTHROTTLED})
+ESME_RINVBNDSTS: Final = 0x04
+ESME_RSYSERR: Final = 0x08
+ESME_RSERTYPUNAVAIL: Final = 0x102
+# The SMSC is over its rate or queue: retry later, and the bind slows down.
+THROTTLING_STATUSES: Final = frozenset({ESME_RMSGQFUL, ESME_RTHROTTLED})
+# Nothing is wrong with the message itself: retry later. Everything else is permanent, so an
+# unknown vendor code cannot make a message loop forever.
+TRANSIENT_STATUSES: Final = THROTTLING_STATUSES | {
+    ESME_RSYSERR,
+    ESME_RX_T_APPN,
+    ESME_RINVBNDSTS,
+    ESME_RSERTYPUNAVAIL,
+}
 
 # TLVs the bind names; everything else is kept under its tag as "0x%04x".
 # kind: "int" (big-endian unsigned, any length), "cstring" (NUL-terminated ASCII), "bytes".

@@ -16,7 +16,7 @@ from gateway.core.tls import ensure_local_tls
 from sms.bind import BindMode, BindState, SmppBind, SubmitOutcome, SubmitRequest, SubmitResult
 from sms.pdu import DeliverSm
 from tests.sms.conftest import BindFactory, bind_config
-from tests.support.smsc import ESME_RINVDSTADR, ESME_RMSGQFUL, ESME_RTHROTTLED, SmscProcess
+from tests.support.smsc import ESME_RINVDSTADR, ESME_RMSGQFUL, ESME_RSYSERR, ESME_RTHROTTLED, SmscProcess
 
 pytestmark = pytest.mark.smsc
 
@@ -529,3 +529,18 @@ def test_ack_after_callbacks_lets_a_failing_callback_refuse(
     assert smsc.receipt("bad")["command_status"] == 0x64  # ESME_RX_T_APPN: the SMSC resends
     assert seen == ["abc", "bad"]
     assert answered_when_called == [0, 1]  # each callback ran before its deliver_sm_resp
+
+
+def test_transient_status_is_retry_without_back_off(smsc: SmscProcess, make_bind: BindFactory) -> None:
+    smsc.fault(ESME_RSYSERR, count=1)
+    bind = make_bind(throttle_backoff_initial=1.0)
+    first = bind.submit(request()).result(5)
+    started = time.monotonic()
+    assert bind.submit(request()).result(5).ok
+    assert time.monotonic() - started < 0.5  # no throttling pause
+    assert first.outcome is SubmitOutcome.RETRY
+    assert first.status_name == "ESME_RSYSERR"
+    assert bind.stats().throttled == 0
+    strict = make_bind(name="strict", transient_statuses=frozenset())
+    smsc.fault(ESME_RSYSERR, count=1)
+    assert strict.submit(request()).result(5).outcome is SubmitOutcome.FAILED
