@@ -11,6 +11,7 @@ from concurrent.futures import Future, wait
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.core.tls import ensure_local_tls
 from sms.bind import BindMode, BindState, SmppBind, SubmitOutcome, SubmitRequest, SubmitResult
@@ -544,3 +545,38 @@ def test_transient_status_is_retry_without_back_off(smsc: SmscProcess, make_bind
     strict = make_bind(name="strict", transient_statuses=frozenset())
     smsc.fault(ESME_RSYSERR, count=1)
     assert strict.submit(request()).result(5).outcome is SubmitOutcome.FAILED
+
+
+def test_prometheus_metrics(smsc: SmscProcess, make_bind: BindFactory) -> None:
+    name = "metrics-test"
+
+    def sample(metric: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(metric, {"bind": name, **labels}) or 0.0
+
+    smsc.configure(submit_latency_ms=200)
+    smsc.fault(ESME_RTHROTTLED, count=1)
+    bind = make_bind(name=name, throttle_backoff_initial=0.01)
+    assert sample("trunkline_smpp_bound") == 1
+    futures = [bind.submit(request()) for _ in range(3)]
+    smsc.wait_for(lambda s: s.counter("submits") == 3)
+    assert sample("trunkline_smpp_window_in_use") >= 1
+    results(futures)
+    assert sample("trunkline_smpp_submits_total", outcome="accepted") == 2
+    assert sample("trunkline_smpp_submits_total", outcome="retry") == 1
+    assert sample("trunkline_smpp_throttles_total") == 1
+    assert sample("trunkline_smpp_submit_errors_total", status="ESME_RTHROTTLED") == 1
+    assert sample("trunkline_smpp_window_in_use") == 0
+    smsc.mo(DEST, SOURCE, b"hi")
+    assert sample("trunkline_smpp_delivers_total", kind="mo") == 1
+    bind.stop()
+    assert sample("trunkline_smpp_bound") == 0
+
+
+def test_reconnect_backoff_grows_with_jitter_and_a_cap(smsc: SmscProcess) -> None:
+    bind = SmppBind(
+        bind_config(smsc, reconnect_backoff_initial=1.0, reconnect_backoff_max=8.0, reconnect_jitter=0.2)
+    )
+    for attempt, base in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (10, 8.0)):
+        delays = [bind._backoff(attempt) for _ in range(200)]
+        assert all(0.8 * base <= d <= 1.2 * base for d in delays)
+        assert max(delays) - min(delays) > 0.1 * base  # jittered, not synchronised
