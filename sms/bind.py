@@ -89,9 +89,10 @@ MAX_SHORT_MESSAGE: Final = 254
 TICK: Final = 0.05
 
 # TLV names a SubmitRequest may carry (smpplib's submit_sm table); anything else is refused.
-
-
 SUBMIT_TLVS: Final = frozenset(SUBMIT_SM_TLVS)
+
+
+SMPPLIB_ERRORS: Final = (smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError)
 
 
 class BindMode(enum.StrEnum):
@@ -606,21 +607,28 @@ class SmppBind:
             if picked is None:
                 return
             item, session = picked
-            if not self._acquire_slot(session):
-                self._requeue(item)
-                continue
-            delay = self._bucket.reserve()
-            if delay > 0 and self._stop_event.wait(delay):
-                self._bucket.refund()
-                self._window.release()
-                self._requeue(item)
-                continue
-            if not self._wait_unpaused() or not session.alive:
-                self._bucket.refund()
-                self._window.release()
-                self._requeue(item)
-                continue
-            self._write_submit(item, session)
+            try:
+                self._send_one(item, session)
+            except Exception as exc:  # a bug must fail one submit, not stop the sender
+                log.exception("smpp %s: sender failed", self._label)
+                self._finish(item, SubmitResult(SubmitOutcome.UNKNOWN, detail=f"sender failed: {exc!r}"))
+
+    def _send_one(self, item: _Queued, session: _Session) -> None:
+        """Take a window slot, a rate token and sit out any throttling pause, then write.
+
+        A submit that cannot be written (stop, link lost meanwhile) goes back to the queue head.
+        """
+        if not self._acquire_slot(session):
+            self._requeue(item)
+            return
+        delay = self._bucket.reserve()
+        stopped = delay > 0 and self._stop_event.wait(delay)
+        if stopped or not self._wait_unpaused() or not session.alive:
+            self._bucket.refund()
+            self._window.release()
+            self._requeue(item)
+            return
+        self._write_submit(item, session)
 
     def _wait_unpaused(self) -> bool:
         """Sit out a throttling back-off that began while this submit waited; False on stop."""
@@ -829,22 +837,28 @@ class SmppBind:
             self._set_state(BindState.CONNECTING)
             try:
                 sessions = self._open_sessions()
-            except (
-                BindRejected,
-                OSError,
-                smpplib.exceptions.ConnectionError,
-                smpplib.exceptions.PDUError,
-            ) as exc:
+            except Exception as exc:  # refused, unreachable, TLS, or an unparseable bind_resp
                 attempt += 1
                 self._count("bind_failures")
                 metrics.BIND_FAILURES.labels(self._label).inc()
                 delay = self._backoff(attempt)
-                log.warning("smpp %s: bind failed (%s); retrying in %.2fs", self._label, exc, delay)
+                expected = (BindRejected, OSError, *SMPPLIB_ERRORS)
+                log.log(
+                    logging.WARNING if isinstance(exc, expected) else logging.ERROR,
+                    "smpp %s: bind failed (%r); retrying in %.2fs",
+                    self._label,
+                    exc,
+                    delay,
+                )
                 self._set_state(BindState.BACKOFF)
                 self._stop_event.wait(delay)
                 continue
             attempt = 0
-            reason = self._run_bound(sessions)
+            try:
+                reason = self._run_bound(sessions)
+            except Exception as exc:  # a bug must cost a reconnect, not the bind
+                log.exception("smpp %s: supervisor failed", self._label)
+                reason = f"supervisor failed: {exc!r}"
             if self._stopping:
                 self._unbind(sessions)
                 break
