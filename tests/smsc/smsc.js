@@ -60,7 +60,8 @@ const DEFAULTS = {
     smsc_system_id: 'TESTSMSC',
     submit_latency_ms: Number(option('submit-latency-ms', '0')),
     submit_jitter_ms: 0, // extra random 0..jitter ms per submit_sm_resp (makes resps out of order)
-    reverse_batch: 0, // hold this many submit_sm_resps, then send them in reverse order
+    reverse_batch: 0, // hold this many submit_sm_resps, then send them in reverse order (a
+    //                   last partial batch waits for more submits)
     receipts: option('receipts', 'none'), // none | immediate | delayed | before_resp
     receipt_delay_ms: 200,
     receipt_stat: 'DELIVRD',
@@ -458,7 +459,10 @@ async function route(method, url, body) {
     case '/enquire_link':
         return Promise.all(boundSessions().map((s) => request(s, 'enquire_link', {})));
     case '/unbind':
-        return Promise.all(boundSessions().map((s) => request(s, 'unbind', {})));
+        return Promise.all(boundSessions().map((s) => {
+            s.bound = null;
+            return request(s, 'unbind', {});
+        }));
     case '/drop': {
         const dropped = sessions.map((s) => s.trunklineId);
         sessions.forEach((s) => s.destroy());
