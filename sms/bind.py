@@ -20,10 +20,11 @@ Threads (all daemons, all joined by ``stop()``):
 
 Writes to a socket take that socket's lock. smpplib's Client provides the connection (TLS) and
 the bind handshake, and its submit_sm table defines the TLVs; framing, dispatch, the window and
-the submit_sm encoder (sms.pdu, byte-for-byte smpplib's, at a fraction of its cost) are ours,
-because smpplib's reader drops the octets of a partly read PDU on a socket timeout, it has no
-window, its sequence generator is not thread-safe, and its ``listen()`` answers neither data_sm
-nor the SMSC's unbind.
+the submit_sm encoder (sms.pdu, byte-for-byte smpplib's, at a fraction of its cost) and TLS that
+tolerates a reader and a writer thread (sms.tlsstream) are ours, because smpplib's reader drops
+the octets of a partly read PDU on a socket timeout, it has no window, its sequence generator is
+not thread-safe, its ``listen()`` answers neither data_sm nor the SMSC's unbind, and an
+``ssl.SSLSocket`` breaks when one thread reads while another writes.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ from sms.pdu import (
     status_text,
 )
 from sms.ratelimit import TokenBucket
+from sms.tlsstream import TlsStream
 from sms.window import Pending, Window
 
 log = logging.getLogger("trunkline.smpp")
@@ -93,6 +95,7 @@ SUBMIT_TLVS: Final = frozenset(SUBMIT_SM_TLVS)
 
 
 SMPPLIB_ERRORS: Final = (smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError)
+Stream = socket.socket | TlsStream  # what a session reads and writes
 
 
 class BindMode(enum.StrEnum):
@@ -279,25 +282,25 @@ class _Client(smpplib.client.Client):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.tcp_nodelay = tcp_nodelay
 
-    def _create_socket(self) -> socket.socket:
+    def _create_socket(self) -> Stream:
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if self.tcp_nodelay else 0)
         raw.settimeout(self.timeout)
         if self._ssl_context is None:
             return raw
-        # smpplib wraps without server_hostname, which a default context refuses.
-        wrapped: socket.socket = self._ssl_context.wrap_socket(raw, server_hostname=self.host)
-        return wrapped
+        # Not smpplib's ssl_context.wrap_socket(raw): it passes no server_hostname (a default
+        # context refuses that), and an SSLSocket must not be read and written concurrently.
+        return TlsStream(raw, self._ssl_context, server_hostname=self.host)
 
     @property
-    def sock(self) -> socket.socket:
-        sock: socket.socket | None = getattr(self, "_socket", None)
+    def sock(self) -> Stream:
+        sock: Stream | None = getattr(self, "_socket", None)
         if sock is None:
             raise ConnectionError("not connected")
         return sock
 
     def close_socket(self) -> None:
-        sock: socket.socket | None = getattr(self, "_socket", None)
+        sock: Stream | None = getattr(self, "_socket", None)
         self._socket = None
         self.state = smpplib.consts.SMPP_CLIENT_STATE_CLOSED
         if sock is not None:
@@ -452,7 +455,7 @@ class SmppBind:
             self._cond.notify_all()
         return future
 
-    def sockets(self) -> list[socket.socket]:
+    def sockets(self) -> list[Stream]:
         """The sockets of the current sessions (for diagnostics: options, peers)."""
         with self._cond:
             return [session.sock for session in self._sessions if session.alive]

@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from gateway.core.tls import ensure_local_tls
 from sms.bind import BindMode, BindState, SmppBind, SubmitOutcome, SubmitRequest, SubmitResult
 from sms.pdu import DeliverSm
+from sms.tlsstream import TlsStream
 from tests.sms.conftest import BindFactory, bind_config
 from tests.support.smsc import ESME_RINVDSTADR, ESME_RMSGQFUL, ESME_RSYSERR, ESME_RTHROTTLED, SmscProcess
 
@@ -439,11 +440,13 @@ def test_tls_bind_verifies_the_smsc_certificate(tmp_path: Path) -> None:
         try:
             assert bind.wait_bound(5)
             (sock,) = bind.sockets()
-            assert isinstance(sock, ssl.SSLSocket)
+            assert isinstance(sock, TlsStream)
+            assert sock.version() in ("TLSv1.2", "TLSv1.3")
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
-            outcome = results([bind.submit(request(registered_delivery=1)) for _ in range(500)])
+            outcome = results([bind.submit(request(registered_delivery=1)) for _ in range(2000)])
             assert all(r.ok for r in outcome)
-            assert len(deliveries.wait(500)) == 500
+            assert len(deliveries.wait(2000)) == 2000
+            assert bind.stats().reconnects == 0
         finally:
             bind.stop()
         untrusted = SmppBind(bind_config(smsc, tls=ssl.create_default_context(), reconnect_backoff_initial=1))

@@ -369,7 +369,7 @@ function onSession(session) {
         session.send(pdu.response(), () => session.close());
     });
     session.on('unknown', (pdu) => session.send(pdu.response()));
-    session.on('error', () => {});
+    session.on('error', (e) => process.stderr.write('session ' + session.trunklineId + ' error: ' + e.message + '\n'));
     session.on('close', () => {
         session.closed = true;
         sessions = sessions.filter((s) => s !== session);
