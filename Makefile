@@ -23,6 +23,7 @@ lint:
 bench:
 	@scripts/bootstrap.sh --dev
 	$(VENV)/python bench/auth.py
+	$(VENV)/python bench/sms.py
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -38,6 +38,8 @@ if [[ $dev -eq 1 ]]; then
     ensure_apt turnserver coturn          # relay-credential tests run a real TURN server
     ensure_apt redis-server redis-server  # integration tests; CI starts it when down
     ensure_apt pg_ctlcluster postgresql
+    ensure_apt node nodejs                # the test SMSC (tests/smsc) runs on node-smpp
+    ensure_apt npm npm
 fi
 
 if [[ ! -x .venv/bin/python ]]; then
@@ -53,4 +55,14 @@ if [[ ! -f $stamp || "$(cat $stamp)" != "$want" ]]; then
         .venv/bin/python -m pip install -q -c constraints.txt -e .
     fi
     echo "$want" > $stamp
+fi
+
+if [[ $dev -eq 1 ]]; then
+    # The test SMSC's npm packages, from its lock file; again whenever the lock changes.
+    smsc_stamp=tests/smsc/node_modules/.trunkline-installed
+    smsc_want="$(sha256sum tests/smsc/package-lock.json | cut -c1-16)"
+    if [[ ! -f $smsc_stamp || "$(cat $smsc_stamp)" != "$smsc_want" ]]; then
+        npm ci --prefix tests/smsc --no-audit --no-fund --loglevel=error
+        echo "$smsc_want" > $smsc_stamp
+    fi
 fi
