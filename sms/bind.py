@@ -64,8 +64,6 @@ from sms.pdu import (
     SUBMIT_SM,
     SUBMIT_SM_RESP,
     SUBMIT_SM_TLVS,
-    THROTTLING_STATUSES,
-    TRANSIENT_STATUSES,
     UNBIND,
     UNBIND_RESP,
     DeliverSm,
@@ -78,10 +76,14 @@ from sms.pdu import (
     parse_message_id,
     response_for,
     split_frames,
-    status_name,
-    status_text,
 )
 from sms.ratelimit import TokenBucket
+from sms.status import (
+    DEFAULT_TRANSIENT_STATUSES,
+    THROTTLING_STATUSES,
+    command_status_name,
+    describe_command_status,
+)
 from sms.tlsstream import TlsStream
 from sms.window import Pending, Window
 
@@ -175,7 +177,7 @@ class SubmitResult:
 
     @property
     def status_name(self) -> str | None:
-        return None if self.status is None else status_name(self.status)
+        return None if self.status is None else command_status_name(self.status)
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ class BindConfig:
     # submit_sm_resp statuses answered with RETRY (and, for throttling ones, a back-off); any
     # other non-zero status fails the submit permanently, naming the status
     throttling_statuses: frozenset[int] = THROTTLING_STATUSES
-    transient_statuses: frozenset[int] = TRANSIENT_STATUSES
+    transient_statuses: frozenset[int] = DEFAULT_TRANSIENT_STATUSES
     drain_timeout: float = 5.0  # on stop: wait this long for outstanding resps before unbinding
     unbind_timeout: float = 2.0
     tcp_nodelay: bool = True  # off only to measure what Nagle costs
@@ -250,7 +252,7 @@ class BindRejected(Exception):
     """The SMSC answered the bind with an error status (wrong credentials, ...)."""
 
     def __init__(self, status: int) -> None:
-        super().__init__(f"bind rejected: {status_text(status)}")
+        super().__init__(f"bind rejected: {describe_command_status(status)}")
         self.status = status
 
 
@@ -748,13 +750,13 @@ class SmppBind:
             log.warning(
                 "smpp %s: generic_nack %s for sequence %d",
                 self._label,
-                status_text(header.status),
+                describe_command_status(header.status),
                 header.sequence,
             )
 
     def _on_error_status(self, item: _Queued, status: int, prefix: str = "") -> None:
-        metrics.SUBMIT_STATUS.labels(self._label, status_name(status)).inc()
-        detail = f"{prefix}{status_text(status)}"
+        metrics.SUBMIT_STATUS.labels(self._label, command_status_name(status)).inc()
+        detail = f"{prefix}{describe_command_status(status)}"
         if status in self.config.throttling_statuses:
             self._throttled()
         if status in self.config.throttling_statuses or status in self.config.transient_statuses:

@@ -52,17 +52,6 @@ ESME_RX_P_APPN: Final = 0x65  # ESME receiver permanent app error: do not resend
 ESME_RINVBNDSTS: Final = 0x04
 ESME_RSYSERR: Final = 0x08
 ESME_RSERTYPUNAVAIL: Final = 0x102
-# The SMSC is over its rate or queue: retry later, and the bind slows down.
-THROTTLING_STATUSES: Final = frozenset({ESME_RMSGQFUL, ESME_RTHROTTLED})
-# Nothing is wrong with the message itself: retry later. Everything else is permanent, so an
-# unknown vendor code cannot make a message loop forever.
-TRANSIENT_STATUSES: Final = THROTTLING_STATUSES | {
-    ESME_RSYSERR,
-    ESME_RX_T_APPN,
-    ESME_RINVBNDSTS,
-    ESME_RSERTYPUNAVAIL,
-}
-
 # TLVs the bind names; everything else is kept under its tag as "0x%04x".
 # kind: "int" (big-endian unsigned, any length), "cstring" (NUL-terminated ASCII), "bytes".
 TLV_TAGS: Final[Mapping[int, tuple[str, str]]] = {
@@ -106,30 +95,6 @@ class Header:
     @property
     def is_response(self) -> bool:
         return bool(self.command_id & RESPONSE_BIT)
-
-
-def _status_names() -> dict[int, str]:
-    names: dict[int, str] = {}
-    for attribute in dir(smpp_consts):
-        if attribute.startswith("SMPP_ESME_"):
-            value = getattr(smpp_consts, attribute)
-            if isinstance(value, int):
-                names.setdefault(value, attribute.removeprefix("SMPP_"))
-    return names
-
-
-STATUS_NAMES: Final = _status_names()
-
-
-def status_name(status: int) -> str:
-    """``ESME_RTHROTTLED`` for 0x58; ``0x000000ff`` for a code the specification does not name."""
-    return STATUS_NAMES.get(status, f"0x{status:08x}")
-
-
-def status_text(status: int) -> str:
-    """``ESME_RTHROTTLED (0x00000058): Throttling error ...``."""
-    description = smpp_consts.DESCRIPTIONS.get(status, "unknown status")
-    return f"{status_name(status)} (0x{status:08x}): {description}"
 
 
 def parse_header(data: bytes | bytearray | memoryview) -> Header:

@@ -156,14 +156,6 @@ def test_responses() -> None:
     assert (nack.command_id, nack.status, nack.sequence) == (pdu.GENERIC_NACK, pdu.ESME_RINVCMDID, 6)
 
 
-def test_status_names() -> None:
-    assert pdu.status_name(0x58) == "ESME_RTHROTTLED"
-    assert pdu.status_name(0x14) == "ESME_RMSGQFUL"
-    assert pdu.status_name(0x0B) == "ESME_RINVDSTADR"
-    assert pdu.status_name(0x400) == "0x00000400"
-    assert "Throttling" in pdu.status_text(0x58)
-
-
 def test_message_id_of_a_resp() -> None:
     assert pdu.parse_message_id(pdu.build_pdu(pdu.SUBMIT_SM_RESP, 1, body=b"abc123\x00")) == "abc123"
     assert pdu.parse_message_id(pdu.build_pdu(pdu.SUBMIT_SM_RESP, 1, status=0x58)) == ""
