@@ -113,6 +113,46 @@ def subscribe(
     console.print(f"secret: {data['secret']}")
 
 
+@events_app.command("update")
+def update(
+    subscription_id: str,
+    endpoint: Annotated[str | None, typer.Option(help="New webhook URL (validated again).")] = None,
+    types: Annotated[str | None, typer.Option(help="Comma-separated event types.")] = None,
+    schema: Annotated[str | None, typer.Option(help="eventgrid or cloudevents (validated again).")] = None,
+    subject_begins_with: Annotated[str | None, typer.Option(help="Prefix filter; '' clears it.")] = None,
+    subject_ends_with: Annotated[str | None, typer.Option(help="Suffix filter; '' clears it.")] = None,
+    max_attempts: Annotated[int | None, typer.Option(help="Max delivery attempts (1-30).")] = None,
+    ttl_minutes: Annotated[int | None, typer.Option(help="Event time to live (1-1440 minutes).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a subscription."""
+    from gateway.events import service
+    from gateway.events.builder import DeliverySchema
+    from gateway.events.runtime import policy_from_settings
+    from gateway.events.schemas import Subscription
+
+    if schema is not None and schema not in SCHEMAS:
+        err_console.print("[red]error:[/red] --schema must be eventgrid or cloudevents")
+        raise typer.Exit(2)
+    change = service.SubscriptionUpdate(
+        endpoint_url=endpoint,
+        event_types=[_event_type(t) for t in types.split(",") if t.strip()] if types is not None else None,
+        delivery_schema=DeliverySchema(SCHEMAS[schema]) if schema else None,
+        subject_begins_with=subject_begins_with,
+        subject_ends_with=subject_ends_with,
+        max_delivery_attempts=max_attempts,
+        event_ttl_minutes=ttl_minutes,
+    )
+    policy = policy_from_settings(get_settings())
+    data = _run(
+        lambda s: _dump(Subscription.of(service.update_subscription(s, subscription_id, change, policy)))
+    )
+    if as_json:
+        _print_json(data)
+    else:
+        console.print(f"subscription [bold]{data['id']}[/bold] ({data['status']})")
+
+
 @events_app.command("list")
 def list_(
     resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None,

@@ -149,8 +149,7 @@ class WebhookClient:
         key = (scheme, host, port)
         connection = pool.get(key)
         if connection is not None and fresh:
-            connection.close()
-            connection = None
+            connection.close()  # the same object connects again on its next request
         if connection is None:
             connection = GuardedConnection(
                 scheme, host, port, self.policy, self.resolver, self.context, self.connect_timeout

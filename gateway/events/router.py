@@ -24,6 +24,7 @@ from gateway.events.schemas import (
     Subscription,
     SubscriptionCreate,
     SubscriptionList,
+    SubscriptionPatch,
     TestEventAccepted,
     TestEventRequest,
 )
@@ -111,6 +112,22 @@ def _routes(router: APIRouter, scoped: bool) -> None:
     async def get_subscription(subscription_id: str, database: AppDatabase, caller: Caller) -> Subscription:
         return await _in_session(
             database, lambda s: Subscription.of(service.get_subscription(s, subscription_id, owner(caller)))
+        )
+
+    @router.patch("/{subscription_id}", response_model=Subscription, response_model_by_alias=True)
+    async def update_subscription(
+        subscription_id: str,
+        body: SubscriptionPatch,
+        database: AppDatabase,
+        settings: AppSettings,
+        caller: Caller,
+    ) -> Subscription:
+        policy = policy_from_settings(settings)
+        return await _in_session(
+            database,
+            lambda s: Subscription.of(
+                service.update_subscription(s, subscription_id, body.change(), policy, owner(caller))
+            ),
         )
 
     @router.delete("/{subscription_id}", status_code=204)

@@ -9,7 +9,7 @@ from pydantic.alias_generators import to_camel
 
 from gateway.events.builder import DeliverySchema
 from gateway.events.models import Delivery, DeliveryAttempt, EventSubscription, OutboxEvent
-from gateway.events.service import SubscriptionSpec
+from gateway.events.service import SubscriptionSpec, SubscriptionUpdate
 
 
 class CamelModel(BaseModel):
@@ -27,6 +27,27 @@ class SubscriptionCreate(CamelModel):
 
     def spec(self) -> SubscriptionSpec:
         return SubscriptionSpec(
+            endpoint_url=self.endpoint_url,
+            event_types=self.included_event_types,
+            delivery_schema=self.event_delivery_schema,
+            subject_begins_with=self.subject_begins_with,
+            subject_ends_with=self.subject_ends_with,
+            max_delivery_attempts=self.max_delivery_attempts,
+            event_ttl_minutes=self.event_time_to_live_in_minutes,
+        )
+
+
+class SubscriptionPatch(CamelModel):
+    endpoint_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    included_event_types: list[str] | None = Field(default=None, min_length=1, max_length=16)
+    event_delivery_schema: DeliverySchema | None = None
+    subject_begins_with: str | None = Field(default=None, max_length=1024)
+    subject_ends_with: str | None = Field(default=None, max_length=1024)
+    max_delivery_attempts: int | None = Field(default=None, ge=1, le=30)
+    event_time_to_live_in_minutes: int | None = Field(default=None, ge=1, le=1440)
+
+    def change(self) -> SubscriptionUpdate:
+        return SubscriptionUpdate(
             endpoint_url=self.endpoint_url,
             event_types=self.included_event_types,
             delivery_schema=self.event_delivery_schema,

@@ -217,6 +217,61 @@ def delete_subscription(session: Session, subscription_id: str, resource_id: str
     log.info("event subscription deleted", subscription_id=subscription.id)
 
 
+@dataclass(frozen=True)
+class SubscriptionUpdate:
+    """Fields to change; None leaves a field as it is ("" clears a subject filter)."""
+
+    endpoint_url: str | None = None
+    event_types: Sequence[str] | None = None
+    delivery_schema: DeliverySchema | None = None
+    subject_begins_with: str | None = None
+    subject_ends_with: str | None = None
+    max_delivery_attempts: int | None = None
+    event_ttl_minutes: int | None = None
+
+
+def update_subscription(
+    session: Session,
+    subscription_id: str,
+    change: SubscriptionUpdate,
+    policy: Policy,
+    resource_id: str | None = None,
+    resolver: Resolver = system_resolver,
+) -> EventSubscription:
+    """Change a subscription. A new endpoint or schema must pass the handshake again (nothing is
+    delivered to it until then); deliveries already pending go to the new endpoint."""
+    subscription = get_subscription(session, subscription_id, resource_id, for_update=True)
+    revalidate_needed = False
+    if change.event_types is not None:
+        subscription.event_types = _check_types(change.event_types)
+    if change.endpoint_url is not None and change.endpoint_url != subscription.endpoint_url:
+        check_endpoint(change.endpoint_url, policy, resolver)
+        subscription.endpoint_url = change.endpoint_url
+        revalidate_needed = True
+    if change.delivery_schema is not None and change.delivery_schema.value != subscription.delivery_schema:
+        subscription.delivery_schema = DeliverySchema(change.delivery_schema).value
+        revalidate_needed = True
+    if change.subject_begins_with is not None:
+        subscription.subject_begins_with = change.subject_begins_with or None
+    if change.subject_ends_with is not None:
+        subscription.subject_ends_with = change.subject_ends_with or None
+    if change.max_delivery_attempts is not None:
+        if not 1 <= change.max_delivery_attempts <= 30:
+            raise BadRequest("maxDeliveryAttempts must be between 1 and 30.", "maxDeliveryAttempts")
+        subscription.max_delivery_attempts = change.max_delivery_attempts
+    if change.event_ttl_minutes is not None:
+        if not 1 <= change.event_ttl_minutes <= 1440:
+            raise BadRequest(
+                "eventTimeToLiveInMinutes must be between 1 and 1440.", "eventTimeToLiveInMinutes"
+            )
+        subscription.event_ttl_minutes = change.event_ttl_minutes
+    subscription.updated_at = utcnow()
+    session.flush()
+    if revalidate_needed:
+        return revalidate(session, subscription.id, resource_id)
+    return subscription
+
+
 def rotate_secret(
     session: Session, subscription_id: str, limits: Limits, resource_id: str | None = None
 ) -> EventSubscription:

@@ -87,10 +87,15 @@ class Postgres:
         return self.url_for(name)
 
     def drop_all(self) -> None:
-        with self.admin.connect() as conn:
-            for name in reversed(self.created):
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        failed = []
+        for name in reversed(self.created):
+            try:
+                with self.admin.connect() as conn:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except sa.exc.SQLAlchemyError as exc:
+                failed.append(f"{name}: {exc}")
         self.admin.dispose()
+        assert not failed, f"could not drop test databases: {failed}"
 
 
 # Redis ------------------------------------------------------------------------------------------

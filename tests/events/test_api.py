@@ -196,3 +196,46 @@ def test_metrics_report_queue_depth_and_ready_covers_the_broker(env: Any) -> Non
     assert 'trunkline_event_queue_depth{stage="pending"} 0.0' in text
     ready = client.get("/ready").json()
     assert "broker" in ready["checks"]
+
+
+def test_update_changes_filters_and_revalidates_a_new_endpoint(env: Any) -> None:
+    client, database, one, two = env
+    sid = tenant(client, one, "POST", "/eventSubscriptions", body()).json()["id"]
+    with database.session() as session:
+        service.get_subscription(session, sid).status = service.ACTIVE
+    changed = tenant(
+        client,
+        one,
+        "PATCH",
+        f"/eventSubscriptions/{sid}",
+        {
+            "subjectEndsWith": "0100",
+            "maxDeliveryAttempts": 5,
+            "includedEventTypes": ["Microsoft.Communication.IncomingCall"],
+        },
+    )
+    assert changed.status_code == 200, changed.text
+    data = changed.json()
+    assert (data["subjectEndsWith"], data["maxDeliveryAttempts"], data["status"]) == ("0100", 5, "active")
+    assert data["includedEventTypes"] == ["Microsoft.Communication.IncomingCall"]
+    cleared = tenant(client, one, "PATCH", f"/eventSubscriptions/{sid}", {"subjectEndsWith": ""}).json()
+    assert cleared["subjectEndsWith"] is None
+    refused = tenant(client, one, "PATCH", f"/eventSubscriptions/{sid}", {"endpointUrl": "https://10.1.1.1/"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "InvalidEndpoint"
+    moved = tenant(
+        client, one, "PATCH", f"/eventSubscriptions/{sid}", {"endpointUrl": f"https://{PUBLIC_IP}/new"}
+    ).json()
+    assert moved["endpointUrl"] == f"https://{PUBLIC_IP}/new"
+    assert moved["status"] == "pendingValidation"
+    assert (
+        tenant(client, two, "PATCH", f"/eventSubscriptions/{sid}", {"maxDeliveryAttempts": 2}).status_code
+        == 404
+    )
+    admin = client.patch(
+        f"/admin/eventSubscriptions/{sid}",
+        json={"eventDeliverySchema": "CloudEventSchemaV1_0"},
+        headers=ADMIN,
+    )
+    assert admin.status_code == 200
+    assert admin.json()["eventDeliverySchema"] == "CloudEventSchemaV1_0"
