@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 SPEC_DIR = (
-    Path(__file__).resolve().parents[2].parent
+    Path(__file__).resolve().parents[3].parent
     / "shared"
     / "specs"
     / "acs"

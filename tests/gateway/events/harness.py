@@ -33,7 +33,7 @@ from .acs_spec import validate_event_data
 POSTGRES_URL = os.environ.get(
     "TRUNKLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def free_port() -> int:
