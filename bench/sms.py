@@ -9,7 +9,7 @@
 
 (b) the SMPP process draining a queue and (c) end to end come with the SMPP process and the API.
 
-    .venv/bin/python bench/sms.py [--count 20000] [--window 10 50] [--nagle-count 200]
+    .venv/bin/python -m bench.sms [--count 20000] [--window 10 50] [--nagle-count 200]
 """
 
 from __future__ import annotations
