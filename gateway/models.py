@@ -12,6 +12,15 @@ from gateway.numbers.models import (
     ReservationNumber,
 )
 from gateway.resources.models import Resource
+from gateway.sms.models import (
+    SmppConnection,
+    SmppRoute,
+    SmsInbound,
+    SmsMessage,
+    SmsOptOut,
+    SmsPendingReceipt,
+    SmsSegment,
+)
 
 __all__ = [
     "Carrier",
@@ -27,4 +36,11 @@ __all__ = [
     "Reservation",
     "ReservationNumber",
     "Resource",
+    "SmppConnection",
+    "SmppRoute",
+    "SmsInbound",
+    "SmsMessage",
+    "SmsOptOut",
+    "SmsPendingReceipt",
+    "SmsSegment",
 ]
