@@ -53,8 +53,10 @@ def test_send_queues_one_message_per_recipient(
     value = response.json()["value"]
     assert [v["to"] for v in value] == [TO1, TO2, "+1123"]
     assert [v["httpStatusCode"] for v in value] == [202, 202, 400]
-    assert value[0]["successful"] is True and value[0]["messageId"].startswith("Outgoing_")
-    assert value[2]["successful"] is False and "Invalid To phone number" in value[2]["errorMessage"]
+    assert value[0]["successful"] is True
+    assert value[0]["messageId"].startswith("Outgoing_")
+    assert value[2]["successful"] is False
+    assert "Invalid To phone number" in value[2]["errorMessage"]
     stored = rows(database)
     assert [(m.to_number, m.state, m.segment_count, m.tag, m.enable_delivery_report) for m in stored] == [
         (TO1, "queued", 1, "t1", True),
@@ -125,12 +127,15 @@ def test_repeatability_returns_the_first_result_and_sends_once(
     body = {"from": sender, "smsRecipients": [recipient], "message": "once"}
     first = send(acs_a, body).json()["value"][0]
     again = send(acs_a, body).json()["value"][0]
-    assert first["repeatabilityResult"] == "accepted" and first["successful"]
-    assert again["messageId"] == first["messageId"] and again["repeatabilityResult"] == "accepted"
+    assert first["repeatabilityResult"] == "accepted"
+    assert first["successful"]
+    assert again["messageId"] == first["messageId"]
+    assert again["repeatabilityResult"] == "accepted"
     assert len(rows(database)) == 1
     bad = {**recipient, "repeatabilityRequestId": "other", "repeatabilityFirstSent": "yesterday"}
     rejected = send(acs_a, {**body, "smsRecipients": [bad]}).json()["value"][0]
-    assert rejected["repeatabilityResult"] == "rejected" and rejected["httpStatusCode"] == 400
+    assert rejected["repeatabilityResult"] == "rejected"
+    assert rejected["httpStatusCode"] == 400
     assert len(rows(database)) == 1
 
 
