@@ -151,6 +151,7 @@ class SmppProcess:
         self.connections: dict[str, ConnectionView] = {}
         self.routes: list[tuple[str, list[str]]] = []  # longest prefix first
         self.stop_event = threading.Event()
+        self.wakeup = threading.Event()  # set when claimed work finishes (room for more) or on stop
         self.work: queue.Queue[_Work] = queue.Queue()
         self.references = ReferenceAllocator(
             ConcatenationMode.UDH_8BIT_REFERENCE,
@@ -179,12 +180,14 @@ class SmppProcess:
                     next_reload = now + CONFIG_RELOAD_SECONDS
                 claimed = self.claim_and_submit()
                 if claimed == 0:
-                    self.stop_event.wait(self.settings.sms_poll_interval_seconds)
+                    self.wakeup.wait(self.settings.sms_poll_interval_seconds)
+                    self.wakeup.clear()
         finally:
             self.shutdown()
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.wakeup.set()
 
     def shutdown(self) -> None:
         for bind in list(self.binds.values()):
@@ -267,7 +270,12 @@ class SmppProcess:
         return any(bind.state is BindState.BOUND for bind in self.binds.values())
 
     def claim_and_submit(self) -> int:
-        if not self._bound():
+        # Claim about two windows' worth at a time: what a process holds but has not written yet is
+        # in doubt after a crash, so holding little keeps the duplicate count close to the truth.
+        capacity = 2 * sum(b.config.window_size for b in self.binds.values() if b.state is BindState.BOUND)
+        with self.in_flight_lock:
+            room = min(self.settings.sms_claim_batch, capacity) - len(self.in_flight)
+        if room <= 0:
             return 0
         now = utcnow()
         lease = timedelta(seconds=self.settings.sms_claim_lease_seconds)
@@ -283,7 +291,7 @@ class SmppProcess:
                     or_(SmsMessage.claimed_until.is_(None), SmsMessage.claimed_until < now),
                 )
                 .order_by(SmsMessage.next_attempt_at)
-                .limit(self.settings.sms_claim_batch)
+                .limit(room)
             )
             if self._is_postgres:
                 query = query.with_for_update(skip_locked=True)
@@ -452,6 +460,7 @@ class SmppProcess:
                 if isinstance(work.item, SubmitBatch | NoRoute):
                     with self.in_flight_lock:
                         self.in_flight.discard(work.item.message_id)
+                    self.wakeup.set()
                 if work.done is not None:
                     work.done.set()
 
