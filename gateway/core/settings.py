@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     # resource per destination country per minute (0: no limit).
     sms_quota_per_resource_per_minute: int = Field(default=6000, ge=0)
     sms_quota_per_country_per_minute: int = Field(default=1200, ge=0)
+    # Per-country overrides of that quota, ISO 3166 alpha-2: "GB=100,NG=0" (0: no limit).
+    sms_country_quotas: CommaList = Field(default_factory=list)
     # How long a repeatabilityRequestId is remembered (its first result answered again).
     sms_repeatability_window_hours: float = Field(default=24.0, gt=0)
     # A final delivery receipt is awaited this long when the request gives no
@@ -182,6 +184,7 @@ class Settings(BaseSettings):
         "sms_optout_keywords",
         "sms_optin_keywords",
         "sms_help_keywords",
+        "sms_country_quotas",
         mode="before",
     )
     @classmethod
@@ -201,6 +204,23 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"not a CIDR network: {item!r}") from exc
         return value
+
+    @field_validator("sms_country_quotas", mode="after")
+    @classmethod
+    def _country_quotas(cls, value: list[str]) -> list[str]:
+        for item in value:
+            country, _, limit = item.partition("=")
+            if len(country.strip()) != 2 or not limit.strip().isdigit():
+                raise ValueError(f"not COUNTRY=LIMIT: {item!r}")
+        return value
+
+    def sms_country_quota(self, country: str) -> int:
+        """Messages a resource may send to ``country`` a minute (0: no limit)."""
+        for item in self.sms_country_quotas:
+            code, _, limit = item.partition("=")
+            if code.strip().upper() == country.upper():
+                return int(limit)
+        return self.sms_quota_per_country_per_minute
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -199,7 +199,7 @@ def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one pla
             items.append(_item(to, 400, error=OPTED_OUT_MESSAGE))
             continue
         country = region_of(to)
-        country_limit = settings.sms_quota_per_country_per_minute
+        country_limit = settings.sms_country_quota(country)
         if country_limit:
             if country not in country_counts:
                 country_counts[country] = (

@@ -155,6 +155,7 @@ def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
                 "TRUNKLINE_SMS_DELIVERY_REPORT_TIMEOUT_SECONDS": "12",
                 "TRUNKLINE_SMS_QUOTA_PER_RESOURCE_PER_MINUTE": "100000",
                 "TRUNKLINE_SMS_QUOTA_PER_COUNTRY_PER_MINUTE": "100000",
+                "TRUNKLINE_SMS_COUNTRY_QUOTAS": "FR=2",
                 "TRUNKLINE_LOG_LEVEL": "WARNING",
             }
         )

@@ -151,3 +151,12 @@ def test_sender_not_owned_is_an_error(stack: SmsStack) -> None:
     with pytest.raises(HttpResponseError) as caught:
         stack.sms_client().send(from_="+14255550111", to=["+14255550123"], message="spoof")
     assert caught.value.status_code == 400
+
+
+def test_destination_country_quota(stack: SmsStack) -> None:
+    numbers = ["+33612345671", "+33612345672", "+33612345673"]
+    results = stack.sms_client().send(from_=SENDER, to=numbers, message="bonjour")
+    assert [r.http_status_code for r in results] == [202, 202, 429]
+    assert not results[2].successful
+    assert "FR" in (results[2].error_message or "")
+    stack.wait_all_final()

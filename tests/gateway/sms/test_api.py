@@ -223,3 +223,22 @@ def test_operator_api_manages_connections_and_routes(client: Any) -> None:
     ]
     bad = client.post("/admin/smpp/routes", json={"prefix": "+1", "connection": "nope"}, headers=headers)
     assert bad.status_code == 404
+
+
+def test_country_quota_overrides(acs_a: AcsClient, sender: str, settings: Settings) -> None:
+    settings.sms_country_quotas = ["GB=1", "US=0"]
+    body = {
+        "from": sender,
+        "smsRecipients": [{"to": TO1}, {"to": "+14255550124"}, {"to": TO2}, {"to": "+442071838751"}],
+        "message": "hi",
+    }
+    value = send(acs_a, body).json()["value"]
+    assert [v["httpStatusCode"] for v in value] == [202, 202, 202, 429]
+    assert "GB" in value[3]["errorMessage"]
+
+
+def test_country_quota_setting_is_validated() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        Settings(sms_country_quotas="GB:3")
