@@ -39,6 +39,7 @@ from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from gateway.core.db import Database, new_uuid, utcnow
@@ -123,6 +124,16 @@ class _Work:
     item: SubmitBatch | NoRoute | Inbound
     done: threading.Event | None = None
     error: list[BaseException] = field(default_factory=list)
+
+
+@dataclass
+class BatchCache:
+    """Rows one writer transaction needs, loaded with a few queries instead of several per item."""
+
+    messages: dict[str, SmsMessage] = field(default_factory=dict)
+    segments: dict[str, dict[int, SmsSegment]] = field(default_factory=dict)
+    by_smsc_id: dict[tuple[str, str], SmsSegment] = field(default_factory=dict)
+    pending: dict[tuple[str, str], list[SmsPendingReceipt]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -443,14 +454,15 @@ class SmppProcess:
     def _write(self, batch: Sequence[_Work]) -> None:
         try:
             with self.database.session() as session:
+                cache = self._prefetch(session, batch)
                 for work in batch:
-                    self._apply(session, work.item)
+                    self._apply(session, work.item, cache)
         except Exception as exc:
             log.exception("writing a batch of %d failed; applying one by one", len(batch))
             for work in batch:
                 try:
                     with self.database.session() as session:
-                        self._apply(session, work.item)
+                        self._apply(session, work.item, self._prefetch(session, [work]))
                 except Exception as single:
                     log.exception("writing %s failed", type(work.item).__name__)
                     work.error.append(single)
@@ -464,14 +476,61 @@ class SmppProcess:
                 if work.done is not None:
                     work.done.set()
 
-    def _apply(self, session: Session, item: SubmitBatch | NoRoute | Inbound) -> None:
+    def _prefetch(self, session: Session, batch: Sequence[_Work]) -> BatchCache:  # noqa: PLR0912
+        cache = BatchCache()
+        message_ids = {w.item.message_id for w in batch if isinstance(w.item, SubmitBatch)}
+        new_ids: dict[str, set[str]] = {}
+        receipt_ids: dict[str, set[str]] = {}
+        for work in batch:
+            item = work.item
+            if isinstance(item, SubmitBatch):
+                for _, result in item.results:
+                    if result.message_id is not None:
+                        new_ids.setdefault(item.connection_id, set()).add(
+                            canonical_message_id(result.message_id)
+                        )
+            elif isinstance(item, Inbound) and item.pdu.is_receipt:
+                receipt = self._parse_receipt(item.pdu)
+                if receipt is not None and receipt.message_id is not None:
+                    receipt_ids.setdefault(item.connection_id, set()).add(
+                        canonical_message_id(receipt.message_id)
+                    )
+        for connection_id, ids in receipt_ids.items():
+            for segment in session.scalars(
+                select(SmsSegment).where(
+                    SmsSegment.connection_id == connection_id, SmsSegment.smsc_message_id.in_(ids)
+                )
+            ):
+                message_ids.add(segment.message_id)
+        for connection_id, ids in new_ids.items():
+            for receipt_row in session.scalars(
+                select(SmsPendingReceipt).where(
+                    SmsPendingReceipt.connection_id == connection_id,
+                    SmsPendingReceipt.smsc_message_id.in_(ids),
+                )
+            ):
+                key = (receipt_row.connection_id, receipt_row.smsc_message_id)
+                cache.pending.setdefault(key, []).append(receipt_row)
+        if message_ids:
+            for message in session.scalars(select(SmsMessage).where(SmsMessage.id.in_(message_ids))):
+                cache.messages[message.id] = message
+                cache.segments[message.id] = {}
+            for segment in session.scalars(select(SmsSegment).where(SmsSegment.message_id.in_(message_ids))):
+                cache.segments[segment.message_id][segment.sequence] = segment
+                if segment.connection_id and segment.smsc_message_id:
+                    cache.by_smsc_id[(segment.connection_id, segment.smsc_message_id)] = segment
+        return cache
+
+    def _apply(self, session: Session, item: SubmitBatch | NoRoute | Inbound, cache: BatchCache) -> None:
         if isinstance(item, SubmitBatch):
-            self.record_submits(session, item)
+            self.record_submits(session, item, cache)
         elif isinstance(item, NoRoute):
             if item.message_id:
                 self.record_no_route(session, item)
+        elif item.pdu.is_receipt:
+            self.record_receipt(session, item.connection_id, item.pdu, cache)
         else:
-            self.record_inbound(session, item)
+            self.record_mo(session, item.connection_id, item.pdu)
 
     def _retry_at(self, message: SmsMessage, now: datetime) -> datetime:
         delay = backoff_delay(
@@ -494,15 +553,12 @@ class SmppProcess:
         else:
             message.next_attempt_at = self._retry_at(message, now)
 
-    def record_submits(self, session: Session, batch: SubmitBatch) -> None:
-        message = session.get(SmsMessage, batch.message_id)
+    def record_submits(self, session: Session, batch: SubmitBatch, cache: BatchCache) -> None:  # noqa: PLR0912, PLR0915
+        message = cache.messages.get(batch.message_id)
         if message is None:
             return
         now = utcnow()
-        segments = {
-            s.sequence: s
-            for s in session.scalars(select(SmsSegment).where(SmsSegment.message_id == message.id))
-        }
+        segments = cache.segments.setdefault(message.id, {})
         unknown = False
         failed: SubmitResult | None = None
         for sequence, result in batch.results:
@@ -518,12 +574,20 @@ class SmppProcess:
                 segment.connection_id = batch.connection_id
                 segment.smsc_message_id = canonical_message_id(result.message_id)
                 segment.submit_state = "accepted"
-                self._match_pending(session, segment)
+                key = (batch.connection_id, segment.smsc_message_id)
+                cache.by_smsc_id[key] = segment
+                for early in cache.pending.pop(key, []):
+                    segment.receipt_state = early.state
+                    segment.receipt_error = early.error
+                    segment.receipt_at = early.received_at
+                    if sa_inspect(early).persistent:
+                        session.delete(early)
+                    else:
+                        session.expunge(early)  # came earlier in this same batch
             elif result.outcome is SubmitOutcome.FAILED:
                 failed = result
             elif result.outcome is SubmitOutcome.UNKNOWN:
                 unknown = True
-        session.flush()
         message.claimed_until = None
         message.in_doubt = unknown
         if message.state != "queued":
@@ -551,66 +615,44 @@ class SmppProcess:
             return
         message.next_attempt_at = self._retry_at(message, now)
 
-    def _match_pending(self, session: Session, segment: SmsSegment) -> None:
-        pending = list(
-            session.scalars(
-                select(SmsPendingReceipt).where(
-                    SmsPendingReceipt.connection_id == segment.connection_id,
-                    SmsPendingReceipt.smsc_message_id == segment.smsc_message_id,
-                )
-            )
-        )
-        for receipt in pending:
-            segment.receipt_state = receipt.state
-            segment.receipt_error = receipt.error
-            segment.receipt_at = receipt.received_at
-            session.delete(receipt)
-
-    def record_inbound(self, session: Session, item: Inbound) -> None:
-        pdu = item.pdu
-        if pdu.is_receipt:
-            self.record_receipt(session, item.connection_id, pdu)
-        else:
-            self.record_mo(session, item.connection_id, pdu)
-
-    def record_receipt(self, session: Session, connection_id: str, pdu: DeliverSm) -> None:
+    @staticmethod
+    def _parse_receipt(pdu: DeliverSm) -> DeliveryReceipt | None:
         network = pdu.tlvs.get("network_error_code")
-        receipt = parse_delivery_receipt(
+        return parse_delivery_receipt(
             pdu.payload,
             receipted_message_id=pdu.receipted_message_id,
             message_state=pdu.message_state,
             network_error_code=network if isinstance(network, bytes) else None,
         )
+
+    def record_receipt(self, session: Session, connection_id: str, pdu: DeliverSm, cache: BatchCache) -> None:
+        receipt = self._parse_receipt(pdu)
         if receipt is None or receipt.message_id is None or receipt.state is None:
             log.warning("unparseable receipt on %s: %r", connection_id, pdu.payload[:160])
             return
         smsc_id = canonical_message_id(receipt.message_id)
         now = utcnow()
-        segment = session.scalar(
-            select(SmsSegment).where(
-                SmsSegment.connection_id == connection_id, SmsSegment.smsc_message_id == smsc_id
-            )
-        )
+        key = (connection_id, smsc_id)
+        segment = cache.by_smsc_id.get(key)
         if segment is None:
             RECEIPTS_EARLY.inc()
-            session.add(
-                SmsPendingReceipt(
-                    connection_id=connection_id,
-                    smsc_message_id=smsc_id,
-                    state=int(receipt.state),
-                    error=receipt.error,
-                    received_at=now,
-                )
+            early = SmsPendingReceipt(
+                connection_id=connection_id,
+                smsc_message_id=smsc_id,
+                state=int(receipt.state),
+                error=receipt.error,
+                received_at=now,
             )
+            session.add(early)
+            cache.pending.setdefault(key, []).append(early)
             return
         segment.receipt_state = int(receipt.state)
         segment.receipt_error = receipt.error
         segment.receipt_at = now
-        message = session.get(SmsMessage, segment.message_id)
+        message = cache.messages.get(segment.message_id)
         if message is None or message.state != "submitted":
             return
-        segments = list(session.scalars(select(SmsSegment).where(SmsSegment.message_id == message.id)))
-        self._maybe_finish(session, message, segments, now)
+        self._maybe_finish(session, message, list(cache.segments.get(message.id, {}).values()), now)
 
     def _outcomes(self, message: SmsMessage, segments: Iterable[SmsSegment]) -> list[Any]:
         by_sequence = {s.sequence: s for s in segments}
