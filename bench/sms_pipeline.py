@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import subprocess
 import sys
@@ -255,10 +254,3 @@ def end_to_end(smsc: SmscProcess, count: int, window: int, backend: str, clients
             stop_process(api)
             stop_process(smpp)
             log.close()
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("TRUNKLINE_LOG_LEVEL", "WARNING")
-    with SmscProcess.start(record=False) as smsc:
-        for backend in sys.argv[2:] or ["sqlite"]:
-            print(backend, drain_queue(smsc, int(sys.argv[1]), 50, backend))

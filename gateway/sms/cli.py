@@ -43,12 +43,19 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @smpp_app.callback()
-def smpp(ctx: typer.Context) -> None:
+def smpp(
+    ctx: typer.Context,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+) -> None:
     """Without a sub-command: run one persistent bind per configured SMPP connection."""
     if ctx.invoked_subcommand is not None:
         return
     from gateway.sms.smpp_process import run_smpp
 
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from outside
     run_smpp(get_settings())
 
 

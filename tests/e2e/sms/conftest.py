@@ -124,7 +124,7 @@ class SmsStack:
         return result
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
     reason = smsc_available()
     if reason:
