@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     sms_claim_batch: int = Field(default=500, ge=1, le=10000)
     sms_retry_base_seconds: float = Field(default=1.0, gt=0)
     sms_retry_max_seconds: float = Field(default=60.0, gt=0)
+    # A TOML file of SMPP connections and routes (``[[connections]]``, ``[[routes]]``) that
+    # ``trunkline smpp`` (and so ``trunkline up``) applies to the database when it starts.
+    smpp_config_file: Path | None = None
     # Inbound segments of a concatenated message are awaited this long.
     sms_reassembly_timeout_seconds: float = Field(default=300.0, gt=0)
 

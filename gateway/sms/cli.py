@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -159,6 +160,22 @@ def remove(name: str) -> None:
     except AcsError as exc:
         raise _fail(exc.message) from exc
     console.print(f"removed {name}")
+
+
+@smpp_app.command("apply")
+def apply(
+    path: Annotated[Path, typer.Argument(help="TOML file with [[connections]] and [[routes]].")],
+) -> None:
+    """Create or update connections and add routes from a file (TRUNKLINE_SMPP_CONFIG_FILE's format)."""
+    from gateway.core.errors import AcsError
+    from gateway.sms import service
+
+    try:
+        with _database().session() as session:
+            connections, routes = service.apply_config_file(session, path)
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+    console.print(f"{connections} connections applied, {routes} routes added")
 
 
 @smpp_app.command("stats")

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
@@ -431,3 +432,39 @@ def list_routes(session: Session) -> list[dict[str, Any]]:
         .order_by(SmppRoute.prefix, SmppRoute.priority)
     ).all()
     return [{"prefix": r.prefix, "connection": name, "priority": r.priority} for r, name in rows]
+
+
+def apply_config_file(session: Session, path: Path) -> tuple[int, int]:
+    """Create or update the connections and add the routes of a TOML file (``trunkline up``'s
+    carrier config): ``[[connections]]`` tables with ConnectionCreate's fields (snake_case) and
+    ``[[routes]]`` tables with ``prefix`` and ``connection``. Returns (connections, routes) applied."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    try:
+        data = tomllib.loads(path.read_text())
+        connections = [ConnectionCreate.model_validate(item) for item in data.get("connections", [])]
+        routes = [RouteCreate.model_validate(item) for item in data.get("routes", [])]
+    except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise BadRequest(f"{path}: {exc}") from exc
+    for spec in connections:
+        existing = session.scalar(select(SmppConnection).where(SmppConnection.name == spec.name))
+        if existing is None:
+            add_connection(session, spec)
+        else:
+            for key, value in spec.model_dump(by_alias=False).items():
+                setattr(existing, key, value)
+    session.flush()
+    added = 0
+    for route in routes:
+        connection = get_connection(session, route.connection)
+        known = session.scalar(
+            select(SmppRoute).where(
+                SmppRoute.prefix == route.prefix, SmppRoute.connection_id == connection.id
+            )
+        )
+        if known is None:
+            add_route(session, route)
+            added += 1
+    return len(connections), added

@@ -104,6 +104,8 @@ class SubmitBatch:
     message_id: str
     connection_id: str
     results: list[tuple[int, SubmitResult]]
+    total: int = 0  # parts the message has in the coding it was sent in
+    data_coding: int = 0
 
 
 @dataclass
@@ -362,6 +364,8 @@ class SmppProcess:
             return
         view = self.connections[connection_id]
         coding = DataCoding(message.data_coding)
+        if view.default_data_coding == "ucs2" and not done:
+            coding = DataCoding.UCS2  # this connection's SMSC wants UCS-2 whatever the text
         segmented = segment_message(message.text, reference=message.concat_reference, data_coding=coding)
         bind = self.binds[connection_id]
         futures: list[tuple[int, Future[SubmitResult]]] = []
@@ -389,7 +393,9 @@ class SmppProcess:
                 dest_npi=view.dest_npi,
             )
             futures.append((segment.sequence, bind.submit(request)))
-        batch = SubmitBatch(message.id, connection_id, [])
+        batch = SubmitBatch(
+            message.id, connection_id, [], len(segmented.segments), int(segmented.data_coding)
+        )
         remaining = [len(futures)]
         lock = threading.Lock()
 
@@ -559,6 +565,9 @@ class SmppProcess:
             return
         now = utcnow()
         segments = cache.segments.setdefault(message.id, {})
+        if batch.total and not any(s.submit_state == "accepted" for s in segments.values()):
+            message.segment_count = batch.total  # a connection may have re-coded it (UCS-2 only)
+            message.data_coding = batch.data_coding
         unknown = False
         failed: SubmitResult | None = None
         for sequence, result in batch.results:
@@ -890,6 +899,10 @@ def run_smpp(settings: Settings) -> None:
 
     database = Database(settings.effective_database_url)
     upgrade(database.engine)
+    if settings.smpp_config_file is not None:
+        with database.session() as session:
+            connections, routes = service.apply_config_file(session, settings.smpp_config_file)
+        log.info("applied %s: %d connections, %d new routes", settings.smpp_config_file, connections, routes)
     process = SmppProcess(settings, database)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

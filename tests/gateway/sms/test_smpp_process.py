@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.core.db import Database
+from gateway.core.errors import AcsError
 from gateway.core.settings import Settings
 from gateway.events.models import OutboxEvent
 from gateway.resources.service import create_resource
@@ -285,3 +286,32 @@ def test_no_route_fails_at_once(harness: Harness, smsc: SmscProcess) -> None:
     message_id = harness.send("where to?")
     wait_until(lambda: harness.state(message_id) == "failed", what="failed")
     assert "No SMPP route" in (harness.message(message_id).error or "")
+
+
+def test_ucs2_only_connection_recodes(harness: Harness, smsc: SmscProcess) -> None:
+    harness.connect("op1", smsc, default_data_coding="ucs2")
+    harness.start()
+    message_id = harness.send("plain " * 20)  # 120 GSM-7 characters: 1 part, 2 in UCS-2
+    wait_until(lambda: harness.state(message_id) == "submitted", what="submitted")
+    pdus = submits(smsc)
+    assert [p["data_coding"] for p in pdus] == [8, 8]
+    message = harness.message(message_id)
+    assert (message.segment_count, message.data_coding) == (2, 8)
+
+
+def test_config_file_creates_connections_and_routes(database: Database, tmp_path: Path) -> None:
+    path = tmp_path / "smpp.toml"
+    path.write_text(
+        '[[connections]]\nname = "a"\nhost = "127.0.0.1"\nport = 2775\nsystem_id = "u"\npassword = "p"\n'
+        'window_size = 20\n[[routes]]\nprefix = "+1"\nconnection = "a"\n'
+    )
+    with database.session() as session:
+        assert service.apply_config_file(session, path) == (1, 1)
+    path.write_text(path.read_text().replace("window_size = 20", "window_size = 30"))
+    with database.session() as session:
+        assert service.apply_config_file(session, path) == (1, 0)
+        assert service.get_connection(session, "a").window_size == 30
+        assert service.list_routes(session) == [{"prefix": "+1", "connection": "a", "priority": 0}]
+    path.write_text('[[connections]]\nname = "b"\n')
+    with database.session() as session, pytest.raises(AcsError):
+        service.apply_config_file(session, path)
