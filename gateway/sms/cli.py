@@ -82,6 +82,12 @@ def add(
     reconnect_backoff_initial: Annotated[float, typer.Option("--reconnect-backoff-initial")] = 1.0,
     reconnect_backoff_max: Annotated[float, typer.Option("--reconnect-backoff-max")] = 60.0,
     data_coding: Annotated[str, typer.Option("--data-coding", help="auto | gsm7 | ucs2")] = "auto",
+    resp_id_format: Annotated[
+        str, typer.Option("--resp-id-format", help="Message ids in submit_sm_resp: as-is | hex | decimal")
+    ] = "as-is",
+    receipt_id_format: Annotated[
+        str, typer.Option("--receipt-id-format", help="Message ids in receipts: as-is | hex | decimal")
+    ] = "as-is",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Add an SMPP connection (the running SMPP process binds it within seconds)."""
@@ -109,6 +115,8 @@ def add(
             reconnect_backoff_initial=reconnect_backoff_initial,
             reconnect_backoff_max=reconnect_backoff_max,
             default_data_coding=data_coding,
+            resp_id_format=resp_id_format,
+            receipt_id_format=receipt_id_format,
         )
     except ValidationError as exc:
         raise _fail(str(exc), 2) from exc

@@ -35,6 +35,10 @@ class SmppConnection(Base):
     reconnect_backoff_initial: Mapped[float] = mapped_column(default=1.0)
     reconnect_backoff_max: Mapped[float] = mapped_column(default=60.0)
     default_data_coding: Mapped[str] = mapped_column(String(8), default="auto")  # auto | gsm7 | ucs2
+    # How this SMSC writes message ids in submit_sm_resp and in receipts (as-is | hex | decimal):
+    # many answer in hex and quote the id in decimal in the receipt.
+    resp_id_format: Mapped[str] = mapped_column(String(8), default="as-is")
+    receipt_id_format: Mapped[str] = mapped_column(String(8), default="as-is")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

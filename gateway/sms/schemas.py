@@ -62,6 +62,8 @@ class ConnectionCreate(Model):
     reconnect_backoff_initial: float = Field(default=1.0, gt=0)
     reconnect_backoff_max: float = Field(default=60.0, gt=0)
     default_data_coding: Literal["auto", "gsm7", "ucs2"] = "auto"
+    resp_id_format: Literal["as-is", "hex", "decimal"] = "as-is"
+    receipt_id_format: Literal["as-is", "hex", "decimal"] = "as-is"
 
 
 class RouteCreate(Model):

@@ -385,6 +385,8 @@ def connection_json(connection: SmppConnection) -> dict[str, Any]:
         "reconnectBackoffInitial": connection.reconnect_backoff_initial,
         "reconnectBackoffMax": connection.reconnect_backoff_max,
         "defaultDataCoding": connection.default_data_coding,
+        "respIdFormat": connection.resp_id_format,
+        "receiptIdFormat": connection.receipt_id_format,
         "enabled": connection.enabled,
     }
 

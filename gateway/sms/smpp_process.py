@@ -63,6 +63,7 @@ from sms.pdu import DeliverSm
 from sms.reassembly import AddOutcome, Reassembler, inbound_part_from_pdu
 from sms.receipts import (
     DeliveryReceipt,
+    MessageIdFormat,
     MessageState,
     acs_delivery_status,
     aggregate_segment_states,
@@ -147,6 +148,8 @@ class ConnectionView:
     dest_ton: int
     dest_npi: int
     default_data_coding: str
+    resp_id_format: MessageIdFormat = MessageIdFormat.AS_IS
+    receipt_id_format: MessageIdFormat = MessageIdFormat.AS_IS
 
 
 class SmppProcess:
@@ -230,6 +233,8 @@ class SmppProcess:
                 row.dest_ton,
                 row.dest_npi,
                 row.default_data_coding,
+                MessageIdFormat(row.resp_id_format),
+                MessageIdFormat(row.receipt_id_format),
             )
             if connection_id not in self.binds:
                 bind = self.bind_factory(self.bind_config(row))
@@ -581,7 +586,9 @@ class SmppProcess:
             segment.submit_status = result.status
             if result.outcome is SubmitOutcome.ACCEPTED and result.message_id is not None:
                 segment.connection_id = batch.connection_id
-                segment.smsc_message_id = canonical_message_id(result.message_id)
+                segment.smsc_message_id = self._canonical(
+                    batch.connection_id, result.message_id, receipt=False
+                )
                 segment.submit_state = "accepted"
                 key = (batch.connection_id, segment.smsc_message_id)
                 cache.by_smsc_id[key] = segment
@@ -624,6 +631,12 @@ class SmppProcess:
             return
         message.next_attempt_at = self._retry_at(message, now)
 
+    def _canonical(self, connection_id: str, message_id: str, *, receipt: bool) -> str:
+        view = self.connections.get(connection_id)
+        if view is None:
+            return canonical_message_id(message_id)
+        return canonical_message_id(message_id, view.receipt_id_format if receipt else view.resp_id_format)
+
     @staticmethod
     def _parse_receipt(pdu: DeliverSm) -> DeliveryReceipt | None:
         network = pdu.tlvs.get("network_error_code")
@@ -639,7 +652,7 @@ class SmppProcess:
         if receipt is None or receipt.message_id is None or receipt.state is None:
             log.warning("unparseable receipt on %s: %r", connection_id, pdu.payload[:160])
             return
-        smsc_id = canonical_message_id(receipt.message_id)
+        smsc_id = self._canonical(connection_id, receipt.message_id, receipt=True)
         now = utcnow()
         key = (connection_id, smsc_id)
         segment = cache.by_smsc_id.get(key)

@@ -40,6 +40,8 @@ def upgrade() -> None:
         sa.Column("reconnect_backoff_initial", sa.Double(), nullable=False),
         sa.Column("reconnect_backoff_max", sa.Double(), nullable=False),
         sa.Column("default_data_coding", sa.String(length=8), nullable=False),
+        sa.Column("resp_id_format", sa.String(length=8), nullable=False),
+        sa.Column("receipt_id_format", sa.String(length=8), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("created_at", gateway.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_smpp_connections")),

@@ -315,3 +315,18 @@ def test_config_file_creates_connections_and_routes(database: Database, tmp_path
     path.write_text('[[connections]]\nname = "b"\n')
     with database.session() as session, pytest.raises(AcsError):
         service.apply_config_file(session, path)
+
+
+def test_receipt_ids_in_another_notation_match(harness: Harness, smsc: SmscProcess) -> None:
+    harness.connect("op1", smsc, resp_id_format="hex", receipt_id_format="decimal")
+    harness.start()
+    message_id = harness.send("notation")
+    wait_until(lambda: harness.state(message_id) == "submitted", what="submitted")
+    with harness.database.session() as session:
+        [segment] = session.scalars(select(SmsSegment).where(SmsSegment.message_id == message_id))
+        stored = segment.smsc_message_id
+    assert stored is not None
+    assert stored.isdecimal()  # the SMSC's hex id ("0000000c") as a number ("12")
+    assert not stored.startswith("0")
+    smsc.receipt(stored, stat="DELIVRD")  # quoted in decimal, as such SMSCs do
+    wait_until(lambda: harness.state(message_id) == "delivered", what="delivered")
