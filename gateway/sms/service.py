@@ -355,9 +355,7 @@ def message_json(message: SmsMessage, segments: list[SmsSegment]) -> dict[str, A
 
 
 def stats(session: Session) -> dict[str, Any]:
-    by_state = dict(
-        session.execute(select(SmsMessage.state, func.count()).group_by(SmsMessage.state)).tuples().all()
-    )
+    by_state = dict(session.execute(select(SmsMessage.state, func.count()).group_by(SmsMessage.state)).all())
     duplicates = session.scalar(select(func.coalesce(func.sum(SmsMessage.possible_duplicates), 0))) or 0
     return {"messages": {str(k): int(v) for k, v in by_state.items()}, "possibleDuplicates": int(duplicates)}
 

@@ -112,7 +112,7 @@ class SmsStack:
 
     def counts(self) -> dict[str, int]:
         with self.database.session() as session:
-            rows = session.execute(select(SmsMessage.state, func.count()).group_by(SmsMessage.state)).tuples()
+            rows = session.execute(select(SmsMessage.state, func.count()).group_by(SmsMessage.state))
             return {state: int(count) for state, count in rows}
 
     def wait_all_final(self, timeout: float = 60.0) -> dict[str, int]:
