@@ -21,22 +21,27 @@ Ratios (b)/(a) and (c)/(a) use (a) at the window of (b) and (c).
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the sys.path fix below must run before the imports
+import sys
+from pathlib import Path
+
+# This folder holds numbers.py and sms.py, which would shadow the stdlib's numbers (psycopg needs
+# it) and the sms package: run from the repository root instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import os
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from functools import partial
-from pathlib import Path
 
 import smpplib.client
 import smpplib.consts
 import smpplib.smpp
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sms.bind import BindConfig, SmppBind, SubmitRequest, SubmitResult
 from tests.support.smsc import SmscProcess
@@ -221,6 +226,8 @@ def main() -> None:
                 f" {rate:7.0f}/s ({figures['events']:.0f} events, {figures['failures']:.0f} failed requests),"
                 f" ratio (c)/(a) {rate / ceiling:5.2f}"
             )
+            if figures.get("first_failure"):
+                print(f"      first failed request: {figures['first_failure']}")
         for window in args.window if "a" in args.parts else []:
             raw, raw_busy = measured(smsc, partial(raw_smpplib, smsc, args.count, window))
             bound, bound_busy = measured(smsc, partial(through_bind, smsc, args.count, window))

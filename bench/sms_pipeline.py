@@ -157,7 +157,7 @@ def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> flo
         return count / elapsed
 
 
-def end_to_end(smsc: SmscProcess, count: int, window: int, backend: str, clients: int) -> dict[str, float]:
+def end_to_end(smsc: SmscProcess, count: int, window: int, backend: str, clients: int) -> dict[str, Any]:
     """(c): signed POST /sms (one recipient each) -> submit_sm -> receipt -> report event."""
     smsc.configure(receipts="immediate", record=False)
     with prepared(backend, smsc, window) as (database, _resource_id), TemporaryDirectory() as tmp:
@@ -221,7 +221,7 @@ def end_to_end(smsc: SmscProcess, count: int, window: int, backend: str, clients
                             return
                         body = {
                             "from": SENDER,
-                            "smsRecipients": [{"to": f"+1425{index:07d}"}],
+                            "smsRecipients": [{"to": f"+1425555{index % 10000:04d}"}],
                             "message": TEXT,
                             "smsSendOptions": {"enableDeliveryReport": True},
                         }
@@ -249,6 +249,7 @@ def end_to_end(smsc: SmscProcess, count: int, window: int, backend: str, clients
                 "delivered_with_events_per_second": count / (finished - started),
                 "failures": float(len(failures)),
                 "events": float(events),
+                "first_failure": failures[0] if failures else "",
             }
         finally:
             stop_process(api)
