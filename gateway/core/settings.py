@@ -150,6 +150,8 @@ class Settings(BaseSettings):
     sms_claim_lease_seconds: float = Field(default=60.0, ge=1)
     sms_poll_interval_seconds: float = Field(default=0.05, gt=0)
     sms_claim_batch: int = Field(default=500, ge=1, le=10000)
+    # Messages held (claimed, not yet recorded) at most: this many windows of the bound binds.
+    sms_claim_windows: int = Field(default=4, ge=1, le=100)
     sms_retry_base_seconds: float = Field(default=1.0, gt=0)
     sms_retry_max_seconds: float = Field(default=60.0, gt=0)
     # A TOML file of SMPP connections and routes (``[[connections]]``, ``[[routes]]``) that

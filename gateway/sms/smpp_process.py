@@ -38,7 +38,7 @@ from types import FrameType
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -127,6 +127,21 @@ class _Work:
     item: SubmitBatch | NoRoute | Inbound
     done: threading.Event | None = None
     error: list[BaseException] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What submitting a claimed message needs (read with the claim, no ORM object)."""
+
+    id: str
+    from_number: str
+    to_number: str
+    text: str
+    data_coding: int
+    segment_count: int
+    concat_reference: int
+    tried_connections: str
+    error: str | None
 
 
 @dataclass
@@ -288,61 +303,114 @@ class SmppProcess:
         return any(bind.state is BindState.BOUND for bind in self.binds.values())
 
     def claim_and_submit(self) -> int:
-        # Claim about two windows' worth at a time: what a process holds but has not written yet is
-        # in doubt after a crash, so holding little keeps the duplicate count close to the truth.
-        capacity = 2 * sum(b.config.window_size for b in self.binds.values() if b.state is BindState.BOUND)
+        # Hold a few windows' worth at a time: what a process holds but has not written yet is in
+        # doubt after a crash (counted as possible duplicates), so holding little keeps that count
+        # close to the truth; holding more keeps the binds busy while the writer commits.
+        capacity = self.settings.sms_claim_windows * sum(
+            b.config.window_size for b in self.binds.values() if b.state is BindState.BOUND
+        )
         with self.in_flight_lock:
             room = min(self.settings.sms_claim_batch, capacity) - len(self.in_flight)
         if room <= 0:
             return 0
         now = utcnow()
         lease = timedelta(seconds=self.settings.sms_claim_lease_seconds)
-        jobs: list[tuple[SmsMessage, set[int]]] = []
         with self.in_flight_lock:
             busy = set(self.in_flight)
+        m = SmsMessage
+        table = SmsMessage.__table__
+        assert isinstance(table, Table)
+        columns = (
+            m.id,
+            m.from_number,
+            m.to_number,
+            m.text,
+            m.data_coding,
+            m.segment_count,
+            m.concat_reference,
+            m.tried_connections,
+            m.error,
+            m.attempts,
+            m.in_doubt,
+        )
+        jobs: list[tuple[Claimed, set[int]]] = []
+        # Core statements, not the ORM: claiming is the process's hottest transaction.
         with self.database.session() as session:
             query = (
-                select(SmsMessage)
+                select(*columns)
                 .where(
-                    SmsMessage.state == "queued",
-                    SmsMessage.next_attempt_at <= now,
-                    or_(SmsMessage.claimed_until.is_(None), SmsMessage.claimed_until < now),
+                    m.state == "queued",
+                    m.next_attempt_at <= now,
+                    or_(m.claimed_until.is_(None), m.claimed_until < now),
                 )
-                .order_by(SmsMessage.next_attempt_at)
+                .order_by(m.next_attempt_at)
                 .limit(room)
             )
             if self._is_postgres:
                 query = query.with_for_update(skip_locked=True)
-            messages = [m for m in session.scalars(query) if m.id not in busy]
-            if not messages:
+            rows = [row for row in session.execute(query) if row.id not in busy]
+            if not rows:
                 return 0
+            retried = [row.id for row in rows if row.attempts > 0]
             accepted: dict[str, set[int]] = {}
-            for message_id, sequence in session.execute(
-                select(SmsSegment.message_id, SmsSegment.sequence).where(
-                    SmsSegment.message_id.in_([m.id for m in messages]),
-                    SmsSegment.submit_state == "accepted",
+            if retried:
+                for message_id, sequence in session.execute(
+                    select(SmsSegment.message_id, SmsSegment.sequence).where(
+                        SmsSegment.message_id.in_(retried), SmsSegment.submit_state == "accepted"
+                    )
+                ):
+                    accepted.setdefault(message_id, set()).add(sequence)
+            doubtful: list[dict[str, Any]] = []
+            references: list[dict[str, Any]] = []
+            for row in rows:
+                done = accepted.get(row.id, set())
+                reference = row.concat_reference
+                if row.in_doubt:
+                    count = row.segment_count - len(done)
+                    doubtful.append({"key": row.id, "count": count})
+                    POSSIBLE_DUPLICATES.inc(count)
+                if row.attempts == 0 and row.segment_count > 1:
+                    reference = self.references.allocate(row.to_number)
+                    references.append({"key": row.id, "reference": reference})
+                claimed = Claimed(
+                    row.id,
+                    row.from_number,
+                    row.to_number,
+                    row.text,
+                    row.data_coding,
+                    row.segment_count,
+                    reference,
+                    row.tried_connections,
+                    row.error,
                 )
-            ):
-                accepted.setdefault(message_id, set()).add(sequence)
-            for message in messages:
-                done = accepted.get(message.id, set())
-                if message.in_doubt:
-                    doubtful = message.segment_count - len(done)
-                    message.possible_duplicates += doubtful
-                    POSSIBLE_DUPLICATES.inc(doubtful)
-                if message.attempts == 0 and message.segment_count > 1:
-                    message.concat_reference = self.references.allocate(message.to_number)
-                message.attempts += 1
-                message.in_doubt = True
-                message.claimed_until = now + lease
-                jobs.append((message, done))
+                jobs.append((claimed, done))
+            session.execute(
+                update(m)
+                .where(m.id.in_([row.id for row in rows]))
+                .values(attempts=m.attempts + 1, in_doubt=True, claimed_until=now + lease)
+                .execution_options(synchronize_session=False)
+            )
+            if doubtful:
+                session.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("key"))
+                    .values(possible_duplicates=table.c.possible_duplicates + bindparam("count")),
+                    doubtful,
+                )
+            if references:
+                session.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("key"))
+                    .values(concat_reference=bindparam("reference")),
+                    references,
+                )
         with self.in_flight_lock:
-            self.in_flight.update(message.id for message, _ in jobs)
-        for message, done in jobs:
-            self._submit(message, done)
+            self.in_flight.update(claimed.id for claimed, _ in jobs)
+        for claimed, done in jobs:
+            self._submit(claimed, done)
         return len(jobs)
 
-    def _pick(self, message: SmsMessage) -> tuple[str | None, str]:
+    def _pick(self, message: Claimed) -> tuple[str | None, str]:
         candidates = self.route_for(message.to_number)
         if not candidates:
             return None, "no SMPP route"
@@ -356,7 +424,7 @@ class SmppProcess:
                 return connection_id, ""
         return None, "down"
 
-    def _submit(self, message: SmsMessage, done: set[int]) -> None:
+    def _submit(self, message: Claimed, done: set[int]) -> None:
         connection_id, why = self._pick(message)
         if connection_id is None:
             if why == "no SMPP route":
