@@ -209,7 +209,13 @@ class SmppProcess:
                 if now >= next_reload:
                     self.reload()
                     next_reload = now + CONFIG_RELOAD_SECONDS
-                claimed = self.claim_and_submit()
+                try:
+                    claimed = self.claim_and_submit()
+                except Exception:
+                    # the database away, most likely: claims expire, nothing is lost; try again
+                    log.exception("claiming failed")
+                    self.stop_event.wait(1.0)
+                    continue
                 if claimed == 0:
                     self.wakeup.wait(self.settings.sms_poll_interval_seconds)
                     self.wakeup.clear()
@@ -407,7 +413,11 @@ class SmppProcess:
         with self.in_flight_lock:
             self.in_flight.update(claimed.id for claimed, _ in jobs)
         for claimed, done in jobs:
-            self._submit(claimed, done)
+            try:
+                self._submit(claimed, done)
+            except Exception as exc:  # a message the codecs or the bind refuse: fail it, go on
+                log.exception("message %s cannot be submitted", claimed.id)
+                self.work.put(_Work(NoRoute(claimed.id, f"The message cannot be submitted: {exc}", True)))
         return len(jobs)
 
     def _pick(self, message: Claimed) -> tuple[str | None, str]:
@@ -923,32 +933,36 @@ class SmppProcess:
         """Expire messages whose delivery report did not come in time; give up stale MO sets."""
         now = utcnow()
         with self.database.session() as session:
-            due = list(
-                session.scalars(
-                    select(SmsMessage)
-                    .where(SmsMessage.state == "submitted", SmsMessage.dlr_deadline < now)
-                    .limit(1000)
-                )
+            due_query = (
+                select(SmsMessage)
+                .where(SmsMessage.state == "submitted", SmsMessage.dlr_deadline < now)
+                .limit(1000)
             )
+            if self._is_postgres:
+                # several SMPP processes sweep; a row one of them holds is its to finish
+                due_query = due_query.with_for_update(skip_locked=True)
+            due = list(session.scalars(due_query))
             for message in due:
                 segments = list(
                     session.scalars(select(SmsSegment).where(SmsSegment.message_id == message.id))
                 )
                 self._maybe_finish(session, message, segments, now, timed_out=True)
             # Queued too long (no bind came up in the message's whole report window): expire.
-            stale = list(
-                session.scalars(
-                    select(SmsMessage)
-                    .where(
-                        SmsMessage.state == "queued",
-                        SmsMessage.created_at
-                        < now - timedelta(seconds=self.settings.sms_delivery_report_timeout_seconds),
-                        or_(SmsMessage.claimed_until.is_(None), SmsMessage.claimed_until < now),
-                        and_(SmsMessage.in_doubt.is_(False)),
-                    )
-                    .limit(1000)
+            stale_query = (
+                select(SmsMessage)
+                .where(
+                    SmsMessage.state == "queued",
+                    SmsMessage.created_at
+                    < now - timedelta(seconds=self.settings.sms_delivery_report_timeout_seconds),
+                    or_(SmsMessage.claimed_until.is_(None), SmsMessage.claimed_until < now),
+                    and_(SmsMessage.in_doubt.is_(False)),
                 )
+                .limit(1000)
             )
+            if self._is_postgres:
+                # a claim committed meanwhile makes the row fail the WHERE when re-read under lock
+                stale_query = stale_query.with_for_update(skip_locked=True)
+            stale = list(session.scalars(stale_query))
             for message in stale:
                 if message.created_at + timedelta(seconds=message.delivery_report_timeout_seconds) < now:
                     message.state = "expired"
