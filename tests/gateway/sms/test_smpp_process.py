@@ -330,3 +330,24 @@ def test_receipt_ids_in_another_notation_match(harness: Harness, smsc: SmscProce
     assert not stored.startswith("0")
     smsc.receipt(stored, stat="DELIVRD")  # quoted in decimal, as such SMSCs do
     wait_until(lambda: harness.state(message_id) == "delivered", what="delivered")
+
+
+def test_gsm7_escape_pair_is_never_split(harness: Harness, smsc: SmscProcess) -> None:
+    smsc.configure(receipts="immediate")
+    harness.connect("op1", smsc)
+    harness.start()
+    text = "a" * 152 + "€" + "b" * 10  # the escape pair of € would straddle septets 153/154
+    message_id = harness.send(text)
+    wait_until(lambda: harness.state(message_id) == "delivered", what="delivered")
+    parts = [bytes.fromhex(p["payload_hex"]) for p in submits(smsc)]
+    assert parts == [b"a" * 152, b"\x1be" + b"b" * 10]
+    assert all(p["data_coding"] == 0 for p in submits(smsc))
+
+
+def test_transmitter_and_receiver_binds(harness: Harness, smsc: SmscProcess) -> None:
+    smsc.configure(receipts="immediate")
+    harness.connect("op1", smsc, bind_mode="transmitter+receiver")
+    harness.start()
+    message_id = harness.send("two binds")
+    wait_until(lambda: harness.state(message_id) == "delivered", what="delivered over the receiver bind")
+    assert sorted(s["bound"] for s in smsc.bound_sessions()) == ["receiver", "transmitter"]
