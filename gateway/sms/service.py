@@ -324,7 +324,13 @@ def report_data(message: SmsMessage) -> dict[str, Any]:
         message.delivery_status,
         message.delivery_status_details or "",
         message.report_received_at,
-        [(message.report_received_at, message.segments_succeeded, message.segments_failed)],
+        [
+            (
+                message.submitted_at or message.report_received_at,
+                message.segments_succeeded,
+                message.segments_failed,
+            )
+        ],
         message.tag,
     )
 

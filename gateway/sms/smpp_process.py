@@ -837,10 +837,10 @@ class SmppProcess:
                 session,
                 resource_id=message.resource_id,
                 event_type=builder.SMS_DELIVERY_REPORT_RECEIVED,
-                subject=f"/phonenumber/{message.from_number.lstrip('+')}/{message.to_number.lstrip('+')}",
+                subject=builder.phone_subject(message.to_number),
                 data=service.report_data(message),
                 event_time=now,
-                event_id=f"dlr-{message.id}",
+                event_id=message.id,  # as ACS: the report's event id is the message id
             )
 
     def record_mo(self, session: Session, connection_id: str, pdu: DeliverSm) -> None:

@@ -351,3 +351,18 @@ def test_transmitter_and_receiver_binds(harness: Harness, smsc: SmscProcess) -> 
     message_id = harness.send("two binds")
     wait_until(lambda: harness.state(message_id) == "delivered", what="delivered over the receiver bind")
     assert sorted(s["bound"] for s in smsc.bound_sessions()) == ["receiver", "transmitter"]
+
+
+def test_report_event_envelope_is_acs_shaped(harness: Harness, smsc: SmscProcess) -> None:
+    smsc.configure(receipts="immediate")
+    harness.connect("op1", smsc)
+    harness.start()
+    message_id = harness.send("envelope")
+    wait_until(lambda: harness.state(message_id) == "delivered", what="delivered")
+    [event] = harness.events("Microsoft.Communication.SMSDeliveryReportReceived")
+    assert event.id == message_id
+    assert event.subject == "/phonenumber/" + TO[1:]
+    message = harness.message(message_id)
+    assert message.submitted_at is not None
+    attempt = event.data["deliveryAttempts"][0]["timestamp"]
+    assert attempt.startswith(message.submitted_at.strftime("%Y-%m-%dT%H:%M:%S"))
