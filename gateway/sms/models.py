@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
@@ -155,4 +155,25 @@ class SmsInbound(Base):
     segment_count: Mapped[int] = mapped_column(Integer)
     keyword: Mapped[str | None] = mapped_column(String(16), nullable=True)
     connection_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SmsInboundPart(Base):
+    """A part of an inbound concatenated message, kept until its set completes (or expires), so a
+    restart of the SMPP process does not lose parts it already acknowledged to the SMSC."""
+
+    __tablename__ = "sms_inbound_parts"
+    __table_args__ = (Index("ix_sms_inbound_parts_set", "source", "destination", "reference", "total"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    connection_id: Mapped[str] = mapped_column(String(36))
+    source: Mapped[str] = mapped_column(String(21))
+    destination: Mapped[str] = mapped_column(String(21))
+    reference: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    sequence: Mapped[int] = mapped_column(Integer)
+    reference_bits: Mapped[int] = mapped_column(Integer)
+    data_coding: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    udh: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

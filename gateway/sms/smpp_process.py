@@ -38,7 +38,7 @@ from types import FrameType
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,7 @@ from gateway.sms.models import (
     SmppConnection,
     SmppRoute,
     SmsInbound,
+    SmsInboundPart,
     SmsMessage,
     SmsPendingReceipt,
     SmsSegment,
@@ -60,7 +61,7 @@ from sms.bind import BindConfig, BindMode, BindState, SmppBind, SubmitOutcome, S
 from sms.encoding import DataCoding
 from sms.keywords import KeywordAction, KeywordSets, classify_keyword
 from sms.pdu import DeliverSm
-from sms.reassembly import AddOutcome, Reassembler, inbound_part_from_pdu
+from sms.reassembly import AddOutcome, InboundPart, Reassembler, inbound_part_from_pdu
 from sms.receipts import (
     DeliveryReceipt,
     MessageIdFormat,
@@ -72,6 +73,7 @@ from sms.receipts import (
 )
 from sms.segmentation import ConcatenationMode, ReferenceAllocator, segment_message
 from sms.status import backoff_delay, describe_command_status
+from sms.udh import ConcatInfo
 
 log = logging.getLogger("trunkline.smpp.process")
 
@@ -200,6 +202,9 @@ class SmppProcess:
     # lifecycle ----------------------------------------------------------------------------------
 
     def run(self) -> None:
+        restored = self.restore_parts()
+        if restored:
+            log.info("restored %d parts of inbound concatenated messages", restored)
         self._writer = threading.Thread(target=self._write_loop, name="sms-writer", daemon=True)
         self._writer.start()
         next_reload = 0.0
@@ -861,6 +866,27 @@ class SmppProcess:
             sar_segment_seqnum=tlv_int("sar_segment_seqnum"),
         )
         result = self.reassembler.add(part, time.monotonic())
+        concat = part.concat
+        if concat is not None and concat.total > 1:
+            set_key = (part.source, part.destination, concat.reference, concat.total)
+            if result.outcome is AddOutcome.PENDING:
+                # kept until the set completes: acknowledged to the SMSC, so it must survive a crash
+                session.add(
+                    SmsInboundPart(
+                        connection_id=connection_id,
+                        source=part.source,
+                        destination=part.destination,
+                        reference=concat.reference,
+                        total=concat.total,
+                        sequence=concat.sequence,
+                        reference_bits=concat.reference_bits,
+                        data_coding=part.data_coding,
+                        payload=part.payload,
+                        udh=part.udh,
+                    )
+                )
+            elif result.outcome is AddOutcome.COMPLETE:
+                self._forget_parts(session, set_key)
         if result.outcome is not AddOutcome.COMPLETE or result.message is None:
             return
         message = result.message
@@ -976,8 +1002,43 @@ class SmppProcess:
                         message.segment_count,
                         now,
                     )
-        for expired in self.reassembler.expire(time.monotonic()):
-            log.warning("inbound SMS parts given up: %s missing %s", expired.key, expired.missing)
+        expired_sets = self.reassembler.expire(time.monotonic())
+        if expired_sets:
+            with self.database.session() as session:
+                for expired in expired_sets:
+                    log.warning("inbound SMS parts given up: %s missing %s", expired.key, expired.missing)
+                    key = expired.key
+                    self._forget_parts(session, (key.source, key.destination, key.reference, key.total))
+
+    @staticmethod
+    def _forget_parts(session: Session, set_key: tuple[str, str, int, int]) -> None:
+        source, destination, reference, total = set_key
+        session.execute(
+            delete(SmsInboundPart).where(
+                SmsInboundPart.source == source,
+                SmsInboundPart.destination == destination,
+                SmsInboundPart.reference == reference,
+                SmsInboundPart.total == total,
+            )
+        )
+
+    def restore_parts(self) -> int:
+        """Hand the parts a previous run kept back to the reassembler (aged by their receipt time)."""
+        with self.database.read_session() as session:
+            rows = list(session.scalars(select(SmsInboundPart).order_by(SmsInboundPart.received_at)))
+        now_wall, now_mono = utcnow(), time.monotonic()
+        for row in rows:
+            part = InboundPart(
+                row.source,
+                row.destination,
+                row.data_coding,
+                row.payload,
+                ConcatInfo(row.reference, row.total, row.sequence, row.reference_bits),
+                row.udh,
+            )
+            age = (now_wall - row.received_at).total_seconds()
+            self.reassembler.add(part, now_mono - max(0.0, age))
+        return len(rows)
 
 
 def pending_count(session: Session) -> int:

@@ -174,9 +174,33 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sms_segments", schema=None) as batch_op:
         batch_op.create_index("ix_sms_segments_smsc_id", ["connection_id", "smsc_message_id"], unique=False)
+    op.create_table(
+        "sms_inbound_parts",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("connection_id", sa.String(length=36), nullable=False),
+        sa.Column("source", sa.String(length=21), nullable=False),
+        sa.Column("destination", sa.String(length=21), nullable=False),
+        sa.Column("reference", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("sequence", sa.Integer(), nullable=False),
+        sa.Column("reference_bits", sa.Integer(), nullable=False),
+        sa.Column("data_coding", sa.Integer(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("udh", sa.LargeBinary(), nullable=False),
+        sa.Column("received_at", gateway.core.db.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_inbound_parts")),
+    )
+    with op.batch_alter_table("sms_inbound_parts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_sms_inbound_parts_set", ["source", "destination", "reference", "total"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sms_inbound_parts", schema=None) as batch_op:
+        batch_op.drop_index("ix_sms_inbound_parts_set")
+
+    op.drop_table("sms_inbound_parts")
     with op.batch_alter_table("sms_segments", schema=None) as batch_op:
         batch_op.drop_index("ix_sms_segments_smsc_id")
 

@@ -18,7 +18,14 @@ from gateway.core.settings import Settings
 from gateway.events.models import OutboxEvent
 from gateway.resources.service import create_resource
 from gateway.sms import service
-from gateway.sms.models import SmsInbound, SmsMessage, SmsOptOut, SmsPendingReceipt, SmsSegment
+from gateway.sms.models import (
+    SmsInbound,
+    SmsInboundPart,
+    SmsMessage,
+    SmsOptOut,
+    SmsPendingReceipt,
+    SmsSegment,
+)
 from gateway.sms.schemas import ConnectionCreate, RouteCreate, SendMessageRequest
 from gateway.sms.smpp_process import SmppProcess
 from sms.udh import build_concat_udh
@@ -366,3 +373,22 @@ def test_report_event_envelope_is_acs_shaped(harness: Harness, smsc: SmscProcess
     assert message.submitted_at is not None
     attempt = event.data["deliveryAttempts"][0]["timestamp"]
     assert attempt.startswith(message.submitted_at.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def test_inbound_parts_survive_a_restart(harness: Harness, smsc: SmscProcess) -> None:
+    harness.connect("op1", smsc)
+    harness.start()
+    udh1, udh2 = build_concat_udh(9, 2, 1), build_concat_udh(9, 2, 2)
+    smsc.mo(TO[1:], SENDER[1:], udh1 + b"first half, ", esm_class=0x40)
+
+    def parts() -> int:
+        with harness.database.session() as session:
+            return len(list(session.scalars(select(SmsInboundPart))))
+
+    assert parts() == 1  # persisted before the deliver_sm_resp went out
+    harness.stop()
+    harness.start()  # a new process: the part comes back from the database
+    smsc.mo(TO[1:], SENDER[1:], udh2 + b"second half", esm_class=0x40)
+    [event] = wait_until(lambda: harness.events("Microsoft.Communication.SMSReceived"), what="SMSReceived")
+    assert event.data["message"] == "first half, second half"
+    assert parts() == 0
