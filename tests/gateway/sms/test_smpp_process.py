@@ -392,3 +392,30 @@ def test_inbound_parts_survive_a_restart(harness: Harness, smsc: SmscProcess) ->
     [event] = wait_until(lambda: harness.events("Microsoft.Communication.SMSReceived"), what="SMSReceived")
     assert event.data["message"] == "first half, second half"
     assert parts() == 0
+
+
+def test_two_processes_share_the_queue_without_sending_twice(harness: Harness, smsc: SmscProcess) -> None:
+    harness.connect("op1", smsc)
+    second = Harness(harness.database, harness.settings, harness.resource_id)
+    harness.start()
+    second.start()
+    try:
+        request = SendMessageRequest.model_validate(
+            {
+                "from": SENDER,
+                "smsRecipients": [{"to": f"+1425555{3000 + i:04d}"} for i in range(100)],
+                "message": "shared",
+            }
+        )
+        ids: list[str] = []
+        for _ in range(3):
+            with harness.database.session() as session:
+                ids += service.send(
+                    session, harness.settings, harness.resource_id, request, datetime.now(UTC)
+                ).queued
+        wait_until(lambda: all(harness.state(i) == "submitted" for i in ids), 30, what="all submitted")
+        assert len(submits(smsc)) == 300
+        assert sum(harness.message(i).attempts for i in ids) == 300  # each claimed once
+        assert len({s["session"] for s in submits(smsc)}) == 2  # both processes did some of it
+    finally:
+        second.stop()
