@@ -419,3 +419,12 @@ def test_two_processes_share_the_queue_without_sending_twice(harness: Harness, s
         assert len({s["session"] for s in submits(smsc)}) == 2  # both processes did some of it
     finally:
         second.stop()
+
+
+def test_data_sm_mo_is_delivered_too(harness: Harness, smsc: SmscProcess) -> None:
+    harness.connect("op1", smsc)
+    harness.start()
+    answer = smsc.data_sm(TO[1:], SENDER[1:], "Grüße via data_sm".encode("utf-16-be"), data_coding=8)
+    assert answer.get("command_status") == 0
+    [event] = wait_until(lambda: harness.events("Microsoft.Communication.SMSReceived"), what="SMSReceived")
+    assert event.data["message"] == "Grüße via data_sm"
