@@ -7,29 +7,41 @@
   nagle      one transceiver bind with delivery receipts on, window 1 (submit, wait, next):
              per-message round trip with TCP_NODELAY on and off.
 
-(b) the SMPP process draining a queue and (c) end to end come with the SMPP process and the API.
+(b) queue  the SMPP process (gateway.sms.smpp_process, what `trunkline smpp` runs) draining
+             queued rows over one bind: messages per second to stored submit_sm_resps.
+(c) e2e      real `trunkline api` and `trunkline smpp` processes: concurrent signed POST /sms
+             with one recipient each and enableDeliveryReport, receipts from the SMSC at once,
+             until every message is delivered with its SMSDeliveryReportReceived event written.
+Ratios (b)/(a) and (c)/(a) use (a) at the window of (b) and (c).
 
     .venv/bin/python -m bench.sms [--count 20000] [--window 10 50] [--nagle-count 200]
+        [--parts a nagle b c] [--queue-count 20000] [--e2e-count 5000] [--e2e-clients 32]
+        [--backend postgresql|sqlite] [--pipeline-window 50]
 """
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the sys.path fix below must run before the imports
+import sys
+from pathlib import Path
+
+# This folder holds numbers.py and sms.py, which would shadow the stdlib's numbers (psycopg needs
+# it) and the sms package: run from the repository root instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import os
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from functools import partial
-from pathlib import Path
 
 import smpplib.client
 import smpplib.consts
 import smpplib.smpp
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sms.bind import BindConfig, SmppBind, SubmitRequest, SubmitResult
 from tests.support.smsc import SmscProcess
@@ -180,18 +192,50 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--window", type=int, nargs="+", default=[1, 10, 50, 100])
     parser.add_argument("--nagle-count", type=int, default=200)
+    parser.add_argument("--parts", nargs="+", default=["a", "nagle", "b", "c"])
+    parser.add_argument("--queue-count", type=int, default=20_000)
+    parser.add_argument("--e2e-count", type=int, default=5_000)
+    parser.add_argument("--e2e-clients", type=int, default=32)
+    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--pipeline-window", type=int, default=50)
     args = parser.parse_args()
 
     with SmscProcess.start(record=False) as smsc:
         print(f"node-smpp SMSC on 127.0.0.1:{smsc.port}; {args.count} submits per run, 1 transceiver bind")
-        for window in args.window:
+        ceiling = 0.0
+        if "b" in args.parts or "c" in args.parts:
+            ceiling = raw_smpplib(smsc, args.count, args.pipeline_window)
+            print(f"  (a) raw smpplib at window {args.pipeline_window}: {ceiling:7.0f}/s")
+        if "b" in args.parts:
+            from bench.sms_pipeline import drain_queue
+
+            rate = drain_queue(smsc, args.queue_count, args.pipeline_window, args.backend)
+            print(
+                f"  (b) SMPP process draining {args.queue_count} queued messages ({args.backend}):"
+                f" {rate:7.0f}/s, ratio (b)/(a) {rate / ceiling:5.2f}"
+            )
+        if "c" in args.parts:
+            from bench.sms_pipeline import end_to_end
+
+            figures = end_to_end(smsc, args.e2e_count, args.pipeline_window, args.backend, args.e2e_clients)
+            rate = figures["delivered_with_events_per_second"]
+            print(
+                f"  (c) end to end, {args.e2e_count} POST /sms by {args.e2e_clients} clients"
+                f" ({args.backend}):"
+                f" accepted {figures['accepted_per_second']:7.0f}/s; delivered with report events"
+                f" {rate:7.0f}/s ({figures['events']:.0f} events, {figures['failures']:.0f} failed requests),"
+                f" ratio (c)/(a) {rate / ceiling:5.2f}"
+            )
+            if figures.get("first_failure"):
+                print(f"      first failed request: {figures['first_failure']}")
+        for window in args.window if "a" in args.parts else []:
             raw, raw_busy = measured(smsc, partial(raw_smpplib, smsc, args.count, window))
             bound, bound_busy = measured(smsc, partial(through_bind, smsc, args.count, window))
             print(
                 f"  window {window:4d}: (a) raw smpplib {raw:7.0f}/s (SMSC node at {raw_busy:4.0%} of a core)"
                 f"   sms.bind {bound:7.0f}/s (node {bound_busy:4.0%})   ratio bind/raw {bound / raw:5.2f}"
             )
-        if args.nagle_count:
+        if args.nagle_count and "nagle" in args.parts:
             print(f"Nagle: {args.nagle_count} messages one at a time (submit → resp → receipt), transceiver")
             for nodelay in (True, False):
                 mean, median = nagle(smsc, args.nagle_count, nodelay)

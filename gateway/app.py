@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from gateway.numbers.router import router as numbers_router
     from gateway.relay.router import router as relay_router
     from gateway.resources.router import router as resources_router
+    from gateway.sms.router import admin_router as sms_admin_router
+    from gateway.sms.router import router as sms_router
 
     for router in (
         health_router,
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         events_public_router,
         events_admin_router,
         events_tenant_router,
+        sms_router,
+        sms_admin_router,
     ):
         app.include_router(router)
     return app

@@ -35,6 +35,15 @@ def _events_app() -> typer.Typer:
 
 app.add_typer(_events_app(), name="events")
 
+
+def _smpp_app() -> typer.Typer:
+    from gateway.sms.cli import smpp_app
+
+    return smpp_app
+
+
+app.add_typer(_smpp_app(), name="smpp")
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -12,6 +12,16 @@ from gateway.numbers.models import (
     ReservationNumber,
 )
 from gateway.resources.models import Resource
+from gateway.sms.models import (
+    SmppConnection,
+    SmppRoute,
+    SmsInbound,
+    SmsInboundPart,
+    SmsMessage,
+    SmsOptOut,
+    SmsPendingReceipt,
+    SmsSegment,
+)
 
 __all__ = [
     "Carrier",
@@ -27,4 +37,12 @@ __all__ = [
     "Reservation",
     "ReservationNumber",
     "Resource",
+    "SmppConnection",
+    "SmppRoute",
+    "SmsInbound",
+    "SmsInboundPart",
+    "SmsMessage",
+    "SmsOptOut",
+    "SmsPendingReceipt",
+    "SmsSegment",
 ]

@@ -41,6 +41,7 @@ def local_roles() -> list[Role]:
     return [
         Role("api", [python, "-m", "gateway", "api"]),
         Role("worker", [python, "-m", "gateway", "worker"]),
+        Role("smpp", [python, "-m", "gateway", "smpp"]),
     ]
 
 

@@ -124,6 +124,42 @@ class Settings(BaseSettings):
     # How long the previous signing secret keeps signing after a rotation.
     events_secret_rotation_overlap_hours: float = Field(default=24.0, ge=0)
 
+    # SMS (gateway/sms and the SMPP process).
+    # Send quotas, to stop SMS pumping: messages accepted per resource per minute, and per
+    # resource per destination country per minute (0: no limit).
+    sms_quota_per_resource_per_minute: int = Field(default=6000, ge=0)
+    sms_quota_per_country_per_minute: int = Field(default=1200, ge=0)
+    # Per-country overrides of that quota, ISO 3166 alpha-2: "GB=100,NG=0" (0: no limit).
+    sms_country_quotas: CommaList = Field(default_factory=list)
+    # How long a repeatabilityRequestId is remembered (its first result answered again).
+    sms_repeatability_window_hours: float = Field(default=24.0, gt=0)
+    # A final delivery receipt is awaited this long when the request gives no
+    # deliveryReportTimeoutInSeconds; then the message expires with a Failed (timeout) report.
+    sms_delivery_report_timeout_seconds: int = Field(default=3600, ge=1, le=43200)
+    # Opt-out keywords of inbound messages (STOP ..., START ..., HELP ...), and optional replies.
+    sms_optout_keywords: CommaList = Field(
+        default_factory=lambda: ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"]
+    )
+    sms_optin_keywords: CommaList = Field(default_factory=lambda: ["START", "UNSTOP", "YES"])
+    sms_help_keywords: CommaList = Field(default_factory=lambda: ["HELP", "INFO"])
+    sms_optout_reply: str = ""
+    sms_optin_reply: str = ""
+    sms_help_reply: str = ""
+    # The SMPP process: how long a claimed message is its own before another process may take
+    # it over (a process that died mid-batch), how often it polls, how many it claims at once.
+    sms_claim_lease_seconds: float = Field(default=60.0, ge=1)
+    sms_poll_interval_seconds: float = Field(default=0.05, gt=0)
+    sms_claim_batch: int = Field(default=500, ge=1, le=10000)
+    # Messages held (claimed, not yet recorded) at most: this many windows of the bound binds.
+    sms_claim_windows: int = Field(default=4, ge=1, le=100)
+    sms_retry_base_seconds: float = Field(default=1.0, gt=0)
+    sms_retry_max_seconds: float = Field(default=60.0, gt=0)
+    # A TOML file of SMPP connections and routes (``[[connections]]``, ``[[routes]]``) that
+    # ``trunkline smpp`` (and so ``trunkline up``) applies to the database when it starts.
+    smpp_config_file: Path | None = None
+    # Inbound segments of a concatenated message are awaited this long.
+    sms_reassembly_timeout_seconds: float = Field(default=300.0, gt=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -150,6 +186,10 @@ class Settings(BaseSettings):
         "turn_nearest_urls",
         "numbers_not_resell_countries",
         "webhook_allowed_networks",
+        "sms_optout_keywords",
+        "sms_optin_keywords",
+        "sms_help_keywords",
+        "sms_country_quotas",
         mode="before",
     )
     @classmethod
@@ -169,6 +209,23 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"not a CIDR network: {item!r}") from exc
         return value
+
+    @field_validator("sms_country_quotas", mode="after")
+    @classmethod
+    def _country_quotas(cls, value: list[str]) -> list[str]:
+        for item in value:
+            country, _, limit = item.partition("=")
+            if len(country.strip()) != 2 or not limit.strip().isdigit():
+                raise ValueError(f"not COUNTRY=LIMIT: {item!r}")
+        return value
+
+    def sms_country_quota(self, country: str) -> int:
+        """Messages a resource may send to ``country`` a minute (0: no limit)."""
+        for item in self.sms_country_quotas:
+            code, _, limit = item.partition("=")
+            if code.strip().upper() == country.upper():
+                return int(limit)
+        return self.sms_quota_per_country_per_minute
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -1,0 +1,257 @@
+"""Parts (b) and (c) of bench/sms.py: the SMPP process draining a queue, and end to end.
+
+(b) ``queue``: N messages inserted as ``queued`` rows (what POST /sms leaves), then one
+    SmppProcess (the code ``trunkline smpp`` runs, in this process) claims, segments, submits
+    over one transceiver bind and records every submit_sm_resp: messages per second from start
+    to the last resp stored.
+(c) ``e2e``: a real ``trunkline api`` (HTTPS) and ``trunkline smpp`` as processes; client
+    threads send HMAC-signed POST /sms with one recipient each and enableDeliveryReport; the
+    SMSC answers every submit with a receipt at once; measured until every message is
+    delivered and its SMSDeliveryReportReceived event is in the outbox (the webhook workers'
+    own throughput is bench/events.py's subject).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, insert, select
+
+from gateway.core.db import Database
+from gateway.core.migrate import upgrade
+from gateway.core.settings import Settings
+from gateway.events.models import OutboxEvent
+from gateway.resources.service import create_resource
+from gateway.sms import service
+from gateway.sms.models import SmsMessage
+from gateway.sms.schemas import ConnectionCreate, RouteCreate
+from gateway.sms.smpp_process import SmppProcess
+from tests.e2e.helpers import AcsHmacAuth, free_port, stop_process, strong_secret, trunkline_env
+from tests.gateway.sms.support import give_number
+from tests.support.postgres import throwaway_database
+from tests.support.smsc import SmscProcess
+
+SENDER = "+14255550100"
+TEXT = "Your verification code is 123456"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def prepared(backend: str, smsc: SmscProcess, window: int) -> Iterator[tuple[Database, str]]:
+    with ExitStackLite() as stack:
+        if backend == "postgresql":
+            url = stack.enter(throwaway_database("trunkline_bench_sms"))
+        else:
+            tmp = stack.enter(TemporaryDirectory())
+            url = f"sqlite:///{tmp}/bench.db"
+        database = Database(url)
+        upgrade(database.engine)
+        with database.session() as session:
+            resource_id = create_resource(session, "bench", "https://bench.test/").id
+            service.add_connection(
+                session,
+                ConnectionCreate(
+                    name="smsc",
+                    host=smsc.host,
+                    port=smsc.port,
+                    system_id=smsc.system_id,
+                    password=smsc.password,
+                    window_size=window,
+                ),
+            )
+            service.add_route(session, RouteCreate(prefix="+", connection="smsc"))
+        give_number(database, resource_id, SENDER)
+        try:
+            yield database, resource_id
+        finally:
+            database.dispose()
+
+
+class ExitStackLite:
+    def __init__(self) -> None:
+        self.managers: list[Any] = []
+
+    def enter(self, manager: Any) -> Any:
+        value = manager.__enter__()
+        self.managers.append(manager)
+        return value
+
+    def __enter__(self) -> ExitStackLite:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for manager in reversed(self.managers):
+            manager.__exit__(None, None, None)
+
+
+def count_state(database: Database, *states: str) -> int:
+    with database.read_session() as session:
+        return int(
+            session.scalar(select(func.count()).select_from(SmsMessage).where(SmsMessage.state.in_(states)))
+            or 0
+        )
+
+
+def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> float:
+    """(b): messages per second from queued rows to stored submit_sm_resps."""
+    smsc.configure(receipts="none", record=False)
+    with prepared(backend, smsc, window) as (database, resource_id):
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "id": f"Outgoing_bench{index:08d}{uuid.uuid4()}",
+                "resource_id": resource_id,
+                "from_number": SENDER,
+                "to_number": f"+1425{index:07d}",
+                "country_code": "US",
+                "text": TEXT,
+                "segment_count": 1,
+                "data_coding": 0,
+                "enable_delivery_report": False,
+                "delivery_report_timeout_seconds": 3600,
+                "state": "queued",
+                "attempts": 0,
+                "in_doubt": False,
+                "possible_duplicates": 0,
+                "next_attempt_at": now,
+                "tried_connections": "",
+                "concat_reference": 0,
+                "created_at": now,
+                "segments_succeeded": 0,
+                "segments_failed": 0,
+            }
+            for index in range(count)
+        ]
+        with database.session() as session:
+            for offset in range(0, count, 5000):
+                session.execute(insert(SmsMessage), rows[offset : offset + 5000])
+        settings = Settings(database_url=database.url, sms_claim_batch=10000)
+        process = SmppProcess(settings, database)
+        thread = threading.Thread(target=process.run, daemon=True)
+        started = time.perf_counter()
+        thread.start()
+        deadline = started + 600
+        while count_state(database, "submitted") < count:
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the queue did not drain")
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        process.stop()
+        thread.join(30)
+        return count / elapsed
+
+
+def end_to_end(smsc: SmscProcess, count: int, window: int, backend: str, clients: int) -> dict[str, Any]:
+    """(c): signed POST /sms (one recipient each) -> submit_sm -> receipt -> report event."""
+    smsc.configure(receipts="immediate", record=False)
+    with prepared(backend, smsc, window) as (database, _resource_id), TemporaryDirectory() as tmp:
+        port = free_port()
+        env = trunkline_env(Path(tmp) / "data", port, strong_secret(), database_url=database.url)
+        env.update(
+            TRUNKLINE_LOG_LEVEL="WARNING",
+            TRUNKLINE_SMS_QUOTA_PER_RESOURCE_PER_MINUTE="0",
+            TRUNKLINE_SMS_QUOTA_PER_COUNTRY_PER_MINUTE="0",
+        )
+        log = (Path(tmp) / "procs.log").open("wb")
+        api = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "api", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        smpp = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "smpp"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            key = json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "gateway", "resources", "show", "bench"],
+                    env=env,
+                    cwd=REPO,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )["primaryKey"]
+            ca = Path(tmp) / "data" / "tls" / "ca.pem"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if ca.exists():
+                        with httpx.Client(verify=ssl.create_default_context(cafile=str(ca))) as probe:
+                            if probe.get(f"https://127.0.0.1:{port}/health").status_code == 200:
+                                break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the API did not come up")
+                time.sleep(0.1)
+            while not smsc.bound_sessions():
+                time.sleep(0.05)
+            context = ssl.create_default_context(cafile=str(ca))
+            next_index = iter(range(count))
+            lock = threading.Lock()
+            failures: list[str] = []
+
+            def client_loop() -> None:
+                with httpx.Client(
+                    base_url=f"https://127.0.0.1:{port}", verify=context, auth=AcsHmacAuth(key), timeout=60
+                ) as http:
+                    while True:
+                        with lock:
+                            index = next(next_index, None)
+                        if index is None:
+                            return
+                        body = {
+                            "from": SENDER,
+                            "smsRecipients": [{"to": f"+1425555{index % 10000:04d}"}],
+                            "message": TEXT,
+                            "smsSendOptions": {"enableDeliveryReport": True},
+                        }
+                        response = http.post("/sms", params={"api-version": "2021-03-07"}, json=body)
+                        if response.status_code != 202 or not response.json()["value"][0]["successful"]:
+                            failures.append(response.text[:200])
+
+            started = time.perf_counter()
+            threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            accepted_at = time.perf_counter()
+            deadline = accepted_at + 600
+            while count_state(database, "delivered", "failed", "expired") < count - len(failures):
+                if time.perf_counter() > deadline:
+                    raise TimeoutError("messages did not finish")
+                time.sleep(0.05)
+            finished = time.perf_counter()
+            with database.read_session() as session:
+                events = session.scalar(select(func.count()).select_from(OutboxEvent)) or 0
+            return {
+                "accepted_per_second": count / (accepted_at - started),
+                "delivered_with_events_per_second": count / (finished - started),
+                "failures": float(len(failures)),
+                "events": float(events),
+                "first_failure": failures[0] if failures else "",
+            }
+        finally:
+            stop_process(api)
+            stop_process(smpp)
+            log.close()

@@ -1,0 +1,234 @@
+"""``trunkline smpp``: run the SMPP process, and manage SMPP connections and routes offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from gateway.core.settings import get_settings
+
+smpp_app = typer.Typer(
+    help="The SMPP process (no sub-command: run it), SMPP connections and routes.",
+    invoke_without_command=True,
+)
+route_app = typer.Typer(help="Routes: destination prefix -> ordered SMPP connections.", no_args_is_help=True)
+smpp_app.add_typer(route_app, name="route")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _database() -> Any:
+    from gateway.core.db import Database
+    from gateway.core.migrate import upgrade
+
+    database = Database(get_settings().effective_database_url)
+    upgrade(database.engine)
+    return database
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@smpp_app.callback()
+def smpp(
+    ctx: typer.Context,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+) -> None:
+    """Without a sub-command: run one persistent bind per configured SMPP connection."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from gateway.sms.smpp_process import run_smpp
+
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from outside
+    run_smpp(get_settings())
+
+
+@smpp_app.command("add")
+def add(
+    name: str,
+    host: Annotated[str, typer.Option(help="SMSC host.")],
+    port: Annotated[int, typer.Option(help="SMSC port.")],
+    system_id: Annotated[str, typer.Option("--system-id", help="SMPP system_id.")],
+    password: Annotated[str, typer.Option(help="SMPP password.")],
+    tls: Annotated[bool, typer.Option("--tls", help="Connect over TLS.")] = False,
+    system_type: Annotated[str, typer.Option("--system-type")] = "",
+    bind_mode: Annotated[str, typer.Option("--bind-mode", help="transceiver | transmitter+receiver")] = (
+        "transceiver"
+    ),
+    source_ton: Annotated[int, typer.Option("--source-ton")] = 1,
+    source_npi: Annotated[int, typer.Option("--source-npi")] = 1,
+    dest_ton: Annotated[int, typer.Option("--dest-ton")] = 1,
+    dest_npi: Annotated[int, typer.Option("--dest-npi")] = 1,
+    window: Annotated[int, typer.Option("--window", help="Outstanding submits.")] = 10,
+    max_rate: Annotated[float, typer.Option("--max-rate", help="Submits per second (0: unlimited).")] = 0.0,
+    enquire_link_interval: Annotated[float, typer.Option("--enquire-link-interval")] = 30.0,
+    reconnect_backoff_initial: Annotated[float, typer.Option("--reconnect-backoff-initial")] = 1.0,
+    reconnect_backoff_max: Annotated[float, typer.Option("--reconnect-backoff-max")] = 60.0,
+    data_coding: Annotated[str, typer.Option("--data-coding", help="auto | gsm7 | ucs2")] = "auto",
+    resp_id_format: Annotated[
+        str, typer.Option("--resp-id-format", help="Message ids in submit_sm_resp: as-is | hex | decimal")
+    ] = "as-is",
+    receipt_id_format: Annotated[
+        str, typer.Option("--receipt-id-format", help="Message ids in receipts: as-is | hex | decimal")
+    ] = "as-is",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Add an SMPP connection (the running SMPP process binds it within seconds)."""
+    from gateway.core.errors import AcsError
+    from gateway.sms import service
+    from gateway.sms.schemas import ConnectionCreate
+
+    try:
+        spec = ConnectionCreate(
+            name=name,
+            host=host,
+            port=port,
+            tls=tls,
+            system_id=system_id,
+            password=password,
+            system_type=system_type,
+            bind_mode=bind_mode,
+            source_ton=source_ton,
+            source_npi=source_npi,
+            dest_ton=dest_ton,
+            dest_npi=dest_npi,
+            window_size=window,
+            max_submits_per_second=max_rate,
+            enquire_link_interval=enquire_link_interval,
+            reconnect_backoff_initial=reconnect_backoff_initial,
+            reconnect_backoff_max=reconnect_backoff_max,
+            default_data_coding=data_coding,
+            resp_id_format=resp_id_format,
+            receipt_id_format=receipt_id_format,
+        )
+    except ValidationError as exc:
+        raise _fail(str(exc), 2) from exc
+    database = _database()
+    try:
+        with database.session() as session:
+            data = service.connection_json(service.add_connection(session, spec))
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+    if as_json:
+        _print_json(data)
+        return
+    console.print(f"added SMPP connection [bold]{name}[/bold] ({host}:{port})")
+
+
+@smpp_app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List SMPP connections."""
+    from gateway.sms import service
+
+    with _database().session() as session:
+        rows = [service.connection_json(c) for c in service.list_connections(session)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("name", "host", "port", "system_id", "bind mode", "window", "max rate")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["host"],
+            str(row["port"]),
+            row["systemId"],
+            row["bindMode"],
+            str(row["windowSize"]),
+            str(row["maxSubmitsPerSecond"]),
+        )
+    console.print(table)
+
+
+@smpp_app.command("remove")
+def remove(name: str) -> None:
+    """Remove an SMPP connection and its routes."""
+    from gateway.core.errors import AcsError
+    from gateway.sms import service
+
+    try:
+        with _database().session() as session:
+            service.delete_connection(session, name)
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+    console.print(f"removed {name}")
+
+
+@smpp_app.command("apply")
+def apply(
+    path: Annotated[Path, typer.Argument(help="TOML file with [[connections]] and [[routes]].")],
+) -> None:
+    """Create or update connections and add routes from a file (TRUNKLINE_SMPP_CONFIG_FILE's format)."""
+    from gateway.core.errors import AcsError
+    from gateway.sms import service
+
+    try:
+        with _database().session() as session:
+            connections, routes = service.apply_config_file(session, path)
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+    console.print(f"{connections} connections applied, {routes} routes added")
+
+
+@smpp_app.command("stats")
+def stats() -> None:
+    """Messages by state and possible duplicates, as JSON."""
+    from gateway.sms import service
+
+    with _database().session() as session:
+        _print_json(service.stats(session))
+
+
+@route_app.command("add")
+def route_add(
+    prefix: Annotated[str, typer.Option(help="Destination prefix, e.g. +1 (+ alone: everything).")],
+    connection: Annotated[str, typer.Option(help="Connection name; add several for failover, in order.")],
+    priority: Annotated[int | None, typer.Option(help="Order among the prefix's connections.")] = None,
+) -> None:
+    """Route destinations starting with PREFIX to CONNECTION (after the prefix's earlier ones)."""
+    from gateway.core.errors import AcsError
+    from gateway.sms import service
+    from gateway.sms.schemas import RouteCreate
+
+    try:
+        spec = RouteCreate(prefix=prefix, connection=connection, priority=priority)
+    except ValidationError as exc:
+        raise _fail(str(exc), 2) from exc
+    try:
+        with _database().session() as session:
+            route = service.add_route(session, spec)
+            console.print(f"route {route.prefix} -> {connection} (priority {route.priority})")
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+
+
+@route_app.command("list")
+def route_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List routes."""
+    from gateway.sms import service
+
+    with _database().session() as session:
+        rows = service.list_routes(session)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("prefix", "connection", "priority")
+    for row in rows:
+        table.add_row(row["prefix"], row["connection"], str(row["priority"]))
+    console.print(table)

@@ -1,0 +1,125 @@
+"""SMS API (``Sms/2021-03-07`` and ``Sms/2026-01-23``) and the operator's SMPP API under /admin."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from gateway.core.auth import AppDatabase, AppSettings, AuthenticatedTenant, api_version, require_operator
+from gateway.core.db import utcnow
+from gateway.core.errors import BadRequest
+from gateway.sms import service
+from gateway.sms.schemas import (
+    OPTOUT_API_VERSION,
+    SMS_API_VERSIONS,
+    ConnectionCreate,
+    OptOutRequest,
+    RouteCreate,
+    SendMessageRequest,
+)
+
+router = APIRouter(tags=["sms"])
+admin_router = APIRouter(prefix="/admin", tags=["admin: smpp"], dependencies=[Depends(require_operator)])
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise BadRequest("The request body is not valid JSON.") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+
+
+@router.post("/sms", dependencies=[api_version(*SMS_API_VERSIONS)])
+async def send_sms(
+    request: Request, tenant: AuthenticatedTenant, database: AppDatabase, settings: AppSettings
+) -> JSONResponse:
+    body: SendMessageRequest = await _body(request, SendMessageRequest)
+
+    def run() -> list[dict[str, Any]]:
+        with database.session() as session:
+            return service.send(session, settings, tenant.resource_id, body, utcnow()).items
+
+    items = await run_in_threadpool(run)
+    return JSONResponse({"value": items}, status_code=202)
+
+
+def _optout_route(action: str) -> Any:
+    async def handler(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
+        body: OptOutRequest = await _body(request, OptOutRequest)
+
+        def run() -> list[dict[str, Any]]:
+            with database.session() as session:
+                return service.optouts(session, tenant.resource_id, body, action)
+
+        return {"value": await run_in_threadpool(run)}
+
+    return handler
+
+
+for _action in ("add", "remove", "check"):
+    router.add_api_route(
+        f"/sms/optouts:{_action}",
+        _optout_route(_action),
+        methods=["POST"],
+        dependencies=[api_version(OPTOUT_API_VERSION)],
+        name=f"optouts_{_action}",
+    )
+
+
+@router.get("/deliveryReports/{outgoingMessageId}", dependencies=[api_version(OPTOUT_API_VERSION)])
+def get_delivery_report(outgoingMessageId: str, tenant: AuthenticatedTenant, database: AppDatabase) -> Any:
+    with database.session() as session:
+        return service.delivery_report(session, tenant.resource_id, outgoingMessageId)
+
+
+# Operator ----------------------------------------------------------------------------------------------
+
+
+@admin_router.post("/smpp/connections", status_code=201)
+async def create_connection(request: Request, database: AppDatabase) -> dict[str, Any]:
+    spec: ConnectionCreate = await _body(request, ConnectionCreate)
+    with database.session() as session:
+        return service.connection_json(service.add_connection(session, spec))
+
+
+@admin_router.get("/smpp/connections")
+def list_connections(database: AppDatabase) -> dict[str, Any]:
+    with database.session() as session:
+        return {"value": [service.connection_json(c) for c in service.list_connections(session)]}
+
+
+@admin_router.delete("/smpp/connections/{name}", status_code=204)
+def delete_connection(name: str, database: AppDatabase) -> None:
+    with database.session() as session:
+        service.delete_connection(session, name)
+
+
+@admin_router.post("/smpp/routes", status_code=201)
+async def create_route(request: Request, database: AppDatabase) -> dict[str, Any]:
+    spec: RouteCreate = await _body(request, RouteCreate)
+    with database.session() as session:
+        route = service.add_route(session, spec)
+        return {"prefix": route.prefix, "connection": spec.connection, "priority": route.priority}
+
+
+@admin_router.get("/smpp/routes")
+def list_routes(database: AppDatabase) -> dict[str, Any]:
+    with database.session() as session:
+        return {"value": service.list_routes(session)}
+
+
+@admin_router.get("/sms/stats")
+def sms_stats(database: AppDatabase) -> dict[str, Any]:
+    with database.session() as session:
+        return service.stats(session)

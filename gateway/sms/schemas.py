@@ -1,0 +1,72 @@
+"""Request bodies of the SMS API (2021-03-07 and 2026-01-23) and of the operator's SMPP API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+SMS_API_VERSIONS = ("2021-03-07", "2026-01-23")
+OPTOUT_API_VERSION = "2026-01-23"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class SmsRecipient(Model):
+    to: str
+    repeatability_request_id: str | None = None
+    repeatability_first_sent: str | None = None
+
+
+class SmsSendOptions(Model):
+    enable_delivery_report: bool = False
+    tag: str | None = Field(default=None, max_length=1024)
+    delivery_report_timeout_in_seconds: int | None = Field(default=None, ge=60, le=43200)
+
+
+class SendMessageRequest(Model):
+    from_: str = Field(alias="from", min_length=1)
+    sms_recipients: list[SmsRecipient] = Field(min_length=1, max_length=100)
+    message: str = Field(max_length=2048)
+    sms_send_options: SmsSendOptions | None = None
+
+
+class OptOutRecipient(Model):
+    to: str = Field(min_length=1)
+
+
+class OptOutRequest(Model):
+    from_: str = Field(alias="from", min_length=1)
+    recipients: list[OptOutRecipient] = Field(min_length=1, max_length=100)
+
+
+class ConnectionCreate(Model):
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(ge=1, le=65535)
+    tls: bool = False
+    system_id: str = Field(min_length=1, max_length=15)
+    password: str = Field(max_length=63)
+    system_type: str = Field(default="", max_length=12)
+    bind_mode: Literal["transceiver", "transmitter+receiver"] = "transceiver"
+    source_ton: int = Field(default=1, ge=0, le=255)
+    source_npi: int = Field(default=1, ge=0, le=255)
+    dest_ton: int = Field(default=1, ge=0, le=255)
+    dest_npi: int = Field(default=1, ge=0, le=255)
+    window_size: int = Field(default=10, ge=1, le=1000)
+    max_submits_per_second: float = Field(default=0.0, ge=0)
+    enquire_link_interval: float = Field(default=30.0, gt=0)
+    reconnect_backoff_initial: float = Field(default=1.0, gt=0)
+    reconnect_backoff_max: float = Field(default=60.0, gt=0)
+    default_data_coding: Literal["auto", "gsm7", "ucs2"] = "auto"
+    resp_id_format: Literal["as-is", "hex", "decimal"] = "as-is"
+    receipt_id_format: Literal["as-is", "hex", "decimal"] = "as-is"
+
+
+class RouteCreate(Model):
+    prefix: str = Field(pattern=r"^\+[0-9]{0,15}$")
+    connection: str = Field(min_length=1)
+    priority: int | None = None

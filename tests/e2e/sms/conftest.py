@@ -1,0 +1,231 @@
+"""The SMS end-to-end stack, all real processes: ``trunkline api`` (HTTPS), ``trunkline smpp``,
+``trunkline worker`` (events, on a private redis-server), the node-smpp SMSC, PostgreSQL, and an
+https webhook receiver that verifies signatures and parses events with ``azure-eventgrid``.
+
+The app under test is reached only through the official ``SmsClient`` (and, for what SDK 1.1.0
+has no method for, HMAC-signed httpx requests as the SDK signs them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from azure.communication.sms import SmsClient
+from sqlalchemy import func, select
+
+from gateway.core.db import Database
+from gateway.core.migrate import upgrade
+from gateway.core.settings import Settings
+from gateway.events import builder
+from gateway.events import service as events
+from gateway.events.runtime import limits_from_settings, policy_from_settings
+from gateway.sms.models import SmsMessage
+from tests.e2e.helpers import AcsHmacAuth, free_port, stop_process, strong_secret, trunkline_env
+from tests.gateway.events.harness import Receiver, RedisServer, make_tls, running_receiver, wait_until
+from tests.gateway.sms.support import give_number
+from tests.support.postgres import throwaway_database
+from tests.support.smsc import SmscProcess, smsc_available
+
+REPO = Path(__file__).resolve().parents[3]
+SENDER = "+14255550100"
+
+
+@dataclass
+class SmsStack:
+    tmp: Path
+    env: dict[str, str]
+    database: Database
+    smsc: SmscProcess
+    redis: RedisServer
+    receiver: Receiver
+    port: int
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    resource: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}/"
+
+    @property
+    def ca_file(self) -> Path:
+        return Path(self.env["TRUNKLINE_DATA_DIR"]) / "tls" / "ca.pem"
+
+    def start(self, role: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"{role}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway", *args],
+            env=self.env,
+            cwd=str(REPO),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes[role] = process
+        return process
+
+    def kill(self, role: str) -> None:
+        process = self.processes.pop(role)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            stop_process(process)
+        self.processes.clear()
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", *args],
+            env=self.env,
+            cwd=str(REPO),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def log(self, role: str) -> str:
+        path = self.tmp / f"{role}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def sms_client(self) -> SmsClient:
+        return SmsClient.from_connection_string(self.resource["connectionString"], retry_total=0)
+
+    def http(self) -> httpx.Client:
+        import ssl
+
+        return httpx.Client(
+            base_url=self.endpoint,
+            verify=ssl.create_default_context(cafile=str(self.ca_file)),
+            auth=AcsHmacAuth(self.resource["primaryKey"]),
+            timeout=30,
+        )
+
+    def counts(self) -> dict[str, int]:
+        with self.database.session() as session:
+            rows = session.execute(select(SmsMessage.state, func.count()).group_by(SmsMessage.state))
+            return {state: int(count) for state, count in rows}
+
+    def wait_all_final(self, timeout: float = 60.0) -> dict[str, int]:
+        def done() -> dict[str, int] | None:
+            counts = self.counts()
+            return counts if not (counts.get("queued") or counts.get("submitted")) else None
+
+        result: dict[str, int] = wait_until(done, timeout, what="every message final")
+        return result
+
+
+@pytest.fixture(scope="package")
+def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
+    reason = smsc_available()
+    if reason:
+        pytest.fail(reason, pytrace=False)
+    tmp = tmp_path_factory.mktemp("sms-e2e")
+    tls = make_tls(tmp)
+    with (
+        throwaway_database("trunkline_sms_e2e") as database_url,
+        SmscProcess.start(receipts="immediate") as smsc,
+        running_receiver(tls) as receiver,
+    ):
+        redis = RedisServer(tmp)
+        port = free_port()
+        env = trunkline_env(tmp / "data", port, strong_secret(), database_url=database_url)
+        env.update(
+            {
+                "TRUNKLINE_BROKER_URL": redis.url,
+                "TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+                "TRUNKLINE_WEBHOOK_CA_BUNDLE": str(tls.ca_file),
+                "TRUNKLINE_EVENTS_VISIBILITY_TIMEOUT_SECONDS": "5",
+                "TRUNKLINE_EVENTS_UNACKED_RESTORE_INTERVAL_SECONDS": "1",
+                "TRUNKLINE_EVENTS_RETRY_BASE_SECONDS": "0.2",
+                "TRUNKLINE_EVENTS_RETRY_MAX_SECONDS": "1",
+                "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": "0.05",
+                "TRUNKLINE_SMS_CLAIM_LEASE_SECONDS": "4",
+                "TRUNKLINE_SMS_RETRY_BASE_SECONDS": "0.2",
+                "TRUNKLINE_SMS_RETRY_MAX_SECONDS": "1",
+                "TRUNKLINE_SMS_DELIVERY_REPORT_TIMEOUT_SECONDS": "12",
+                "TRUNKLINE_SMS_QUOTA_PER_RESOURCE_PER_MINUTE": "100000",
+                "TRUNKLINE_SMS_QUOTA_PER_COUNTRY_PER_MINUTE": "100000",
+                "TRUNKLINE_SMS_COUNTRY_QUOTAS": "FR=2",
+                "TRUNKLINE_LOG_LEVEL": "WARNING",
+            }
+        )
+        database = Database(database_url)
+        upgrade(database.engine)  # once, before several processes would race to create the schema
+        stack = SmsStack(tmp, env, database, smsc, redis, receiver, port)
+        try:
+            stack.start("api", "api", "--host", "127.0.0.1", "--port", str(port))
+            created = stack.cli("resources", "create", "sms-e2e", "--json")
+            assert created.returncode == 0, created.stderr
+            stack.resource = json.loads(created.stdout)
+            give_number(database, stack.resource["id"], SENDER)
+            added = stack.cli(
+                "smpp", "add", "smsc1", "--host", smsc.host, "--port", str(smsc.port),
+                "--system-id", smsc.system_id, "--password", smsc.password, "--window", "50",
+                "--reconnect-backoff-initial", "0.1", "--reconnect-backoff-max", "0.5", "--json",
+            )  # fmt: skip
+            assert added.returncode == 0, added.stderr
+            assert json.loads(added.stdout)["name"] == "smsc1"
+            routed = stack.cli("smpp", "route", "add", "--prefix", "+", "--connection", "smsc1")
+            assert routed.returncode == 0, routed.stderr
+            listed = stack.cli("smpp", "list", "--json")
+            assert [c["name"] for c in json.loads(listed.stdout)] == ["smsc1"]
+            settings = Settings(
+                webhook_allowed_networks=["127.0.0.0/8"], data_dir=tmp / "data", database_url=database_url
+            )
+            with database.session() as session:
+                subscription = events.create_subscription(
+                    session,
+                    stack.resource["id"],
+                    events.SubscriptionSpec(
+                        receiver.url, [builder.SMS_RECEIVED, builder.SMS_DELIVERY_REPORT_RECEIVED]
+                    ),
+                    policy_from_settings(settings),
+                    limits_from_settings(settings),
+                )
+            receiver.secrets = [subscription.secret]
+            stack.start("smpp", "smpp")
+            stack.start("worker", "worker")
+
+            def active() -> bool:
+                with database.session() as session:
+                    return events.get_subscription(session, subscription.id).status == events.ACTIVE
+
+            wait_until(active, 30, what="the subscription to validate")
+            wait_until(smsc.bound_sessions, 20, what="trunkline smpp to bind")
+            wait_until(stack.ca_file.exists, 20, what="the API's CA")
+
+            def healthy() -> bool:
+                try:
+                    with stack.http() as client:
+                        return client.get("/health").status_code == 200
+                except (httpx.HTTPError, OSError):
+                    return False
+
+            wait_until(healthy, 30, what="the API")
+            os.environ["REQUESTS_CA_BUNDLE"] = str(stack.ca_file)
+            os.environ["SSL_CERT_FILE"] = str(stack.ca_file)
+            yield stack
+        finally:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+            os.environ.pop("SSL_CERT_FILE", None)
+            stack.stop_all()
+            redis.stop()
+            database.dispose()
+
+
+@pytest.fixture
+def stack(sms_stack: SmsStack, request: pytest.FixtureRequest) -> Iterator[SmsStack]:
+    """The session's stack, with the SMSC's records reset and its logs shown on failure."""
+    sms_stack.smsc.reset()
+    sms_stack.smsc.configure(receipts="immediate")
+    return sms_stack
