@@ -89,7 +89,7 @@ def _routes(router: APIRouter, scoped: bool) -> None:
 
     from gateway.core.auth import authenticated_tenant
 
-    def _no_tenant() -> None:
+    async def _no_tenant() -> None:
         return None
 
     Caller = Annotated[object, Depends(authenticated_tenant if scoped else _no_tenant)]

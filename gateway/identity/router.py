@@ -25,7 +25,7 @@ router = APIRouter(tags=["identity"], dependencies=[api_version(*API_VERSIONS)])
 public_router = APIRouter(tags=["identity"])
 
 
-def identity_service(request: Request) -> IdentityService:
+async def identity_service(request: Request) -> IdentityService:
     service: IdentityService = request.app.state.identity
     return service
 
