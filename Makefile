@@ -22,6 +22,7 @@ lint:
 
 bench:
 	@scripts/bootstrap.sh --dev
+	$(VENV)/python -m bench.api
 	$(VENV)/python -m bench.auth
 	$(VENV)/python -m bench.sms
 	$(VENV)/python -m bench.events

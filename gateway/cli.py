@@ -73,11 +73,14 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def api(
     host: Annotated[str | None, typer.Option(help="Address to listen on (TRUNKLINE_API_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (TRUNKLINE_API_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="API processes (TRUNKLINE_API_WORKERS).")] = None,
 ) -> None:
     """Serve the HTTPS API (data plane and operator admin API)."""
     from gateway.server import serve_api
 
     overrides: dict[str, Any] = {}
+    if workers is not None:
+        overrides["api_workers"] = workers
     if host is not None:
         overrides["api_host"] = host
     if port is not None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import structlog
 import uvicorn
+from fastapi import FastAPI
 
 from gateway.core.logging import configure_logging
 from gateway.core.settings import Settings
@@ -27,6 +31,7 @@ def prepare_storage(settings: Settings) -> None:
 def serve_api(settings: Settings) -> None:
     from gateway.app import create_app
     from gateway.core.tls import resolve_tls
+    from gateway.identity.tokens import Keyring
 
     configure_logging(settings.log_level, settings.log_json)
     prepare_storage(settings)
@@ -48,15 +53,39 @@ def serve_api(settings: Settings) -> None:
         host=settings.api_host,
         port=settings.api_port,
     )
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        ssl_certfile=str(tls.cert_file),
-        ssl_keyfile=str(tls.key_file),
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
+    common: dict[str, Any] = {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "ssl_certfile": str(tls.cert_file),
+        "ssl_keyfile": str(tls.key_file),
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.api_workers == 1:
+        uvicorn.Server(uvicorn.Config(create_app(settings), **common)).run()
+        return
+    # Several processes on one socket: each builds its app from the environment, so the
+    # settings given on the command line travel there. The signing key must exist before they
+    # start, or each would make its own.
+    Keyring(
+        settings.effective_token_keys_dir,
+        settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
+    ).keys()
+    os.environ.update(
+        TRUNKLINE_API_HOST=settings.api_host,
+        TRUNKLINE_API_PORT=str(settings.api_port),
+        TRUNKLINE_DATA_DIR=str(settings.data_dir),
     )
-    uvicorn.Server(config).run()
+    uvicorn.run("gateway.server:worker_app", factory=True, workers=settings.api_workers, **common)
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several API worker processes (``trunkline api --workers N``)."""
+    from gateway.app import create_app
+    from gateway.core.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

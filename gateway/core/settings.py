@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8443, ge=1, le=65535)
     public_endpoint: str | None = None
+    # API processes sharing the listening socket; more than one uses more cores on one node.
+    api_workers: int = Field(default=1, ge=1, le=64)
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
 

@@ -83,7 +83,7 @@ def issue_access_token(
     database: AppDatabase,
     identities: Identities,
 ) -> JSONResponse:
-    with database.session() as session:
+    with database.read_session() as session:
         token = identities.issue_token(session, tenant.resource_id, id, body.scopes, body.expires_in_minutes)
     return _json(token)
 
@@ -106,7 +106,7 @@ def verify_access_token(
 ) -> JSONResponse:
     """Trunkline's addition: a trusted service checks a token its users present (signature,
     expiry, revocation). Only tokens of the calling resource verify."""
-    with database.session() as session:
+    with database.read_session() as session:
         verified = identities.verify(session, body.token, resource_id=tenant.resource_id)
     return _json(verified)
 

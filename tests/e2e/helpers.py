@@ -334,6 +334,7 @@ def running_trunkline(
     database_url: str | None = None,
     backend: str = "sqlite",
     timeout: float = SERVER_START_TIMEOUT,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[TrunklineServer]:
     """Start ``trunkline api`` on a free port and wait until /health answers over verified TLS."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -343,6 +344,7 @@ def running_trunkline(
     env = trunkline_env(
         data_dir, port, token, turn_urls=turn_urls, turn_secret=turn_secret, database_url=database_url
     )
+    env.update(extra_env or {})
     log_file = workdir / "trunkline-api.log"
     with log_file.open("wb") as sink:
         proc = subprocess.Popen(

@@ -14,9 +14,12 @@ from azure.communication.identity import CommunicationIdentityClient
 from azure.core.exceptions import ClientAuthenticationError
 
 from tests.e2e.helpers import (
+    AcsHmacAuth,
     TrunklineServer,
     api_command,
     free_port,
+    parse_connection_string,
+    running_trunkline,
     strong_secret,
     trunkline_env,
 )
@@ -265,3 +268,28 @@ def test_api_refuses_to_start_with_weak_secrets(
     assert ("TRUNKLINE_TURN_SECRET" if turn_secret else "TRUNKLINE_OPERATOR_TOKEN") in message
     if token == "STRONG":
         assert operator_token not in message  # a good secret is never echoed
+
+
+# Several API processes --------------------------------------------------------------------------------
+
+
+def test_api_workers_share_one_signing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--workers 2`` (TRUNKLINE_API_WORKERS) runs two processes on one socket; a token issued
+    by either verifies at either, so they made no signing key of their own."""
+    with running_trunkline(tmp_path, extra_env={"TRUNKLINE_API_WORKERS": "2"}) as server:
+        children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
+        # multiprocessing also starts its resource tracker; the workers are the spawned ones.
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children]
+        assert sum(b"spawn_main" in command for command in commands) == 2, commands
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.ca_file))
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))
+        resource = server.create_resource()
+        _endpoint, key = parse_connection_string(resource["connectionString"])
+        client = CommunicationIdentityClient.from_connection_string(resource["connectionString"])
+        tokens = [client.create_user_and_token(["voip"])[1].token for _ in range(6)]
+        # Fresh connections, so the kernel spreads them over both processes.
+        for token in tokens * 2:
+            with server.http(auth=AcsHmacAuth(key)) as http:
+                answer = http.post("/accessTokens:verify?api-version=2023-10-01", json={"token": token})
+            assert answer.status_code == 200, answer.text
+        assert len(list((server.data_dir / "keys").glob("*.pem"))) == 1
