@@ -40,6 +40,7 @@ if [[ $dev -eq 1 ]]; then
     ensure_apt pg_ctlcluster postgresql
     ensure_apt node nodejs                # the test SMSC (tests/smsc) runs on node-smpp
     ensure_apt npm npm
+    ensure_apt wrk wrk                    # bench/api.py loads the API with it
 fi
 
 if [[ ! -x .venv/bin/python ]]; then
