@@ -21,12 +21,14 @@ def broker_options(settings: Settings) -> dict[str, Any]:
     url = broker_url(settings)
     if url == LOCAL_BROKER_SCHEME:
         folder = local_broker_dir(settings)
-        for sub in ("in", "processed"):
+        for sub in ("in", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         return {
             "data_folder_in": str(folder / "in"),
             "data_folder_out": str(folder / "in"),
             "processed_folder": str(folder / "processed"),
+            # kombu's default is "control" in the working directory of whoever starts a worker.
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         }
     return {
