@@ -22,8 +22,10 @@ lint:
 
 bench:
 	@scripts/bootstrap.sh --dev
-	$(VENV)/python bench/auth.py
-	$(VENV)/python bench/sms.py
+	$(VENV)/python -m bench.auth
+	$(VENV)/python -m bench.sms
+	$(VENV)/python -m bench.events
+	$(VENV)/python -m bench.numbers
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -8,7 +8,7 @@ Side by side in one run, for N resources on SQLite (and PostgreSQL when reachabl
 The signer is the resource created last (the naive scan's worst case) or, for "index, cold",
 a different resource each request.
 
-    .venv/bin/python bench/auth.py [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+    .venv/bin/python -m bench.auth [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations

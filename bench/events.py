@@ -5,7 +5,7 @@ uses one Redis DB number, which it flushes. Runs the receiver (uvicorn, TLS with
 and ``trunkline worker`` processes on this machine ("one worker node"), publishes N events through
 the publish seam in batches, and measures how long until the receiver has all of them.
 
-    python bench/events.py --events 5000 --processes 2 --concurrency 16
+    python -m bench.events --events 5000 --processes 2 --concurrency 16
 """
 
 from __future__ import annotations

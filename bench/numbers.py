@@ -1,6 +1,6 @@
 """Benchmark of the numbers domain on PostgreSQL.
 
-    python bench/numbers.py [--rows 1000000] [--searches 300] [--buyers 20] [--seconds 15]
+    python -m bench.numbers [--rows 1000000] [--searches 300] [--buyers 20] [--seconds 15]
                             [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 Creates a throw-away database, imports ROWS valid US numbers from a generated CSV through the

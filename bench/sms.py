@@ -14,7 +14,7 @@
              until every message is delivered with its SMSDeliveryReportReceived event written.
 Ratios (b)/(a) and (c)/(a) use (a) at the window of (b) and (c).
 
-    .venv/bin/python bench/sms.py [--count 20000] [--window 10 50] [--nagle-count 200]
+    .venv/bin/python -m bench.sms [--count 20000] [--window 10 50] [--nagle-count 200]
         [--parts a nagle b c] [--queue-count 20000] [--e2e-count 5000] [--e2e-clients 32]
         [--backend postgresql|sqlite] [--pipeline-window 50]
 """

@@ -44,10 +44,15 @@ def numbers_import(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Import (or re-import) inventory from a CSV or JSON-lines file, all or nothing."""
-    from gateway.numbers.importer import FileFormatError, count_lines, import_file
+    from gateway.numbers.importer import FileFormatError, count_lines, detect_format, import_file
 
     database = _database()
-    total = max(count_lines(file) - (0 if (fmt or "").lower() == "jsonl" else 1), 0)
+    try:
+        header_lines = 0 if detect_format(file.name, fmt) == "jsonl" else 1
+    except FileFormatError as exc:
+        err_console.print(f"[red]rejected:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    total = max(count_lines(file) - header_lines, 0)
     try:
         with Progress(
             TextColumn("[bold]importing[/bold] {task.description}"),

@@ -105,7 +105,7 @@ def list_countries(
     skip: Skip = 0,
     max_page_size: PageSize = 100,
 ) -> dict[str, Any]:
-    with database.session() as session:
+    with database.read_session() as session:
         items = service.list_countries(session, utcnow(), accept_language)
     return _page(request, items, "countries", skip, max_page_size)
 
@@ -122,7 +122,7 @@ def list_localities(
     phone_number_type: Annotated[PhoneNumberType | None, Query(alias="phoneNumberType")] = None,
 ) -> dict[str, Any]:
     cc = service.country(countryCode)
-    with database.session() as session:
+    with database.read_session() as session:
         items = service.list_localities(session, cc, utcnow(), phone_number_type, administrative_division)
     return _page(request, items, "phoneNumberLocalities", skip, max_page_size)
 
@@ -141,7 +141,7 @@ def list_area_codes(
     administrative_division: Annotated[str | None, Query(alias="administrativeDivision")] = None,
 ) -> dict[str, Any]:
     cc = service.country(countryCode)
-    with database.session() as session:
+    with database.read_session() as session:
         items = service.list_area_codes(
             session, cc, utcnow(), phone_number_type, assignment_type, locality, administrative_division
         )
@@ -160,7 +160,7 @@ def list_offerings(
     assignment_type: Annotated[AssignmentType | None, Query(alias="assignmentType")] = None,
 ) -> dict[str, Any]:
     cc = service.country(countryCode)
-    with database.session() as session:
+    with database.read_session() as session:
         items = service.list_offerings(session, cc, utcnow(), phone_number_type, assignment_type)
     return _page(request, items, "phoneNumberOfferings", skip, max_page_size)
 
@@ -388,7 +388,7 @@ def list_phone_numbers(
     skip: Skip = 0,
     top: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    with database.session() as session:
+    with database.read_session() as session:
         rows, more = service.list_owned(session, tenant.resource_id, skip, top)
         data: dict[str, Any] = {"phoneNumbers": [service.purchased_json(n) for n in rows]}
     if more:
@@ -398,7 +398,7 @@ def list_phone_numbers(
 
 @router.get("/phoneNumbers/{phoneNumber}")
 def get_phone_number(phoneNumber: str, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
-    with database.session() as session:
+    with database.read_session() as session:
         return service.purchased_json(service.get_owned(session, tenant.resource_id, phoneNumber))
 
 

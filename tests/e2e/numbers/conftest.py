@@ -96,13 +96,19 @@ def _wait_until_serving(server: NumbersServer) -> None:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+    """SIGTERM; if the server is still waiting for idle keep-alive connections of the SDK's
+    connection pools after 2 s, a SIGINT then makes uvicorn stop at once (its "force quit")."""
+    for signal_number, timeout in ((signal.SIGTERM, 2.0), (signal.SIGINT, 10.0)):
+        if process.poll() is not None:
+            return
+        process.send_signal(signal_number)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=timeout)
+            return
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+            continue
+    process.kill()
+    process.wait(timeout=5)
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

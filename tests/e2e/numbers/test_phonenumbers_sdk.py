@@ -178,3 +178,40 @@ def test_errors_and_operator_information(numbers_server: NumbersServer, tenant_a
     assert detailed.values[0].iso_country_code == "GB"
     assert detailed.values[0].number_type == "mobile"
     assert detailed.values[0].operator_details.name == "Three"  # libphonenumber carrier data
+
+
+def test_async_client_search_purchase_release(
+    numbers_server: NumbersServer, tenant_b: dict[str, Any]
+) -> None:
+    """The aio client signs percent-decoded paths and runs its own async pollers."""
+    import asyncio
+
+    from azure.communication.phonenumbers.aio import PhoneNumbersClient as AsyncPhoneNumbersClient
+    from azure.core.pipeline.transport import AsyncioRequestsTransport
+
+    async def run() -> None:
+        # azure-core's asyncio transport over requests: no aiohttp needed.
+        transport = AsyncioRequestsTransport()
+        client = AsyncPhoneNumbersClient.from_connection_string(
+            tenant_b["connectionString"], transport=transport
+        )
+        async with client:
+            poller = await client.begin_search_available_phone_numbers(
+                "US",
+                "tollFree",
+                "application",
+                PhoneNumberCapabilities(calling="inbound", sms="inbound+outbound"),
+                area_code="800",
+                **POLL,
+            )
+            search = await poller.result()
+            assert len(search.phone_numbers) == 1
+            number = search.phone_numbers[0]
+            await (await client.begin_purchase_phone_numbers(search.search_id, **POLL)).result()
+            owned = await client.get_purchased_phone_number(number)
+            assert owned.phone_number_type == "tollFree"
+            await (await client.begin_release_phone_number(number, **POLL)).result()
+            with pytest.raises(ResourceNotFoundError):
+                await client.get_purchased_phone_number(number)
+
+    asyncio.run(asyncio.wait_for(run(), timeout=60))
