@@ -36,7 +36,6 @@ from tests.gateway.sms.support import give_number
 from tests.support.postgres import throwaway_database
 from tests.support.smsc import SmscProcess, smsc_available
 
-REPO = Path(__file__).resolve().parents[3]
 SENDER = "+14255550100"
 
 
@@ -65,7 +64,7 @@ class SmsStack:
         process = subprocess.Popen(
             [sys.executable, "-m", "gateway", *args],
             env=self.env,
-            cwd=str(REPO),
+            cwd=str(self.tmp),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -86,7 +85,7 @@ class SmsStack:
         return subprocess.run(
             [sys.executable, "-m", "gateway", *args],
             env=self.env,
-            cwd=str(REPO),
+            cwd=str(self.tmp),
             capture_output=True,
             text=True,
             timeout=60,

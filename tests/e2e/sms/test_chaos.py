@@ -8,6 +8,7 @@ cover what the SMSC actually saw.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from typing import Any
@@ -66,6 +67,9 @@ def check_outcome(stack: SmsStack, ids: set[str], start: int, text: str) -> int:
     reported = reported_duplicates(stack, ids)
     print(f"{len(ids)} messages: {dict(final)}; SMSC saw {extra} duplicate segments, {reported} counted")
     assert extra <= reported, f"the SMSC saw {extra} duplicates, {reported} were counted"
+    stats = stack.cli("smpp", "stats")  # what the operator sees
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["possibleDuplicates"] >= reported
     return reported
 
 

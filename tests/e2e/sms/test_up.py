@@ -19,8 +19,6 @@ from tests.gateway.events.harness import wait_until
 from tests.gateway.sms.support import give_number
 from tests.support.smsc import SmscProcess, smsc_available
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def test_up_sends_sms_from_its_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reason = smsc_available()
@@ -45,7 +43,7 @@ def test_up_sends_sms_from_its_config_file(tmp_path: Path, monkeypatch: pytest.M
             up = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "up", "--port", str(port)],
                 env=env,
-                cwd=REPO,
+                cwd=tmp_path,  # its Celery worker writes kombu's control/ folder in the cwd
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -55,7 +53,7 @@ def test_up_sends_sms_from_its_config_file(tmp_path: Path, monkeypatch: pytest.M
             created = subprocess.run(
                 [sys.executable, "-m", "gateway", "resources", "create", "app", "--json"],
                 env=env,
-                cwd=REPO,
+                cwd=tmp_path,
                 capture_output=True,
                 text=True,
                 timeout=60,

@@ -242,3 +242,44 @@ def test_country_quota_setting_is_validated() -> None:
 
     with pytest.raises(ValidationError):
         Settings(sms_country_quotas="GB:3")
+
+
+def test_concurrent_requests_with_one_repeatability_id_store_one_message(
+    database: Database, settings: Settings, resource_a: dict[str, str], sender: str
+) -> None:
+    import threading
+
+    from gateway.sms import service
+    from gateway.sms.schemas import SendMessageRequest
+
+    first_sent = format_datetime(datetime.now(UTC), usegmt=True)
+    request = SendMessageRequest.model_validate(
+        {
+            "from": sender,
+            "smsRecipients": [
+                {"to": TO1, "repeatabilityRequestId": "same-id", "repeatabilityFirstSent": first_sent}
+            ],
+            "message": "race",
+        }
+    )
+    barrier = threading.Barrier(4)
+    answers: list[str] = []
+    errors: list[BaseException] = []
+
+    def post() -> None:
+        try:
+            barrier.wait(5)
+            with database.session() as session:
+                items = service.send(session, settings, resource_a["id"], request, datetime.now(UTC)).items
+            answers.append(items[0]["messageId"])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert len(set(answers)) == 1
+    assert len(rows(database)) == 1
