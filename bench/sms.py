@@ -198,6 +198,7 @@ def main() -> None:
     parser.add_argument("--e2e-clients", type=int, default=32)
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--pipeline-window", type=int, default=50)
+    parser.add_argument("--api-workers", type=int, default=1, help="trunkline api --workers for (c)")
     args = parser.parse_args()
 
     with SmscProcess.start(record=False) as smsc:
@@ -217,7 +218,9 @@ def main() -> None:
         if "c" in args.parts:
             from bench.sms_pipeline import end_to_end
 
-            figures = end_to_end(smsc, args.e2e_count, args.pipeline_window, args.backend, args.e2e_clients)
+            figures = end_to_end(
+                smsc, args.e2e_count, args.pipeline_window, args.backend, args.e2e_clients, args.api_workers
+            )
             rate = figures["delivered_with_events_per_second"]
             print(
                 f"  (c) end to end, {args.e2e_count} POST /sms by {args.e2e_clients} clients"

@@ -157,7 +157,12 @@ def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> flo
         return count / elapsed
 
 
-def end_to_end(smsc: SmscProcess, count: int, window: int, backend: str, clients: int) -> dict[str, Any]:
+API_COMMAND = (sys.executable, "-m", "gateway", "api", "--host", "127.0.0.1")
+
+
+def end_to_end(
+    smsc: SmscProcess, count: int, window: int, backend: str, clients: int, api_workers: int = 1
+) -> dict[str, Any]:
     """(c): signed POST /sms (one recipient each) -> submit_sm -> receipt -> report event."""
     smsc.configure(receipts="immediate", record=False)
     with prepared(backend, smsc, window) as (database, _resource_id), TemporaryDirectory() as tmp:
@@ -170,7 +175,18 @@ def end_to_end(smsc: SmscProcess, count: int, window: int, backend: str, clients
         )
         log = (Path(tmp) / "procs.log").open("wb")
         api = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "api", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "api",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(api_workers),
+            ],
             env=env,
             cwd=REPO,
             stdout=log,
