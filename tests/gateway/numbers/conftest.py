@@ -8,7 +8,6 @@ is a failure, not a skip.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,66 +16,36 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 import gateway.models  # noqa: F401
 from gateway.app import create_app
 from gateway.core import hmac_auth
 from gateway.core.db import Base, Database
 from gateway.core.migrate import upgrade
-from gateway.core.settings import Settings, get_settings
+from gateway.core.settings import Settings
 from gateway.numbers import importer, inventory
 from gateway.numbers.sample import sample_rows, toll_free_rows
 from gateway.resources import service as resources
+from tests.support.postgres import PostgresUnavailable, throwaway_database
 
-POSTGRES_URL_ENV = "TRUNKLINE_TEST_POSTGRES_URL"
-DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 OPERATOR_TOKEN = "numbers-test-operator-token-" + secrets.token_hex(8)
 BASE_URL = "https://numbers.test"
 API = "2025-06-01"
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("TRUNKLINE_") and name != POSTGRES_URL_ENV:
-            monkeypatch.delenv(name)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
-def postgres_admin_url() -> str:
-    return os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL)
-
-
-@pytest.fixture(scope="session")
-def numbers_postgres_url(postgres_admin_url: str) -> Iterator[str]:
-    name = f"trunkline_numbers_{secrets.token_hex(6)}"
+def numbers_postgres_url() -> Iterator[str]:
+    """This directory's own migrated PostgreSQL database for the run, dropped at the end."""
     try:
-        admin = psycopg.connect(libpq(postgres_admin_url), autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {postgres_admin_url} is unreachable: {exc}", pytrace=False)
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        db = Database(url)
-        upgrade(db.engine)
-        db.dispose()
-        yield url
-    finally:
-        with psycopg.connect(libpq(postgres_admin_url), autocommit=True, connect_timeout=5) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        with throwaway_database("trunkline_numbers") as url:
+            db = Database(url)
+            upgrade(db.engine)
+            db.dispose()
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def empty_tables(db: Database) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,22 +29,12 @@ from gateway.sms.schemas import ConnectionCreate, RouteCreate, SendMessageReques
 from gateway.sms.smpp_process import SmppProcess
 from sms.udh import build_concat_udh
 from tests.support.smsc import ESME_RINVDSTADR, SmscProcess, smsc_available
+from tests.support.waiting import wait_until
 
 from .support import give_number
 
 SENDER = "+14255550100"
 TO = "+14255550123"
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
