@@ -389,6 +389,10 @@ def test_two_processes_share_the_queue_without_sending_twice(harness: Harness, s
     harness.start()
     second.start()
     try:
+        # Both binds up before anything is queued, and resps slow enough (300 submits take over
+        # a second per bind) that a busy machine cannot let one process drain the queue alone.
+        wait_until(lambda: len(smsc.bound_sessions()) >= 2, 20, what="both processes bound")
+        smsc.configure(submit_latency_ms=50)
         request = SendMessageRequest.model_validate(
             {
                 "from": SENDER,
