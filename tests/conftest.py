@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 
 import gateway.models  # noqa: F401 - registers every table on Base.metadata
 from gateway.app import create_app
-from gateway.core.db import Base, Database
+from gateway.core.db import Database
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings, get_settings
 from tests.support.acs import BASE_URL, OPERATOR_TOKEN, AcsClient, create_resource
-from tests.support.postgres import POSTGRES_URL_ENV, PostgresUnavailable, throwaway_database
+from tests.support.postgres import POSTGRES_URL_ENV, PostgresUnavailable, empty_all_tables, throwaway_database
 
 
 @pytest.fixture(autouse=True)
@@ -51,12 +51,6 @@ def postgres_url() -> Iterator[str]:
             yield url
     except PostgresUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
-
-
-def _empty_all_tables(database: Database) -> None:
-    with database.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
 
 
 # SQLite ---------------------------------------------------------------------------------------
@@ -100,7 +94,7 @@ def database(database_url: str, db_backend: str) -> Iterator[Database]:
         yield database
     finally:
         if db_backend == "postgresql":
-            _empty_all_tables(database)
+            empty_all_tables(database)
         database.dispose()
 
 

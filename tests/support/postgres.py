@@ -11,6 +11,9 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+import gateway.models  # noqa: F401 - every table on Base.metadata
+from gateway.core.db import Base, Database
+
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 POSTGRES_URL_ENV = "TRUNKLINE_TEST_POSTGRES_URL"
 
@@ -45,3 +48,10 @@ def throwaway_database(prefix: str) -> Iterator[str]:
         drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         with psycopg.connect(_libpq_url(admin), autocommit=True, connect_timeout=5) as connection:
             connection.execute(drop)
+
+
+def empty_all_tables(database: Database) -> None:
+    """Delete every row, children first: a per-run database reused by the next test."""
+    with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())

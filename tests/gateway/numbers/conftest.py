@@ -1,8 +1,6 @@
-"""Fixtures of the numbers tests: both databases, the app, signed tenant clients, stock.
+"""Fixtures of the numbers tests: the app, signed tenant clients, stock.
 
-``database`` is parametrised over SQLite (a file per test) and PostgreSQL (one throw-away database
-per run, emptied after each test, dropped WITH (FORCE) at the end). PostgreSQL being unreachable
-is a failure, not a skip.
+``database`` comes from the root conftest (SQLite per test, the run's PostgreSQL database).
 """
 
 from __future__ import annotations
@@ -22,53 +20,15 @@ from fastapi.testclient import TestClient
 import gateway.models  # noqa: F401
 from gateway.app import create_app
 from gateway.core import hmac_auth
-from gateway.core.db import Base, Database
-from gateway.core.migrate import upgrade
+from gateway.core.db import Database
 from gateway.core.settings import Settings
 from gateway.numbers import importer, inventory
 from gateway.numbers.sample import sample_rows, toll_free_rows
 from gateway.resources import service as resources
-from tests.support.postgres import PostgresUnavailable, throwaway_database
 
 OPERATOR_TOKEN = "numbers-test-operator-token-" + secrets.token_hex(8)
 BASE_URL = "https://numbers.test"
 API = "2025-06-01"
-
-
-@pytest.fixture(scope="session")
-def numbers_postgres_url() -> Iterator[str]:
-    """This directory's own migrated PostgreSQL database for the run, dropped at the end."""
-    try:
-        with throwaway_database("trunkline_numbers") as url:
-            db = Database(url)
-            upgrade(db.engine)
-            db.dispose()
-            yield url
-    except PostgresUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-def empty_tables(db: Database) -> None:
-    with db.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'numbers.db'}")
-        upgrade(db.engine)
-        yield db
-        db.dispose()
-        return
-    url = request.getfixturevalue("numbers_postgres_url")
-    db = Database(url)
-    try:
-        yield db
-    finally:
-        empty_tables(db)
-        db.dispose()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from gateway.numbers import importer, inventory, operations, service
 from gateway.numbers.models import InventoryNumber, NumberOperation, PurchasedNumber
 from gateway.numbers.sample import US_AREAS, sample_rows
 from gateway.resources import service as resources
+from tests.support.postgres import empty_all_tables
 
 pytestmark = pytest.mark.postgres
 
@@ -89,10 +90,8 @@ def _run(target: Any, args_for: list[tuple[Any, ...]]) -> list[Any]:
 
 
 @pytest.fixture
-def pg(numbers_postgres_url: str) -> Any:
-    from tests.gateway.numbers.conftest import empty_tables
-
-    database = Database(numbers_postgres_url)
+def pg(postgres_url: str) -> Any:
+    database = Database(postgres_url)
     with database.session() as session:
         inventory.create_carrier(session, "acme", "both")
     rows = list(sample_rows(STOCK, US_AREAS[:1], carrier="acme")) + list(
@@ -100,7 +99,7 @@ def pg(numbers_postgres_url: str) -> Any:
     )
     assert importer.import_records(database, enumerate(rows, start=2)).accepted
     yield database
-    empty_tables(database)
+    empty_all_tables(database)
     database.dispose()
 
 
@@ -111,9 +110,9 @@ def _resources(database: Database, prefix: str, count: int) -> list[str]:
         ]
 
 
-def test_fifty_buyers_never_share_a_number(pg: Database, numbers_postgres_url: str) -> None:
+def test_fifty_buyers_never_share_a_number(pg: Database, postgres_url: str) -> None:
     buyers = _resources(pg, "buyer", BUYERS)
-    outcomes = _run(_buyer, [(numbers_postgres_url, rid) for rid in buyers])
+    outcomes = _run(_buyer, [(postgres_url, rid) for rid in buyers])
 
     held = Counter(number for _, numbers, _ in outcomes for number in numbers)
     assert held, "nobody got a number"
@@ -138,10 +137,10 @@ def test_fifty_buyers_never_share_a_number(pg: Database, numbers_postgres_url: s
             assert all(owners[n] == resource_id for n in numbers)
 
 
-def test_fifty_reservations_of_the_same_numbers(pg: Database, numbers_postgres_url: str) -> None:
+def test_fifty_reservations_of_the_same_numbers(pg: Database, postgres_url: str) -> None:
     wanted = [n["phoneNumber"] for n in sample_rows(10, US_AREAS[1:2])]
     reservers = _resources(pg, "reserver", BUYERS)
-    outcomes = _run(_reserver, [(numbers_postgres_url, rid, wanted) for rid in reservers])
+    outcomes = _run(_reserver, [(postgres_url, rid, wanted) for rid in reservers])
     got = Counter(number for _, numbers, _ in outcomes for number in numbers)
     assert sorted(got) == sorted(n.lstrip("+") for n in wanted)
     assert max(got.values()) == 1
