@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
 import structlog
 from phonenumbers import carrier as pn_carrier
 from phonenumbers import geocoder
 from prometheus_client import Counter
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -493,17 +493,23 @@ def get_owned(session: Session, resource_id: str, raw: str, *, for_update: bool 
     return number
 
 
-def list_owned(session: Session, resource_id: str, skip: int, top: int) -> tuple[list[PurchasedNumber], bool]:
-    rows = list(
-        session.scalars(
-            select(PurchasedNumber)
-            .where(PurchasedNumber.resource_id == resource_id)
-            .order_by(PurchasedNumber.purchase_date, PurchasedNumber.phone_number)
-            .offset(skip)
-            .limit(top + 1)
-        )
-    )
+Row = TypeVar("Row")
+
+
+def _page(session: Session, query: Select[Row], skip: int, top: int) -> tuple[list[Row], bool]:
+    """Rows ``skip`` .. ``skip + top`` of an ordered query, and whether more follow (one extra row
+    is read to know, so no count query is needed)."""
+    rows = list(session.scalars(query.offset(skip).limit(top + 1)))
     return rows[:top], len(rows) > top
+
+
+def list_owned(session: Session, resource_id: str, skip: int, top: int) -> tuple[list[PurchasedNumber], bool]:
+    query = (
+        select(PurchasedNumber)
+        .where(PurchasedNumber.resource_id == resource_id)
+        .order_by(PurchasedNumber.purchase_date, PurchasedNumber.phone_number)
+    )
+    return _page(session, query, skip, top)
 
 
 def purchased_json(number: PurchasedNumber) -> dict[str, Any]:
@@ -897,16 +903,12 @@ def list_reservations(
             Reservation.status != "submitted",
         )
     )
-    rows = list(
-        session.scalars(
-            select(Reservation)
-            .where(Reservation.resource_id == resource_id)
-            .order_by(Reservation.created_at, Reservation.id)
-            .offset(skip)
-            .limit(top + 1)
-        )
+    query = (
+        select(Reservation)
+        .where(Reservation.resource_id == resource_id)
+        .order_by(Reservation.created_at, Reservation.id)
     )
-    return rows[:top], len(rows) > top
+    return _page(session, query, skip, top)
 
 
 def delete_reservation(session: Session, resource_id: str, raw_id: str, now: datetime) -> None:
