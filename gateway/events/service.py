@@ -95,6 +95,46 @@ def publish(
     return event.id
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """One event for :func:`publish_many`: what :func:`publish` takes, id and time required."""
+
+    resource_id: str
+    event_type: str
+    subject: str
+    data: dict[str, Any]
+    event_time: datetime
+    event_id: str
+
+
+def publish_many(session: Session, events: Sequence[NewEvent]) -> None:
+    """:func:`publish` for many events at once: one INSERT, no ORM objects (for hot paths)."""
+    if not events:
+        return
+    now = utcnow()
+    rows = []
+    for event in events:
+        if not event.event_type:
+            raise ValueError("event_type is required")
+        if event.event_time.tzinfo is None:
+            raise ValueError("event_time must be timezone-aware")
+        json.dumps(event.data)  # fail in the producer, not in the worker
+        rows.append(
+            {
+                "id": event.event_id,
+                "resource_id": event.resource_id,
+                "event_type": event.event_type,
+                "subject": event.subject,
+                "data": event.data,
+                "event_time": event.event_time,
+                "created_at": now,
+            }
+        )
+    outbox = OutboxEvent.__table__
+    assert isinstance(outbox, Table)
+    session.execute(insert(outbox), rows)
+
+
 # Subscriptions ----------------------------------------------------------------------------------
 
 

@@ -56,10 +56,11 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
+from gateway.core.bulk import update_rows
 from gateway.core.db import Database, new_uuid, utcnow
 from gateway.core.settings import Settings
 from gateway.events import builder
-from gateway.events.service import publish
+from gateway.events.service import NewEvent, publish, publish_many
 from gateway.numbers.service import number_owner
 from gateway.sms import service
 from gateway.sms.models import (
@@ -109,9 +110,6 @@ SWEEP_SECONDS = 0.5
 CALLBACK_PERSIST_TIMEOUT = 20.0
 
 
-# Recording first submits, the bulk of the writer's work (see _record_first_submits): on PostgreSQL
-# one statement each over arrays, since executemany through the ORM layer costs ~80 us a row and
-# unnest() costs a few; elsewhere executemany.
 # The claim: pick due rows (SKIP LOCKED: several SMPP processes share the queue) and take them in
 # the same statement, returning what submitting needs and the row as it was before.
 _PG_CLAIM = text(
@@ -133,6 +131,8 @@ _PG_CLAIM = text(
               m.delivery_report_timeout_seconds
     """
 )
+# Recording first submits, the bulk of the writer's work (see _record_first_submits): on PostgreSQL
+# one statement over arrays, as gateway.core.bulk does for updates.
 _PG_INSERT_SEGMENTS = text(
     """
     INSERT INTO sms_segments
@@ -144,93 +144,43 @@ _PG_INSERT_SEGMENTS = text(
         AS u(message_id, sequence, connection_id, smsc_message_id, submit_status)
     """
 )
-# Only a queued message becomes submitted; one finished meanwhile keeps its state (as in the
-# general path) and only loses its claim.
-_PG_MARK_SUBMITTED = text(
-    """
-    UPDATE sms_messages AS m
-    SET state = 'submitted', in_doubt = false, claimed_until = NULL,
-        connection_id = u.connection_id, submitted_at = CAST(:now AS timestamptz),
-        dlr_deadline = CAST(:now AS timestamptz) + u.report_timeout * interval '1 second',
-        segment_count = u.total, data_coding = u.coding
-    FROM unnest(CAST(:ids AS varchar[]), CAST(:connection_ids AS varchar[]),
-                CAST(:timeouts AS integer[]), CAST(:totals AS integer[]), CAST(:codings AS integer[]))
-        AS u(id, connection_id, report_timeout, total, coding)
-    WHERE m.id = u.id AND m.state = 'queued'
-    """
-)
-_PG_RELEASE_FINISHED = text(
-    """
-    UPDATE sms_messages SET in_doubt = false, claimed_until = NULL
-    WHERE id = ANY(CAST(:ids AS varchar[])) AND state <> 'queued'
-    """
-)
-
 # (message id, connection id, report timeout seconds, parts, data coding)
 Submitted = tuple[str, str, int, int, int]
 
 
-def _store_first_submits_postgres(
+def _store_first_submits(
     session: Session, segment_rows: list[dict[str, Any]], submitted: list[Submitted], now: datetime
 ) -> None:
-    session.execute(
-        _PG_INSERT_SEGMENTS,
-        {
-            "message_ids": [row["message_id"] for row in segment_rows],
-            "sequences": [row["sequence"] for row in segment_rows],
-            "connection_ids": [row["connection_id"] for row in segment_rows],
-            "smsc_ids": [row["smsc_message_id"] for row in segment_rows],
-            "statuses": [row["submit_status"] for row in segment_rows],
-        },
-    )
-    ids, connection_ids, timeouts, totals, codings = (list(column) for column in zip(*submitted, strict=True))
-    session.execute(
-        _PG_MARK_SUBMITTED,
-        {
-            "now": now,
-            "ids": ids,
-            "connection_ids": connection_ids,
-            "timeouts": timeouts,
-            "totals": totals,
-            "codings": codings,
-        },
-    )
-    session.execute(_PG_RELEASE_FINISHED, {"ids": ids})
-
-
-def _store_first_submits_portable(
-    session: Session, segment_rows: list[dict[str, Any]], submitted: list[Submitted], now: datetime
-) -> None:
-    segments, messages = _table(SmsSegment), _table(SmsMessage)
-    session.execute(insert(segments), segment_rows)
-    session.execute(
-        update(messages)
-        .where(messages.c.id == bindparam("key"), messages.c.state == "queued")
-        .values(
-            state="submitted",
-            in_doubt=False,
-            claimed_until=None,
-            connection_id=bindparam("connection"),
-            submitted_at=now,
-            dlr_deadline=bindparam("deadline"),
-            segment_count=bindparam("total"),
-            data_coding=bindparam("coding"),
-        ),
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            _PG_INSERT_SEGMENTS,
+            {
+                "message_ids": [row["message_id"] for row in segment_rows],
+                "sequences": [row["sequence"] for row in segment_rows],
+                "connection_ids": [row["connection_id"] for row in segment_rows],
+                "smsc_ids": [row["smsc_message_id"] for row in segment_rows],
+                "statuses": [row["submit_status"] for row in segment_rows],
+            },
+        )
+    else:
+        session.execute(insert(_table(SmsSegment)), segment_rows)
+    # Only a queued message becomes submitted; one finished meanwhile (as in the general path)
+    # keeps its state, and its claim no longer matters.
+    update_rows(
+        session,
+        _table(SmsMessage),
         [
             {
-                "key": message_id,
-                "connection": connection_id,
-                "deadline": now + timedelta(seconds=timeout),
-                "total": total,
-                "coding": coding,
+                "id": message_id,
+                "connection_id": connection_id,
+                "dlr_deadline": now + timedelta(seconds=timeout),
+                "segment_count": total,
+                "data_coding": coding,
             }
             for message_id, connection_id, timeout, total, coding in submitted
         ],
-    )
-    session.execute(
-        update(messages)
-        .where(messages.c.id.in_([row[0] for row in submitted]), messages.c.state != "queued")
-        .values(in_doubt=False, claimed_until=None)
+        where={"state": "queued"},
+        constants={"state": "submitted", "in_doubt": False, "claimed_until": None, "submitted_at": now},
     )
 
 
@@ -730,6 +680,7 @@ class SmppProcess:
         try:
             with self.database.session() as session:
                 rest = self._record_first_submits(session, batch)
+                rest = self._record_final_receipts(session, rest)
                 cache = self._prefetch(session, rest)
                 for work in rest:
                     self._apply(session, work.item, cache)
@@ -795,11 +746,162 @@ class SmppProcess:
             (item.message_id, item.connection_id, item.report_timeout_seconds, item.total, item.data_coding)
             for item in candidates.values()
         ]
-        if self._is_postgres:
-            _store_first_submits_postgres(session, segment_rows, submitted, utcnow())
-        else:
-            _store_first_submits_portable(session, segment_rows, submitted, utcnow())
+        _store_first_submits(session, segment_rows, submitted, utcnow())
         return rest
+
+    def _record_final_receipts(self, session: Session, batch: list[_Work]) -> list[_Work]:
+        """Record, in bulk, final receipts that finish a one-part message; return the rest.
+
+        The other common case of steady state (after first submits). Anything else (a part of a
+        longer message, an intermediate state, a receipt with no stored segment yet, two
+        receipts for one id in this batch) takes the general path, after these.
+        """
+        keyed: list[tuple[_Work, tuple[str, str], DeliveryReceipt]] = []
+        seen: dict[tuple[str, str], int] = {}
+        rest: list[_Work] = []
+        for work in batch:
+            item = work.item
+            receipt = (
+                self._parse_receipt(item.pdu) if isinstance(item, Inbound) and item.pdu.is_receipt else None
+            )
+            if receipt is None or receipt.message_id is None or receipt.state is None:
+                rest.append(work)
+                continue
+            assert isinstance(item, Inbound)
+            key = (item.connection_id, self._canonical(item.connection_id, receipt.message_id, receipt=True))
+            seen[key] = seen.get(key, 0) + 1
+            keyed.append((work, key, receipt))
+        candidates = [
+            entry
+            for entry in keyed
+            if seen[entry[1]] == 1
+            and entry[2].state is not None
+            and acs_delivery_status(entry[2].state) is not None
+        ]
+        targets = self._one_part_submitted(session, {key for _, key, _ in candidates})
+        now = utcnow()
+        segment_rows: list[dict[str, Any]] = []
+        message_rows: list[dict[str, Any]] = []
+        events: dict[str, NewEvent] = {}
+        for work, key, receipt in keyed:
+            target = targets.get(key)
+            if target is None or seen[key] != 1:
+                rest.append(work)
+                continue
+            assert receipt.state is not None
+            aggregate = aggregate_segment_states(
+                [
+                    DeliveryReceipt(
+                        message_id=key[1],
+                        state=receipt.state,
+                        error=receipt.error,
+                        network_error=None,  # as the general path, which reads it back from the row
+                        submit_date=None,
+                        done_date=None,
+                        submitted=None,
+                        delivered=None,
+                        text=None,
+                    )
+                ]
+            )
+            assert aggregate.status is not None
+            status = aggregate.status.value
+            segment_rows.append(
+                {"message_id": target.id, "receipt_state": int(receipt.state), "receipt_error": receipt.error}
+            )
+            message_rows.append(
+                {
+                    "id": target.id,
+                    "state": "delivered" if status == "Delivered" else "failed",
+                    "delivery_status": status,
+                    "delivery_status_details": aggregate.details,
+                    "segments_succeeded": aggregate.segments_succeeded,
+                    "segments_failed": aggregate.segments_failed,
+                }
+            )
+            if target.enable_delivery_report:
+                events[target.id] = NewEvent(
+                    resource_id=target.resource_id,
+                    event_type=builder.SMS_DELIVERY_REPORT_RECEIVED,
+                    subject=builder.phone_subject(target.to_number),
+                    # as service.report_data: one attempt, at the submit time
+                    data=builder.sms_delivery_report_data(
+                        target.id,
+                        target.from_number,
+                        target.to_number,
+                        status,
+                        aggregate.details,
+                        now,
+                        [
+                            (
+                                target.submitted_at or now,
+                                aggregate.segments_succeeded,
+                                aggregate.segments_failed,
+                            )
+                        ],
+                        target.tag,
+                    ),
+                    event_time=now,
+                    event_id=target.id,  # as ACS: the report's event id is the message id
+                )
+        if message_rows:
+            update_rows(
+                session,
+                _table(SmsSegment),
+                segment_rows,
+                key="message_id",
+                where={"sequence": 1},
+                constants={"receipt_at": now},
+            )
+            # Another SMPP process may have finished one meanwhile: report only what this one did.
+            finished = update_rows(
+                session,
+                _table(SmsMessage),
+                message_rows,
+                where={"state": "submitted"},
+                constants={"finished_at": now, "report_received_at": now, "claimed_until": None},
+            )
+            publish_many(session, [event for message_id, event in events.items() if message_id in finished])
+        return rest
+
+    @staticmethod
+    def _one_part_submitted(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        """The submitted one-part messages whose only segment has these (connection, SMSC id) keys."""
+        if not keys:
+            return {}
+        s, m = SmsSegment, SmsMessage
+        by_connection: dict[str, list[str]] = {}
+        for connection_id, smsc_id in keys:
+            by_connection.setdefault(connection_id, []).append(smsc_id)
+        found: dict[tuple[str, str], list[Any]] = {}
+        for connection_id, smsc_ids in by_connection.items():
+            rows = session.execute(
+                select(
+                    s.smsc_message_id,
+                    m.id,
+                    m.state,
+                    m.segment_count,
+                    s.sequence,
+                    m.enable_delivery_report,
+                    m.resource_id,
+                    m.from_number,
+                    m.to_number,
+                    m.tag,
+                    m.submitted_at,
+                )
+                .join(m, m.id == s.message_id)
+                .where(s.connection_id == connection_id, s.smsc_message_id.in_(smsc_ids))
+            )
+            for row in rows:
+                found.setdefault((connection_id, row.smsc_message_id), []).append(row)
+        return {
+            key: rows[0]
+            for key, rows in found.items()
+            if len(rows) == 1
+            and rows[0].state == "submitted"
+            and rows[0].segment_count == 1
+            and rows[0].sequence == 1
+        }
 
     @staticmethod
     def _wholly_accepted_first_submit(item: SubmitBatch) -> bool:
