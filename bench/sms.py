@@ -199,6 +199,13 @@ def main() -> None:
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--pipeline-window", type=int, default=50)
     parser.add_argument("--api-workers", type=int, default=1, help="trunkline api --workers for (c)")
+    parser.add_argument(
+        "--e2e-wrk-seconds",
+        type=float,
+        default=0.0,
+        help="(c) with wrk on --e2e-clients connections for this long (replaying --e2e-count signed requests)"
+        " instead of Python client threads",
+    )
     args = parser.parse_args()
 
     with SmscProcess.start(record=False) as smsc:
@@ -219,12 +226,23 @@ def main() -> None:
             from bench.sms_pipeline import end_to_end
 
             figures = end_to_end(
-                smsc, args.e2e_count, args.pipeline_window, args.backend, args.e2e_clients, args.api_workers
+                smsc,
+                args.e2e_count,
+                args.pipeline_window,
+                args.backend,
+                args.e2e_clients,
+                args.api_workers,
+                args.e2e_wrk_seconds,
             )
             rate = figures["delivered_with_events_per_second"]
+            clients = (
+                f"wrk on {args.e2e_clients} connections for {args.e2e_wrk_seconds:g} s"
+                if args.e2e_wrk_seconds
+                else f"{args.e2e_clients} Python client threads"
+            )
             print(
-                f"  (c) end to end, {args.e2e_count} POST /sms by {args.e2e_clients} clients"
-                f" ({args.backend}):"
+                f"  (c) end to end, {figures['accepted']} POST /sms by {clients}, {args.api_workers} API"
+                f" worker(s) ({args.backend}):"
                 f" accepted {figures['accepted_per_second']:7.0f}/s; delivered with report events"
                 f" {rate:7.0f}/s ({figures['events']:.0f} events, {figures['failures']:.0f} failed requests),"
                 f" ratio (c)/(a) {rate / ceiling:5.2f}"

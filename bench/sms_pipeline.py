@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import subprocess
 import sys
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, insert, select
 
 from gateway.core.db import Database
+from gateway.core.hmac_auth import sign_request
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings
 from gateway.events.models import OutboxEvent
@@ -160,10 +162,82 @@ def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> flo
 API_COMMAND = (sys.executable, "-m", "gateway", "api", "--host", "127.0.0.1")
 
 
+def wrk_script(port: int, key: str, requests: int) -> str:
+    """A wrk script cycling through ``requests`` signed POST /sms, one recipient each (distinct)."""
+    host = f"127.0.0.1:{port}"
+    path = "/sms?api-version=2021-03-07"
+    lines = ["local requests = {}", "local index = 0", "function init(args)"]
+    for number in range(requests):
+        body = json.dumps(
+            {
+                "from": SENDER,
+                "smsRecipients": [{"to": f"+1425555{number % 10000:04d}"}],
+                "message": TEXT,
+                "smsSendOptions": {"enableDeliveryReport": True},
+            }
+        ).encode()
+        headers = {
+            **sign_request("POST", path, host, body, key, datetime.now(UTC)),
+            "Content-Type": "application/json",
+        }
+        lua_headers = ", ".join(
+            f"[{json.dumps(name)}] = {json.dumps(value)}" for name, value in headers.items()
+        )
+        lines.append(
+            f"  requests[{number + 1}] = wrk.format('POST', {json.dumps(path)}, {{{lua_headers}}},"
+            f" {json.dumps(body.decode())})"
+        )
+    lines += [
+        "end",
+        "function request()",
+        "  index = index % #requests + 1",
+        "  return requests[index]",
+        "end",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run_wrk(port: int, script: Path, seconds: float, connections: int) -> int:
+    """Run wrk; the number of non-2xx answers it saw."""
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{round(seconds)}s",
+            "-s",
+            str(script),
+            f"https://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=seconds + 60,
+    )
+    if output.returncode:
+        raise RuntimeError(f"wrk failed: {output.stderr or output.stdout}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output.stdout)
+    return int(non_2xx.group(1)) if non_2xx else 0
+
+
 def end_to_end(
-    smsc: SmscProcess, count: int, window: int, backend: str, clients: int, api_workers: int = 1
+    smsc: SmscProcess,
+    count: int,
+    window: int,
+    backend: str,
+    clients: int,
+    api_workers: int = 1,
+    wrk_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """(c): signed POST /sms (one recipient each) -> submit_sm -> receipt -> report event."""
+    """(c): signed POST /sms (one recipient each) -> submit_sm -> receipt -> report event.
+
+    The clients are ``clients`` Python threads (httpx) sending ``count`` requests, or, with
+    ``wrk_seconds``, wrk on ``clients`` connections for that long, replaying ``count`` distinct
+    pre-signed requests (a C client: the Python one costs the shared cores more than the server).
+    """
     smsc.configure(receipts="immediate", record=False)
     with prepared(backend, smsc, window) as (database, _resource_id), TemporaryDirectory() as tmp:
         port = free_port()
@@ -221,6 +295,16 @@ def end_to_end(
                 time.sleep(0.1)
             while not smsc.bound_sessions():
                 time.sleep(0.05)
+            if wrk_seconds:
+                script = Path(tmp) / "sms.lua"
+                script.write_text(wrk_script(port, key, count))
+                started = time.perf_counter()
+                non_2xx = run_wrk(port, script, wrk_seconds, clients)
+                accepted_at = time.perf_counter()
+                accepted = count_state(database, "queued", "submitted", "delivered", "failed", "expired")
+                return finish(
+                    database, accepted, started, accepted_at, [f"{non_2xx} non-2xx"] if non_2xx else []
+                )
             context = ssl.create_default_context(cafile=str(ca))
             next_index = iter(range(count))
             lock = threading.Lock()
@@ -252,22 +336,30 @@ def end_to_end(
             for thread in threads:
                 thread.join()
             accepted_at = time.perf_counter()
-            deadline = accepted_at + 600
-            while count_state(database, "delivered", "failed", "expired") < count - len(failures):
-                if time.perf_counter() > deadline:
-                    raise TimeoutError("messages did not finish")
-                time.sleep(0.05)
-            finished = time.perf_counter()
-            with database.read_session() as session:
-                events = session.scalar(select(func.count()).select_from(OutboxEvent)) or 0
-            return {
-                "accepted_per_second": count / (accepted_at - started),
-                "delivered_with_events_per_second": count / (finished - started),
-                "failures": float(len(failures)),
-                "events": float(events),
-                "first_failure": failures[0] if failures else "",
-            }
+            return finish(database, count - len(failures), started, accepted_at, failures)
         finally:
             stop_process(api)
             stop_process(smpp)
             log.close()
+
+
+def finish(
+    database: Database, accepted: int, started: float, accepted_at: float, failures: list[str]
+) -> dict[str, Any]:
+    """Wait until every accepted message is final; the rates from ``started``."""
+    deadline = accepted_at + 600
+    while count_state(database, "delivered", "failed", "expired") < accepted:
+        if time.perf_counter() > deadline:
+            raise TimeoutError("messages did not finish")
+        time.sleep(0.05)
+    finished = time.perf_counter()
+    with database.read_session() as session:
+        events = session.scalar(select(func.count()).select_from(OutboxEvent)) or 0
+    return {
+        "accepted": accepted,
+        "accepted_per_second": accepted / (accepted_at - started),
+        "delivered_with_events_per_second": accepted / (finished - started),
+        "failures": float(len(failures)),
+        "events": float(events),
+        "first_failure": failures[0] if failures else "",
+    }

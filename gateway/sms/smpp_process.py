@@ -108,6 +108,7 @@ RECEIPTS_EARLY = Counter(
 CONFIG_RELOAD_SECONDS = 2.0
 SWEEP_SECONDS = 0.5
 CALLBACK_PERSIST_TIMEOUT = 20.0
+STRANDED_RECEIPT_AGE = timedelta(seconds=30)
 
 
 # The claim: pick due rows (SKIP LOCKED: several SMPP processes share the queue) and take them in
@@ -1364,6 +1365,7 @@ class SmppProcess:
                         message.segment_count,
                         now,
                     )
+            self._apply_stranded_receipts(session, now)
         expired_sets = self.reassembler.expire(time.monotonic())
         if expired_sets:
             with self.database.session() as session:
@@ -1371,6 +1373,44 @@ class SmppProcess:
                     log.warning("inbound SMS parts given up: %s missing %s", expired.key, expired.missing)
                     key = expired.key
                     self._forget_parts(session, (key.source, key.destination, key.reference, key.total))
+
+    def _apply_stranded_receipts(self, session: Session, now: datetime) -> None:
+        """Apply receipts kept as pending whose segment has been stored since.
+
+        With several SMPP processes, a receipt can reach one while another is committing the
+        submit_sm_resp of the same segment: the first keeps it as pending, and the second looked
+        for pending receipts just before that commit. Waiting well past the response timeout
+        leaves the usual early receipt to the writer, which applies it with the resp.
+        """
+        pending, segment = SmsPendingReceipt, SmsSegment
+        query = (
+            select(pending, segment)
+            .join(
+                segment,
+                and_(
+                    segment.connection_id == pending.connection_id,
+                    segment.smsc_message_id == pending.smsc_message_id,
+                ),
+            )
+            .where(pending.received_at < now - STRANDED_RECEIPT_AGE)
+            .limit(500)
+        )
+        if self._is_postgres:
+            query = query.with_for_update(skip_locked=True, of=pending)
+        touched: set[str] = set()
+        for early, stored in session.execute(query).tuples():
+            stored.receipt_state = early.state
+            stored.receipt_error = early.error
+            stored.receipt_at = early.received_at
+            session.delete(early)
+            touched.add(stored.message_id)
+        for message_id in touched:
+            message = session.get(SmsMessage, message_id)
+            if message is not None and message.state == "submitted":
+                segments = list(
+                    session.scalars(select(SmsSegment).where(SmsSegment.message_id == message_id))
+                )
+                self._maybe_finish(session, message, segments, now)
 
     @staticmethod
     def _forget_parts(session: Session, set_key: tuple[str, str, int, int]) -> None:

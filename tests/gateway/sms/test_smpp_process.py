@@ -421,3 +421,49 @@ def test_data_sm_mo_is_delivered_too(harness: Harness, smsc: SmscProcess) -> Non
     assert answer.get("command_status") == 0
     [event] = wait_until(lambda: harness.events("Microsoft.Communication.SMSReceived"), what="SMSReceived")
     assert event.data["message"] == "Grüße via data_sm"
+
+
+def test_a_receipt_stranded_as_pending_is_applied_by_the_sweep(harness: Harness) -> None:
+    # Two SMPP processes: one kept the receipt as pending while the other was committing the resp.
+    message_id = harness.send("stranded")
+    now = datetime.now(UTC)
+    with harness.database.session() as session:
+        message = session.get(SmsMessage, message_id)
+        assert message is not None
+        message.state = "submitted"
+        message.submitted_at = now - timedelta(minutes=2)
+        message.dlr_deadline = now + timedelta(hours=1)
+        session.add(
+            SmsSegment(
+                message_id=message_id,
+                sequence=1,
+                connection_id="conn-a",
+                smsc_message_id="4711",
+                submit_state="accepted",
+            )
+        )
+        session.add(
+            SmsPendingReceipt(
+                connection_id="conn-a",
+                smsc_message_id="4711",
+                state=2,  # DELIVERED
+                error="000",
+                received_at=now - timedelta(minutes=1),
+            )
+        )
+        # too young to be stranded: the writer may still be applying it with its resp
+        session.add(
+            SmsPendingReceipt(connection_id="conn-a", smsc_message_id="4711", state=2, received_at=now)
+        )
+    SmppProcess(harness.settings, harness.database).sweep()
+    message = harness.message(message_id)
+    assert (message.state, message.delivery_status, message.segments_succeeded) == (
+        "delivered",
+        "Delivered",
+        1,
+    )
+    [event] = harness.events("Microsoft.Communication.SMSDeliveryReportReceived")
+    assert event.data["messageId"] == message_id
+    with harness.database.session() as session:
+        [left] = session.scalars(select(SmsPendingReceipt))
+        assert left.received_at > now - timedelta(seconds=1)
