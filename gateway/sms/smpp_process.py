@@ -1398,7 +1398,7 @@ class SmppProcess:
         if self._is_postgres:
             query = query.with_for_update(skip_locked=True, of=pending)
         touched: set[str] = set()
-        for early, stored in session.execute(query).tuples():
+        for early, stored in session.execute(query):
             stored.receipt_state = early.state
             stored.receipt_error = early.error
             stored.receipt_at = early.received_at
