@@ -1,9 +1,13 @@
-"""Bulk UPDATE by key: one statement over arrays on PostgreSQL, executemany elsewhere.
+"""Bulk UPDATE by key, for hot paths that change hundreds of rows per transaction (the SMPP
+process's writer).
 
-For hot paths that change hundreds of rows per transaction (the SMPP process's writer).
-``executemany`` through SQLAlchemy and psycopg costs tens of microseconds a row in Python
-(parameter processing, one pipeline step per row); ``UPDATE ... FROM unnest(...)`` with one array
-per column costs a few. On SQLite, executemany is a C loop in the same process and is kept.
+On PostgreSQL the statements go straight to psycopg's ``executemany`` (pipelined, one
+``UPDATE ... WHERE key = %s`` per row, so every row is found by the key's index): through
+SQLAlchemy's parameter processing the same costs several times as much (measured: 300 rows,
+25-39 ms against 6.6 ms). One ``UPDATE ... FROM unnest(arrays)`` would be cheaper still, but its
+plan rests on the table's statistics, and a queue table's are stale by nature: on a freshly
+loaded queue the planner scanned every queued row for each batch. On SQLite, SQLAlchemy's
+executemany (a C loop in-process, with the column types' conversions) is kept.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -43,8 +47,7 @@ def update_rows(
     constants = constants or {}
     columns = [name for name in rows[0] if name != key]
     if session.get_bind().dialect.name == "postgresql":
-        statement, params = _postgres_statement(table, rows, key, columns, where, constants)
-        return set(session.execute(statement, params).scalars())
+        return _update_postgres(session, table, rows, key, columns, where, constants)
     condition = [table.c[key] == bindparam("k_" + key)]
     condition += [table.c[name] == value for name, value in where.items()]
     values: dict[str, Any] = {name: bindparam("v_" + name) for name in columns}
@@ -56,33 +59,32 @@ def update_rows(
     return {row[key] for row in rows}
 
 
-def _postgres_statement(
+def _update_postgres(
+    session: Session,
     table: Table,
     rows: Sequence[Mapping[str, Any]],
     key: str,
     columns: list[str],
     where: Mapping[str, Any],
     constants: Mapping[str, Any],
-) -> tuple[Any, dict[str, Any]]:
+) -> set[Any]:
     quote = _PG.identifier_preparer.quote
-
-    def sql_type(name: str) -> str:
-        return str(table.c[name].type.compile(dialect=_PG))
-
-    unnested = [key, *columns]
-    params: dict[str, Any] = {f"a{index}": [row[name] for row in rows] for index, name in enumerate(unnested)}
-    arrays = ", ".join(f"CAST(:a{index} AS {sql_type(name)}[])" for index, name in enumerate(unnested))
-    aliases = ", ".join(quote(name) for name in unnested)
-    assignments = [f"{quote(name)} = u.{quote(name)}" for name in columns]
-    for index, (name, value) in enumerate(constants.items()):
-        assignments.append(f"{quote(name)} = CAST(:c{index} AS {sql_type(name)})")
-        params[f"c{index}"] = value
-    conditions = [f"t.{quote(key)} = u.{quote(key)}"]
-    for index, (name, value) in enumerate(where.items()):
-        conditions.append(f"t.{quote(name)} = CAST(:w{index} AS {sql_type(name)})")
-        params[f"w{index}"] = value
+    assignments = [f"{quote(name)} = %s" for name in [*columns, *constants]]
+    conditions = [f"{quote(name)} = %s" for name in [key, *where]]
     sql = (
-        f"UPDATE {quote(table.name)} AS t SET {', '.join(assignments)} "  # noqa: S608 - names from the schema
-        f"FROM unnest({arrays}) AS u({aliases}) WHERE {' AND '.join(conditions)} RETURNING t.{quote(key)}"
+        f"UPDATE {quote(table.name)} SET {', '.join(assignments)} "  # noqa: S608 - names from the schema
+        f"WHERE {' AND '.join(conditions)} RETURNING {quote(key)}"
     )
-    return text(sql), params
+    fixed_values = list(constants.values())
+    fixed_conditions = list(where.values())
+    params = [(*(row[name] for name in columns), *fixed_values, row[key], *fixed_conditions) for row in rows]
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    updated: set[Any] = set()
+    with driver.cursor() as cursor:
+        cursor.executemany(sql, params, returning=True)
+        while True:
+            updated.update(found for (found,) in cursor.fetchall())
+            if not cursor.nextset():
+                break
+    return updated
