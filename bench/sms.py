@@ -247,6 +247,14 @@ def main() -> None:
                 f" {rate:7.0f}/s ({figures['events']:.0f} events, {figures['failures']:.0f} failed requests),"
                 f" ratio (c)/(a) {rate / ceiling:5.2f}"
             )
+            cpu = figures["cpu_ms_per_message"]
+            total = sum(cpu.values())
+            print(
+                "      CPU per message (ms): "
+                + ", ".join(f"{part} {value:.2f}" for part, value in cpu.items())
+                + f"; total {total:.2f}: at most {os.cpu_count() or 1} cores / total ="
+                f" {(os.cpu_count() or 1) * 1000 / total:7.0f} msg/s on this machine"
+            )
             if figures.get("first_failure"):
                 print(f"      first failed request: {figures['first_failure']}")
         for window in args.window if "a" in args.parts else []:

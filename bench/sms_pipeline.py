@@ -13,17 +13,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import resource
 import ssl
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -295,15 +299,27 @@ def end_to_end(
                 time.sleep(0.1)
             while not smsc.bound_sessions():
                 time.sleep(0.05)
+            meter = CpuMeter(
+                {
+                    "api": partial(tree_cpu_seconds, api.pid),
+                    "smpp": partial(tree_cpu_seconds, smpp.pid),
+                    "postgres": partial(postgres_cpu_seconds, database.engine.url.database or "")
+                    if backend == "postgresql"
+                    else lambda: 0.0,
+                    "smsc": partial(tree_cpu_seconds, smsc.process.pid),
+                    "client": client_cpu_seconds,
+                }
+            )
             if wrk_seconds:
                 script = Path(tmp) / "sms.lua"
                 script.write_text(wrk_script(port, key, count))
                 started = time.perf_counter()
+                meter.start()
                 non_2xx = run_wrk(port, script, wrk_seconds, clients)
                 accepted_at = time.perf_counter()
                 accepted = count_state(database, "queued", "submitted", "delivered", "failed", "expired")
                 return finish(
-                    database, accepted, started, accepted_at, [f"{non_2xx} non-2xx"] if non_2xx else []
+                    database, accepted, started, accepted_at, [f"{non_2xx} non-2xx"] if non_2xx else [], meter
                 )
             context = ssl.create_default_context(cafile=str(ca))
             next_index = iter(range(count))
@@ -330,13 +346,14 @@ def end_to_end(
                             failures.append(response.text[:200])
 
             started = time.perf_counter()
+            meter.start()
             threads = [threading.Thread(target=client_loop) for _ in range(clients)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             accepted_at = time.perf_counter()
-            return finish(database, count - len(failures), started, accepted_at, failures)
+            return finish(database, count - len(failures), started, accepted_at, failures, meter)
         finally:
             stop_process(api)
             stop_process(smpp)
@@ -344,15 +361,21 @@ def end_to_end(
 
 
 def finish(
-    database: Database, accepted: int, started: float, accepted_at: float, failures: list[str]
+    database: Database,
+    accepted: int,
+    started: float,
+    accepted_at: float,
+    failures: list[str],
+    meter: CpuMeter,
 ) -> dict[str, Any]:
-    """Wait until every accepted message is final; the rates from ``started``."""
+    """Wait until every accepted message is final; the rates from ``started``, CPU per message."""
     deadline = accepted_at + 600
     while count_state(database, "delivered", "failed", "expired") < accepted:
         if time.perf_counter() > deadline:
             raise TimeoutError("messages did not finish")
         time.sleep(0.05)
     finished = time.perf_counter()
+    cpu = meter.used()
     with database.read_session() as session:
         events = session.scalar(select(func.count()).select_from(OutboxEvent)) or 0
     return {
@@ -362,4 +385,57 @@ def finish(
         "failures": float(len(failures)),
         "events": float(events),
         "first_failure": failures[0] if failures else "",
+        "cpu_ms_per_message": {part: 1000 * seconds / max(1, accepted) for part, seconds in cpu.items()},
     }
+
+
+class CpuMeter:
+    """CPU seconds the processes of a run used between ``start()`` and ``used()``, by part."""
+
+    def __init__(self, parts: dict[str, Callable[[], float]]) -> None:
+        self.parts = parts
+        self.before: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.before = {name: read() for name, read in self.parts.items()}
+
+    def used(self) -> dict[str, float]:
+        return {name: read() - self.before[name] for name, read in self.parts.items()}
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # gone meanwhile
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """A process and its live descendants (``trunkline api --workers N`` forks its workers)."""
+    return _cpu_seconds(pid) + sum(tree_cpu_seconds(child) for child in _children(pid))
+
+
+def postgres_cpu_seconds(database_name: str) -> float:
+    """The PostgreSQL backends serving this database (their process title names it)."""
+    total = 0.0
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if title.startswith("postgres: ") and f" {database_name} " in title:
+                total += _cpu_seconds(int(proc.name))
+    return total
+
+
+def client_cpu_seconds() -> float:
+    """This process (the httpx client threads) and its finished children (wrk)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
