@@ -90,6 +90,7 @@ from sms.window import Pending, Window
 log = logging.getLogger("trunkline.smpp")
 
 MAX_SHORT_MESSAGE: Final = 254
+MAX_BURST: Final = 64  # submits the sender writes with one sendall
 TICK: Final = 0.05
 
 # TLV names a SubmitRequest may carry (smpplib's submit_sm table); anything else is refused.
@@ -633,7 +634,7 @@ class SmppBind:
             self._window.release()
             self._requeue(item)
             return
-        self._write_submit(item, session)
+        self._write_submits([item, *self._ready_behind(session)], session)
 
     def _wait_unpaused(self) -> bool:
         """Sit out a throttling back-off that began while this submit waited; False on stop."""
@@ -653,19 +654,60 @@ class SmppBind:
             return False
         return True
 
-    def _write_submit(self, item: _Queued, session: _Session) -> None:
-        sequence = self._sequence.next_sequence()
-        data = HEADER.pack(HEADER_SIZE + len(item.body), SUBMIT_SM, ESME_ROK, sequence) + item.body
-        self._window.register(sequence, item, self.config.response_timeout)
+    def _ready_behind(self, session: _Session) -> list[_Queued]:
+        """Submits queued behind the one being written that can go in the same write.
+
+        Each needs a free window slot and a rate token now; the first that does not get both
+        (or has expired, or meets a throttling pause) stays queued for the usual path. One
+        ``sendall`` for a burst instead of one per PDU: fewer system calls, and fewer hand-offs
+        of the GIL between the sender and the threads feeding it.
+        """
+        burst: list[_Queued] = []
+        while len(burst) < MAX_BURST - 1:
+            with self._cond:
+                now = time.monotonic()
+                if (
+                    self._stopping
+                    or not session.alive
+                    or not self._queue
+                    or self._queue[0].deadline <= now
+                    or self._paused_until > now
+                    or not self._window.acquire(timeout=0)
+                ):
+                    break
+                item = self._queue.popleft()
+                self._m_queued.set(len(self._queue))
+                if not self._start(item):
+                    self._window.release()  # cancelled by its caller
+                    continue
+            if self._bucket.reserve() > 0:
+                self._bucket.refund()
+                self._window.release()
+                self._requeue(item)
+                break
+            burst.append(item)
+        return burst
+
+    def _write_submits(self, items: list[_Queued], session: _Session) -> None:
+        """Write submits whose window slots are reserved, in one write; registered before it."""
+        data = bytearray()
+        written: list[tuple[int, _Queued]] = []
+        for item in items:
+            sequence = self._sequence.next_sequence()
+            data += HEADER.pack(HEADER_SIZE + len(item.body), SUBMIT_SM, ESME_ROK, sequence)
+            data += item.body
+            self._window.register(sequence, item, self.config.response_timeout)
+            written.append((sequence, item))
         try:
-            session.write(data)
+            session.write(bytes(data))
         except OSError as exc:
-            entry = self._window.resolve(sequence)
-            if entry is not None:
-                self._finish(item, SubmitResult(SubmitOutcome.UNKNOWN, detail=f"write failed: {exc}"))
+            for sequence, item in written:
+                if self._window.resolve(sequence) is not None:
+                    self._finish(item, SubmitResult(SubmitOutcome.UNKNOWN, detail=f"write failed: {exc}"))
             self._session_lost(session, f"write failed: {exc}")
             return
-        self._count("submits_written")
+        with self._counts_lock:
+            self._counts["submits_written"] += len(written)
         self._m_window.set(self._window.in_use())
 
     # reader ------------------------------------------------------------------------------------

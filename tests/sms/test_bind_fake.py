@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sms import bind as bind_module
 from sms import pdu
 from sms.bind import BindConfig, SmppBind, SubmitOutcome, SubmitRequest
 from sms.pdu import DeliverSm
@@ -194,3 +195,34 @@ def test_unbind_from_the_smsc_is_answered_before_the_close(
             break
         threading.Event().wait(0.02)
     assert bind.stats().reconnects == 1
+
+
+def test_queued_submits_go_out_in_bursts_within_the_window(
+    fake: tuple[FakeSmsc, SmppBind, list[DeliverSm]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smsc, bind, _ = fake
+    submits_per_write: list[int] = []
+    original_write = bind_module._Session.write
+
+    def counting_write(session: bind_module._Session, data: bytes) -> None:
+        submits_per_write.append(sum(1 for _ in pdu.split_frames(bytearray(data))))
+        original_write(session, data)
+
+    monkeypatch.setattr(bind_module._Session, "write", counting_write)
+    total, window = 200, bind.config.window_size
+    futures = [bind.submit(SubmitRequest("1", "2", bytes([i % 256]))) for i in range(total)]
+    answered = 0
+    while answered < total:
+        # take a full window, then free it at once: the next window goes out in few writes
+        sequences = [smsc.read_until(pdu.SUBMIT_SM)[0].sequence for _ in range(min(window, total - answered))]
+        smsc.send(
+            b"".join(
+                pdu.build_pdu(pdu.SUBMIT_SM_RESP, seq, body=f"id{seq}\x00".encode()) for seq in sequences
+            )
+        )
+        answered += len(sequences)
+    outcomes = [future.result(10) for future in futures]
+    assert all(outcome.outcome is SubmitOutcome.ACCEPTED for outcome in outcomes)
+    assert sum(submits_per_write) == total
+    assert max(submits_per_write) <= window  # never past the window
+    assert len(submits_per_write) < total  # some writes carried several submits
