@@ -450,12 +450,10 @@ class SmppProcess:
         jobs: list[tuple[Claimed, set[int]]] = []
         # Core statements, not the ORM: claiming is the process's hottest transaction.
         with self.database.session() as session:
-            query = (
-                select(*columns)
-                .where(*self._claimable(now, message_ids))
-                .order_by(m.next_attempt_at)
-                .limit(room)
-            )
+            # By id, no order: ordering would make PostgreSQL walk the due index through every
+            # queued row rather than look the ids up by primary key.
+            order = [m.next_attempt_at] if message_ids is None else []
+            query = select(*columns).where(*self._claimable(now, message_ids)).order_by(*order).limit(room)
             if self._is_postgres:
                 query = query.with_for_update(skip_locked=True)
             rows = [row for row in session.execute(query) if row.id not in busy]
