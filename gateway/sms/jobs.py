@@ -127,7 +127,8 @@ class SendJobPublisher:
             return
         with self._condition:
             if self._closing:
-                return  # shutting down: the reconciler will take them
+                JOB_PUBLISH_FAILURES.inc(len(message_ids))  # shutting down: the reconciler's
+                return
             self._ensure_thread()
             room = self.max_buffered - len(self._buffer)
             if room < len(message_ids):
@@ -177,9 +178,14 @@ class SendJobPublisher:
                     self._condition.wait()
                 if not self._buffer:
                     return  # closing and nothing left
-                if len(self._buffer) < self.max_ids and not self._closing:
-                    # coalesce: the ids of the requests arriving meanwhile go into the same task
-                    self._condition.wait(self.flush_seconds)
+                # Coalesce: the ids of the requests arriving meanwhile go into the same task.
+                # Every publish() notifies, so wait on until the deadline, not the next notify.
+                deadline = time.monotonic() + self.flush_seconds
+                while len(self._buffer) < self.max_ids and not self._closing:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._condition.wait(remaining)
                 ids, self._buffer = self._buffer, []
                 self._publishing = len(ids)
             try:
