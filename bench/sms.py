@@ -8,7 +8,9 @@
              per-message round trip with TCP_NODELAY on and off.
 
 (b) queue  the SMPP process (gateway.sms.smpp_process, what `trunkline smpp` runs) draining
-             queued rows over one bind: messages per second to stored submit_sm_resps.
+             queued rows fed as production feeds them (rows committed, then their Celery send
+             jobs published on Redis) over one bind: messages per second to stored
+             submit_sm_resps.
 (c) e2e      real `trunkline api` and `trunkline smpp` processes: concurrent signed POST /sms
              with one recipient each and enableDeliveryReport, receipts from the SMSC at once,
              until every message is delivered with its SMSDeliveryReportReceived event written.

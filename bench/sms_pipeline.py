@@ -1,9 +1,11 @@
 """Parts (b) and (c) of bench/sms.py: the SMPP process draining a queue, and end to end.
 
-(b) ``queue``: N messages inserted as ``queued`` rows (what POST /sms leaves), then one
-    SmppProcess (the code ``trunkline smpp`` runs, in this process) claims, segments, submits
-    over one transceiver bind and records every submit_sm_resp: messages per second from start
-    to the last resp stored.
+(b) ``queue``: N messages inserted as ``queued`` rows and their send jobs published after each
+    commit, as POST /sms does (coalesced Celery tasks on a private redis-server), then one
+    SmppProcess (the code ``trunkline smpp`` runs, in this process) consumes the jobs, claims
+    their rows by id, segments, submits over one transceiver bind and records every
+    submit_sm_resp: messages per second from start to the last resp stored. The grace period is
+    set beyond the run, so the reconciler takes nothing: every message goes through its job.
 (c) ``e2e``: a real ``trunkline api`` (HTTPS) and ``trunkline smpp`` as processes; client
     threads send HMAC-signed POST /sms with one recipient each and enableDeliveryReport; the
     SMSC answers every submit with a receipt at once; measured until every message is
@@ -38,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select
 
+from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
 from gateway.core.hmac_auth import sign_request
 from gateway.core.migrate import upgrade
@@ -45,10 +48,12 @@ from gateway.core.settings import Settings
 from gateway.events.models import OutboxEvent
 from gateway.resources.service import create_resource
 from gateway.sms import service
+from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.models import SmsMessage
 from gateway.sms.schemas import ConnectionCreate, RouteCreate
 from gateway.sms.smpp_process import SmppProcess
 from tests.e2e.helpers import AcsHmacAuth, free_port, stop_process, strong_secret, trunkline_env
+from tests.gateway.events.harness import RedisServer
 from tests.gateway.sms.support import give_number
 from tests.support.postgres import throwaway_database
 from tests.support.smsc import SmscProcess
@@ -144,22 +149,39 @@ def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> flo
             }
             for index in range(count)
         ]
-        with database.session() as session:
-            for offset in range(0, count, 5000):
-                session.execute(insert(SmsMessage), rows[offset : offset + 5000])
-        settings = Settings(database_url=database.url, sms_claim_batch=10000)
-        process = SmppProcess(settings, database)
-        thread = threading.Thread(target=process.run, daemon=True)
-        started = time.perf_counter()
-        thread.start()
-        deadline = started + 600
-        while count_state(database, "submitted") < count:
-            if time.perf_counter() > deadline:
-                raise TimeoutError("the queue did not drain")
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        process.stop()
-        thread.join(30)
+        with TemporaryDirectory() as tmp:
+            redis = RedisServer(Path(tmp))
+            try:
+                settings = Settings(
+                    database_url=database.url,
+                    data_dir=Path(tmp) / "data",
+                    broker_url=redis.url,
+                    sms_claim_batch=10000,
+                    sms_job_grace_seconds=3600,  # the reconciler must not take first attempts
+                )
+                publisher = SendJobPublisher(lambda: create_celery(settings), queue=settings.sms_job_queue)
+                for offset in range(0, count, 5000):
+                    chunk = rows[offset : offset + 5000]
+                    with database.session() as session:
+                        session.execute(insert(SmsMessage), chunk)
+                    publisher.publish([row["id"] for row in chunk])  # after the commit, as the API
+                if not publisher.flush(60):
+                    raise TimeoutError("the send jobs were not published")
+                publisher.close()
+                process = SmppProcess(settings, database)
+                thread = threading.Thread(target=process.run, daemon=True)
+                started = time.perf_counter()
+                thread.start()
+                deadline = started + 600
+                while count_state(database, "submitted") < count:
+                    if time.perf_counter() > deadline:
+                        raise TimeoutError("the queue did not drain")
+                    time.sleep(0.05)
+                elapsed = time.perf_counter() - started
+                process.stop()
+                thread.join(30)
+            finally:
+                redis.stop()
         return count / elapsed
 
 

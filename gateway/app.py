@@ -21,9 +21,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or get_settings()
     database = database or Database(settings.effective_database_url)
 
+    from gateway.core.celery_app import create_celery
+    from gateway.sms.jobs import SendJobPublisher
+
+    # SMS send jobs, published after POST /sms commits; the Celery app is made on first use.
+    sms_jobs = SendJobPublisher(lambda: create_celery(settings), queue=settings.sms_job_queue)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        sms_jobs.close()  # publishes what is buffered
         database.dispose()
 
     app = FastAPI(
@@ -35,6 +42,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.sms_jobs = sms_jobs
     keyring = Keyring(
         settings.effective_token_keys_dir,
         settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,

@@ -148,9 +148,15 @@ class Settings(BaseSettings):
     sms_optin_reply: str = ""
     sms_help_reply: str = ""
     # The SMPP process: how long a claimed message is its own before another process may take
-    # it over (a process that died mid-batch), how often it polls, how many it claims at once.
+    # it over (a process that died mid-batch), how many it claims at once.
     sms_claim_lease_seconds: float = Field(default=60.0, ge=1)
-    sms_poll_interval_seconds: float = Field(default=0.05, gt=0)
+    # Send jobs come through Celery (gateway/sms/jobs.py); the reconciler, a poll of the table
+    # every sms_reconcile_interval_seconds, claims due retries, and first attempts whose job
+    # has not come sms_job_grace_seconds after they were due (a job lost with the broker).
+    sms_job_grace_seconds: float = Field(default=5.0, ge=0)
+    sms_reconcile_interval_seconds: float = Field(default=1.0, gt=0)
+    # The broker queue of send jobs (one per deployment sharing a Redis).
+    sms_job_queue: str = "trunkline.sms.submit"
     sms_claim_batch: int = Field(default=500, ge=1, le=10000)
     # Messages held (claimed, not yet recorded) at most: this many windows of the bound binds.
     sms_claim_windows: int = Field(default=4, ge=1, le=100)

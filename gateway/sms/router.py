@@ -15,6 +15,7 @@ from gateway.core.auth import AppDatabase, AppSettings, AuthenticatedTenant, api
 from gateway.core.db import utcnow
 from gateway.core.errors import BadRequest
 from gateway.sms import service
+from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.schemas import (
     OPTOUT_API_VERSION,
     SMS_API_VERSIONS,
@@ -48,7 +49,11 @@ async def send_sms(
 
     def run() -> list[dict[str, Any]]:
         with database.session() as session:
-            return service.send(session, settings, tenant.resource_id, body, utcnow()).items
+            outcome = service.send(session, settings, tenant.resource_id, body, utcnow())
+        # Committed: now the send jobs may name the rows (a hand-over to a thread, not a publish).
+        jobs: SendJobPublisher = request.app.state.sms_jobs
+        jobs.publish(outcome.queued)
+        return outcome.items
 
     items = await run_in_threadpool(run)
     return JSONResponse({"value": items}, status_code=202)

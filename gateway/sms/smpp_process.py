@@ -1,13 +1,15 @@
-"""``trunkline smpp``: one persistent bind per configured connection, fed from the database.
+"""``trunkline smpp``: one persistent bind per configured connection, fed by Celery send jobs.
 
-The queue of send jobs is the ``sms_messages`` table itself. ``POST /sms`` commits each accepted
-message as a ``queued`` row in the request's transaction; this process claims due rows (``SELECT
-... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several processes share the work), submits their
-segments on a bind chosen by destination prefix, and records the outcome. The row is the job, so
-a job cannot be lost between a broker and the database: a Redis restart does not touch it, and a
-process that dies mid-batch leaves claims that expire after ``sms_claim_lease_seconds`` and are
-taken again. Why not a Celery consumer: acknowledging a Celery message and committing the submit
-outcome can never be one atomic step, whereas a claim and its outcome are rows in one database.
+The state of every message is its ``sms_messages`` row. ``POST /sms`` commits each accepted
+message as a ``queued`` row in the request's transaction, then publishes a send job naming it
+(gateway/sms/jobs.py, Celery on Redis). This process consumes those jobs and claims their rows
+by id (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several processes share the work;
+only queued, due rows not under a live claim, so a duplicate job claims nothing), submits their
+segments on a bind chosen by destination prefix, and records the outcome. A job is acknowledged
+only after its claim committed. The broker may lose jobs (a Redis restart, a publish while it
+was away): a reconciler, a slower poll of the table, claims due retries and first attempts whose
+job has not come within ``sms_job_grace_seconds``. A process that dies mid-batch leaves claims
+that expire after ``sms_claim_lease_seconds`` and are taken again by the reconciler.
 
 Exactly-once where it can be had:
   - a segment whose submit_sm_resp (SMSC message id) was recorded is never submitted again;
@@ -23,6 +25,7 @@ Receipts and MO messages are persisted before their deliver_sm_resp goes out (th
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import queue
@@ -40,6 +43,7 @@ from typing import Any
 from prometheus_client import Counter
 from sqlalchemy import (
     ARRAY,
+    ColumnElement,
     String,
     Table,
     and_,
@@ -63,6 +67,7 @@ from gateway.events import builder
 from gateway.events.service import NewEvent, publish, publish_many
 from gateway.numbers.service import number_owner
 from gateway.sms import service
+from gateway.sms.jobs import SendJobConsumer
 from gateway.sms.models import (
     SmppConnection,
     SmppRoute,
@@ -100,6 +105,10 @@ POSSIBLE_DUPLICATES = Counter(
     "trunkline_sms_possible_duplicates_total",
     "Segments resubmitted after a submit whose outcome was unknown (crash or no resp).",
 )
+RECONCILED = Counter(
+    "trunkline_sms_reconciled_first_attempts_total",
+    "Messages the reconciler claimed for a first attempt: their send job never came in time.",
+)
 RECEIPTS_EARLY = Counter(
     "trunkline_sms_receipts_before_resp_total",
     "Receipts that arrived before their submit_sm_resp was stored.",
@@ -111,27 +120,6 @@ CALLBACK_PERSIST_TIMEOUT = 20.0
 STRANDED_RECEIPT_AGE = timedelta(seconds=30)
 
 
-# The claim: pick due rows (SKIP LOCKED: several SMPP processes share the queue) and take them in
-# the same statement, returning what submitting needs and the row as it was before.
-_PG_CLAIM = text(
-    """
-    WITH due AS (
-        SELECT id, attempts, in_doubt FROM sms_messages
-        WHERE state = 'queued' AND next_attempt_at <= CAST(:now AS timestamptz)
-          AND (claimed_until IS NULL OR claimed_until < CAST(:now AS timestamptz))
-        ORDER BY next_attempt_at
-        LIMIT :room
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE sms_messages AS m
-    SET attempts = m.attempts + 1, in_doubt = true, claimed_until = CAST(:until AS timestamptz)
-    FROM due
-    WHERE m.id = due.id
-    RETURNING m.id, m.from_number, m.to_number, m.text, m.data_coding, m.segment_count,
-              m.concat_reference, m.tried_connections, m.error, due.attempts, due.in_doubt,
-              m.delivery_report_timeout_seconds
-    """
-)
 # Recording first submits, the bulk of the writer's work (see _record_first_submits): on PostgreSQL
 # one statement over arrays, as gateway.core.bulk does for updates.
 _PG_INSERT_SEGMENTS = text(
@@ -183,6 +171,68 @@ def _store_first_submits(
         where={"state": "queued"},
         constants={"state": "submitted", "in_doubt": False, "claimed_until": None, "submitted_at": now},
     )
+
+
+_CLAIM_COLUMNS = (
+    "id",
+    "from_number",
+    "to_number",
+    "text",
+    "data_coding",
+    "segment_count",
+    "concat_reference",
+    "tried_connections",
+    "error",
+    "delivery_report_timeout_seconds",
+)
+
+
+def _claim_rows_postgres(
+    session: Session, room: int, until: datetime, conditions: list[ColumnElement[bool]], order: list[Any]
+) -> Sequence[Any]:
+    """Claim in one statement (SKIP LOCKED: several SMPP processes share the queue); each row
+    with ``attempts`` and ``in_doubt`` as they were before the claim."""
+    table = _table(SmsMessage)
+    due = (
+        select(table.c.id, table.c.attempts, table.c.in_doubt)
+        .where(*conditions)
+        .order_by(*order)
+        .limit(room)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+    )
+    statement = (
+        update(table)
+        .where(table.c.id == due.c.id)
+        .values(attempts=table.c.attempts + 1, in_doubt=True, claimed_until=until)
+        .returning(*(table.c[name] for name in _CLAIM_COLUMNS), due.c.attempts, due.c.in_doubt)
+    )
+    return session.execute(statement).all()
+
+
+def _claim_rows_portable(
+    session: Session,
+    room: int,
+    until: datetime,
+    conditions: list[ColumnElement[bool]],
+    order: list[Any],
+    busy: set[str],
+) -> Sequence[Any]:
+    table = _table(SmsMessage)
+    rows = session.execute(
+        select(*(table.c[name] for name in _CLAIM_COLUMNS), table.c.attempts, table.c.in_doubt)
+        .where(*conditions)
+        .order_by(*order)
+        .limit(room)
+    ).all()
+    taken = [row.id for row in rows if row.id not in busy]
+    if taken:
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(taken))
+            .values(attempts=table.c.attempts + 1, in_doubt=True, claimed_until=until)
+        )
+    return rows
 
 
 def _store_claim_details(
@@ -250,6 +300,18 @@ class _Work:
     item: SubmitBatch | NoRoute | Inbound
     done: threading.Event | None = None
     error: list[BaseException] = field(default_factory=list)
+
+
+@dataclass
+class _JobTicket:
+    """A send job handed over by the consumer, done when all its ids went through a claim."""
+
+    ids: list[str]
+    waiting: list[str] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.waiting = list(self.ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +383,11 @@ class SmppProcess:
         self.in_flight_lock = threading.Lock()
         self._writer: threading.Thread | None = None
         self._is_postgres = database.engine.dialect.name == "postgresql"
+        # Send jobs from the broker, waiting to be claimed by id (see gateway/sms/jobs.py).
+        self.job_tickets: collections.deque[_JobTicket] = collections.deque()
+        self.job_lock = threading.Lock()
+        self.job_consumer: SendJobConsumer | None = None
+        self.next_reconcile = 0.0
 
     # lifecycle ----------------------------------------------------------------------------------
 
@@ -330,6 +397,7 @@ class SmppProcess:
             log.info("restored %d parts of inbound concatenated messages", restored)
         self._writer = threading.Thread(target=self._write_loop, name="sms-writer", daemon=True)
         self._writer.start()
+        self.start_job_consumer()
         next_reload = 0.0
         try:
             while not self.stop_event.is_set():
@@ -337,6 +405,9 @@ class SmppProcess:
                 if now >= next_reload:
                     self.reload()
                     next_reload = now + CONFIG_RELOAD_SECONDS
+                # Cleared before claiming, so a job or a finished batch arriving while we claim
+                # is not forgotten: the wait below then returns at once.
+                self.wakeup.clear()
                 try:
                     claimed = self.claim_and_submit()
                 except Exception:
@@ -345,8 +416,9 @@ class SmppProcess:
                     self.stop_event.wait(1.0)
                     continue
                 if claimed == 0:
-                    self.wakeup.wait(self.settings.sms_poll_interval_seconds)
-                    self.wakeup.clear()
+                    # until a job comes, a batch finishes (room again) or the reconciler is due;
+                    # never 0, or a process with no room would spin
+                    self.wakeup.wait(max(0.05, self.next_reconcile - time.monotonic()))
         finally:
             self.shutdown()
 
@@ -354,7 +426,30 @@ class SmppProcess:
         self.stop_event.set()
         self.wakeup.set()
 
+    def start_job_consumer(self) -> None:
+        from gateway.core.celery_app import create_celery
+
+        self.job_consumer = SendJobConsumer(
+            create_celery(self.settings), self.on_jobs, queue=self.settings.sms_job_queue
+        )
+        self.job_consumer.start()
+
+    def on_jobs(self, message_ids: list[str]) -> bool:
+        """The job consumer's callback: True once every id was claimed or found not claimable
+        (the job is then acknowledged), False if the process stops first (the job goes back)."""
+        ticket = _JobTicket(list(message_ids))
+        with self.job_lock:
+            self.job_tickets.append(ticket)
+        self.wakeup.set()
+        while not ticket.done.wait(0.2):
+            if self.stop_event.is_set():
+                return False
+        return True
+
     def shutdown(self) -> None:
+        self.stop_event.set()  # also when run() ends on an error: a waiting job must give up
+        if self.job_consumer is not None:
+            self.job_consumer.stop()  # no new jobs; one in progress is given back to the queue
         for bind in list(self.binds.values()):
             bind.stop()  # drains the window: outcomes still reach the writer
         self.binds.clear()
@@ -437,6 +532,8 @@ class SmppProcess:
         return any(bind.state is BindState.BOUND for bind in self.binds.values())
 
     def claim_and_submit(self) -> int:
+        """Claim and submit what is ready: the messages of send jobs first, then (when its
+        interval is up) what the reconciler finds. Returns how many were claimed."""
         # Hold a few windows' worth at a time: what a process holds but has not written yet is in
         # doubt after a crash (counted as possible duplicates), so holding little keeps that count
         # close to the truth; holding more keeps the binds busy while the writer commits.
@@ -447,20 +544,74 @@ class SmppProcess:
             room = min(self.settings.sms_claim_batch, capacity) - len(self.in_flight)
         if room <= 0:
             return 0
+        claimed = 0
+        taken, tickets = self._take_job_ids(room)
+        if taken:
+            try:
+                claimed = self._claim(room, taken)
+            except Exception:
+                self._give_back_job_ids(taken, tickets)  # claimed on the next turn
+                raise
+            self._finish_tickets(tickets)
+            room -= claimed
+        if room > 0 and time.monotonic() >= self.next_reconcile:
+            reconciled = self._claim(room, None)
+            claimed += reconciled
+            # A full batch means a backlog (jobs lost with the broker, retries after an outage):
+            # come back at once rather than after the interval.
+            interval = 0.0 if reconciled >= room else self.settings.sms_reconcile_interval_seconds
+            self.next_reconcile = time.monotonic() + interval
+        return claimed
+
+    def _take_job_ids(self, room: int) -> tuple[list[str], list[_JobTicket]]:
+        """Up to ``room`` ids of waiting jobs, oldest first, and the tickets they came from."""
+        taken: list[str] = []
+        tickets: list[_JobTicket] = []
+        with self.job_lock:
+            for ticket in self.job_tickets:
+                if len(taken) >= room:
+                    break
+                take = ticket.waiting[: room - len(taken)]
+                del ticket.waiting[: len(take)]
+                taken += take
+                tickets.append(ticket)
+        return taken, tickets
+
+    def _give_back_job_ids(self, taken: list[str], tickets: list[_JobTicket]) -> None:
+        with self.job_lock:
+            for ticket in reversed(tickets):
+                ticket.waiting[:0] = [i for i in taken if i in ticket.ids]
+
+    def _finish_tickets(self, tickets: list[_JobTicket]) -> None:
+        with self.job_lock:
+            for ticket in tickets:
+                if not ticket.waiting:
+                    ticket.done.set()
+                    self.job_tickets.remove(ticket)
+
+    def _claim(self, room: int, message_ids: list[str] | None) -> int:
+        """Claim (one transaction) and submit up to ``room`` queued, due messages not under a
+        live claim: those of ``message_ids``, or, with None, what the reconciler is to take."""
         now = utcnow()
         lease = timedelta(seconds=self.settings.sms_claim_lease_seconds)
         with self.in_flight_lock:
             busy = set(self.in_flight)
         jobs: list[tuple[Claimed, set[int]]] = []
         with self.database.session() as session:
+            # By id, no order: ordering would make PostgreSQL walk the due index through every
+            # queued row rather than look the ids up by primary key.
+            order = [SmsMessage.next_attempt_at] if message_ids is None else []
+            conditions = self._claimable(now, message_ids)
             if self._is_postgres:
-                claimed_rows = self._claim_rows_postgres(session, room, now, now + lease)
+                claimed_rows = _claim_rows_postgres(session, room, now + lease, conditions, order)
             else:
-                claimed_rows = self._claim_rows_portable(session, room, now, now + lease, busy)
+                claimed_rows = _claim_rows_portable(session, room, now + lease, conditions, order, busy)
             # A row this process still holds (its lease ran out in flight) is not submitted twice.
             rows = [row for row in claimed_rows if row.id not in busy]
             if not rows:
                 return 0
+            if message_ids is None:
+                RECONCILED.inc(sum(1 for row in rows if row.attempts == 0))
             retried = [row.id for row in rows if row.attempts > 0]
             accepted: dict[str, set[int]] = {}
             if retried:
@@ -507,49 +658,25 @@ class SmppProcess:
                 self.work.put(_Work(NoRoute(claimed.id, f"The message cannot be submitted: {exc}", True)))
         return len(jobs)
 
-    def _claim_rows_postgres(
-        self, session: Session, room: int, now: datetime, until: datetime
-    ) -> Sequence[Any]:
-        """Claim due rows in one statement; each row as it was before the claim (attempts, in_doubt)."""
-        return session.execute(_PG_CLAIM, {"now": now, "until": until, "room": room}).all()
-
-    @staticmethod
-    def _claim_rows_portable(
-        session: Session, room: int, now: datetime, until: datetime, busy: set[str]
-    ) -> Sequence[Any]:
+    def _claimable(self, now: datetime, message_ids: list[str] | None) -> list[ColumnElement[bool]]:
+        """What a claim may take now: queued, due, not under a live claim, and then either the
+        messages of a job or what the reconciler is to take."""
         m = SmsMessage
-        rows = session.execute(
-            select(
-                m.id,
-                m.from_number,
-                m.to_number,
-                m.text,
-                m.data_coding,
-                m.segment_count,
-                m.concat_reference,
-                m.tried_connections,
-                m.error,
-                m.attempts,
-                m.in_doubt,
-                m.delivery_report_timeout_seconds,
-            )
-            .where(
-                m.state == "queued",
-                m.next_attempt_at <= now,
-                or_(m.claimed_until.is_(None), m.claimed_until < now),
-            )
-            .order_by(m.next_attempt_at)
-            .limit(room)
-        ).all()
-        taken = [row.id for row in rows if row.id not in busy]
-        if taken:
-            session.execute(
-                update(m)
-                .where(m.id.in_(taken))
-                .values(attempts=m.attempts + 1, in_doubt=True, claimed_until=until)
-                .execution_options(synchronize_session=False)
-            )
-        return rows
+        conditions = [
+            m.state == "queued",
+            m.next_attempt_at <= now,
+            or_(m.claimed_until.is_(None), m.claimed_until < now),
+        ]
+        if message_ids is not None:
+            # a job: a row already claimed, sent or not yet due is left alone (a duplicate or
+            # stale job claims nothing)
+            conditions.append(m.id.in_(message_ids))
+        else:
+            # the reconciler: retries when due; first attempts only when their job has had the
+            # grace period to come (it was lost with the broker, or never published)
+            grace = timedelta(seconds=self.settings.sms_job_grace_seconds)
+            conditions.append(or_(m.attempts > 0, m.next_attempt_at <= now - grace))
+        return conditions
 
     def _pick(self, message: Claimed) -> tuple[str | None, str]:
         candidates = self.route_for(message.to_number)

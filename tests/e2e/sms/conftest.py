@@ -37,6 +37,7 @@ from tests.support.postgres import throwaway_database
 from tests.support.smsc import SmscProcess, smsc_available
 
 SENDER = "+14255550100"
+JOB_GRACE_SECONDS = 6
 
 
 @dataclass
@@ -149,6 +150,8 @@ def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
                 "TRUNKLINE_EVENTS_RETRY_MAX_SECONDS": "1",
                 "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": "0.05",
                 "TRUNKLINE_SMS_CLAIM_LEASE_SECONDS": "4",
+                # long enough that a message sent within it was sent through its Celery job
+                "TRUNKLINE_SMS_JOB_GRACE_SECONDS": str(JOB_GRACE_SECONDS),
                 "TRUNKLINE_SMS_RETRY_BASE_SECONDS": "0.2",
                 "TRUNKLINE_SMS_RETRY_MAX_SECONDS": "1",
                 "TRUNKLINE_SMS_DELIVERY_REPORT_TIMEOUT_SECONDS": "12",

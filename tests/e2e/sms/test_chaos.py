@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from gateway.sms.models import SmsMessage
 from tests.gateway.events.harness import wait_until
 
-from .conftest import SENDER, SmsStack
+from .conftest import JOB_GRACE_SECONDS, SENDER, SmsStack
 from .test_sms_sdk import recipients, reports_for
 
 
@@ -93,12 +93,29 @@ def test_smpp_process_sigkilled_mid_batch(stack: SmsStack) -> None:
     check_outcome(stack, ids, 4000, text)
 
 
+def submit_delays(stack: SmsStack, ids: set[str]) -> list[float]:
+    """Seconds from acceptance to the SMSC's submit_sm_resp of each message."""
+    with stack.database.session() as session:
+        rows = session.execute(
+            select(SmsMessage.created_at, SmsMessage.submitted_at).where(SmsMessage.id.in_(ids))
+        )
+        return [(submitted - created).total_seconds() for created, submitted in rows if submitted]
+
+
 def test_redis_restart_loses_nothing(stack: SmsStack) -> None:
     text = "redis test"
     stack.redis.stop()
-    ids = send_batch(stack, 100, 5000, text, report=True)  # accepting SMS does not need Redis
+    # Accepting SMS does not need Redis: the rows are committed, their send jobs are lost.
+    ids = send_batch(stack, 100, 5000, text, report=True)
     time.sleep(1)
-    stack.redis.start()
+    stack.redis.start()  # empty: the private server keeps nothing
     check_outcome(stack, ids, 5000, text)
+    # The reconciler sent them, and only once their job had had the grace period to come.
+    assert min(submit_delays(stack, ids)) >= JOB_GRACE_SECONDS - 1
     # every delivery-report event still reaches the receiver once Redis is back
     wait_until(lambda: len(reports_for(stack, ids)) == len(ids), 60, what="every report event")
+    # The API and `trunkline smpp` are back on Redis: new messages go through their jobs again.
+    text = "after redis"
+    ids = send_batch(stack, 50, 5200, text)
+    check_outcome(stack, ids, 5200, text)
+    assert max(submit_delays(stack, ids)) < JOB_GRACE_SECONDS - 1

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
 from gateway.core.errors import AcsError
 from gateway.core.settings import Settings
 from gateway.events.models import OutboxEvent
 from gateway.resources.service import create_resource
 from gateway.sms import service
+from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.models import (
     SmsInbound,
     SmsInboundPart,
@@ -53,6 +55,8 @@ class Harness:
         self.resource_id = resource_id
         self.process: SmppProcess | None = None
         self.thread: threading.Thread | None = None
+        # POST /sms's hook: jobs published after the commit (here on the filesystem broker)
+        self.jobs = SendJobPublisher(lambda: create_celery(settings), queue=settings.sms_job_queue)
 
     def connect(self, name: str, smsc: SmscProcess, prefix: str = "+", **extra: Any) -> None:
         with self.database.session() as session:
@@ -79,6 +83,7 @@ class Harness:
         return self.process
 
     def stop(self) -> None:
+        self.jobs.close()
         if self.process is not None and self.thread is not None:
             self.process.stop()
             self.thread.join(timeout=15)
@@ -93,6 +98,7 @@ class Harness:
         )
         with self.database.session() as session:
             outcome = service.send(session, self.settings, self.resource_id, request, datetime.now(UTC))
+        self.jobs.publish(outcome.queued)
         return outcome.queued[0]
 
     def message(self, message_id: str) -> SmsMessage:
@@ -118,6 +124,9 @@ def harness(database: Database, tmp_path: Path) -> Iterator[Harness]:
         sms_retry_base_seconds=0.1,
         sms_retry_max_seconds=0.5,
         sms_optout_reply="You are unsubscribed.",
+        # what has no job (auto-replies, the shared-queue test's rows) goes through the reconciler
+        sms_job_grace_seconds=1,
+        sms_reconcile_interval_seconds=0.2,
     )
     with database.session() as session:
         resource_id = create_resource(session, "sms-app", "https://gateway.test/").id
