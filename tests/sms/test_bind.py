@@ -202,8 +202,9 @@ def test_rate_limit_is_honoured(smsc: SmscProcess, make_bind: BindFactory) -> No
     outcome = results([bind.submit(request()) for _ in range(105)])
     elapsed = time.monotonic() - started
     assert all(r.ok for r in outcome)
-    # 5 at once, then 100 more at 100/s: one second, give or take scheduling.
-    assert 0.9 <= elapsed <= 1.3
+    # 5 at once, then 100 more at 100/s: one second. Never faster; slower only by scheduling
+    # (a busy 2-core machine has taken 1.3 s).
+    assert 0.9 <= elapsed <= 2.0
     arrivals = sorted(p["at"] for p in smsc.pdus("submit_sm"))
     in_any_half_second = max(sum(1 for t in arrivals if start <= t < start + 0.5) for start in arrivals)
     assert in_any_half_second <= 5 + 50 + 3
