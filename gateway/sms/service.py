@@ -7,11 +7,28 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
 import phonenumbers
-from sqlalchemy import Integer, Table, case, delete, func, insert, literal, select, union_all, update
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    Insert,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -30,8 +47,12 @@ FINAL_STATES = frozenset({"delivered", "failed", "expired"})
 OPTED_OUT_MESSAGE = "The recipient has opted out of messages from this sender (it replied STOP)."
 
 
-def _parse_international(raw: str) -> phonenumbers.PhoneNumber | None:
-    """The number if ``raw`` is a valid number written in international form, else None."""
+@lru_cache(maxsize=16384)
+def e164_and_region(raw: str) -> tuple[str, str] | None:
+    """E.164 and region code of a valid number written in international form, else None.
+
+    Parsing is a good part of a send's CPU and depends on the text alone, so it is cached
+    (the senders of a busy resource are few)."""
     text = raw.strip()
     if not text.startswith("+"):
         return None
@@ -39,13 +60,16 @@ def _parse_international(raw: str) -> phonenumbers.PhoneNumber | None:
         parsed = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:
         return None
-    return parsed if phonenumbers.is_valid_number(parsed) else None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return e164, phonenumbers.region_code_for_number(parsed) or ""
 
 
 def normalise_number(raw: str) -> str | None:
     """E.164 of a valid number written in international form, else None."""
-    parsed = _parse_international(raw)
-    return None if parsed is None else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    parsed = e164_and_region(raw)
+    return None if parsed is None else parsed[0]
 
 
 def region_of(e164: str) -> str:
@@ -127,6 +151,29 @@ class _QuotaUse:
     current: int = 0
 
 
+# The statements of a send are built once, with bind parameters: building a SQLAlchemy statement
+# costs more CPU than SQLite takes to run it, and a prebuilt one also keeps its cache key.
+_counters = cast(Table, SmsSendCounter.__table__)
+_messages = cast(Table, SmsMessage.__table__)
+_numbers = cast(Table, PurchasedNumber.__table__)
+_optouts = cast(Table, SmsOptOut.__table__)
+
+
+def _counter_upsert(dialect: str) -> Insert:
+    upsert = pg_insert(_counters) if dialect == "postgresql" else sqlite_insert(_counters)
+    return upsert.on_conflict_do_update(
+        index_elements=[_counters.c.resource_id, _counters.c.scope, _counters.c.second],
+        set_={"sent": _counters.c.sent + upsert.excluded.sent},
+    ).returning(_counters.c.scope, _counters.c.sent)
+
+
+_COUNTER_UPSERTS = {dialect: _counter_upsert(dialect) for dialect in ("postgresql", "sqlite")}
+
+_FORGET_OLD_COUNTERS = delete(_counters).where(
+    _counters.c.resource_id == bindparam("resource_id"), _counters.c.second <= bindparam("oldest")
+)
+
+
 def _upsert_counters(
     session: Session, resource_id: str, second: int, added: dict[str, int]
 ) -> dict[str, int]:
@@ -135,19 +182,14 @@ def _upsert_counters(
     Rows are written in scope order so two transactions always lock them in the same order
     (no deadlock); each lock is held until the commit, which serialises the counting of
     concurrent requests of one resource in every API process."""
-    table = cast(Table, SmsSendCounter.__table__)
+    connection = session.connection()
     rows = [
         {"resource_id": resource_id, "scope": scope, "second": second, "sent": count}
         for scope, count in sorted(added.items())
     ]
-    upsert = pg_insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite_insert(table)
-    statement = upsert.on_conflict_do_update(
-        index_elements=[table.c.resource_id, table.c.scope, table.c.second],
-        set_={"sent": table.c.sent + upsert.excluded.sent},
-    ).returning(table.c.scope, table.c.sent)
-    # Rows as parameters (not .values()): the statement stays in SQLAlchemy's compiled cache,
-    # and several rows still go as one INSERT (insertmanyvalues).
-    return {row.scope: row.sent for row in session.execute(statement, rows)}
+    # Rows as parameters (not .values()): several rows still go as one INSERT (insertmanyvalues).
+    result = connection.execute(_COUNTER_UPSERTS[connection.dialect.name], rows)
+    return {row.scope: row.sent for row in result}
 
 
 def count_sent(session: Session, resource_id: str, country: str, now: datetime) -> None:
@@ -156,11 +198,8 @@ def count_sent(session: Session, resource_id: str, country: str, now: datetime) 
 
 
 def _forget_old_counters(session: Session, resource_id: str, second: int) -> None:
-    session.execute(
-        delete(SmsSendCounter).where(
-            SmsSendCounter.resource_id == resource_id,
-            SmsSendCounter.second <= second - QUOTA_WINDOW_SECONDS,
-        )
+    session.connection().execute(
+        _FORGET_OLD_COUNTERS, {"resource_id": resource_id, "oldest": second - QUOTA_WINDOW_SECONDS}
     )
 
 
@@ -200,40 +239,56 @@ class _Lookup:
     quota: dict[str, _QuotaUse] = field(default_factory=dict)
 
 
-def _lookup(
-    session: Session, resource_id: str, sender: str, recipients: list[str], scopes: list[str], second: int
-) -> _Lookup:
+def _lookup_statement(*, with_quotas: bool) -> CompoundSelect[*tuple[Any, ...]]:
     """The sender check, the opt-outs and the quota counters in one round trip.
 
     Each branch of the UNION ALL tags its rows with what they are; ``number`` is a number or a
     counter scope, ``earlier`` and ``current`` are counts (0 where they mean nothing)."""
-    counter = SmsSendCounter
     zero = literal(0, Integer)
+    sender = bindparam("sender", type_=String)
+    resource_id = bindparam("resource_id", type_=String)
     branches = [
-        select(literal("sender").label("kind"), PurchasedNumber.sms.label("number"), zero, zero).where(
-            PurchasedNumber.phone_number == sender, PurchasedNumber.resource_id == resource_id
+        select(literal("sender").label("kind"), _numbers.c.sms.label("number"), zero, zero).where(
+            _numbers.c.phone_number == sender, _numbers.c.resource_id == resource_id
         ),
-        select(literal("opted_out"), SmsOptOut.to_number, zero, zero).where(
-            SmsOptOut.from_number == sender, SmsOptOut.to_number.in_(recipients)
+        select(literal("opted_out"), _optouts.c.to_number, zero, zero).where(
+            _optouts.c.from_number == sender,
+            _optouts.c.to_number.in_(bindparam("recipients", expanding=True)),
         ),
     ]
-    if scopes:
+    if with_quotas:
+        second = bindparam("second", type_=BigInteger)
         branches.append(
             select(
                 literal("quota"),
-                counter.scope,
-                func.sum(case((counter.second < second, counter.sent), else_=0)),
-                func.sum(case((counter.second == second, counter.sent), else_=0)),
+                _counters.c.scope,
+                func.sum(case((_counters.c.second < second, _counters.c.sent), else_=0)),
+                func.sum(case((_counters.c.second == second, _counters.c.sent), else_=0)),
             )
             .where(
-                counter.resource_id == resource_id,
-                counter.scope.in_(scopes),
-                counter.second > second - QUOTA_WINDOW_SECONDS,
+                _counters.c.resource_id == resource_id,
+                _counters.c.scope.in_(bindparam("scopes", expanding=True)),
+                _counters.c.second > bindparam("window_start", type_=BigInteger),
             )
-            .group_by(counter.scope)
+            .group_by(_counters.c.scope)
         )
+    return union_all(*branches)
+
+
+_LOOKUP = _lookup_statement(with_quotas=False)
+_LOOKUP_WITH_QUOTAS = _lookup_statement(with_quotas=True)
+
+
+def _lookup(
+    session: Session, resource_id: str, sender: str, recipients: list[str], scopes: list[str], second: int
+) -> _Lookup:
+    parameters: dict[str, Any] = {"sender": sender, "resource_id": resource_id, "recipients": recipients}
+    if scopes:
+        parameters |= {"scopes": scopes, "second": second, "window_start": second - QUOTA_WINDOW_SECONDS}
     found = _Lookup()
-    for kind, number, earlier, current in session.execute(union_all(*branches)):
+    for kind, number, earlier, current in session.connection().execute(
+        _LOOKUP_WITH_QUOTAS if scopes else _LOOKUP, parameters
+    ):
         if kind == "sender":
             found.sender_capability = number
         elif kind == "opted_out":
@@ -303,15 +358,24 @@ def _repeat_item(to: str, message_id: str) -> dict[str, Any]:
 def _parse_recipients(request: SendMessageRequest) -> list[_Recipient]:
     parsed_recipients = []
     for recipient in request.sms_recipients:
-        parsed = _parse_international(recipient.to)
-        if parsed is None:
-            parsed_recipients.append(_Recipient(recipient, None, ""))
-        else:
-            to = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-            parsed_recipients.append(
-                _Recipient(recipient, to, phonenumbers.region_code_for_number(parsed) or "")
-            )
+        parsed = e164_and_region(recipient.to)
+        to, country = parsed if parsed is not None else (None, "")
+        parsed_recipients.append(_Recipient(recipient, to, country))
     return parsed_recipients
+
+
+_FIND_REPEATED = select(
+    _messages.c.id, _messages.c.to_number, _messages.c.repeatability_request_id, _messages.c.created_at
+).where(
+    _messages.c.resource_id == bindparam("resource_id"),
+    _messages.c.repeatability_request_id.in_(bindparam("request_ids", expanding=True)),
+)
+_FORGET_REPEATABILITY_IDS = (
+    update(_messages)
+    .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
+    .values(repeatability_request_id=None)
+)
+_INSERT_MESSAGES = insert(_messages)
 
 
 def _repeated(
@@ -331,19 +395,15 @@ def _repeated(
         return {}
     repeated: dict[str, tuple[str, str]] = {}
     expired: list[str] = []
-    for message_id, to, request_id, created_at in session.execute(
-        select(
-            SmsMessage.id, SmsMessage.to_number, SmsMessage.repeatability_request_id, SmsMessage.created_at
-        ).where(SmsMessage.resource_id == resource_id, SmsMessage.repeatability_request_id.in_(request_ids))
+    for message_id, to, request_id, created_at in session.connection().execute(
+        _FIND_REPEATED, {"resource_id": resource_id, "request_ids": request_ids}
     ):
         if request_id is not None and created_at > now - window:
             repeated[request_id] = (message_id, to)
         else:
             expired.append(message_id)
     if expired:
-        session.execute(
-            update(SmsMessage).where(SmsMessage.id.in_(expired)).values(repeatability_request_id=None)
-        )
+        session.connection().execute(_FORGET_REPEATABILITY_IDS, {"ids": expired})
     return repeated
 
 
@@ -498,7 +558,7 @@ def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one pla
             uncounted[ALL_DESTINATIONS] = -sum(over_quota.values())
         _upsert_counters(session, resource_id, second, uncounted)
     if rows:
-        session.execute(insert(SmsMessage), rows)
+        session.connection().execute(_INSERT_MESSAGES, rows)
     if added:
         first_scope = min(added)
         if now_counted[first_scope] == added[first_scope]:
