@@ -5,7 +5,9 @@ called as an ASGI application straight from an event loop, one request at a time
 figures are the server's own work per request without HTTP parsing or TLS. For each backend and
 case it prints the median and mean wall time per request, the CPU time of this process per
 request (the database server's CPU is not in it), and the database round trips per request by
-kind (statements, commits, rollbacks, pool pre-pings), counted with engine events.
+kind (statements, commits, rollbacks, pool pre-pings), counted with engine events. On
+PostgreSQL psycopg also sends a BEGIN of its own before each transaction's first statement (one
+more round trip per transaction, two per request in any version here), not counted.
 
 Quotas stay on (with limits far above what the run sends, so every request is accepted) and
 ``--recent`` messages of the same resource are inserted in the last minute first, so the
@@ -79,7 +81,6 @@ class RoundTrips:
         self.counts: Counter[str] = Counter()
         self.statements: list[str] = []
         self.active = False
-        self.wire = 0
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", self._commit)
         event.listen(engine, "rollback", self._rollback)
@@ -93,24 +94,6 @@ class RoundTrips:
             return bool(ping(dbapi_connection))
 
         dialect.do_ping = counted_ping  # type: ignore[method-assign]
-        if dialect.name == "postgresql":
-            self._count_wire_round_trips()
-
-    def _count_wire_round_trips(self) -> None:
-        """psycopg runs every exchange with the server (statements, and the BEGIN it sends on
-        its own before a transaction's first statement) through Connection.wait: one call, one
-        round trip. Shown as "wire", beside the statements SQLAlchemy sees."""
-        import psycopg
-
-        wait = psycopg.Connection.wait
-        trips = self
-
-        def counted_wait(connection: Any, *args: Any, **kwargs: Any) -> Any:
-            if trips.active:
-                trips.wire += 1
-            return wait(connection, *args, **kwargs)
-
-        psycopg.Connection.wait = counted_wait  # type: ignore[method-assign, assignment]
 
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if self.active:
@@ -301,7 +284,6 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             requests = signed_bodies(case, args.requests, key)
             trips.counts.clear()
             trips.statements.clear()
-            trips.wire = 0
             trips.active = True
             scope, body = requests[0]
             loop.run_until_complete(call(app, scope, body))
@@ -321,7 +303,6 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 "mean_ms": wall / len(timings) * 1000,
                 "cpu_ms": cpu / len(timings) * 1000,
                 "round_trips": per_request,
-                "wire_round_trips": trips.wire,
                 "statements": one_request,
             }
             if profiler is not None:
@@ -335,8 +316,7 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
 def trips_text(figures: dict[str, Any]) -> str:
     counts: dict[str, int] = figures["round_trips"]
     parts = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
-    wire = f"; psycopg wire round trips {figures['wire_round_trips']}" if figures["wire_round_trips"] else ""
-    return f"{sum(counts.values()):2d} ({parts}){wire}"
+    return f"{sum(counts.values()):2d} ({parts})"
 
 
 def run_baseline(ref: str, argv: list[str]) -> dict[str, Any]:
