@@ -110,13 +110,6 @@ def _check_capability(sender: str, sms_capability: str | None) -> None:
         )
 
 
-def check_sender(session: Session, resource_id: str, raw: str) -> str:
-    sender = _sender_or_400(raw)
-    number = owned_number(session, resource_id, sender)
-    _check_capability(sender, None if number is None else number.sms)
-    return sender
-
-
 def _item(to: str, status: int, message_id: str | None = None, error: str | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {"to": to, "httpStatusCode": status, "successful": status == 202}
     if message_id is not None:
@@ -376,6 +369,7 @@ _FORGET_REPEATABILITY_IDS = (
     .values(repeatability_request_id=None)
 )
 _INSERT_MESSAGES = insert(_messages)
+_DELETE_MESSAGES = delete(_messages).where(_messages.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _repeated(
@@ -474,13 +468,36 @@ def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one pla
         answers.append(len(candidates))
         candidates.append(recipient)
 
-    # The request as a whole, against everything the resource sent in the last minute.
+    # Every candidate is stored first and the counters bumped last, so the counter rows' locks,
+    # which serialise a resource's concurrent requests, are held for the upsert and the commit
+    # only. A recipient refused below is deleted again (rare: only past a country's quota).
+    message_ids = [new_message_id(now) for _ in candidates]
+    if candidates:
+        session.connection().execute(
+            _INSERT_MESSAGES,
+            [
+                _message_row(
+                    message_id,
+                    resource_id,
+                    sender,
+                    recipient,
+                    request,
+                    segments,
+                    int(segmented.data_coding),
+                    timeout,
+                    now,
+                )
+                for message_id, recipient in zip(message_ids, candidates, strict=True)
+            ],
+        )
     added: dict[str, int] = {}
     for recipient in candidates:
         for scope in (ALL_DESTINATIONS, recipient.country):
             if scope in scopes:
                 added[scope] = added.get(scope, 0) + 1
     now_counted = _upsert_counters(session, resource_id, second, added) if added else {}
+
+    # The request as a whole, against everything the resource sent in the last minute.
     if resource_limit:
         use = found.quota.get(ALL_DESTINATIONS, _QuotaUse())
         added_here = added.get(ALL_DESTINATIONS, 0)
@@ -501,7 +518,7 @@ def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one pla
             before = now_counted[country] - added[country]
             room[country] = max(0, limit - use.earlier - before)
     over_quota: dict[str, int] = {}
-    rows: list[dict[str, Any]] = []
+    refused_ids: list[str] = []
     items: list[dict[str, Any]] = []
     candidate_items: dict[int, dict[str, Any]] = {}
     queued: list[str] = []
@@ -522,6 +539,7 @@ def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one pla
         if country in room:
             if room[country] == 0:
                 over_quota[country] = over_quota.get(country, 0) + 1
+                refused_ids.append(message_ids[answer])
                 candidate_items[answer] = _item(
                     recipient.to or "",
                     429,
@@ -531,34 +549,18 @@ def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one pla
                 items.append(candidate_items[answer])
                 continue
             room[country] -= 1
-        message_id = new_message_id(now)
-        rows.append(
-            _message_row(
-                message_id,
-                resource_id,
-                sender,
-                recipient,
-                request,
-                segments,
-                int(segmented.data_coding),
-                timeout,
-                now,
-            )
-        )
-        queued.append(message_id)
-        item = _item(recipient.to or "", 202, message_id)
+        queued.append(message_ids[answer])
+        item = _item(recipient.to or "", 202, message_ids[answer])
         if recipient.request.repeatability_request_id is not None:
             item["repeatabilityResult"] = "accepted"
         candidate_items[answer] = item
         items.append(item)
     if over_quota:
-        # Recipients past a country's quota were counted above but are not stored: uncount them.
+        session.connection().execute(_DELETE_MESSAGES, {"ids": refused_ids})
         uncounted = {country: -count for country, count in over_quota.items()}
         if ALL_DESTINATIONS in added:
             uncounted[ALL_DESTINATIONS] = -sum(over_quota.values())
         _upsert_counters(session, resource_id, second, uncounted)
-    if rows:
-        session.connection().execute(_INSERT_MESSAGES, rows)
     if added:
         first_scope = min(added)
         if now_counted[first_scope] == added[first_scope]:

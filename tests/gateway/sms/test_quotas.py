@@ -201,8 +201,16 @@ def test_an_id_used_twice_in_one_request_is_stored_once(
     assert stored(database) == 1
 
 
+def test_a_request_of_invalid_recipients_only_is_answered(
+    database: Database, settings: Settings, resource_id: str
+) -> None:
+    items = send(database, settings, resource_id, request("+1123", "12345"), datetime.now(UTC))
+    assert [i["httpStatusCode"] for i in items] == [400, 400]
+    assert stored(database) == 0
+
+
 def test_a_plain_send_is_three_statements(database: Database, settings: Settings, resource_id: str) -> None:
-    """One read (sender, opt-outs, quota counters), the counters' upsert, the message's insert;
+    """One read (sender, opt-outs, quota counters), the message's insert, the counters' upsert;
     no savepoint without a repeatability id. A fourth, the pruning of old counters, runs only
     when a request opens a new second's counter."""
     now = datetime.now(UTC)
