@@ -21,6 +21,7 @@ from gateway.sms.models import (
     SmsOptOut,
     SmsPendingReceipt,
     SmsSegment,
+    SmsSendCounter,
 )
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "SmsOptOut",
     "SmsPendingReceipt",
     "SmsSegment",
+    "SmsSendCounter",
 ]

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
@@ -101,6 +111,21 @@ class SmsMessage(Base):
     report_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     segments_succeeded: Mapped[int] = mapped_column(Integer, default=0)
     segments_failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SmsSendCounter(Base):
+    """How many messages a resource stored in one second: in all (``scope`` ``*``) and to one
+    destination country (``scope`` its region code). The quotas add up the last minute's rows,
+    at most 60 per scope, instead of counting a minute of messages on every request; the row of
+    the current second is bumped with an upsert in the sending transaction, whose row lock
+    makes concurrent requests of every API process count each other exactly."""
+
+    __tablename__ = "sms_send_counters"
+
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    second: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time, whole seconds
+    sent: Mapped[int] = mapped_column(Integer)
 
 
 class SmsSegment(Base):

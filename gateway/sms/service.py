@@ -4,31 +4,55 @@ delivery reports; and the operator's SMPP connections and routes. No FastAPI her
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import phonenumbers
-from sqlalchemy import delete, func, select
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    Insert,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.core.errors import AcsError, BadRequest, Conflict, NotFound
 from gateway.core.settings import Settings
 from gateway.events.builder import format_time, sms_delivery_report_data
+from gateway.numbers.models import PurchasedNumber
 from gateway.numbers.service import owned_number
-from gateway.sms.models import SmppConnection, SmppRoute, SmsMessage, SmsOptOut, SmsSegment
-from gateway.sms.schemas import ConnectionCreate, OptOutRequest, RouteCreate, SendMessageRequest
+from gateway.sms.models import SmppConnection, SmppRoute, SmsMessage, SmsOptOut, SmsSegment, SmsSendCounter
+from gateway.sms.schemas import ConnectionCreate, OptOutRequest, RouteCreate, SendMessageRequest, SmsRecipient
 from sms.segmentation import MessageTooLongError, segment_message
 
 FINAL_STATES = frozenset({"delivered", "failed", "expired"})
 OPTED_OUT_MESSAGE = "The recipient has opted out of messages from this sender (it replied STOP)."
 
 
-def normalise_number(raw: str) -> str | None:
-    """E.164 of a valid number written in international form, else None."""
+@lru_cache(maxsize=16384)
+def e164_and_region(raw: str) -> tuple[str, str] | None:
+    """E.164 and region code of a valid number written in international form, else None.
+
+    Parsing is a good part of a send's CPU and depends on the text alone, so it is cached
+    (the senders of a busy resource are few)."""
     text = raw.strip()
     if not text.startswith("+"):
         return None
@@ -38,7 +62,14 @@ def normalise_number(raw: str) -> str | None:
         return None
     if not phonenumbers.is_valid_number(parsed):
         return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return e164, phonenumbers.region_code_for_number(parsed) or ""
+
+
+def normalise_number(raw: str) -> str | None:
+    """E.164 of a valid number written in international form, else None."""
+    parsed = e164_and_region(raw)
+    return None if parsed is None else parsed[0]
 
 
 def region_of(e164: str) -> str:
@@ -56,24 +87,27 @@ def _sms_capable(capability: str, direction: str) -> bool:
     return direction in capability.split("+")
 
 
-def check_sender(session: Session, resource_id: str, raw: str) -> str:
+def _sender_or_400(raw: str) -> str:
     sender = normalise_number(raw)
     if sender is None:
         raise BadRequest(f"Invalid From phone number format: '{raw}'.", "from", "InvalidFromPhoneNumber")
-    number = owned_number(session, resource_id, sender)
-    if number is None:
+    return sender
+
+
+def _check_capability(sender: str, sms_capability: str | None) -> None:
+    """``sms_capability`` is the number's SMS capability, None when the resource does not own it."""
+    if sms_capability is None:
         raise BadRequest(
             f"The From phone number {sender} is not a number this resource has purchased.",
             "from",
             "InvalidFromPhoneNumber",
         )
-    if not _sms_capable(number.sms, "outbound"):
+    if not _sms_capable(sms_capability, "outbound"):
         raise BadRequest(
             f"The From phone number {sender} does not have the SMS outbound capability.",
             "from",
             "InvalidFromPhoneNumber",
         )
-    return sender
 
 
 def _item(to: str, status: int, message_id: str | None = None, error: str | None = None) -> dict[str, Any]:
@@ -95,10 +129,199 @@ def _parse_first_sent(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+# Quotas: per-second counters ---------------------------------------------------------------------
+
+# The counter scope of all of a resource's messages; the others are region codes.
+ALL_DESTINATIONS = "*"
+QUOTA_WINDOW_SECONDS = 60
+
+
+@dataclass
+class _QuotaUse:
+    """Messages counted in one scope: the window's earlier seconds, and the current one."""
+
+    earlier: int = 0
+    current: int = 0
+
+
+# The statements of a send are built once, with bind parameters: building a SQLAlchemy statement
+# costs more CPU than SQLite takes to run it, and a prebuilt one also keeps its cache key.
+_counters = cast(Table, SmsSendCounter.__table__)
+_messages = cast(Table, SmsMessage.__table__)
+_numbers = cast(Table, PurchasedNumber.__table__)
+_optouts = cast(Table, SmsOptOut.__table__)
+
+
+def _counter_upsert(dialect: str) -> Insert:
+    upsert = pg_insert(_counters) if dialect == "postgresql" else sqlite_insert(_counters)
+    return upsert.on_conflict_do_update(
+        index_elements=[_counters.c.resource_id, _counters.c.scope, _counters.c.second],
+        set_={"sent": _counters.c.sent + upsert.excluded.sent},
+    ).returning(_counters.c.scope, _counters.c.sent)
+
+
+_COUNTER_UPSERTS = {dialect: _counter_upsert(dialect) for dialect in ("postgresql", "sqlite")}
+
+_FORGET_OLD_COUNTERS = delete(_counters).where(
+    _counters.c.resource_id == bindparam("resource_id"), _counters.c.second <= bindparam("oldest")
+)
+
+
+def _upsert_counters(
+    session: Session, resource_id: str, second: int, added: dict[str, int]
+) -> dict[str, int]:
+    """Add ``added[scope]`` messages to the current second's counters; their new values.
+
+    Rows are written in scope order so two transactions always lock them in the same order
+    (no deadlock); each lock is held until the commit, which serialises the counting of
+    concurrent requests of one resource in every API process."""
+    connection = session.connection()
+    rows = [
+        {"resource_id": resource_id, "scope": scope, "second": second, "sent": count}
+        for scope, count in sorted(added.items())
+    ]
+    # Rows as parameters (not .values()): several rows still go as one INSERT (insertmanyvalues).
+    result = connection.execute(_COUNTER_UPSERTS[connection.dialect.name], rows)
+    return {row.scope: row.sent for row in result}
+
+
+def count_sent(session: Session, resource_id: str, country: str, now: datetime) -> None:
+    """Count one message stored outside POST /sms (an automatic reply) towards the quotas."""
+    _upsert_counters(session, resource_id, int(now.timestamp()), {ALL_DESTINATIONS: 1, country: 1})
+
+
+def _forget_old_counters(session: Session, resource_id: str, second: int) -> None:
+    session.connection().execute(
+        _FORGET_OLD_COUNTERS, {"resource_id": resource_id, "oldest": second - QUOTA_WINDOW_SECONDS}
+    )
+
+
+# Send ---------------------------------------------------------------------------------------------
+
+
 @dataclass
 class SendOutcome:
     items: list[dict[str, Any]]
     queued: list[str]
+
+
+@dataclass
+class _Recipient:
+    """A recipient as written in the request, and what its number parsed to."""
+
+    request: SmsRecipient
+    to: str | None  # E.164; None when invalid
+    country: str
+
+
+@dataclass
+class _SameAs:
+    """A recipient whose repeatability id an earlier recipient of the same request used."""
+
+    index: int  # that recipient's candidate index
+    to: str
+
+
+@dataclass
+class _Lookup:
+    """What one read tells a send: the sender's SMS capability (None: not this resource's
+    number), which recipients opted out of it, and the quota use of each counter scope."""
+
+    sender_capability: str | None = None
+    opted_out: set[str] = field(default_factory=set)
+    quota: dict[str, _QuotaUse] = field(default_factory=dict)
+
+
+def _lookup_statement(*, with_quotas: bool) -> CompoundSelect[*tuple[Any, ...]]:
+    """The sender check, the opt-outs and the quota counters in one round trip.
+
+    Each branch of the UNION ALL tags its rows with what they are; ``number`` is a number or a
+    counter scope, ``earlier`` and ``current`` are counts (0 where they mean nothing)."""
+    zero = literal(0, Integer)
+    sender = bindparam("sender", type_=String)
+    resource_id = bindparam("resource_id", type_=String)
+    branches = [
+        select(literal("sender").label("kind"), _numbers.c.sms.label("number"), zero, zero).where(
+            _numbers.c.phone_number == sender, _numbers.c.resource_id == resource_id
+        ),
+        select(literal("opted_out"), _optouts.c.to_number, zero, zero).where(
+            _optouts.c.from_number == sender,
+            _optouts.c.to_number.in_(bindparam("recipients", expanding=True)),
+        ),
+    ]
+    if with_quotas:
+        second = bindparam("second", type_=BigInteger)
+        branches.append(
+            select(
+                literal("quota"),
+                _counters.c.scope,
+                func.sum(case((_counters.c.second < second, _counters.c.sent), else_=0)),
+                func.sum(case((_counters.c.second == second, _counters.c.sent), else_=0)),
+            )
+            .where(
+                _counters.c.resource_id == resource_id,
+                _counters.c.scope.in_(bindparam("scopes", expanding=True)),
+                _counters.c.second > bindparam("window_start", type_=BigInteger),
+            )
+            .group_by(_counters.c.scope)
+        )
+    return union_all(*branches)
+
+
+_LOOKUP = _lookup_statement(with_quotas=False)
+_LOOKUP_WITH_QUOTAS = _lookup_statement(with_quotas=True)
+
+
+def _lookup(
+    session: Session, resource_id: str, sender: str, recipients: list[str], scopes: list[str], second: int
+) -> _Lookup:
+    parameters: dict[str, Any] = {"sender": sender, "resource_id": resource_id, "recipients": recipients}
+    if scopes:
+        parameters |= {"scopes": scopes, "second": second, "window_start": second - QUOTA_WINDOW_SECONDS}
+    found = _Lookup()
+    for kind, number, earlier, current in session.connection().execute(
+        _LOOKUP_WITH_QUOTAS if scopes else _LOOKUP, parameters
+    ):
+        if kind == "sender":
+            found.sender_capability = number
+        elif kind == "opted_out":
+            found.opted_out.add(number)
+        else:
+            found.quota[number] = _QuotaUse(int(earlier or 0), int(current or 0))
+    return found
+
+
+def _message_row(
+    message_id: str,
+    resource_id: str,
+    sender: str,
+    recipient: _Recipient,
+    request: SendMessageRequest,
+    segment_count: int,
+    data_coding: int,
+    timeout: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The ``sms_messages`` row of one accepted recipient: a ``queued`` send job."""
+    options = request.sms_send_options
+    return {
+        "id": message_id,
+        "resource_id": resource_id,
+        "from_number": sender,
+        "to_number": recipient.to,
+        "country_code": recipient.country,
+        "text": request.message,
+        "segment_count": segment_count,
+        "data_coding": data_coding,
+        "tag": options.tag if options else None,
+        "enable_delivery_report": bool(options and options.enable_delivery_report),
+        "delivery_report_timeout_seconds": timeout,
+        "repeatability_request_id": recipient.request.repeatability_request_id,
+        "repeatability_first_sent": recipient.request.repeatability_first_sent,
+        "state": "queued",
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 def send(
@@ -108,7 +331,10 @@ def send(
 
     A concurrent request reusing a repeatability id loses on the unique constraint; it is then
     answered again from the stored rows (the caller retries once), so nothing is sent twice.
+    Without repeatability ids no constraint can fail, so no savepoint is needed (two round trips).
     """
+    if all(r.repeatability_request_id is None for r in request.sms_recipients):
+        return _send(session, settings, resource_id, request, now)
     try:
         with session.begin_nested():
             return _send(session, settings, resource_id, request, now)
@@ -116,10 +342,81 @@ def send(
         return _send(session, settings, resource_id, request, now)
 
 
+def _repeat_item(to: str, message_id: str) -> dict[str, Any]:
+    item = _item(to, 202, message_id)
+    item["repeatabilityResult"] = "accepted"
+    return item
+
+
+def _parse_recipients(request: SendMessageRequest) -> list[_Recipient]:
+    parsed_recipients = []
+    for recipient in request.sms_recipients:
+        parsed = e164_and_region(recipient.to)
+        to, country = parsed if parsed is not None else (None, "")
+        parsed_recipients.append(_Recipient(recipient, to, country))
+    return parsed_recipients
+
+
+_FIND_REPEATED = select(
+    _messages.c.id, _messages.c.to_number, _messages.c.repeatability_request_id, _messages.c.created_at
+).where(
+    _messages.c.resource_id == bindparam("resource_id"),
+    _messages.c.repeatability_request_id.in_(bindparam("request_ids", expanding=True)),
+)
+_FORGET_REPEATABILITY_IDS = (
+    update(_messages)
+    .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
+    .values(repeatability_request_id=None)
+)
+_INSERT_MESSAGES = insert(_messages)
+_DELETE_MESSAGES = delete(_messages).where(_messages.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def _repeated(
+    session: Session, resource_id: str, recipients: list[_Recipient], now: datetime, window: timedelta
+) -> dict[str, tuple[str, str]]:
+    """(message id, recipient) answered again for each repeatability id seen within the window.
+
+    An id last used before the window is forgotten (its row keeps the message, loses the id)."""
+    request_ids = [
+        r.request.repeatability_request_id
+        for r in recipients
+        if r.to is not None
+        and r.request.repeatability_request_id is not None
+        and _parse_first_sent(r.request.repeatability_first_sent) is not None
+    ]
+    if not request_ids:
+        return {}
+    repeated: dict[str, tuple[str, str]] = {}
+    expired: list[str] = []
+    for message_id, to, request_id, created_at in session.connection().execute(
+        _FIND_REPEATED, {"resource_id": resource_id, "request_ids": request_ids}
+    ):
+        if request_id is not None and created_at > now - window:
+            repeated[request_id] = (message_id, to)
+        else:
+            expired.append(message_id)
+    if expired:
+        session.connection().execute(_FORGET_REPEATABILITY_IDS, {"ids": expired})
+    return repeated
+
+
 def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one place
     session: Session, settings: Settings, resource_id: str, request: SendMessageRequest, now: datetime
 ) -> SendOutcome:
-    sender = check_sender(session, resource_id, request.from_)
+    sender = _sender_or_400(request.from_)
+    recipients = _parse_recipients(request)
+    second = int(now.timestamp())
+    resource_limit = settings.sms_quota_per_resource_per_minute
+    country_limits = {
+        r.country: settings.sms_country_quota(r.country) for r in recipients if r.to is not None
+    }
+    scopes = [ALL_DESTINATIONS] if resource_limit else []
+    scopes += sorted(country for country, limit in country_limits.items() if limit)
+    found = _lookup(
+        session, resource_id, sender, [r.to for r in recipients if r.to is not None], scopes, second
+    )
+    _check_capability(sender, found.sender_capability)
     options = request.sms_send_options
     try:
         segmented = segment_message(request.message)
@@ -131,128 +428,145 @@ def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one pla
         if options and options.delivery_report_timeout_in_seconds
         else settings.sms_delivery_report_timeout_seconds
     )
-    window = timedelta(hours=settings.sms_repeatability_window_hours)
-    minute_ago = now - timedelta(minutes=1)
-
-    new_count = len(request.sms_recipients)
-    limit = settings.sms_quota_per_resource_per_minute
-    if limit:
-        recent = session.scalar(
-            select(func.count())
-            .select_from(SmsMessage)
-            .where(SmsMessage.resource_id == resource_id, SmsMessage.created_at > minute_ago)
-        )
-        if (recent or 0) + new_count > limit:
-            raise AcsError(
-                429,
-                "TooManyRequests",
-                f"This resource may send {limit} messages a minute; try again later.",
-                headers={"Retry-After": "60"},
-            )
-
-    opted_out = set(
-        session.scalars(
-            select(SmsOptOut.to_number).where(
-                SmsOptOut.from_number == sender,
-                SmsOptOut.to_number.in_(
-                    [n for r in request.sms_recipients if (n := normalise_number(r.to)) is not None]
-                ),
-            )
-        )
+    repeated = _repeated(
+        session, resource_id, recipients, now, timedelta(hours=settings.sms_repeatability_window_hours)
     )
-    country_counts: dict[str, int] = {}
-    items: list[dict[str, Any]] = []
-    queued: list[str] = []
-    for recipient in request.sms_recipients:
-        to = normalise_number(recipient.to)
-        if to is None:
-            items.append(_item(recipient.to, 400, error="Invalid To phone number format."))
+
+    # One entry per recipient, in order: a finished item, the index of a candidate row, or the
+    # candidate whose repeatability id an earlier recipient of this request already used.
+    answers: list[dict[str, Any] | int | _SameAs] = []
+    candidates: list[_Recipient] = []
+    candidate_of_id: dict[str, int] = {}
+    for recipient in recipients:
+        if recipient.to is None:
+            answers.append(_item(recipient.request.to, 400, error="Invalid To phone number format."))
             continue
-        request_id = recipient.repeatability_request_id
-        repeat: str | None = None
+        request_id = recipient.request.repeatability_request_id
         if request_id is not None:
-            first_sent = _parse_first_sent(recipient.repeatability_first_sent)
-            if first_sent is None:
+            if _parse_first_sent(recipient.request.repeatability_first_sent) is None:
                 item = _item(
-                    to,
+                    recipient.to,
                     400,
                     error="Request sent with Invalid DateTime value for repeatability-first-sent. "
                     "Expected is DateTime ,RFC1123 pattern.",
                 )
                 item["repeatabilityResult"] = "rejected"
-                items.append(item)
+                answers.append(item)
                 continue
-            existing = session.scalar(
-                select(SmsMessage).where(
-                    SmsMessage.resource_id == resource_id, SmsMessage.repeatability_request_id == request_id
-                )
-            )
-            if existing is not None and existing.created_at > now - window:
-                item = _item(existing.to_number, 202, existing.id)
-                item["repeatabilityResult"] = "accepted"
-                items.append(item)
+            if request_id in repeated:
+                message_id, to = repeated[request_id]
+                answers.append(_repeat_item(to, message_id))
                 continue
-            if existing is not None:
-                existing.repeatability_request_id = None  # outside its window: forgotten
-                session.flush()
-            repeat = "accepted"
-        if to in opted_out:
-            items.append(_item(to, 400, error=OPTED_OUT_MESSAGE))
+            if request_id in candidate_of_id:
+                answers.append(_SameAs(candidate_of_id[request_id], recipient.to))
+                continue
+        if recipient.to in found.opted_out:
+            answers.append(_item(recipient.to, 400, error=OPTED_OUT_MESSAGE))
             continue
-        country = region_of(to)
-        country_limit = settings.sms_country_quota(country)
-        if country_limit:
-            if country not in country_counts:
-                country_counts[country] = (
-                    session.scalar(
-                        select(func.count())
-                        .select_from(SmsMessage)
-                        .where(
-                            SmsMessage.resource_id == resource_id,
-                            SmsMessage.country_code == country,
-                            SmsMessage.created_at > minute_ago,
-                        )
-                    )
-                    or 0
+        if request_id is not None:
+            candidate_of_id[request_id] = len(candidates)
+        answers.append(len(candidates))
+        candidates.append(recipient)
+
+    # Every candidate is stored first and the counters bumped last, so the counter rows' locks,
+    # which serialise a resource's concurrent requests, are held for the upsert and the commit
+    # only. A recipient refused below is deleted again (rare: only past a country's quota).
+    message_ids = [new_message_id(now) for _ in candidates]
+    if candidates:
+        session.connection().execute(
+            _INSERT_MESSAGES,
+            [
+                _message_row(
+                    message_id,
+                    resource_id,
+                    sender,
+                    recipient,
+                    request,
+                    segments,
+                    int(segmented.data_coding),
+                    timeout,
+                    now,
                 )
-            if country_counts[country] >= country_limit:
-                items.append(
-                    _item(
-                        to,
-                        429,
-                        error=f"Too many requests: at most {country_limit} messages a minute to "
-                        f"{country or 'this destination'} from this resource.",
-                    )
-                )
-                continue
-            country_counts[country] += 1
-        message_id = new_message_id(now)
-        session.add(
-            SmsMessage(
-                id=message_id,
-                resource_id=resource_id,
-                from_number=sender,
-                to_number=to,
-                country_code=country,
-                text=request.message,
-                segment_count=segments,
-                data_coding=int(segmented.data_coding),
-                tag=options.tag if options else None,
-                enable_delivery_report=bool(options and options.enable_delivery_report),
-                delivery_report_timeout_seconds=timeout,
-                repeatability_request_id=request_id,
-                repeatability_first_sent=recipient.repeatability_first_sent,
-                state="queued",
-                next_attempt_at=now,
-                created_at=now,
-            )
+                for message_id, recipient in zip(message_ids, candidates, strict=True)
+            ],
         )
-        queued.append(message_id)
-        item = _item(to, 202, message_id)
-        if repeat:
-            item["repeatabilityResult"] = repeat
+    added: dict[str, int] = {}
+    for recipient in candidates:
+        for scope in (ALL_DESTINATIONS, recipient.country):
+            if scope in scopes:
+                added[scope] = added.get(scope, 0) + 1
+    now_counted = _upsert_counters(session, resource_id, second, added) if added else {}
+
+    # The request as a whole, against everything the resource sent in the last minute.
+    if resource_limit:
+        use = found.quota.get(ALL_DESTINATIONS, _QuotaUse())
+        added_here = added.get(ALL_DESTINATIONS, 0)
+        before = now_counted.get(ALL_DESTINATIONS, use.current + added_here) - added_here
+        if use.earlier + before + len(request.sms_recipients) > resource_limit:
+            raise AcsError(
+                429,
+                "TooManyRequests",
+                f"This resource may send {resource_limit} messages a minute; try again later.",
+                headers={"Retry-After": "60"},
+            )
+
+    # Each country's quota, recipient by recipient in request order.
+    room: dict[str, int] = {}
+    for country, limit in country_limits.items():
+        if country in added:
+            use = found.quota.get(country, _QuotaUse())
+            before = now_counted[country] - added[country]
+            room[country] = max(0, limit - use.earlier - before)
+    over_quota: dict[str, int] = {}
+    refused_ids: list[str] = []
+    items: list[dict[str, Any]] = []
+    candidate_items: dict[int, dict[str, Any]] = {}
+    queued: list[str] = []
+    for answer in answers:
+        if isinstance(answer, dict):
+            items.append(answer)
+            continue
+        if isinstance(answer, _SameAs):
+            # Answered like a repeat of the earlier recipient: its message, or its refusal.
+            first = candidate_items[answer.index]
+            if first["successful"]:
+                items.append(_repeat_item(first["to"], first["messageId"]))
+            else:
+                items.append({**first, "to": answer.to})
+            continue
+        recipient = candidates[answer]
+        country = recipient.country
+        if country in room:
+            if room[country] == 0:
+                over_quota[country] = over_quota.get(country, 0) + 1
+                refused_ids.append(message_ids[answer])
+                candidate_items[answer] = _item(
+                    recipient.to or "",
+                    429,
+                    error=f"Too many requests: at most {country_limits[country]} messages a minute "
+                    f"to {country or 'this destination'} from this resource.",
+                )
+                items.append(candidate_items[answer])
+                continue
+            room[country] -= 1
+        queued.append(message_ids[answer])
+        item = _item(recipient.to or "", 202, message_ids[answer])
+        if recipient.request.repeatability_request_id is not None:
+            item["repeatabilityResult"] = "accepted"
+        candidate_items[answer] = item
         items.append(item)
-    session.flush()
+    if over_quota:
+        session.connection().execute(_DELETE_MESSAGES, {"ids": refused_ids})
+        uncounted = {country: -count for country, count in over_quota.items()}
+        if ALL_DESTINATIONS in added:
+            uncounted[ALL_DESTINATIONS] = -sum(over_quota.values())
+        _upsert_counters(session, resource_id, second, uncounted)
+    if added:
+        first_scope = min(added)
+        if now_counted[first_scope] == added[first_scope]:
+            # This request opened the resource's counters of this second: drop the ones past
+            # the window (about once a second for a busy resource, not on every request).
+            _forget_old_counters(session, resource_id, second)
     return SendOutcome(items, queued)
 
 

@@ -1426,13 +1426,17 @@ class SmppProcess:
         )
         if reply:
             segmented = segment_message(reply)
+            country = service.region_of(sender)
+            # An automatic reply is a message of the resource: the quotas count it, as they did
+            # when they counted stored messages.
+            service.count_sent(session, resource_id, country, now)
             session.add(
                 SmsMessage(
                     id=service.new_message_id(now),
                     resource_id=resource_id,
                     from_number=recipient,
                     to_number=sender,
-                    country_code=service.region_of(sender),
+                    country_code=country,
                     text=reply,
                     segment_count=len(segmented.segments),
                     data_coding=int(segmented.data_coding),
