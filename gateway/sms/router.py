@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.core.auth import AppDatabase, AppSettings, AuthenticatedTenant, api_version, require_operator
 from gateway.core.db import utcnow
-from gateway.core.errors import BadRequest
+from gateway.core.errors import BadRequest, NotFound
 from gateway.sms import service
 from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.schemas import (
@@ -84,8 +85,24 @@ for _action in ("add", "remove", "check"):
 
 @router.get("/deliveryReports/{outgoingMessageId}", dependencies=[api_version(OPTOUT_API_VERSION)])
 def get_delivery_report(outgoingMessageId: str, tenant: AuthenticatedTenant, database: AppDatabase) -> Any:
-    with database.session() as session:
-        return service.delivery_report(session, tenant.resource_id, outgoingMessageId)
+    with database.read_session() as session:
+        try:
+            return service.delivery_report(session, tenant.resource_id, outgoingMessageId)
+        except NotFound as exc:
+            # Sms 2026-01-23 declares this 404 as its ErrorResponse, a problem document (RFC 7807:
+            # type, title, status, traceId), not the {"error": ...} of ACS's other errors.
+            request_id = structlog.contextvars.get_contextvars().get("request_id", "")
+            return JSONResponse(
+                {
+                    "type": "about:blank",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": exc.message,
+                    "traceId": request_id,
+                },
+                status_code=404,
+                media_type="application/problem+json",
+            )
 
 
 # Operator ----------------------------------------------------------------------------------------------

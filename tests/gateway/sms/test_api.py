@@ -193,7 +193,13 @@ def test_delivery_report_is_404_until_final(
         "value"
     ][0]["messageId"]
     path = f"/deliveryReports/{message_id}?api-version=2026-01-23"
-    assert acs_a.request("GET", path).status_code == 404
+    missing = acs_a.request("GET", path)
+    # Sms 2026-01-23's ErrorResponse: a problem document (type, title, status required)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    problem = missing.json()
+    assert (problem["type"], problem["title"], problem["status"]) == ("about:blank", "Not Found", 404)
+    assert problem["traceId"] == missing.headers["x-ms-request-id"]
     with database.session() as session:
         message = session.get(SmsMessage, message_id)
         assert message is not None
