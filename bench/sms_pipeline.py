@@ -119,8 +119,9 @@ def count_state(database: Database, *states: str) -> int:
         )
 
 
-def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> float:
-    """(b): messages per second from queued rows to stored submit_sm_resps."""
+def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> tuple[float, float]:
+    """(b): messages per second from queued rows to stored submit_sm_resps, and the SMPP
+    process's CPU milliseconds per message (its threads run in this process)."""
     smsc.configure(receipts="none", record=False)
     with prepared(backend, smsc, window) as (database, resource_id):
         now = datetime.now(UTC)
@@ -171,6 +172,7 @@ def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> flo
                 process = SmppProcess(settings, database)
                 thread = threading.Thread(target=process.run, daemon=True)
                 started = time.perf_counter()
+                cpu_started = time.process_time()
                 thread.start()
                 deadline = started + 600
                 while count_state(database, "submitted") < count:
@@ -178,11 +180,12 @@ def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> flo
                         raise TimeoutError("the queue did not drain")
                     time.sleep(0.05)
                 elapsed = time.perf_counter() - started
+                cpu = time.process_time() - cpu_started  # the process's threads (+ this poll)
                 process.stop()
                 thread.join(30)
             finally:
                 redis.stop()
-        return count / elapsed
+        return count / elapsed, 1000 * cpu / count
 
 
 API_COMMAND = (sys.executable, "-m", "gateway", "api", "--host", "127.0.0.1")

@@ -207,7 +207,9 @@ def _claim_rows_postgres(
         .values(attempts=table.c.attempts + 1, in_doubt=True, claimed_until=until)
         .returning(*(table.c[name] for name in _CLAIM_COLUMNS), due.c.attempts, due.c.in_doubt)
     )
-    return session.execute(statement).all()
+    # On the session's connection: Core, without the ORM's bulk-update machinery (a tenth of the
+    # SMPP process's time when the statement went through Session.execute).
+    return session.connection().execute(statement).all()
 
 
 def _claim_rows_portable(
@@ -219,7 +221,8 @@ def _claim_rows_portable(
     busy: set[str],
 ) -> Sequence[Any]:
     table = _table(SmsMessage)
-    rows = session.execute(
+    connection = session.connection()
+    rows = connection.execute(
         select(*(table.c[name] for name in _CLAIM_COLUMNS), table.c.attempts, table.c.in_doubt)
         .where(*conditions)
         .order_by(*order)
@@ -227,7 +230,7 @@ def _claim_rows_portable(
     ).all()
     taken = [row.id for row in rows if row.id not in busy]
     if taken:
-        session.execute(
+        connection.execute(
             update(table)
             .where(table.c.id.in_(taken))
             .values(attempts=table.c.attempts + 1, in_doubt=True, claimed_until=until)
@@ -600,7 +603,7 @@ class SmppProcess:
         with self.database.session() as session:
             # By id, no order: ordering would make PostgreSQL walk the due index through every
             # queued row rather than look the ids up by primary key.
-            order = [SmsMessage.next_attempt_at] if message_ids is None else []
+            order = [_table(SmsMessage).c.next_attempt_at] if message_ids is None else []
             conditions = self._claimable(now, message_ids)
             if self._is_postgres:
                 claimed_rows = _claim_rows_postgres(session, room, now + lease, conditions, order)
@@ -661,8 +664,8 @@ class SmppProcess:
     def _claimable(self, now: datetime, message_ids: list[str] | None) -> list[ColumnElement[bool]]:
         """What a claim may take now: queued, due, not under a live claim, and then either the
         messages of a job or what the reconciler is to take."""
-        m = SmsMessage
-        conditions = [
+        m = _table(SmsMessage).c
+        conditions: list[ColumnElement[bool]] = [
             m.state == "queued",
             m.next_attempt_at <= now,
             or_(m.claimed_until.is_(None), m.claimed_until < now),
