@@ -373,7 +373,9 @@ def encode_submit_sm(
         bytes((registered_delivery, 0, data_coding, 0, len(short_message))),
         short_message,
     ]
-    given = dict(tlvs or {})
+    if not tlvs:  # nearly every submit: skip walking the TLV table
+        return b"".join(parts)
+    given = dict(tlvs)
     unknown = set(given) - set(SUBMIT_SM_TLVS)
     if unknown:
         raise ValueError(f"TLVs submit_sm cannot carry here: {sorted(unknown)}")
