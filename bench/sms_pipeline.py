@@ -271,7 +271,11 @@ def end_to_end(
     with prepared(backend, smsc, window) as (database, _resource_id), TemporaryDirectory() as tmp:
         port = free_port()
         env = trunkline_env(Path(tmp) / "data", port, strong_secret(), database_url=database.url)
+        # Send jobs through Celery on a Redis of its own, as in production (not the filesystem
+        # queue of `trunkline up`).
+        redis = RedisServer(Path(tmp))
         env.update(
+            TRUNKLINE_BROKER_URL=redis.url,
             TRUNKLINE_LOG_LEVEL="WARNING",
             TRUNKLINE_SMS_QUOTA_PER_RESOURCE_PER_MINUTE="0",
             TRUNKLINE_SMS_QUOTA_PER_COUNTRY_PER_MINUTE="0",
@@ -382,6 +386,7 @@ def end_to_end(
         finally:
             stop_process(api)
             stop_process(smpp)
+            redis.stop()
             log.close()
 
 

@@ -25,7 +25,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from gateway.sms.jobs import SendJobPublisher
 
     # SMS send jobs, published after POST /sms commits; the Celery app is made on first use.
-    sms_jobs = SendJobPublisher(lambda: create_celery(settings), queue=settings.sms_job_queue)
+    sms_jobs = SendJobPublisher(
+        lambda: create_celery(settings),
+        queue=settings.sms_job_queue,
+        flush_seconds=settings.sms_job_flush_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

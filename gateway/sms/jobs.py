@@ -103,7 +103,7 @@ class SendJobPublisher:
         app: Celery | Callable[[], Celery],
         *,
         queue: str = SEND_QUEUE,
-        flush_seconds: float = 0.005,
+        flush_seconds: float = 0.02,
         max_ids: int = 500,
         max_buffered: int = 100_000,
     ) -> None:
