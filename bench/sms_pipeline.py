@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import resource
 import ssl
 import subprocess
@@ -40,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select
 
+from bench.api import run_wrk
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
 from gateway.core.hmac_auth import sign_request
@@ -226,32 +226,6 @@ def wrk_script(port: int, key: str, requests: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_wrk(port: int, script: Path, seconds: float, connections: int) -> int:
-    """Run wrk; the number of non-2xx answers it saw."""
-    output = subprocess.run(
-        [
-            "wrk",
-            "-t",
-            "2",
-            "-c",
-            str(connections),
-            "-d",
-            f"{round(seconds)}s",
-            "-s",
-            str(script),
-            f"https://127.0.0.1:{port}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=seconds + 60,
-    )
-    if output.returncode:
-        raise RuntimeError(f"wrk failed: {output.stderr or output.stdout}")
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output.stdout)
-    return int(non_2xx.group(1)) if non_2xx else 0
-
-
 def end_to_end(
     smsc: SmscProcess,
     count: int,
@@ -344,7 +318,7 @@ def end_to_end(
                 script.write_text(wrk_script(port, key, count))
                 started = time.perf_counter()
                 meter.start()
-                non_2xx = run_wrk(port, script, wrk_seconds, clients)
+                non_2xx = int(run_wrk(port, script, round(wrk_seconds), clients)["non_2xx"])
                 accepted_at = time.perf_counter()
                 accepted = count_state(database, "queued", "submitted", "delivered", "failed", "expired")
                 return finish(

@@ -25,7 +25,7 @@ from gateway.sms.models import SmsMessage
 from gateway.sms.schemas import SendMessageRequest
 from tests.gateway.events.harness import RedisServer, free_port
 from tests.support.acs import OPERATOR_TOKEN, AcsClient
-from tests.support.smsc import SmscProcess, smsc_available
+from tests.support.smsc import SmscProcess
 from tests.support.waiting import wait_until
 
 from .support import give_number
@@ -209,15 +209,6 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
-
-
-@pytest.fixture
-def smsc() -> Iterator[SmscProcess]:
-    reason = smsc_available()
-    if reason:
-        pytest.fail(reason, pytrace=False)
-    with SmscProcess.start() as process:
-        yield process
 
 
 @pytest.fixture

@@ -30,22 +30,13 @@ from gateway.sms.models import (
 from gateway.sms.schemas import ConnectionCreate, RouteCreate, SendMessageRequest
 from gateway.sms.smpp_process import SmppProcess
 from sms.udh import build_concat_udh
-from tests.support.smsc import ESME_RINVDSTADR, SmscProcess, smsc_available
+from tests.support.smsc import ESME_RINVDSTADR, SmscProcess
 from tests.support.waiting import wait_until
 
 from .support import give_number
 
 SENDER = "+14255550100"
 TO = "+14255550123"
-
-
-@pytest.fixture
-def smsc() -> Iterator[SmscProcess]:
-    reason = smsc_available()
-    if reason:
-        pytest.fail(reason, pytrace=False)
-    with SmscProcess.start() as process:
-        yield process
 
 
 class Harness:
