@@ -80,7 +80,8 @@ class SmsMessage(Base):
     resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
     from_number: Mapped[str] = mapped_column(String(20))
     to_number: Mapped[str] = mapped_column(String(20))
-    country_code: Mapped[str] = mapped_column(String(2), default="")
+    # ISO 3166 region, or "001" for non-geographic numbers (+800, +882, ...), as phonenumbers says
+    country_code: Mapped[str] = mapped_column(String(3), default="")
     text: Mapped[str] = mapped_column(Text)
     segment_count: Mapped[int] = mapped_column(Integer)
     data_coding: Mapped[int] = mapped_column(Integer)

@@ -289,3 +289,15 @@ def test_concurrent_requests_with_one_repeatability_id_store_one_message(
     assert errors == []
     assert len(set(answers)) == 1
     assert len(rows(database)) == 1
+
+
+def test_a_non_geographic_recipient_is_stored(acs_a: AcsClient, database: Database, sender: str) -> None:
+    # +800 (International Freephone) is valid, and phonenumbers' region for it is "001"
+    response = send(acs_a, {"from": sender, "smsRecipients": [{"to": "+80012345678"}], "message": "hi"})
+    assert response.status_code == 202
+    [item] = response.json()["value"]
+    assert item["successful"] is True
+    with database.read_session() as session:
+        message = session.get(SmsMessage, item["messageId"])
+        assert message is not None
+        assert message.country_code == "001"
