@@ -2,9 +2,9 @@
 process's writer).
 
 On PostgreSQL the statements go straight to psycopg's ``executemany`` (pipelined, one
-``UPDATE ... WHERE key = %s`` per row, so every row is found by the key's index): through
-SQLAlchemy's parameter processing the same costs several times as much (measured: 300 rows,
-25-39 ms against 6.6 ms). One ``UPDATE ... FROM unnest(arrays)`` would be cheaper still, but its
+``UPDATE ... WHERE key = %s`` per row, so every row is found by the key's index), which skips
+SQLAlchemy's per-row parameter processing (measured for 300 rows of ``sms_messages``: 10.3 ms of
+CPU against 14.7 ms through SQLAlchemy). One ``UPDATE ... FROM unnest(arrays)`` is cheaper still, but its
 plan rests on the table's statistics, and a queue table's are stale by nature: on a freshly
 loaded queue the planner scanned every queued row for each batch. On SQLite, SQLAlchemy's
 executemany (a C loop in-process, with the column types' conversions) is kept.
