@@ -284,7 +284,11 @@ def keys_list() -> None:
 
 @keys_app.command("retire")
 def keys_retire(kid: str) -> None:
-    """Remove a key: tokens it signed stop verifying."""
+    """Remove a key: tokens it signed stop verifying.
+
+    A key id is base64url and may begin with "-": give it after "--"
+    (trunkline keys retire -- -aAaN...).
+    """
     from gateway.identity.tokens import SigningKey
 
     settings = get_settings()
