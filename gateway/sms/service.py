@@ -631,21 +631,42 @@ def report_data(message: SmsMessage) -> dict[str, Any]:
     """The ACS delivery report of a finished message (event data and GET body alike)."""
     assert message.delivery_status is not None
     assert message.report_received_at is not None
-    return sms_delivery_report_data(
+    return report_of(
         message.id,
         message.from_number,
         message.to_number,
         message.delivery_status,
         message.delivery_status_details or "",
         message.report_received_at,
-        [
-            (
-                message.submitted_at or message.report_received_at,
-                message.segments_succeeded,
-                message.segments_failed,
-            )
-        ],
+        message.submitted_at,
+        message.segments_succeeded,
+        message.segments_failed,
         message.tag,
+    )
+
+
+def report_of(
+    message_id: str,
+    from_number: str,
+    to_number: str,
+    status: str,
+    details: str,
+    received_at: datetime,
+    submitted_at: datetime | None,
+    succeeded: int,
+    failed: int,
+    tag: str | None,
+) -> dict[str, Any]:
+    """The report's data: one delivery attempt, at the submit time (the report's, if never submitted)."""
+    return sms_delivery_report_data(
+        message_id,
+        from_number,
+        to_number,
+        status,
+        details,
+        received_at,
+        [(submitted_at or received_at, succeeded, failed)],
+        tag,
     )
 
 

@@ -955,21 +955,16 @@ class SmppProcess:
                     resource_id=target.resource_id,
                     event_type=builder.SMS_DELIVERY_REPORT_RECEIVED,
                     subject=builder.phone_subject(target.to_number),
-                    # as service.report_data: one attempt, at the submit time
-                    data=builder.sms_delivery_report_data(
+                    data=service.report_of(
                         target.id,
                         target.from_number,
                         target.to_number,
                         status,
                         aggregate.details,
                         now,
-                        [
-                            (
-                                target.submitted_at or now,
-                                aggregate.segments_succeeded,
-                                aggregate.segments_failed,
-                            )
-                        ],
+                        target.submitted_at,
+                        aggregate.segments_succeeded,
+                        aggregate.segments_failed,
                         target.tag,
                     ),
                     event_time=now,
