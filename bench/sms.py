@@ -45,16 +45,11 @@ import smpplib.client
 import smpplib.consts
 import smpplib.smpp
 
+from bench.sms_pipeline import cpu_seconds
 from sms.bind import BindConfig, SmppBind, SubmitRequest, SubmitResult
 from tests.support.smsc import SmscProcess
 
 TEXT = b"Your verification code is 123456"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measured(smsc: SmscProcess, run: Callable[[], float]) -> tuple[float, float]:

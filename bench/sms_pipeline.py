@@ -407,7 +407,8 @@ class CpuMeter:
         return {name: read() - self.before[name] for name, read in self.parts.items()}
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc); 0 once it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -425,7 +426,7 @@ def _children(pid: int) -> list[int]:
 
 def tree_cpu_seconds(pid: int) -> float:
     """A process and its live descendants (``trunkline api --workers N`` forks its workers)."""
-    return _cpu_seconds(pid) + sum(tree_cpu_seconds(child) for child in _children(pid))
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(child) for child in _children(pid))
 
 
 def postgres_cpu_seconds(database_name: str) -> float:
@@ -435,7 +436,7 @@ def postgres_cpu_seconds(database_name: str) -> float:
         with contextlib.suppress(OSError):
             title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             if title.startswith("postgres: ") and f" {database_name} " in title:
-                total += _cpu_seconds(int(proc.name))
+                total += cpu_seconds(int(proc.name))
     return total
 
 
