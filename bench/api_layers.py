@@ -33,7 +33,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from bench.sms_api import call
+from bench.sms_api import asgi_request, call
 from gateway.app import create_app
 from gateway.core.db import Database
 from gateway.core.hmac_auth import sign_request
@@ -56,26 +56,6 @@ def bare_app() -> FastAPI:
         return JSONResponse({"value": [{"to": body["smsRecipients"][0]["to"]}]}, status_code=202)
 
     return app
-
-
-def scope(method: str, path: str, query: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    raw = [(b"host", HOST.encode()), (b"content-type", b"application/json")]
-    raw += [(b"content-length", str(len(body)).encode())]
-    raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "https",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": raw,
-        "client": ("127.0.0.1", 50000),
-        "server": (HOST, 443),
-    }
 
 
 async def measure(
@@ -118,23 +98,27 @@ def main() -> None:
             {"from": SENDER, "smsRecipients": [{"to": "+14255550123"}], "message": "hi"}
         ).encode()
 
-        def signed(method: str, path: str, query: str, payload: bytes) -> tuple[dict[str, Any], bytes]:
-            headers = sign_request(method, f"{path}?{query}", HOST, payload, key, datetime.now(UTC))
-            return scope(method, path, query, payload, headers), payload
+        def signed(method: str, path_and_query: str, payload: bytes) -> tuple[dict[str, Any], bytes]:
+            headers = sign_request(method, path_and_query, HOST, payload, key, datetime.now(UTC))
+            return asgi_request(payload, headers, method=method, path_and_query=path_and_query, host=HOST)
 
         cases: list[tuple[str, Any, Callable[[], tuple[dict[str, Any], bytes]]]] = [
             (
                 "bare FastAPI POST (the floor)",
                 bare_app(),
-                lambda: (scope("POST", "/sms", "", body, {}), body),
+                lambda: asgi_request(body, {}, path_and_query="/sms", host=HOST),
             ),
-            ("app GET /health", app, lambda: (scope("GET", "/health", "", b"", {}), b"")),
+            (
+                "app GET /health",
+                app,
+                lambda: asgi_request(b"", {}, method="GET", path_and_query="/health", host=HOST),
+            ),
             (
                 "app signed GET /deliveryReports/x (404)",
                 app,
-                lambda: signed("GET", "/deliveryReports/x", "api-version=2026-01-23", b""),
+                lambda: signed("GET", "/deliveryReports/x?api-version=2026-01-23", b""),
             ),
-            ("app signed POST /sms", app, lambda: signed("POST", "/sms", "api-version=2021-03-07", body)),
+            ("app signed POST /sms", app, lambda: signed("POST", "/sms?api-version=2021-03-07", body)),
         ]
         print(f"in-process ASGI, {args.requests} requests per case, SQLite, CPU ms per request")
         for name, target, make in cases:

@@ -112,16 +112,24 @@ class RoundTrips:
             self.statements.append("ROLLBACK")
 
 
-def asgi_request(body: bytes, headers: dict[str, str]) -> tuple[dict[str, Any], bytes]:
-    path, _, query = PATH.partition("?")
-    raw_headers = [(b"host", HOST.encode()), (b"content-type", b"application/json")]
+def asgi_request(
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    method: str = "POST",
+    path_and_query: str = PATH,
+    host: str = HOST,
+) -> tuple[dict[str, Any], bytes]:
+    """An HTTPS request's ASGI scope (and its body), as uvicorn would hand it to the app."""
+    path, _, query = path_and_query.partition("?")
+    raw_headers = [(b"host", host.encode()), (b"content-type", b"application/json")]
     raw_headers += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
     raw_headers.append((b"content-length", str(len(body)).encode()))
     scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "https",
         "path": path,
         "raw_path": path.encode(),
@@ -129,7 +137,7 @@ def asgi_request(body: bytes, headers: dict[str, str]) -> tuple[dict[str, Any], 
         "root_path": "",
         "headers": raw_headers,
         "client": ("127.0.0.1", 50000),
-        "server": (HOST, 443),
+        "server": (host, 443),
     }
     return scope, body
 
