@@ -297,6 +297,20 @@ class Inbound:
     connection_id: str
     pdu: DeliverSm
 
+    @functools.cached_property
+    def receipt(self) -> DeliveryReceipt | None:
+        """The delivery receipt it carries (None: not a receipt, or unparseable); parsed once,
+        though the bulk path, the prefetch and the general path each look at it."""
+        if not self.pdu.is_receipt:
+            return None
+        network = self.pdu.tlvs.get("network_error_code")
+        return parse_delivery_receipt(
+            self.pdu.payload,
+            receipted_message_id=self.pdu.receipted_message_id,
+            message_state=self.pdu.message_state,
+            network_error_code=network if isinstance(network, bytes) else None,
+        )
+
 
 @dataclass
 class _Work:
@@ -892,9 +906,7 @@ class SmppProcess:
         rest: list[_Work] = []
         for work in batch:
             item = work.item
-            receipt = (
-                self._parse_receipt(item.pdu) if isinstance(item, Inbound) and item.pdu.is_receipt else None
-            )
+            receipt = item.receipt if isinstance(item, Inbound) else None
             if receipt is None or receipt.message_id is None or receipt.state is None:
                 rest.append(work)
                 continue
@@ -1072,7 +1084,7 @@ class SmppProcess:
                             canonical_message_id(result.message_id)
                         )
             elif isinstance(item, Inbound) and item.pdu.is_receipt:
-                receipt = self._parse_receipt(item.pdu)
+                receipt = item.receipt
                 if receipt is not None and receipt.message_id is not None:
                     receipt_ids.setdefault(item.connection_id, set()).add(
                         canonical_message_id(receipt.message_id)
@@ -1110,7 +1122,7 @@ class SmppProcess:
             if item.message_id:
                 self.record_no_route(session, item)
         elif item.pdu.is_receipt:
-            self.record_receipt(session, item.connection_id, item.pdu, cache)
+            self.record_receipt(session, item, cache)
         else:
             self.record_mo(session, item.connection_id, item.pdu)
 
@@ -1208,20 +1220,10 @@ class SmppProcess:
             return canonical_message_id(message_id)
         return canonical_message_id(message_id, view.receipt_id_format if receipt else view.resp_id_format)
 
-    @staticmethod
-    def _parse_receipt(pdu: DeliverSm) -> DeliveryReceipt | None:
-        network = pdu.tlvs.get("network_error_code")
-        return parse_delivery_receipt(
-            pdu.payload,
-            receipted_message_id=pdu.receipted_message_id,
-            message_state=pdu.message_state,
-            network_error_code=network if isinstance(network, bytes) else None,
-        )
-
-    def record_receipt(self, session: Session, connection_id: str, pdu: DeliverSm, cache: BatchCache) -> None:
-        receipt = self._parse_receipt(pdu)
+    def record_receipt(self, session: Session, inbound: Inbound, cache: BatchCache) -> None:
+        connection_id, receipt = inbound.connection_id, inbound.receipt
         if receipt is None or receipt.message_id is None or receipt.state is None:
-            log.warning("unparseable receipt on %s: %r", connection_id, pdu.payload[:160])
+            log.warning("unparseable receipt on %s: %r", connection_id, inbound.pdu.payload[:160])
             return
         smsc_id = self._canonical(connection_id, receipt.message_id, receipt=True)
         now = utcnow()
