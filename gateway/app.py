@@ -19,7 +19,9 @@ from gateway.resources.keys import ResourceKeyIndex
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
-    database = database or Database(settings.effective_database_url)
+    database = database or Database(
+        settings.effective_database_url, pool_size=settings.api_database_pool_size, max_overflow=10
+    )
 
     from gateway.core.celery_app import create_celery
     from gateway.sms.jobs import SendJobPublisher

@@ -351,6 +351,9 @@ class _Queued:
 
 
 DeliverCallback = Callable[[DeliverSm], None]
+# Answers one delivery: the deliver_sm_resp (data_sm_resp) goes out with this command_status.
+DeliverAnswer = Callable[[int], None]
+DeferredDeliverCallback = Callable[[DeliverSm, DeliverAnswer], None]
 
 
 class SmppBind:
@@ -375,6 +378,7 @@ class SmppBind:
             queue.SimpleQueue()
         )
         self._callbacks: list[DeliverCallback] = []
+        self._deferred_callback: DeferredDeliverCallback | None = None
         self._threads: list[threading.Thread] = []
         self._counts = dict.fromkeys(
             (
@@ -416,6 +420,19 @@ class SmppBind:
         when they run, unless ``ack_after_callbacks`` is set (see BindConfig).
         """
         self._callbacks.append(callback)
+
+    def on_deliver_deferred(self, callback: DeferredDeliverCallback) -> None:
+        """Hand every delivery to ``callback(deliver, answer)`` after the ``on_deliver`` ones.
+
+        With ``ack_after_callbacks``, the deliver_sm_resp goes out when ``answer(status)`` is
+        called, from any thread (only the first call counts). The callback may return at once
+        and answer later, so that deliveries are persisted in batches rather than one commit
+        each, while the dispatcher goes on to the next; how many wait unanswered is bounded by
+        the SMSC's own window. A delivery whose session was lost meanwhile is not answered (the
+        SMSC resends it). If the callback raises, or an ``on_deliver`` callback did, the
+        delivery is refused (ESME_RX_T_APPN). One deferred callback per bind.
+        """
+        self._deferred_callback = callback
 
     def start(self) -> None:
         if self._threads:
@@ -849,14 +866,32 @@ class SmppBind:
                 except Exception:
                     log.exception("smpp %s: deliver callback failed", self._label)
                     status = ESME_RX_T_APPN
-            if session is None:
+            answer = self._answer(session, header)
+            deferred = self._deferred_callback
+            if deferred is None or status != ESME_ROK:
+                answer(status)
                 continue
-            try:  # ack_after_callbacks: the resp goes out only now
+            try:
+                deferred(deliver, answer)
+            except Exception:
+                log.exception("smpp %s: deliver callback failed", self._label)
+                answer(ESME_RX_T_APPN)
+
+    def _answer(self, session: _Session | None, header: Header) -> DeliverAnswer:
+        """The answer to one delivery: with ack_after_callbacks the resp goes out only now."""
+        answered = threading.Lock()
+
+        def answer(status: int) -> None:
+            if session is None or not answered.acquire(blocking=False):
+                return
+            try:
                 session.write(response_for(header, status))
             except OSError as exc:
                 log.warning(
                     "smpp %s: could not answer a delivery (the SMSC will resend): %s", self._label, exc
                 )
+
+        return answer
 
     # supervisor --------------------------------------------------------------------------------
 

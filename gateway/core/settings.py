@@ -52,6 +52,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
+    # Database connections an API process keeps. A request's work runs in Starlette's thread pool
+    # (40 threads), each holding one connection at a time; with SQLAlchemy's default of 5 kept
+    # (+10 overflow), every burst past 5 opened connections and closed them again on return, a
+    # seventh of the API's CPU under load (py-spy, bench.sms part c) and a backend fork each.
+    api_database_pool_size: int = Field(default=40, ge=1, le=200)
     broker_url: str | None = None
     operator_token: SecretStr | None = None
 
@@ -164,6 +169,12 @@ class Settings(BaseSettings):
     sms_claim_batch: int = Field(default=500, ge=1, le=10000)
     # Messages held (claimed, not yet recorded) at most: this many windows of the bound binds.
     sms_claim_windows: int = Field(default=4, ge=1, le=100)
+    # The SMPP process records outcomes (resps, receipts, MOs) in batches, one transaction each;
+    # a batch waits this long for more work after its first item. At a few hundred messages a
+    # second, without it, most batches held one item and their transaction's fixed cost was
+    # most of the process's CPU. A receipt's deliver_sm_resp goes after the commit, so it is
+    # answered this much later.
+    sms_write_linger_seconds: float = Field(default=0.01, ge=0, le=1)
     sms_retry_base_seconds: float = Field(default=1.0, gt=0)
     sms_retry_max_seconds: float = Field(default=60.0, gt=0)
     # A TOML file of SMPP connections and routes (``[[connections]]``, ``[[routes]]``) that

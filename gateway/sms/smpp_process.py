@@ -20,7 +20,8 @@ Exactly-once where it can be had:
     handset, and always counted.
 
 Receipts and MO messages are persisted before their deliver_sm_resp goes out (the bind's
-``ack_after_callbacks``): the callback hands them to the writer thread and waits for its commit.
+``ack_after_callbacks``, with a deferred callback): the callback hands them to the writer thread,
+which answers each once the batch holding it has committed, so deliveries share transactions.
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ from prometheus_client import Counter
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Integer,
     String,
     Table,
     and_,
+    any_,
     bindparam,
     cast,
     delete,
@@ -77,10 +80,20 @@ from gateway.sms.models import (
     SmsPendingReceipt,
     SmsSegment,
 )
-from sms.bind import BindConfig, BindMode, BindState, SmppBind, SubmitOutcome, SubmitRequest, SubmitResult
+from sms.bind import (
+    BindConfig,
+    BindMode,
+    BindState,
+    DeferredDeliverCallback,
+    DeliverAnswer,
+    SmppBind,
+    SubmitOutcome,
+    SubmitRequest,
+    SubmitResult,
+)
 from sms.encoding import DataCoding
 from sms.keywords import KeywordAction, KeywordSets, classify_keyword
-from sms.pdu import DeliverSm
+from sms.pdu import ESME_ROK, ESME_RX_T_APPN, DeliverSm
 from sms.reassembly import AddOutcome, InboundPart, Reassembler, inbound_part_from_pdu
 from sms.receipts import (
     DeliveryReceipt,
@@ -116,7 +129,7 @@ RECEIPTS_EARLY = Counter(
 
 CONFIG_RELOAD_SECONDS = 2.0
 SWEEP_SECONDS = 0.5
-CALLBACK_PERSIST_TIMEOUT = 20.0
+WRITE_BATCH = 500
 STRANDED_RECEIPT_AGE = timedelta(seconds=30)
 
 
@@ -187,54 +200,128 @@ _CLAIM_COLUMNS = (
 )
 
 
-def _claim_rows_postgres(
-    session: Session, room: int, until: datetime, conditions: list[ColumnElement[bool]], order: list[Any]
-) -> Sequence[Any]:
+def _one_of(column: ColumnElement[Any], name: str, *, postgres: bool) -> ColumnElement[bool]:
+    """``column`` is one of the strings of parameter ``name``: one array parameter on PostgreSQL
+    (an expanding IN is compiled again for every length of list), an expanding IN elsewhere."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _claim_conditions(*, by_id: bool, postgres: bool) -> list[ColumnElement[bool]]:
+    """What a claim may take: queued, due (``now``), not under a live claim, and then either the
+    messages of a job (``ids``) or what the reconciler is to take (``grace_before``)."""
+    m = _table(SmsMessage).c
+    now = bindparam("now", type_=m.next_attempt_at.type)
+    conditions: list[ColumnElement[bool]] = [
+        m.state == "queued",
+        m.next_attempt_at <= now,
+        or_(m.claimed_until.is_(None), m.claimed_until < now),
+    ]
+    if by_id:
+        # a job: a row already claimed, sent or not yet due is left alone (a duplicate or stale
+        # job claims nothing)
+        conditions.append(_one_of(m.id, "ids", postgres=postgres))
+    else:
+        # the reconciler: retries when due; first attempts only when their job has had the
+        # grace period to come (it was lost with the broker, or never published)
+        grace_before = bindparam("grace_before", type_=m.next_attempt_at.type)
+        conditions.append(or_(m.attempts > 0, m.next_attempt_at <= grace_before))
+    return conditions
+
+
+def _claim_order(*, by_id: bool) -> list[Any]:
+    # By id, no order: ordering would make PostgreSQL walk the due index through every queued
+    # row rather than look the ids up by primary key.
+    return [] if by_id else [_table(SmsMessage).c.next_attempt_at]
+
+
+def _postgres_claim_statement(*, by_id: bool) -> Any:
     """Claim in one statement (SKIP LOCKED: several SMPP processes share the queue); each row
     with ``attempts`` and ``in_doubt`` as they were before the claim."""
     table = _table(SmsMessage)
     due = (
         select(table.c.id, table.c.attempts, table.c.in_doubt)
-        .where(*conditions)
-        .order_by(*order)
-        .limit(room)
+        .where(*_claim_conditions(by_id=by_id, postgres=True))
+        .order_by(*_claim_order(by_id=by_id))
+        .limit(bindparam("room", type_=Integer))
         .with_for_update(skip_locked=True)
         .cte("due")
     )
-    statement = (
+    return (
         update(table)
         .where(table.c.id == due.c.id)
-        .values(attempts=table.c.attempts + 1, in_doubt=True, claimed_until=until)
+        .values(
+            attempts=table.c.attempts + 1,
+            in_doubt=True,
+            claimed_until=bindparam("until", type_=table.c.claimed_until.type),
+        )
         .returning(*(table.c[name] for name in _CLAIM_COLUMNS), due.c.attempts, due.c.in_doubt)
     )
+
+
+def _portable_claim_statements(*, by_id: bool) -> tuple[Any, Any]:
+    """The claim as a select and an update of what it found (SQLite: the writer holds the
+    database's write lock from BEGIN IMMEDIATE, so nothing claims in between)."""
+    table = _table(SmsMessage)
+    find = (
+        select(*(table.c[name] for name in _CLAIM_COLUMNS), table.c.attempts, table.c.in_doubt)
+        .where(*_claim_conditions(by_id=by_id, postgres=False))
+        .order_by(*_claim_order(by_id=by_id))
+        .limit(bindparam("room", type_=Integer))
+    )
+    take = (
+        update(table)
+        .where(table.c.id.in_(bindparam("taken", expanding=True)))
+        .values(
+            attempts=table.c.attempts + 1,
+            in_doubt=True,
+            claimed_until=bindparam("until", type_=table.c.claimed_until.type),
+        )
+    )
+    return find, take
+
+
+def _segment_targets_statement(*, postgres: bool) -> Any:
+    """Segments of one connection by SMSC message id, with what a receipt needs of their message."""
+    s, m = _table(SmsSegment).c, _table(SmsMessage).c
+    return (
+        select(
+            s.smsc_message_id,
+            m.id,
+            m.state,
+            m.segment_count,
+            s.sequence,
+            m.enable_delivery_report,
+            m.resource_id,
+            m.from_number,
+            m.to_number,
+            m.tag,
+            m.submitted_at,
+        )
+        .join_from(_table(SmsSegment), _table(SmsMessage), m.id == s.message_id)
+        .where(
+            s.connection_id == bindparam("connection_id"),
+            _one_of(s.smsc_message_id, "smsc_ids", postgres=postgres),
+        )
+    )
+
+
+def _claim_rows_postgres(session: Session, by_id: bool, parameters: dict[str, Any]) -> Sequence[Any]:
     # On the session's connection: Core, without the ORM's bulk-update machinery (a tenth of the
     # SMPP process's time when the statement went through Session.execute).
-    return session.connection().execute(statement).all()
+    return session.connection().execute(_POSTGRES_CLAIMS[by_id], parameters).all()
 
 
 def _claim_rows_portable(
-    session: Session,
-    room: int,
-    until: datetime,
-    conditions: list[ColumnElement[bool]],
-    order: list[Any],
-    busy: set[str],
+    session: Session, by_id: bool, parameters: dict[str, Any], busy: set[str]
 ) -> Sequence[Any]:
-    table = _table(SmsMessage)
+    find, take = _PORTABLE_CLAIMS[by_id]
     connection = session.connection()
-    rows = connection.execute(
-        select(*(table.c[name] for name in _CLAIM_COLUMNS), table.c.attempts, table.c.in_doubt)
-        .where(*conditions)
-        .order_by(*order)
-        .limit(room)
-    ).all()
+    rows = connection.execute(find, parameters).all()
     taken = [row.id for row in rows if row.id not in busy]
     if taken:
-        connection.execute(
-            update(table)
-            .where(table.c.id.in_(taken))
-            .values(attempts=table.c.attempts + 1, in_doubt=True, claimed_until=until)
-        )
+        connection.execute(take, {"taken": taken, "until": parameters["until"]})
     return rows
 
 
@@ -263,6 +350,13 @@ def _table(model: type[Any]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+# Built once: building a statement and its cache key cost more than running a small claim (with a
+# send job of a few ids, a claim every few milliseconds, a tenth of the process's time).
+_POSTGRES_CLAIMS = {by_id: _postgres_claim_statement(by_id=by_id) for by_id in (True, False)}
+_PORTABLE_CLAIMS = {by_id: _portable_claim_statements(by_id=by_id) for by_id in (True, False)}
+_SEGMENT_TARGETS = {postgres: _segment_targets_statement(postgres=postgres) for postgres in (True, False)}
 
 
 def _plus(number: str) -> str:
@@ -315,7 +409,7 @@ class Inbound:
 @dataclass
 class _Work:
     item: SubmitBatch | NoRoute | Inbound
-    done: threading.Event | None = None
+    answer: DeliverAnswer | None = None  # a delivery's: its deliver_sm_resp, sent after the commit
     error: list[BaseException] = field(default_factory=list)
 
 
@@ -499,7 +593,7 @@ class SmppProcess:
             )
             if connection_id not in self.binds:
                 bind = self.bind_factory(self.bind_config(row))
-                bind.on_deliver(self._deliver_callback(connection_id))
+                bind.on_deliver_deferred(self._deliver_callback(connection_id))
                 bind.start()
                 self.binds[connection_id] = bind
                 log.info("smpp connection %s started (%s:%s)", row.name, row.host, row.port)
@@ -614,15 +708,18 @@ class SmppProcess:
         with self.in_flight_lock:
             busy = set(self.in_flight)
         jobs: list[tuple[Claimed, set[int]]] = []
+        by_id = message_ids is not None
+        parameters: dict[str, Any] = {"now": now, "until": now + lease, "room": room}
+        if message_ids is not None:
+            parameters["ids"] = message_ids
+        else:
+            parameters["grace_before"] = now - timedelta(seconds=self.settings.sms_job_grace_seconds)
         with self.database.session() as session:
-            # By id, no order: ordering would make PostgreSQL walk the due index through every
-            # queued row rather than look the ids up by primary key.
-            order = [_table(SmsMessage).c.next_attempt_at] if message_ids is None else []
-            conditions = self._claimable(now, message_ids)
-            if self._is_postgres:
-                claimed_rows = _claim_rows_postgres(session, room, now + lease, conditions, order)
-            else:
-                claimed_rows = _claim_rows_portable(session, room, now + lease, conditions, order, busy)
+            claimed_rows = (
+                _claim_rows_postgres(session, by_id, parameters)
+                if self._is_postgres
+                else _claim_rows_portable(session, by_id, parameters, busy)
+            )
             # A row this process still holds (its lease ran out in flight) is not submitted twice.
             rows = [row for row in claimed_rows if row.id not in busy]
             if not rows:
@@ -674,26 +771,6 @@ class SmppProcess:
                 log.exception("message %s cannot be submitted", claimed.id)
                 self.work.put(_Work(NoRoute(claimed.id, f"The message cannot be submitted: {exc}", True)))
         return len(jobs)
-
-    def _claimable(self, now: datetime, message_ids: list[str] | None) -> list[ColumnElement[bool]]:
-        """What a claim may take now: queued, due, not under a live claim, and then either the
-        messages of a job or what the reconciler is to take."""
-        m = _table(SmsMessage).c
-        conditions: list[ColumnElement[bool]] = [
-            m.state == "queued",
-            m.next_attempt_at <= now,
-            or_(m.claimed_until.is_(None), m.claimed_until < now),
-        ]
-        if message_ids is not None:
-            # a job: a row already claimed, sent or not yet due is left alone (a duplicate or
-            # stale job claims nothing)
-            conditions.append(m.id.in_(message_ids))
-        else:
-            # the reconciler: retries when due; first attempts only when their job has had the
-            # grace period to come (it was lost with the broker, or never published)
-            grace = timedelta(seconds=self.settings.sms_job_grace_seconds)
-            conditions.append(or_(m.attempts > 0, m.next_attempt_at <= now - grace))
-        return conditions
 
     def _pick(self, message: Claimed) -> tuple[str | None, str]:
         candidates = self.route_for(message.to_number)
@@ -783,15 +860,10 @@ class SmppProcess:
 
     # receipts and MO ----------------------------------------------------------------------------
 
-    def _deliver_callback(self, connection_id: str) -> Callable[[DeliverSm], None]:
-        def callback(pdu: DeliverSm) -> None:
-            work = _Work(Inbound(connection_id, pdu), threading.Event())
-            self.work.put(work)
-            assert work.done is not None
-            if not work.done.wait(CALLBACK_PERSIST_TIMEOUT):
-                raise TimeoutError("the delivery was not persisted in time")
-            if work.error:
-                raise work.error[0]
+    def _deliver_callback(self, connection_id: str) -> DeferredDeliverCallback:
+        def callback(pdu: DeliverSm, answer: DeliverAnswer) -> None:
+            # answered by the writer once the batch holding it has committed
+            self.work.put(_Work(Inbound(connection_id, pdu), answer))
 
         return callback
 
@@ -805,11 +877,8 @@ class SmppProcess:
             except queue.Empty:
                 first = None
             batch = [first] if first is not None else []
-            while len(batch) < 500:
-                try:
-                    batch.append(self.work.get_nowait())
-                except queue.Empty:
-                    break
+            if batch:
+                self._gather(batch)
             if batch:
                 self._write(batch)
             if time.monotonic() >= next_sweep:
@@ -819,6 +888,23 @@ class SmppProcess:
                     log.exception("sweep failed")
                 next_sweep = time.monotonic() + SWEEP_SECONDS
             if self.stop_event.is_set() and not self.binds and self.work.empty():
+                return
+
+    def _gather(self, batch: list[_Work]) -> None:
+        """Add to ``batch`` what comes within the linger time, up to WRITE_BATCH items."""
+        linger_until = time.monotonic() + self.settings.sms_write_linger_seconds
+        while len(batch) < WRITE_BATCH:
+            try:
+                batch.append(self.work.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = linger_until - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                batch.append(self.work.get(timeout=remaining))
+            except queue.Empty:
                 return
 
     def _write(self, batch: Sequence[_Work]) -> None:
@@ -845,8 +931,9 @@ class SmppProcess:
                     with self.in_flight_lock:
                         self.in_flight.discard(work.item.message_id)
                     self.wakeup.set()
-                if work.done is not None:
-                    work.done.set()
+                if work.answer is not None:
+                    # the SMSC resends what was not persisted
+                    work.answer(ESME_RX_T_APPN if work.error else ESME_ROK)
 
     def _record_first_submits(self, session: Session, batch: Sequence[_Work]) -> list[_Work]:
         """Record, in bulk, first submits whose every part the SMSC accepted; return the rest.
@@ -1002,35 +1089,18 @@ class SmppProcess:
             publish_many(session, [event for message_id, event in events.items() if message_id in finished])
         return rest
 
-    @staticmethod
-    def _one_part_submitted(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    def _one_part_submitted(self, session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
         """The submitted one-part messages whose only segment has these (connection, SMSC id) keys."""
         if not keys:
             return {}
-        s, m = SmsSegment, SmsMessage
         by_connection: dict[str, list[str]] = {}
         for connection_id, smsc_id in keys:
             by_connection.setdefault(connection_id, []).append(smsc_id)
+        statement = _SEGMENT_TARGETS[self._is_postgres]
+        connection = session.connection()
         found: dict[tuple[str, str], list[Any]] = {}
         for connection_id, smsc_ids in by_connection.items():
-            rows = session.execute(
-                select(
-                    s.smsc_message_id,
-                    m.id,
-                    m.state,
-                    m.segment_count,
-                    s.sequence,
-                    m.enable_delivery_report,
-                    m.resource_id,
-                    m.from_number,
-                    m.to_number,
-                    m.tag,
-                    m.submitted_at,
-                )
-                .join(m, m.id == s.message_id)
-                .where(s.connection_id == connection_id, s.smsc_message_id.in_(smsc_ids))
-            )
-            for row in rows:
+            for row in connection.execute(statement, {"connection_id": connection_id, "smsc_ids": smsc_ids}):
                 found.setdefault((connection_id, row.smsc_message_id), []).append(row)
         return {
             key: rows[0]

@@ -14,8 +14,16 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.core.tls import ensure_local_tls
-from sms.bind import BindMode, BindState, SmppBind, SubmitOutcome, SubmitRequest, SubmitResult
-from sms.pdu import DeliverSm
+from sms.bind import (
+    BindMode,
+    BindState,
+    DeliverAnswer,
+    SmppBind,
+    SubmitOutcome,
+    SubmitRequest,
+    SubmitResult,
+)
+from sms.pdu import ESME_ROK, DeliverSm
 from sms.tlsstream import TlsStream
 from tests.sms.conftest import BindFactory, bind_config
 from tests.support.smsc import ESME_RINVDSTADR, ESME_RMSGQFUL, ESME_RSYSERR, ESME_RTHROTTLED, SmscProcess
@@ -534,6 +542,46 @@ def test_ack_after_callbacks_lets_a_failing_callback_refuse(
     assert smsc.receipt("bad")["command_status"] == 0x64  # ESME_RX_T_APPN: the SMSC resends
     assert seen == ["abc", "bad"]
     assert answered_when_called == [0, 1]  # each callback ran before its deliver_sm_resp
+
+
+def test_deferred_callback_answers_when_told_and_takes_the_next_meanwhile(
+    smsc: SmscProcess, make_bind: BindFactory
+) -> None:
+    bind = make_bind(start=False, ack_after_callbacks=True)
+    waiting: dict[str, DeliverAnswer] = {}
+    arrived = threading.Condition()
+
+    def persist_later(deliver: DeliverSm, answer: DeliverAnswer) -> None:
+        if deliver.receipted_message_id == "raises":
+            raise RuntimeError("queue full")
+        with arrived:
+            waiting[deliver.receipted_message_id or ""] = answer
+            arrived.notify_all()
+
+    bind.on_deliver_deferred(persist_later)
+    bind.start()
+    assert bind.wait_bound(5)
+    statuses: dict[str, int] = {}
+
+    def send(message_id: str) -> None:
+        statuses[message_id] = smsc.receipt(message_id)["command_status"]
+
+    senders = [threading.Thread(target=send, args=(name,)) for name in ("a", "b", "c")]
+    for sender in senders:
+        sender.start()
+    with arrived:
+        # all three handed over while none was answered: the dispatcher did not wait
+        assert arrived.wait_for(lambda: len(waiting) == 3, timeout=10)
+    assert smsc.pdus("deliver_sm_resp") == []
+    waiting["c"](ESME_ROK)
+    waiting["b"](0x64)
+    waiting["b"](ESME_ROK)  # a second answer is ignored
+    waiting["a"](ESME_ROK)
+    for sender in senders:
+        sender.join(10)
+    assert statuses == {"a": ESME_ROK, "b": 0x64, "c": ESME_ROK}
+    assert len(smsc.pdus("deliver_sm_resp")) == 3
+    assert smsc.receipt("raises")["command_status"] == 0x64  # ESME_RX_T_APPN: the SMSC resends
 
 
 def test_transient_status_is_retry_without_back_off(smsc: SmscProcess, make_bind: BindFactory) -> None:
