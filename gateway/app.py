@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
 
     from gateway.core.celery_app import create_celery
+    from gateway.sms.admission import SendAdmission
     from gateway.sms.jobs import SendJobPublisher
 
     # SMS send jobs, published after POST /sms commits; the Celery app is made on first use.
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        sms_admission.close()  # answers what is queued
         sms_jobs.close()  # publishes what is buffered
         database.dispose()
 
@@ -55,6 +57,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.identity = IdentityService(keyring, settings.token_issuer)
     app.state.resource_keys = ResourceKeyIndex()
+    sms_admission = SendAdmission(
+        database, settings, app.state.resource_keys, sms_jobs, threads=settings.sms_admission_threads
+    )
+    app.state.sms_admission = sms_admission
 
     from gateway.events.metrics import install_backlog_collector
 

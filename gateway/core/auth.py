@@ -43,9 +43,17 @@ class Tenant:
     resource_id: str
 
 
-async def authenticated_tenant(request: Request, settings: AppSettings, database: AppDatabase) -> Tenant:
-    from gateway.resources.keys import ResourceKeyIndex
+@dataclass(frozen=True)
+class SignedCall:
+    """A request whose HMAC signature is well formed and fresh; whose key signed it is not known
+    yet (that takes a database read: ResourceKeyIndex.resolve)."""
 
+    signed: hmac_auth.SignedRequest
+    host: str
+    body: bytes
+
+
+async def signed_call(request: Request, settings: AppSettings) -> SignedCall:
     body = await request.body()
     raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
     try:
@@ -61,19 +69,36 @@ async def authenticated_tenant(request: Request, settings: AppSettings, database
     except hmac_auth.HmacAuthError as exc:
         AUTH_FAILURES.labels("hmac").inc()
         raise Unauthorized(str(exc)) from exc
+    return SignedCall(signed, request.headers.get("host", ""), body)
+
+
+SignedTenantCall = Annotated[SignedCall, Depends(signed_call)]
+
+
+def no_key_verifies() -> Unauthorized:
+    """The answer to a well-formed signature that no current access key verifies."""
+    AUTH_FAILURES.labels("hmac").inc()
+    return Unauthorized("The request signature does not verify with any access key.")
+
+
+def bind_tenant(resource_id: str) -> Tenant:
+    structlog.contextvars.bind_contextvars(resource_id=resource_id)
+    return Tenant(resource_id=resource_id)
+
+
+async def authenticated_tenant(request: Request, call: SignedTenantCall, database: AppDatabase) -> Tenant:
+    from gateway.resources.keys import ResourceKeyIndex
 
     index: ResourceKeyIndex = request.app.state.resource_keys
 
     def find_owner() -> str | None:
         with database.read_session() as session:
-            return index.resolve(session, signed, request.headers.get("host", ""))
+            return index.resolve(session, call.signed, call.host)
 
     owner = await run_in_threadpool(find_owner)
     if owner is None:
-        AUTH_FAILURES.labels("hmac").inc()
-        raise Unauthorized("The request signature does not verify with any access key.")
-    structlog.contextvars.bind_contextvars(resource_id=owner)
-    return Tenant(resource_id=owner)
+        raise no_key_verifies()
+    return bind_tenant(owner)
 
 
 AuthenticatedTenant = Annotated[Tenant, Depends(authenticated_tenant)]

@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     # publish costs a millisecond or two of CPU, so one per request would cost more than the
     # request's own work; 20 ms adds little to an SMS's delivery time.
     sms_job_flush_seconds: float = Field(default=0.02, gt=0, le=1)
+    # Threads of an API process that store POST /sms requests in batches (gateway/sms/admission.py).
+    sms_admission_threads: int = Field(default=2, ge=1, le=32)
     sms_claim_batch: int = Field(default=500, ge=1, le=10000)
     # Messages held (claimed, not yet recorded) at most: this many windows of the bound binds.
     sms_claim_windows: int = Field(default=4, ge=1, le=100)

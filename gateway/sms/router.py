@@ -12,18 +12,24 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from gateway.core.auth import AppDatabase, AppSettings, AuthenticatedTenant, api_version, require_operator
+from gateway.core.auth import (
+    AppDatabase,
+    AuthenticatedTenant,
+    SignedTenantCall,
+    api_version,
+    bind_tenant,
+    require_operator,
+)
 from gateway.core.db import utcnow
 from gateway.core.errors import BadRequest, NotFound
 from gateway.sms import service
-from gateway.sms.jobs import SendJobPublisher
+from gateway.sms.admission import SendAdmission
 from gateway.sms.schemas import (
     OPTOUT_API_VERSION,
     SMS_API_VERSIONS,
     ConnectionCreate,
     OptOutRequest,
     RouteCreate,
-    SendMessageRequest,
 )
 
 router = APIRouter(tags=["sms"])
@@ -43,21 +49,12 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
 
 
 @router.post("/sms", dependencies=[api_version(*SMS_API_VERSIONS)])
-async def send_sms(
-    request: Request, tenant: AuthenticatedTenant, database: AppDatabase, settings: AppSettings
-) -> JSONResponse:
-    body: SendMessageRequest = await _body(request, SendMessageRequest)
-
-    def run() -> list[dict[str, Any]]:
-        with database.session() as session:
-            outcome = service.send(session, settings, tenant.resource_id, body, utcnow())
-        # Committed: now the send jobs may name the rows (a hand-over to a thread, not a publish).
-        jobs: SendJobPublisher = request.app.state.sms_jobs
-        jobs.publish(outcome.queued)
-        return outcome.items
-
-    items = await run_in_threadpool(run)
-    return JSONResponse({"value": items}, status_code=202)
+async def send_sms(request: Request, call: SignedTenantCall) -> JSONResponse:
+    # Authenticated and stored with the other requests waiting, in one transaction.
+    admission: SendAdmission = request.app.state.sms_admission
+    admitted = await admission.admit(call, utcnow())
+    bind_tenant(admitted.resource_id)
+    return JSONResponse({"value": admitted.items}, status_code=202)
 
 
 def _optout_route(action: str) -> Any:
