@@ -42,7 +42,7 @@ from sqlalchemy import func, insert, select
 from bench.api import run_wrk
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
-from gateway.core.hmac_auth import sign_request
+from gateway.core.hmac_auth import http_date, sign_request
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings
 from gateway.events.models import OutboxEvent
@@ -191,20 +191,30 @@ def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> tup
 API_COMMAND = (sys.executable, "-m", "gateway", "api", "--host", "127.0.0.1")
 
 
+def send_body(number: int) -> dict[str, Any]:
+    """One recipient, as azure-communication-sms 1.1.0's SmsClient.send sends it: every
+    recipient with a new repeatability id and the time of its first sending."""
+    return {
+        "from": SENDER,
+        "smsRecipients": [
+            {
+                "to": f"+1425555{number % 10000:04d}",
+                "repeatabilityRequestId": str(uuid.uuid4()),
+                "repeatabilityFirstSent": http_date(datetime.now(UTC)),
+            }
+        ],
+        "message": TEXT,
+        "smsSendOptions": {"enableDeliveryReport": True},
+    }
+
+
 def wrk_script(port: int, key: str, requests: int) -> str:
     """A wrk script cycling through ``requests`` signed POST /sms, one recipient each (distinct)."""
     host = f"127.0.0.1:{port}"
     path = "/sms?api-version=2021-03-07"
     lines = ["local requests = {}", "local index = 0", "function init(args)"]
     for number in range(requests):
-        body = json.dumps(
-            {
-                "from": SENDER,
-                "smsRecipients": [{"to": f"+1425555{number % 10000:04d}"}],
-                "message": TEXT,
-                "smsSendOptions": {"enableDeliveryReport": True},
-            }
-        ).encode()
+        body = json.dumps(send_body(number)).encode()
         headers = {
             **sign_request("POST", path, host, body, key, datetime.now(UTC)),
             "Content-Type": "application/json",
@@ -338,13 +348,9 @@ def end_to_end(
                             index = next(next_index, None)
                         if index is None:
                             return
-                        body = {
-                            "from": SENDER,
-                            "smsRecipients": [{"to": f"+1425555{index % 10000:04d}"}],
-                            "message": TEXT,
-                            "smsSendOptions": {"enableDeliveryReport": True},
-                        }
-                        response = http.post("/sms", params={"api-version": "2021-03-07"}, json=body)
+                        response = http.post(
+                            "/sms", params={"api-version": "2021-03-07"}, json=send_body(index)
+                        )
                         if response.status_code != 202 or not response.json()["value"][0]["successful"]:
                             failures.append(response.text[:200])
 
