@@ -86,12 +86,15 @@ def lua_script(path_and_query: str, headers: dict[str, str], body: bytes) -> str
     return "\n".join(lines) + "\n"
 
 
+WRK_THREADS = 2
+
+
 def run_wrk(port: int, script: Path, seconds: int, connections: int) -> dict[str, float]:
     output = subprocess.run(
         [
             "wrk",
             "-t",
-            "2",
+            str(WRK_THREADS),
             "-c",
             str(connections),
             "-d",

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select
 
-from bench.api import run_wrk
+from bench.api import WRK_THREADS, run_wrk
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
 from gateway.core.hmac_auth import http_date, sign_request
@@ -212,7 +212,19 @@ def wrk_script(port: int, key: str, requests: int) -> str:
     """A wrk script cycling through ``requests`` signed POST /sms, one recipient each (distinct)."""
     host = f"127.0.0.1:{port}"
     path = "/sms?api-version=2021-03-07"
-    lines = ["local requests = {}", "local index = 0", "function init(args)"]
+    # wrk's threads each run this script in a state of their own: thread n (setup numbers them)
+    # sends requests n+1, n+1+WRK_THREADS, ..., so that no request goes twice (a repeated
+    # repeatability id is answered from the stored message, not sent again).
+    lines = [
+        "local requests = {}",
+        "local made = 0",
+        "function setup(thread)",
+        "  thread:set('offset', made)",
+        "  made = made + 1",
+        "end",
+        "function init(args)",
+        f"  index = offset + 1 - {WRK_THREADS}",
+    ]
     for number in range(requests):
         body = json.dumps(send_body(number)).encode()
         headers = {
@@ -229,8 +241,8 @@ def wrk_script(port: int, key: str, requests: int) -> str:
     lines += [
         "end",
         "function request()",
-        "  index = index % #requests + 1",
-        "  return requests[index]",
+        f"  index = index + {WRK_THREADS}",
+        "  return requests[(index - 1) % #requests + 1]",
         "end",
     ]
     return "\n".join(lines) + "\n"

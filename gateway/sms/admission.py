@@ -169,7 +169,7 @@ class SendAdmission:
                     assert call.request is not None
                     try:
                         call.outcome = service.send(
-                            session, self.settings, call.resource_id, call.request, call.now
+                            session, self.settings, call.resource_id, call.request, call.now, savepoint=False
                         )
                     except (AcsError, DBAPIError) as exc:
                         # DBAPIError: a repeatability id stored meanwhile by another process, or

@@ -72,7 +72,6 @@ class SmsMessage(Base):
     __tablename__ = "sms_messages"
     __table_args__ = (
         Index("ix_sms_messages_due", "state", "next_attempt_at"),
-        Index("ix_sms_messages_resource_created", "resource_id", "created_at"),
         UniqueConstraint("resource_id", "repeatability_request_id"),
     )
 

@@ -325,15 +325,23 @@ def _message_row(
 
 
 def send(
-    session: Session, settings: Settings, resource_id: str, request: SendMessageRequest, now: datetime
+    session: Session,
+    settings: Settings,
+    resource_id: str,
+    request: SendMessageRequest,
+    now: datetime,
+    *,
+    savepoint: bool = True,
 ) -> SendOutcome:
     """Validate, store one ``queued`` row per accepted recipient, and answer one item per recipient.
 
     A concurrent request reusing a repeatability id loses on the unique constraint; it is then
     answered again from the stored rows (the caller retries once), so nothing is sent twice.
     Without repeatability ids no constraint can fail, so no savepoint is needed (two round trips).
+    ``savepoint=False``: the caller handles that IntegrityError itself (its transaction is lost:
+    the admission stores its batch again, a savepoint per call).
     """
-    if all(r.repeatability_request_id is None for r in request.sms_recipients):
+    if not savepoint or all(r.repeatability_request_id is None for r in request.sms_recipients):
         return _send(session, settings, resource_id, request, now)
     try:
         with session.begin_nested():
