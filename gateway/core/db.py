@@ -10,7 +10,19 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    String,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -48,6 +60,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def one_of(column: ColumnElement[Any], name: str, *, postgres: bool) -> ColumnElement[bool]:
+    """``column`` is one of the strings of the list parameter ``name``: one array parameter on
+    PostgreSQL (``= ANY``), an expanding IN elsewhere. An expanding IN is rendered again, with a
+    cast per element, at every execution: a few percent of a hot path's CPU. Check the plan:
+    for POST /sms's lookups (opt-outs, repeatability ids) ``= ANY`` cost PostgreSQL more than it
+    saved (bench.sms part c: +0.5 ms of PostgreSQL CPU a request, -0.2 ms of the API's)."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def utcnow() -> datetime:

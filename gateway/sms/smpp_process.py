@@ -49,7 +49,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    any_,
     bindparam,
     cast,
     delete,
@@ -64,7 +63,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from gateway.core.bulk import update_rows
-from gateway.core.db import Database, new_uuid, utcnow
+from gateway.core.db import Database, new_uuid, one_of, utcnow
 from gateway.core.settings import Settings
 from gateway.events import builder
 from gateway.events.service import NewEvent, publish, publish_many
@@ -200,14 +199,6 @@ _CLAIM_COLUMNS = (
 )
 
 
-def _one_of(column: ColumnElement[Any], name: str, *, postgres: bool) -> ColumnElement[bool]:
-    """``column`` is one of the strings of parameter ``name``: one array parameter on PostgreSQL
-    (an expanding IN is compiled again for every length of list), an expanding IN elsewhere."""
-    if postgres:
-        return column == any_(bindparam(name, type_=ARRAY(String)))
-    return column.in_(bindparam(name, expanding=True))
-
-
 def _claim_conditions(*, by_id: bool, postgres: bool) -> list[ColumnElement[bool]]:
     """What a claim may take: queued, due (``now``), not under a live claim, and then either the
     messages of a job (``ids``) or what the reconciler is to take (``grace_before``)."""
@@ -221,7 +212,7 @@ def _claim_conditions(*, by_id: bool, postgres: bool) -> list[ColumnElement[bool
     if by_id:
         # a job: a row already claimed, sent or not yet due is left alone (a duplicate or stale
         # job claims nothing)
-        conditions.append(_one_of(m.id, "ids", postgres=postgres))
+        conditions.append(one_of(m.id, "ids", postgres=postgres))
     else:
         # the reconciler: retries when due; first attempts only when their job has had the
         # grace period to come (it was lost with the broker, or never published)
@@ -302,7 +293,7 @@ def _segment_targets_statement(*, postgres: bool) -> Any:
         .join_from(_table(SmsSegment), _table(SmsMessage), m.id == s.message_id)
         .where(
             s.connection_id == bindparam("connection_id"),
-            _one_of(s.smsc_message_id, "smsc_ids", postgres=postgres),
+            one_of(s.smsc_message_id, "smsc_ids", postgres=postgres),
         )
     )
 
