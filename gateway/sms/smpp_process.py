@@ -43,14 +43,11 @@ from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     Integer,
-    String,
     Table,
     and_,
     bindparam,
-    cast,
     delete,
     func,
     insert,
@@ -347,6 +344,13 @@ def _table(model: type[Any]) -> Table:
 # send job of a few ids, a claim every few milliseconds, a tenth of the process's time).
 _POSTGRES_CLAIMS = {by_id: _postgres_claim_statement(by_id=by_id) for by_id in (True, False)}
 _PORTABLE_CLAIMS = {by_id: _portable_claim_statements(by_id=by_id) for by_id in (True, False)}
+_PENDING_RECEIPT_IDS = {
+    postgres: select(_table(SmsPendingReceipt).c.smsc_message_id).where(
+        _table(SmsPendingReceipt).c.connection_id == bindparam("connection_id"),
+        one_of(_table(SmsPendingReceipt).c.smsc_message_id, "smsc_ids", postgres=postgres),
+    )
+    for postgres in (False, True)
+}
 _SEGMENT_TARGETS = {postgres: _segment_targets_statement(postgres=postgres) for postgres in (True, False)}
 
 
@@ -1117,16 +1121,12 @@ class SmppProcess:
         by_connection: dict[str, dict[str, str]] = {}
         for row in segment_rows:
             by_connection.setdefault(row["connection_id"], {})[row["smsc_message_id"]] = row["message_id"]
-        pending = _table(SmsPendingReceipt)
+        statement = _PENDING_RECEIPT_IDS[session.get_bind().dialect.name == "postgresql"]
+        connection = session.connection()
         found: set[str] = set()
         for connection_id, message_of in by_connection.items():
-            matching = (
-                pending.c.smsc_message_id == func.any(cast(list(message_of), ARRAY(String)))
-                if session.get_bind().dialect.name == "postgresql"
-                else pending.c.smsc_message_id.in_(list(message_of))
-            )
-            for (smsc_id,) in session.execute(
-                select(pending.c.smsc_message_id).where(pending.c.connection_id == connection_id, matching)
+            for (smsc_id,) in connection.execute(
+                statement, {"connection_id": connection_id, "smsc_ids": list(message_of)}
             ):
                 found.add(message_of[smsc_id])
         return found
