@@ -159,7 +159,10 @@ class SendAdmission:
                 for call in batch:
                     if call.outcome is None or isinstance(call.outcome, service.SendOutcome):
                         call.outcome = exc
-            self._answer(batch)
+            try:
+                self._answer(batch)
+            except Exception:  # never let the thread die: the next callers would wait for ever
+                log.exception("answering a batch of %d send requests failed", len(batch))
 
     def _store(self, batch: list[_Call]) -> None:
         try:
