@@ -24,7 +24,6 @@ nothing of a failed call is kept.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import queue
@@ -34,13 +33,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from gateway.core.auth import SignedCall, no_key_verifies
+from gateway.core.bodies import parse_model
 from gateway.core.db import Database
-from gateway.core.errors import AcsError, BadRequest
+from gateway.core.errors import AcsError
 from gateway.core.settings import Settings
 from gateway.resources.keys import ResourceKeyIndex
 from gateway.sms import service
@@ -48,18 +47,6 @@ from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.schemas import SendMessageRequest
 
 log = logging.getLogger("trunkline.sms.admission")
-
-
-def parse_send_request(raw: bytes) -> SendMessageRequest:
-    """The body of ``POST /sms``, or the 400 the per-request validation gives."""
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise BadRequest("The request body is not valid JSON.") from exc
-    try:
-        return SendMessageRequest.model_validate(data)
-    except ValidationError as exc:
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
 
 
 @dataclass(frozen=True)
@@ -211,7 +198,7 @@ class SendAdmission:
                     continue
                 call.resource_id = owner
                 try:
-                    call.request = parse_send_request(call.signed.body)
+                    call.request = parse_model(call.signed.body, SendMessageRequest)
                 except (AcsError, RequestValidationError) as exc:
                     call.outcome = exc
                     continue

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from gateway.core.auth import (
@@ -20,8 +18,9 @@ from gateway.core.auth import (
     bind_tenant,
     require_operator,
 )
+from gateway.core.bodies import parse_model
 from gateway.core.db import utcnow
-from gateway.core.errors import BadRequest, NotFound
+from gateway.core.errors import NotFound
 from gateway.sms import service
 from gateway.sms.admission import SendAdmission
 from gateway.sms.schemas import (
@@ -37,15 +36,7 @@ admin_router = APIRouter(prefix="/admin", tags=["admin: smpp"], dependencies=[De
 
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
-    raw = await request.body()
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise BadRequest("The request body is not valid JSON.") from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+    return parse_model(await request.body(), model)
 
 
 @router.post("/sms", dependencies=[api_version(*SMS_API_VERSIONS)])
