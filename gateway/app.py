@@ -88,7 +88,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from gateway.sms.router import admin_router as sms_admin_router
     from gateway.sms.router import router as sms_router
 
+    # POST /sms first: routes are matched in this order, and it is the hot one.
     for router in (
+        sms_router,
         health_router,
         resources_router,
         identity_router,
@@ -99,7 +101,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         events_public_router,
         events_admin_router,
         events_tenant_router,
-        sms_router,
         sms_admin_router,
     ):
         app.include_router(router)
