@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # Database connections an API process keeps. A request's work runs in Starlette's thread pool
     # (40 threads), each holding one connection at a time; with SQLAlchemy's default of 5 kept
-    # (+10 overflow), every burst past 5 opened connections and closed them again on return, a
-    # seventh of the API's CPU under load (py-spy, bench.sms part c) and a backend fork each.
+    # (+10 overflow), every burst past 5 opened connections and closed them again on return:
+    # 7% of the API's GIL samples under load (py-spy, bench.sms part c), and a backend fork each.
     api_database_pool_size: int = Field(default=40, ge=1, le=200)
     broker_url: str | None = None
     operator_token: SecretStr | None = None

@@ -181,7 +181,7 @@ class SendAdmission:
                         call.outcome = service.send(
                             session, self.settings, call.resource_id, call.request, call.now
                         )
-                except AcsError as exc:
+                except (AcsError, DBAPIError) as exc:  # this call's answer (a 500 for DBAPIError)
                     call.outcome = exc
         self._publish(batch)
 
