@@ -8,11 +8,44 @@ machine only).
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from pathlib import Path
+from typing import Any
+
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.json import dumps
 
 from gateway.core.settings import Settings
 
 LOCAL_BROKER_SCHEME = "filesystem://"
+# kombu's filesystem transport, with messages that appear whole (see _AtomicChannel).
+LOCAL_BROKER_TRANSPORT = "gateway.core.broker:AtomicFilesystemTransport"
+
+
+class _AtomicChannel(filesystem.Channel):
+    """kombu's filesystem channel, but a message file appears under its queue's name only once
+    written: kombu creates ``<time>_<uuid>.<queue>.msg`` and then writes it, and a consumer
+    polling the folder may move and read it in between (its write lock is advisory, and the
+    move ignores it). The consumer then fails on an empty body and the message is gone: seen as
+    a lost send job in CI. Here it is written under a name no queue matches, then renamed."""
+
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]  # kombu filesystem.Channel._put's own signature
+        folder = self.data_folder_out
+        # kombu's name: its consumers take a queue's messages in the order of these names
+        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        partial = os.path.join(folder, f"writing-{uuid.uuid4()}")  # no '.': matches no queue
+        try:
+            with open(partial, "wb") as handle:
+                handle.write(dumps(payload).encode())  # type: ignore[no-untyped-call]  # kombu.utils.json
+            os.replace(partial, os.path.join(folder, name))
+        except OSError as exc:
+            raise ChannelError(f"Cannot add file {name!r} to directory") from exc
+
+
+class AtomicFilesystemTransport(filesystem.Transport):
+    Channel = _AtomicChannel
 
 
 def broker_url(settings: Settings) -> str:

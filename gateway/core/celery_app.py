@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Celery
 
-from gateway.core.broker import LOCAL_BROKER_SCHEME, broker_url, local_broker_dir
+from gateway.core.broker import LOCAL_BROKER_SCHEME, LOCAL_BROKER_TRANSPORT, broker_url, local_broker_dir
 from gateway.core.settings import Settings, get_settings
 
 EVENTS_QUEUE = "trunkline.events"
@@ -43,7 +43,10 @@ def broker_options(settings: Settings) -> dict[str, Any]:
 
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    app = Celery("trunkline", broker=broker_url(settings))
+    url = broker_url(settings)
+    app = Celery("trunkline", broker=url)
+    if url == LOCAL_BROKER_SCHEME:
+        app.conf.broker_transport = LOCAL_BROKER_TRANSPORT
     app.conf.update(
         result_backend=None,
         task_ignore_result=True,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+
+import pytest
 
 from gateway.core.broker import local_broker_dir
 from gateway.core.celery_app import broker_options, create_celery
@@ -34,3 +38,35 @@ def test_redis_gets_visibility_and_restore_settings() -> None:
     options = broker_options(settings)
     assert options["visibility_timeout"] == 42
     assert "control_folder" not in options
+
+
+def test_the_local_queue_shows_a_message_only_once_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kombu's own filesystem transport creates the message file under its queue's name, then
+    writes it; a consumer moving and reading it in between loses the message. Ours renames a
+    finished file into place."""
+    settings = Settings(data_dir=tmp_path / "data")
+    app = create_celery(settings)
+    folder = local_broker_dir(settings) / "in"
+    renames: list[tuple[str, str, bytes, list[str]]] = []
+    replace = os.replace
+
+    def watching_replace(source: str, target: str) -> None:
+        # at the moment the message takes its queue's name: what the folder and the file hold
+        renames.append((source, target, Path(source).read_bytes(), sorted(os.listdir(folder))))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", watching_replace)
+    with app.connection() as connection:
+        queue = connection.SimpleQueue("test.atomic")
+        queue.put({"ids": ["Outgoing_1", "Outgoing_2"]})
+        message = queue.get(timeout=5)
+        assert message.payload == {"ids": ["Outgoing_1", "Outgoing_2"]}
+        message.ack()
+        queue.close()
+    ((source, target, written, listed),) = renames
+    assert target.endswith(".test.atomic.msg")
+    assert json.loads(written)["body"]  # the whole message, before it is visible
+    assert [name for name in listed if name.endswith(".msg")] == []  # nothing under a queue name yet
+    assert "." not in Path(source).name  # the file being written matches no queue
