@@ -44,6 +44,16 @@ _STORED_KEYS = select(_resources.c.primary_key, _resources.c.secondary_key).wher
 )
 
 
+_STORED_KEYS_OF_MANY = select(_resources.c.id, _resources.c.primary_key, _resources.c.secondary_key).where(
+    _resources.c.id.in_(bindparam("resource_ids", expanding=True))
+)
+
+
+def _stored_keys_of(session: Session, resource_ids: set[str]) -> dict[str, tuple[bytes, bytes]]:
+    rows = session.connection().execute(_STORED_KEYS_OF_MANY, {"resource_ids": sorted(resource_ids)})
+    return {row.id: (base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)) for row in rows}
+
+
 def _stored_keys(session: Session, resource_id: str) -> tuple[bytes, bytes] | None:
     row = session.connection().execute(_STORED_KEYS, {"resource_id": resource_id}).one_or_none()
     if row is None:
@@ -100,6 +110,26 @@ class ResourceKeyIndex:
             if resource_id in self._entries:
                 self._entries.move_to_end(resource_id)
         return True
+
+    def resolve_many(self, session: Session, calls: list[tuple[SignedRequest, str]]) -> list[str | None]:
+        """:meth:`resolve` for several requests (signature, host), with one read of the stored
+        keys of every resource the index names; a request the index cannot settle that way
+        (no match, or a key changed since the index was loaded) goes through :meth:`resolve`."""
+        if self._fingerprint is None:
+            self._reload(session)
+        owners = [self._scan(signed, host) for signed, host in calls]
+        stored = _stored_keys_of(session, {owner for owner in owners if owner is not None})
+        resolved: list[str | None] = []
+        for (signed, host), owner in zip(calls, owners, strict=True):
+            keys = stored.get(owner) if owner is not None else None
+            if owner is not None and keys is not None and any(signed.matches(key) for key in keys):
+                with self._lock:
+                    if owner in self._entries:
+                        self._entries.move_to_end(owner)
+                resolved.append(owner)
+            else:
+                resolved.append(self.resolve(session, signed, host))
+        return resolved
 
     def resolve(self, session: Session, signed: SignedRequest, host: str) -> str | None:
         """The id of the resource whose current key signed the request, else None."""

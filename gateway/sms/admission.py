@@ -8,8 +8,9 @@ transaction and its commit, a second session for the key, and two hops through t
 (no I/O), hands the call to a few admission threads and awaits the answer; each thread takes
 every call waiting (up to ``max_calls``) and:
 
-1. resolves each call's key (``ResourceKeyIndex.resolve``, in the batch's transaction), then
-   parses its body: 401 or 400 answer that call alone, as the per-request path would;
+1. resolves each call's key (``ResourceKeyIndex.resolve_many``: one read of the stored keys,
+   in the batch's transaction), then parses its body: 401 or 400 answer that call alone, as
+   the per-request path would;
 2. stores the rest with ``service.send``, ordered by resource so that every batch locks
    resources' quota counters in the same order;
 3. commits once, hands the queued ids to the send-job publisher, and answers every call.
@@ -187,22 +188,21 @@ class SendAdmission:
 
     def _authenticate(self, session: Session, batch: list[_Call]) -> list[_Call]:
         """Resolve and parse each call not answered yet; those to send, ordered by resource."""
-        sending: list[_Call] = []
-        for call in batch:
-            if call.outcome is not None:
+        unresolved = [call for call in batch if call.outcome is None and call.request is None]
+        # one read of the stored keys for the whole batch
+        owners = self.keys.resolve_many(
+            session, [(call.signed.signed, call.signed.host) for call in unresolved]
+        )
+        for call, owner in zip(unresolved, owners, strict=True):
+            if owner is None:
+                call.outcome = no_key_verifies()
                 continue
-            if call.request is None:
-                owner = self.keys.resolve(session, call.signed.signed, call.signed.host)
-                if owner is None:
-                    call.outcome = no_key_verifies()
-                    continue
-                call.resource_id = owner
-                try:
-                    call.request = parse_model(call.signed.body, SendMessageRequest)
-                except (AcsError, RequestValidationError) as exc:
-                    call.outcome = exc
-                    continue
-            sending.append(call)
+            call.resource_id = owner
+            try:
+                call.request = parse_model(call.signed.body, SendMessageRequest)
+            except (AcsError, RequestValidationError) as exc:
+                call.outcome = exc
+        sending = [call for call in batch if call.outcome is None and call.request is not None]
         # The same order in every batch: a resource's counters are locked (until the commit)
         # in one order everywhere, so two batches never wait for each other in a cycle.
         sending.sort(key=lambda call: call.resource_id)

@@ -94,3 +94,31 @@ def test_bad_signatures_do_not_reload(database: Database, monkeypatch: pytest.Mo
     _create(database, "b", "b.example")
     assert _resolve(database, index, service.generate_access_key()) is None
     assert reloads == [1]
+
+
+def test_resolve_many_reads_the_stored_keys_once_and_answers_as_resolve(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a_id, a_primary, a_secondary = _create(database, "a", "a.example")
+    b_id, b_primary, _ = _create(database, "b", "b.example")
+    here, there = ResourceKeyIndex(), ResourceKeyIndex()
+    assert _resolve(database, there, a_primary) == a_id  # warm, with A's old primary key
+    with database.session() as session:
+        new_primary = service.regenerate_key(session, a_id, KeyType.PRIMARY).primary_key
+    keys = [new_primary, a_secondary, b_primary, service.generate_access_key(), a_primary]
+    calls = [(_signed(key), "a.example") for key in keys]
+    expected = [a_id, a_id, b_id, None, None]  # the old primary no longer verifies
+    single_reads: list[str] = []
+    resolve = ResourceKeyIndex.resolve
+
+    def counting_resolve(self: ResourceKeyIndex, *args: object) -> str | None:
+        single_reads.append("resolve")
+        return resolve(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ResourceKeyIndex, "resolve", counting_resolve)
+    with database.read_session() as session:
+        assert here.resolve_many(session, calls) == expected
+        # only the unknown key and the regenerated one fall back to a resolve of their own
+        assert len(single_reads) == 2
+        single_reads.clear()
+        assert there.resolve_many(session, calls) == expected

@@ -70,14 +70,14 @@ def held_in_one_batch(
     wait: the first goes alone, the rest as one batch. Answers in order, and the batch sizes."""
     release = threading.Event()
     held_once = threading.Lock()
-    resolve = admission.keys.resolve
+    resolve_many = admission.keys.resolve_many
 
-    def resolve_held(*args: Any) -> str | None:
+    def resolve_held(*args: Any) -> list[str | None]:
         if held_once.acquire(blocking=False):
             assert release.wait(10)
-        return resolve(*args)
+        return resolve_many(*args)
 
-    monkeypatch.setattr(admission.keys, "resolve", resolve_held)
+    monkeypatch.setattr(admission.keys, "resolve_many", resolve_held)
     sizes: list[int] = []
     store = admission._store
 
