@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -13,14 +13,25 @@ from gateway.core.errors import BadRequest
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def parse_model(raw: bytes, model: type[ModelT]) -> ModelT:
-    """``raw`` as a ``model``; BadRequest for JSON that does not parse, RequestValidationError
-    (answered as ACS's InvalidRequest) for a body that does not validate."""
+def json_body(raw: bytes) -> Any:
+    """The JSON of a request body (None when it is empty); BadRequest when it is not JSON."""
+    if not raw:
+        return None
     try:
-        data = json.loads(raw) if raw else {}
+        return json.loads(raw)
     except ValueError as exc:
         raise BadRequest("The request body is not valid JSON.") from exc
+
+
+def validated(model: type[ModelT], data: Any) -> ModelT:
+    """``data`` as a ``model``; RequestValidationError (answered as ACS's InvalidRequest, with the
+    field's place in the body) when it does not validate."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+
+
+def parse_model(raw: bytes, model: type[ModelT]) -> ModelT:
+    """``raw`` as a ``model``: an empty body validates as ``{}``."""
+    return validated(model, json_body(raw) if raw else {})

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.core.auth import AppDatabase, AppSettings, AuthenticatedTenant, api_version, require_operator
+from gateway.core.bodies import json_body, validated
 from gateway.core.db import Database, utcnow
 from gateway.core.errors import AcsError, BadRequest
 from gateway.core.settings import Settings
@@ -51,24 +51,11 @@ def _page(request: Request, items: list[dict[str, Any]], name: str, skip: int, s
 
 
 async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw:
-        return None
-    import json
-
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest("The request body is not valid JSON.") from exc
+    return json_body(await request.body())
 
 
 def _parse(model: Any, body: Any) -> Any:
-    from fastapi.exceptions import RequestValidationError
-
-    try:
-        return model.model_validate(body if body is not None else {})
-    except ValidationError as exc:
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+    return validated(model, body if body is not None else {})
 
 
 def _accepted(
