@@ -49,16 +49,18 @@ _STORED_KEYS_OF_MANY = select(_resources.c.id, _resources.c.primary_key, _resour
 )
 
 
+def _decoded(row: Any) -> tuple[bytes, bytes]:
+    return base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)
+
+
 def _stored_keys_of(session: Session, resource_ids: set[str]) -> dict[str, tuple[bytes, bytes]]:
     rows = session.connection().execute(_STORED_KEYS_OF_MANY, {"resource_ids": sorted(resource_ids)})
-    return {row.id: (base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)) for row in rows}
+    return {row.id: _decoded(row) for row in rows}
 
 
 def _stored_keys(session: Session, resource_id: str) -> tuple[bytes, bytes] | None:
     row = session.connection().execute(_STORED_KEYS, {"resource_id": resource_id}).one_or_none()
-    if row is None:
-        return None
-    return base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)
+    return None if row is None else _decoded(row)
 
 
 class ResourceKeyIndex:
@@ -103,7 +105,10 @@ class ResourceKeyIndex:
         return None
 
     def _confirm(self, session: Session, signed: SignedRequest, resource_id: str) -> bool:
-        stored = _stored_keys(session, resource_id)
+        return self._accept(signed, resource_id, _stored_keys(session, resource_id))
+
+    def _accept(self, signed: SignedRequest, resource_id: str, stored: tuple[bytes, bytes] | None) -> bool:
+        """Whether a stored key of ``resource_id`` verifies the request (then it is most recent)."""
         if stored is None or not any(signed.matches(key) for key in stored):
             return False
         with self._lock:
@@ -121,11 +126,7 @@ class ResourceKeyIndex:
         stored = _stored_keys_of(session, {owner for owner in owners if owner is not None})
         resolved: list[str | None] = []
         for (signed, host), owner in zip(calls, owners, strict=True):
-            keys = stored.get(owner) if owner is not None else None
-            if owner is not None and keys is not None and any(signed.matches(key) for key in keys):
-                with self._lock:
-                    if owner in self._entries:
-                        self._entries.move_to_end(owner)
+            if owner is not None and self._accept(signed, owner, stored.get(owner)):
                 resolved.append(owner)
             else:
                 resolved.append(self.resolve(session, signed, host))
