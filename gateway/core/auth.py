@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.core import hmac_auth
 from gateway.core.db import Database
-from gateway.core.errors import AcsError, Unauthorized
+from gateway.core.errors import VALIDATION_PROBLEMS_STATE, AcsError, Unauthorized
 from gateway.core.metrics import AUTH_FAILURES
 from gateway.core.settings import Settings
 
@@ -122,8 +122,10 @@ async def require_operator(request: Request, settings: AppSettings) -> None:
         )
 
 
-def api_version(*supported: str) -> Any:
-    """A dependency that requires ``?api-version=`` to be one of ``supported``."""
+def api_version(*supported: str, validation_problems: tuple[str, ...] = ()) -> Any:
+    """A dependency that requires ``?api-version=`` to be one of ``supported``. A request of a
+    version in ``validation_problems`` has its validation failures answered as a problem
+    document (see gateway.core.errors)."""
     listed = ", ".join(supported)
 
     async def check(request: Request) -> str:
@@ -142,6 +144,8 @@ def api_version(*supported: str) -> Any:
                 f"The api-version '{value}' is not supported. Supported versions: {listed}.",
                 "api-version",
             )
+        if value in validation_problems:
+            setattr(request.state, VALIDATION_PROBLEMS_STATE, True)
         return value
 
     return Depends(check)

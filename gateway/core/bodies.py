@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from gateway.core.errors import BadRequest
+from gateway.core.errors import InvalidField
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -20,7 +20,7 @@ def json_body(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except ValueError as exc:
-        raise BadRequest("The request body is not valid JSON.") from exc
+        raise InvalidField("The request body is not valid JSON.", code="BadRequest") from exc
 
 
 def validated(model: type[ModelT], data: Any) -> ModelT:

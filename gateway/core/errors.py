@@ -1,10 +1,16 @@
 """ACS's error shape (``{"error": {"code", "message", "target"?}}``) for every failure.
 
-The shape is ``CommunicationErrorResponse`` of ``Common/2022-07-13/common.json``.
+The shape is ``CommunicationErrorResponse`` of ``Common/2022-07-13/common.json``. Where a route's
+api-version answers its validation failures as a problem document instead (``Sms/2026-01-23``'s
+``BadRequestErrorResponse``: ASP.NET Core's validation problem details, as its ``OptOutAdd``
+example shows), ``api_version(..., validation_problems=...)`` marks the request and the handlers
+here answer that form.
 """
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from typing import Any
 
 import structlog
@@ -58,6 +64,15 @@ def error_response(
 class BadRequest(AcsError):
     def __init__(self, message: str, target: str | None = None, code: str = "BadRequest") -> None:
         super().__init__(400, code, message, target)
+
+
+class InvalidField(BadRequest):
+    """A 400 about the form of one field of the request body (``field`` in the body's JSON
+    names, ``smsRecipients[0].to``; None for the body as a whole). Answered like any
+    ``BadRequest``, or listed under that field where the route answers validation problems."""
+
+    def __init__(self, message: str, field: str | None = None, code: str = "InvalidRequest") -> None:
+        super().__init__(message, field, code)
 
 
 class NotFound(AcsError):
@@ -117,13 +132,79 @@ def validation_error_response(exc: RequestValidationError) -> JSONResponse:
     return error_response(400, "InvalidRequest", message, target)
 
 
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# The type and title ASP.NET Core gives a validation problem, as in Sms 2026-01-23's examples.
+VALIDATION_PROBLEM_TYPE = "https://tools.ietf.org/html/rfc9110#section-15.5.1"
+VALIDATION_PROBLEM_TITLE = "One or more validation errors occurred."
+# The request attribute (``request.state``) set by api_version() when the route's api-version
+# answers validation failures as a problem document.
+VALIDATION_PROBLEMS_STATE = "validation_problems"
+
+
+def trace_id() -> str:
+    """The request's id as a W3C ``traceparent`` (the form of the traceId in ACS's problem
+    documents): its trace id is the request id that ``x-ms-request-id`` carries."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id", "")
+    try:
+        trace = uuid.UUID(request_id).hex
+    except ValueError:
+        trace = secrets.token_hex(16)
+    return f"00-{trace}-{secrets.token_hex(8)}-00"
+
+
+def problem_response(status_code: int, title: str, problem_type: str, **members: Any) -> JSONResponse:
+    """An RFC 9457 problem document with ACS's ``traceId``."""
+    body = {"type": problem_type, "title": title, "status": status_code, **members, "traceId": trace_id()}
+    return JSONResponse(body, status_code=status_code, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def problem_field_name(loc: tuple[Any, ...] | list[Any] | str | None) -> str:
+    """A field's key in a validation problem, as ASP.NET Core's model binding names it:
+    ``("body", "smsRecipients", 0, "to")`` -> ``SmsRecipients[0].To``; the whole body is ``$``."""
+    if isinstance(loc, str):
+        loc = [int(p) if p.isdigit() else p for p in loc.replace("[", ".").replace("]", "").split(".")]
+    name = ""
+    for part in loc or ():
+        if part in ("body",) and not name:
+            continue
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            text = str(part)
+            name += ("." if name else "") + text[:1].upper() + text[1:]
+    return name or "$"
+
+
+def validation_problem(errors: dict[str, list[str]]) -> JSONResponse:
+    return problem_response(400, VALIDATION_PROBLEM_TITLE, VALIDATION_PROBLEM_TYPE, errors=errors)
+
+
+def _validation_problem_errors(exc: RequestValidationError) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            errors.setdefault("$", []).append("The request body is not valid JSON.")
+            continue
+        name = problem_field_name(error.get("loc", ()))
+        errors.setdefault(name, []).append(str(error.get("msg", "The value is invalid.")))
+    return errors or {"$": ["The request is invalid."]}
+
+
+def _wants_validation_problems(request: Request) -> bool:
+    return bool(getattr(request.state, VALIDATION_PROBLEMS_STATE, False))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AcsError)
-    async def _acs_error(_request: Request, exc: AcsError) -> JSONResponse:
+    async def _acs_error(request: Request, exc: AcsError) -> JSONResponse:
+        if isinstance(exc, InvalidField) and _wants_validation_problems(request):
+            return validation_problem({problem_field_name(exc.target): [exc.message]})
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _wants_validation_problems(request):
+            return validation_problem(_validation_problem_errors(exc))
         return validation_error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -20,12 +19,13 @@ from gateway.core.auth import (
 )
 from gateway.core.bodies import parse_model
 from gateway.core.db import utcnow
-from gateway.core.errors import NotFound
+from gateway.core.errors import NotFound, problem_response
 from gateway.sms import service
 from gateway.sms.admission import SendAdmission
 from gateway.sms.schemas import (
     OPTOUT_API_VERSION,
     SMS_API_VERSIONS,
+    VALIDATION_PROBLEM_VERSIONS,
     ConnectionCreate,
     OptOutRequest,
     RouteCreate,
@@ -39,7 +39,9 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
     return parse_model(await request.body(), model)
 
 
-@router.post("/sms", dependencies=[api_version(*SMS_API_VERSIONS)])
+@router.post(
+    "/sms", dependencies=[api_version(*SMS_API_VERSIONS, validation_problems=VALIDATION_PROBLEM_VERSIONS)]
+)
 async def send_sms(request: Request, call: SignedTenantCall) -> JSONResponse:
     # Authenticated and stored with the other requests waiting, in one transaction.
     admission: SendAdmission = request.app.state.sms_admission
@@ -66,7 +68,7 @@ for _action in ("add", "remove", "check"):
         f"/sms/optouts:{_action}",
         _optout_route(_action),
         methods=["POST"],
-        dependencies=[api_version(OPTOUT_API_VERSION)],
+        dependencies=[api_version(OPTOUT_API_VERSION, validation_problems=VALIDATION_PROBLEM_VERSIONS)],
         name=f"optouts_{_action}",
     )
 
@@ -77,20 +79,9 @@ def get_delivery_report(outgoingMessageId: str, tenant: AuthenticatedTenant, dat
         try:
             return service.delivery_report(session, tenant.resource_id, outgoingMessageId)
         except NotFound as exc:
-            # Sms 2026-01-23 declares this 404 as its ErrorResponse, a problem document (RFC 7807:
-            # type, title, status, traceId), not the {"error": ...} of ACS's other errors.
-            request_id = structlog.contextvars.get_contextvars().get("request_id", "")
-            return JSONResponse(
-                {
-                    "type": "about:blank",
-                    "title": "Not Found",
-                    "status": 404,
-                    "detail": exc.message,
-                    "traceId": request_id,
-                },
-                status_code=404,
-                media_type="application/problem+json",
-            )
+            # Sms 2026-01-23 declares this 404 as its ErrorResponse, a problem document (type,
+            # title, status, traceId), not the {"error": ...} of ACS's other errors.
+            return problem_response(404, "Not Found", "about:blank", detail=exc.message)
 
 
 # Operator ----------------------------------------------------------------------------------------------

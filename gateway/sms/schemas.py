@@ -9,6 +9,9 @@ from pydantic.alias_generators import to_camel
 
 SMS_API_VERSIONS = ("2021-03-07", "2026-01-23")
 OPTOUT_API_VERSION = "2026-01-23"
+# The versions whose 400s for a malformed body are validation problem documents
+# (BadRequestErrorResponse), not {"error": ...}.
+VALIDATION_PROBLEM_VERSIONS = ("2026-01-23",)
 
 
 class Model(BaseModel):

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.core.errors import AcsError, BadRequest, Conflict, NotFound
+from gateway.core.errors import AcsError, BadRequest, Conflict, InvalidField, NotFound
 from gateway.core.settings import Settings
 from gateway.events.builder import format_time, sms_delivery_report_data
 from gateway.numbers.models import PurchasedNumber
@@ -90,7 +90,7 @@ def _sms_capable(capability: str, direction: str) -> bool:
 def _sender_or_400(raw: str) -> str:
     sender = normalise_number(raw)
     if sender is None:
-        raise BadRequest(f"Invalid From phone number format: '{raw}'.", "from", "InvalidFromPhoneNumber")
+        raise InvalidField(f"Invalid From phone number format: '{raw}'.", "from", "InvalidFromPhoneNumber")
     return sender
 
 
@@ -429,7 +429,7 @@ def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one pla
     try:
         segmented = segment_message(request.message)
     except MessageTooLongError as exc:
-        raise BadRequest(str(exc), "message", "MessageTooLong") from exc
+        raise InvalidField(str(exc), "message", "MessageTooLong") from exc
     segments = max(1, len(segmented.segments))
     timeout = (
         options.delivery_report_timeout_in_seconds
@@ -582,8 +582,8 @@ def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one pla
 
 
 def _optout_sender(session: Session, resource_id: str, raw: str) -> str:
-    sender = normalise_number(raw)
-    if sender is None or owned_number(session, resource_id, sender) is None:
+    sender = _sender_or_400(raw)
+    if owned_number(session, resource_id, sender) is None:
         raise BadRequest(
             f"The From phone number '{raw}' is not a number this resource has purchased.",
             "from",

@@ -54,6 +54,21 @@ def test_location(loc: tuple[Any, ...], expected: str) -> None:
     assert errors._location(loc) == expected
 
 
+@pytest.mark.parametrize(
+    ("loc", "expected"),
+    [
+        (("body", "smsRecipients", 0, "to"), "SmsRecipients[0].To"),
+        (("body", "from"), "From"),
+        ("smsSendOptions.deliveryReportTimeoutInSeconds", "SmsSendOptions.DeliveryReportTimeoutInSeconds"),
+        ("smsRecipients[12].to", "SmsRecipients[12].To"),
+        (("body",), "$"),
+        (None, "$"),
+    ],
+)
+def test_problem_field_names_are_aspnet_model_names(loc: Any, expected: str) -> None:
+    assert errors.problem_field_name(loc) == expected
+
+
 def test_validation_error_names_every_field() -> None:
     exc = RequestValidationError(
         [

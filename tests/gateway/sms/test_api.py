@@ -82,28 +82,83 @@ def test_sender_must_be_owned_and_sms_outbound(acs_a: AcsClient, acs_b: AcsClien
     assert "outbound" in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"smsRecipients": [{"to": TO1}], "message": "hi"},
-        {"from": SENDER, "smsRecipients": [], "message": "hi"},
-        {"from": SENDER, "smsRecipients": [{"to": TO1}] * 101, "message": "hi"},
-        {"from": SENDER, "smsRecipients": [{"to": TO1}], "message": "x" * 2049},
+INVALID_BODIES: list[tuple[dict[str, Any], str]] = [
+    ({"smsRecipients": [{"to": TO1}], "message": "hi"}, "From"),
+    ({"from": SENDER, "smsRecipients": [], "message": "hi"}, "SmsRecipients"),
+    ({"from": SENDER, "smsRecipients": [{"to": TO1}] * 101, "message": "hi"}, "SmsRecipients"),
+    ({"from": SENDER, "smsRecipients": [{"to": TO1}, {}], "message": "hi"}, "SmsRecipients[1].To"),
+    ({"from": SENDER, "smsRecipients": [{"to": TO1}], "message": "x" * 2049}, "Message"),
+    ({"from": "not a number", "smsRecipients": [{"to": TO1}], "message": "hi"}, "From"),
+    (
         {
             "from": SENDER,
             "smsRecipients": [{"to": TO1}],
             "message": "hi",
             "smsSendOptions": {"enableDeliveryReport": True, "deliveryReportTimeoutInSeconds": 5},
         },
-    ],
-)
-def test_invalid_requests_are_400(
-    acs_a: AcsClient, database: Database, sender: str, body: dict[str, Any]
+        "SmsSendOptions.DeliveryReportTimeoutInSeconds",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), INVALID_BODIES)
+def test_invalid_requests_are_validation_problems_in_2026_01_23(
+    acs_a: AcsClient, database: Database, sender: str, body: dict[str, Any], field: str
 ) -> None:
     response = send(acs_a, body, "2026-01-23")
     assert response.status_code == 400, response.text
-    assert "error" in response.json()
+    # Sms 2026-01-23's BadRequestErrorResponse in its validation form (the OptOutAdd example)
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "https://tools.ietf.org/html/rfc9110#section-15.5.1"
+    assert (problem["title"], problem["status"]) == ("One or more validation errors occurred.", 400)
+    assert list(problem["errors"]) == [field]
+    assert all(isinstance(m, str) and m for m in problem["errors"][field])
+    assert_trace_id(problem["traceId"], response)
     assert rows(database) == []
+
+
+@pytest.mark.parametrize(("body", "field"), INVALID_BODIES)
+def test_invalid_requests_are_acs_errors_in_2021_03_07(
+    acs_a: AcsClient, database: Database, sender: str, body: dict[str, Any], field: str
+) -> None:
+    response = send(acs_a, body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] in ("InvalidRequest", "InvalidFromPhoneNumber")
+    assert error["target"].lower() == field.lower()
+    assert rows(database) == []
+
+
+def assert_trace_id(trace_id: str, response: Any) -> None:
+    """A W3C traceparent whose trace id is the request id of x-ms-request-id."""
+    version, trace, span, flags = trace_id.split("-")
+    assert (version, flags, len(span)) == ("00", "00", 16)
+    assert trace == response.headers["x-ms-request-id"].replace("-", "")
+
+
+@pytest.mark.parametrize("version", ["2021-03-07", "2026-01-23"])
+def test_a_body_that_is_not_json_is_400(acs_a: AcsClient, database: Database, version: str) -> None:
+    response = acs_a.post(f"/sms?api-version={version}", body=b'{"from": "+1425555')
+    assert response.status_code == 400
+    if version == "2026-01-23":
+        assert response.json()["errors"] == {"$": ["The request body is not valid JSON."]}
+    else:
+        not_json = {"code": "BadRequest", "message": "The request body is not valid JSON."}
+        assert response.json() == {"error": not_json}
+    assert rows(database) == []
+
+
+def test_an_opt_out_sender_of_bad_form_is_a_validation_problem(acs_a: AcsClient, sender: str) -> None:
+    path = "/sms/optouts:add?api-version=2026-01-23"
+    response = acs_a.post(path, {"from": "+1", "recipients": [{"to": TO1}]})
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["From"]
+    # a well-formed number the resource does not own is not a validation failure: ACS's error
+    unowned = "+14255550777"
+    response = acs_a.post(path, {"from": unowned, "recipients": [{"to": TO1}]})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "InvalidFromPhoneNumber"
 
 
 def test_api_version_is_required(acs_a: AcsClient, sender: str) -> None:
@@ -199,7 +254,7 @@ def test_delivery_report_is_404_until_final(
     assert missing.headers["content-type"] == "application/problem+json"
     problem = missing.json()
     assert (problem["type"], problem["title"], problem["status"]) == ("about:blank", "Not Found", 404)
-    assert problem["traceId"] == missing.headers["x-ms-request-id"]
+    assert_trace_id(problem["traceId"], missing)
     with database.session() as session:
         message = session.get(SmsMessage, message_id)
         assert message is not None
