@@ -11,15 +11,17 @@ every call waiting (up to ``max_calls``) and:
 1. resolves each call's key (``ResourceKeyIndex.resolve_many``: one read of the stored keys,
    in the batch's transaction), then parses its body: 401 or 400 answer that call alone, as
    the per-request path would;
-2. stores the rest with ``service.send``, ordered by resource so that every batch locks
-   resources' quota counters in the same order;
+2. stores the rest with ``service.send_many``: a handful of statements for the whole batch
+   (one read of the senders, opt-outs and quota counters, one of the repeatability ids, one
+   insert, one counter upsert), each request decided as if sent after the ones before it; a
+   request refused with an ACS error (a 429 past the resource's quota, a sender the resource
+   does not own) writes nothing;
 3. commits once, hands the queued ids to the send-job publisher, and answers every call.
 
-A call whose send fails with an ACS error (a 429 past the resource's quota, a sender the resource
-does not own) or a database conflict (a repeatability id another process stored meanwhile) may
-have written rows already, so the transaction is rolled back and the batch stored again with
-each call in a savepoint of its own: one call's failure never touches another's rows, and
-nothing of a failed call is kept.
+A database error (a repeatability id another transaction stored meanwhile, a deadlock) fails
+the whole statement, so the transaction is rolled back and the batch stored again with each
+call in a savepoint of its own (``service.send``): one call's failure never touches another's
+rows, and nothing of a failed call is kept.
 """
 
 from __future__ import annotations
@@ -65,10 +67,6 @@ class _Call:
     resource_id: str = ""
     request: SendMessageRequest | None = None
     outcome: service.SendOutcome | BaseException | None = field(default=None, repr=False)
-
-
-class _Retry(Exception):
-    """A send failed in the optimistic pass: store the batch again, a savepoint per call."""
 
 
 class SendAdmission:
@@ -153,26 +151,24 @@ class SendAdmission:
                 log.exception("answering a batch of %d send requests failed", len(batch))
 
     def _store(self, batch: list[_Call]) -> None:
+        # One time for the batch: its requests are counted, and their ids made, as of now.
+        now = max(call.now for call in batch)
         try:
             with self.database.session() as session:
                 sending = self._authenticate(session, batch)
-                for call in sending:
-                    assert call.request is not None
-                    try:
-                        call.outcome = service.send(
-                            session, self.settings, call.resource_id, call.request, call.now, savepoint=False
-                        )
-                    except (AcsError, DBAPIError) as exc:
-                        # DBAPIError: a repeatability id stored meanwhile by another process, or
-                        # a deadlock between two batches (one of them is cancelled)
-                        raise _Retry from exc
-        except _Retry:
+                requests = [(call.resource_id, call.request) for call in sending if call.request is not None]
+                outcomes = service.send_many(session, self.settings, requests, now)
+                for call, outcome in zip(sending, outcomes, strict=True):
+                    call.outcome = outcome
+        except DBAPIError:
+            # a repeatability id stored meanwhile by another batch or process, or a deadlock
+            # between two batches (one of them is cancelled): nothing of the batch was kept
             pass
         else:
             self._publish(batch)
             return
         for call in batch:
-            if isinstance(call.outcome, service.SendOutcome):
+            if call.request is not None:  # answered again below; a 401 or 400 stays
                 call.outcome = None
         with self.database.session() as session:
             for call in self._authenticate(session, batch):
@@ -180,7 +176,7 @@ class SendAdmission:
                 try:
                     with session.begin_nested():
                         call.outcome = service.send(
-                            session, self.settings, call.resource_id, call.request, call.now
+                            session, self.settings, call.resource_id, call.request, now
                         )
                 except (AcsError, DBAPIError) as exc:  # this call's answer (a 500 for DBAPIError)
                     call.outcome = exc

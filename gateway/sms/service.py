@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
-    case,
     delete,
     func,
     insert,
@@ -157,7 +156,7 @@ def _counter_upsert(dialect: str) -> Insert:
     return upsert.on_conflict_do_update(
         index_elements=[_counters.c.resource_id, _counters.c.scope, _counters.c.second],
         set_={"sent": _counters.c.sent + upsert.excluded.sent},
-    ).returning(_counters.c.scope, _counters.c.sent)
+    ).returning(_counters.c.resource_id, _counters.c.scope, _counters.c.sent)
 
 
 _COUNTER_UPSERTS = {dialect: _counter_upsert(dialect) for dialect in ("postgresql", "sqlite")}
@@ -223,47 +222,120 @@ class _SameAs:
 
 
 @dataclass
-class _Lookup:
-    """What one read tells a send: the sender's SMS capability (None: not this resource's
-    number), which recipients opted out of it, and the quota use of each counter scope."""
+class _Plan:
+    """One request of a batch, as far as it is known before the database is read."""
 
-    sender_capability: str | None = None
-    opted_out: set[str] = field(default_factory=set)
-    quota: dict[str, _QuotaUse] = field(default_factory=dict)
+    resource_id: str
+    request: SendMessageRequest
+    sender: str
+    recipients: list[_Recipient]
+    country_limits: dict[str, int]  # per recipient country; 0: no quota
+    scopes: list[str]  # the counters this request counts in
+    segment_count: int
+    data_coding: int
+    too_long: InvalidField | None  # answered once the sender is known to be the resource's
+    timeout: int
+
+
+def _plan(settings: Settings, resource_id: str, request: SendMessageRequest) -> _Plan:
+    sender = _sender_or_400(request.from_)
+    recipients = _parse_recipients(request)
+    country_limits = {
+        r.country: settings.sms_country_quota(r.country) for r in recipients if r.to is not None
+    }
+    scopes = [ALL_DESTINATIONS] if settings.sms_quota_per_resource_per_minute else []
+    scopes += sorted(country for country, limit in country_limits.items() if limit)
+    too_long = None
+    segment_count, data_coding = 1, 0
+    try:
+        segmented = segment_message(request.message)
+        segment_count, data_coding = max(1, len(segmented.segments)), int(segmented.data_coding)
+    except MessageTooLongError as exc:
+        too_long = InvalidField(str(exc), "message", "MessageTooLong")
+    options = request.sms_send_options
+    timeout = (
+        options.delivery_report_timeout_in_seconds
+        if options and options.delivery_report_timeout_in_seconds
+        else settings.sms_delivery_report_timeout_seconds
+    )
+    return _Plan(
+        resource_id,
+        request,
+        sender,
+        recipients,
+        country_limits,
+        scopes,
+        segment_count,
+        data_coding,
+        too_long,
+        timeout,
+    )
+
+
+def _repeatable_id(recipient: _Recipient) -> str | None:
+    """The repeatability id a recipient's earlier result is looked up by (a valid one)."""
+    request = recipient.request
+    if (
+        recipient.to is None
+        or request.repeatability_request_id is None
+        or _parse_first_sent(request.repeatability_first_sent) is None
+    ):
+        return None
+    return request.repeatability_request_id
+
+
+@dataclass
+class _Found:
+    """What a batch's reads tell its requests: each (resource, sender)'s SMS capability (absent:
+    not the resource's number), the (sender, recipient) pairs opted out, the quota counters
+    (earlier seconds of the window, and the current second as locked), and the messages of
+    repeatability ids seen within the window, by (resource, id)."""
+
+    capabilities: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    opted_out: set[tuple[str, str]] = field(default_factory=set)
+    earlier: dict[tuple[str, str], int] = field(default_factory=dict)
+    current: dict[tuple[str, str], int] = field(default_factory=dict)
+    repeated: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
 
 def _lookup_statement(*, with_quotas: bool) -> CompoundSelect[*tuple[Any, ...]]:
-    """The sender check, the opt-outs and the quota counters in one round trip.
+    """The senders, the opt-outs and the quota counters' earlier seconds in one round trip.
 
-    Each branch of the UNION ALL tags its rows with what they are; ``number`` is a number or a
-    counter scope, ``earlier`` and ``current`` are counts (0 where they mean nothing)."""
+    Each branch of the UNION ALL tags its rows with what they are; ``a``, ``b`` and ``c`` are
+    (resource, sender, capability), (sender, recipient, '') or (resource, scope, ''), and
+    ``earlier`` a count (0 where it means nothing). Each list is an expanding IN: the planners
+    then use the tables' primary keys."""
     zero = literal(0, Integer)
-    sender = bindparam("sender", type_=String)
-    resource_id = bindparam("resource_id", type_=String)
+    empty = literal("", String)
     branches = [
-        select(literal("sender").label("kind"), _numbers.c.sms.label("number"), zero, zero).where(
-            _numbers.c.phone_number == sender, _numbers.c.resource_id == resource_id
-        ),
-        select(literal("opted_out"), _optouts.c.to_number, zero, zero).where(
-            _optouts.c.from_number == sender,
+        select(
+            literal("sender").label("kind"),
+            _numbers.c.resource_id,
+            _numbers.c.phone_number,
+            _numbers.c.sms,
+            zero,
+        ).where(_numbers.c.phone_number.in_(bindparam("senders", expanding=True))),
+        select(literal("opted_out"), _optouts.c.from_number, _optouts.c.to_number, empty, zero).where(
+            _optouts.c.from_number.in_(bindparam("senders", expanding=True)),
             _optouts.c.to_number.in_(bindparam("recipients", expanding=True)),
         ),
     ]
     if with_quotas:
-        second = bindparam("second", type_=BigInteger)
         branches.append(
             select(
                 literal("quota"),
+                _counters.c.resource_id,
                 _counters.c.scope,
-                func.sum(case((_counters.c.second < second, _counters.c.sent), else_=0)),
-                func.sum(case((_counters.c.second == second, _counters.c.sent), else_=0)),
+                empty,
+                func.sum(_counters.c.sent),
             )
             .where(
-                _counters.c.resource_id == resource_id,
+                _counters.c.resource_id.in_(bindparam("resources", expanding=True)),
                 _counters.c.scope.in_(bindparam("scopes", expanding=True)),
                 _counters.c.second > bindparam("window_start", type_=BigInteger),
+                _counters.c.second < bindparam("second", type_=BigInteger),
             )
-            .group_by(_counters.c.scope)
+            .group_by(_counters.c.resource_id, _counters.c.scope)
         )
     return union_all(*branches)
 
@@ -271,51 +343,107 @@ def _lookup_statement(*, with_quotas: bool) -> CompoundSelect[*tuple[Any, ...]]:
 _LOOKUP = _lookup_statement(with_quotas=False)
 _LOOKUP_WITH_QUOTAS = _lookup_statement(with_quotas=True)
 
+_FIND_REPEATED = select(
+    _messages.c.id,
+    _messages.c.to_number,
+    _messages.c.resource_id,
+    _messages.c.repeatability_request_id,
+    _messages.c.created_at,
+).where(
+    _messages.c.resource_id.in_(bindparam("resources", expanding=True)),
+    _messages.c.repeatability_request_id.in_(bindparam("request_ids", expanding=True)),
+)
+_FORGET_REPEATABILITY_IDS = (
+    update(_messages)
+    .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
+    .values(repeatability_request_id=None)
+)
+_INSERT_MESSAGES = insert(_messages)
 
-def _lookup(
-    session: Session, resource_id: str, sender: str, recipients: list[str], scopes: list[str], second: int
-) -> _Lookup:
-    parameters: dict[str, Any] = {"sender": sender, "resource_id": resource_id, "recipients": recipients}
+
+def _read(session: Session, plans: list[_Plan], second: int, now: datetime, window: timedelta) -> _Found:
+    """Everything the batch's requests are decided on, in two to four round trips whatever
+    their number."""
+    found = _Found()
+    scopes = sorted({(plan.resource_id, scope) for plan in plans for scope in plan.scopes})
+    _read_senders_and_quotas(session, plans, scopes, second, found)
     if scopes:
-        parameters |= {"scopes": scopes, "second": second, "window_start": second - QUOTA_WINDOW_SECONDS}
-    found = _Lookup()
-    for kind, number, earlier, current in session.connection().execute(
-        _LOOKUP_WITH_QUOTAS if scopes else _LOOKUP, parameters
-    ):
-        if kind == "sender":
-            found.sender_capability = number
-        elif kind == "opted_out":
-            found.opted_out.add(number)
-        else:
-            found.quota[number] = _QuotaUse(int(earlier or 0), int(current or 0))
+        # The current second's counters, locked (a zero added) until the commit: that
+        # serialises the counting of a resource's concurrent requests in every process, and
+        # lets the batch count its own requests one after the other in memory. One statement,
+        # in (resource, scope) order: two transactions never wait for each other in a cycle.
+        connection = session.connection()
+        rows = [{"resource_id": r, "scope": scope, "second": second, "sent": 0} for r, scope in scopes]
+        for row in connection.execute(_COUNTER_UPSERTS[connection.dialect.name], rows):
+            found.current[(row.resource_id, row.scope)] = row.sent
+    _read_repeated(session, plans, now, window, found)
     return found
 
 
-def _message_row(
-    message_id: str,
-    resource_id: str,
-    sender: str,
-    recipient: _Recipient,
-    request: SendMessageRequest,
-    segment_count: int,
-    data_coding: int,
-    timeout: int,
-    now: datetime,
-) -> dict[str, Any]:
+def _read_senders_and_quotas(
+    session: Session, plans: list[_Plan], scopes: list[tuple[str, str]], second: int, found: _Found
+) -> None:
+    parameters: dict[str, Any] = {
+        "senders": sorted({plan.sender for plan in plans}),
+        "recipients": sorted({r.to for plan in plans for r in plan.recipients if r.to is not None}),
+    }
+    if scopes:
+        parameters |= {
+            "resources": sorted({resource for resource, _ in scopes}),
+            "scopes": sorted({scope for _, scope in scopes}),
+            "second": second,
+            "window_start": second - QUOTA_WINDOW_SECONDS,
+        }
+    statement = _LOOKUP_WITH_QUOTAS if scopes else _LOOKUP
+    for kind, a, b, c, earlier in session.connection().execute(statement, parameters):
+        if kind == "sender":
+            found.capabilities[(a, b)] = c
+        elif kind == "opted_out":
+            found.opted_out.add((a, b))
+        else:
+            found.earlier[(a, b)] = int(earlier or 0)
+
+
+def _read_repeated(
+    session: Session, plans: list[_Plan], now: datetime, window: timedelta, found: _Found
+) -> None:
+    wanted = {(plan.resource_id, i) for plan in plans for i in map(_repeatable_id, plan.recipients) if i}
+    if not wanted:
+        return
+    connection = session.connection()
+    expired: list[str] = []
+    parameters = {
+        "resources": sorted({resource for resource, _ in wanted}),
+        "request_ids": sorted({request_id for _, request_id in wanted}),
+    }
+    for message_id, to, resource_id, request_id, created_at in connection.execute(_FIND_REPEATED, parameters):
+        if (resource_id, request_id) not in wanted:
+            continue
+        if created_at > now - window:
+            found.repeated[(resource_id, request_id)] = (message_id, to)
+        else:
+            expired.append(message_id)
+    if expired:
+        # An id last used before the window is forgotten (its row keeps the message, loses the
+        # id), so that it can be used again.
+        connection.execute(_FORGET_REPEATABILITY_IDS, {"ids": expired})
+
+
+def _message_row(message_id: str, plan: _Plan, recipient: _Recipient, now: datetime) -> dict[str, Any]:
     """The ``sms_messages`` row of one accepted recipient: a ``queued`` send job."""
-    options = request.sms_send_options
+    options = plan.request.sms_send_options
     return {
         "id": message_id,
-        "resource_id": resource_id,
-        "from_number": sender,
+        "resource_id": plan.resource_id,
+        "from_number": plan.sender,
         "to_number": recipient.to,
         "country_code": recipient.country,
-        "text": request.message,
-        "segment_count": segment_count,
-        "data_coding": data_coding,
+        "text": plan.request.message,
+        "segment_count": plan.segment_count,
+        "data_coding": plan.data_coding,
         "tag": options.tag if options else None,
         "enable_delivery_report": bool(options and options.enable_delivery_report),
-        "delivery_report_timeout_seconds": timeout,
+        "delivery_report_timeout_seconds": plan.timeout,
         "repeatability_request_id": recipient.request.repeatability_request_id,
         "repeatability_first_sent": recipient.request.repeatability_first_sent,
         "state": "queued",
@@ -333,21 +461,194 @@ def send(
     *,
     savepoint: bool = True,
 ) -> SendOutcome:
-    """Validate, store one ``queued`` row per accepted recipient, and answer one item per recipient.
+    """Validate, store one ``queued`` row per accepted recipient, and answer one item per
+    recipient; raise the ``AcsError`` that answers the whole request.
 
     A concurrent request reusing a repeatability id loses on the unique constraint; it is then
-    answered again from the stored rows (the caller retries once), so nothing is sent twice.
-    Without repeatability ids no constraint can fail, so no savepoint is needed (two round trips).
-    ``savepoint=False``: the caller handles that IntegrityError itself (its transaction is lost:
-    the admission stores its batch again, a savepoint per call).
+    answered again from the stored rows (retried once), so nothing is sent twice. Without
+    repeatability ids no constraint can fail, so no savepoint is needed (two round trips).
+    ``savepoint=False``: the caller handles that IntegrityError itself.
     """
     if not savepoint or all(r.repeatability_request_id is None for r in request.sms_recipients):
-        return _send(session, settings, resource_id, request, now)
+        return _one(send_many(session, settings, [(resource_id, request)], now))
     try:
         with session.begin_nested():
-            return _send(session, settings, resource_id, request, now)
+            return _one(send_many(session, settings, [(resource_id, request)], now))
     except IntegrityError:
-        return _send(session, settings, resource_id, request, now)
+        return _one(send_many(session, settings, [(resource_id, request)], now))
+
+
+def _one(outcomes: list[SendOutcome | AcsError]) -> SendOutcome:
+    [outcome] = outcomes
+    if isinstance(outcome, AcsError):
+        raise outcome
+    return outcome
+
+
+def send_many(
+    session: Session,
+    settings: Settings,
+    requests: list[tuple[str, SendMessageRequest]],
+    now: datetime,
+) -> list[SendOutcome | AcsError]:
+    """``send`` for several (resource, request) at once, as if sent one after the other in this
+    transaction (a request sees the repeatability ids and quota counts of those before it), with
+    a handful of statements for the whole batch rather than four or five per request.
+
+    Each request gets its outcome or the ``AcsError`` that answers it; a refused request writes
+    nothing. A database error (a repeatability id that another transaction stored meanwhile, a
+    deadlock) raises: the caller then sends the requests one by one, each in a savepoint.
+    """
+    planned: list[_Plan | AcsError] = []
+    for resource_id, request in requests:
+        try:
+            planned.append(_plan(settings, resource_id, request))
+        except AcsError as exc:
+            planned.append(exc)
+    plans = [plan for plan in planned if isinstance(plan, _Plan)]
+    if not plans:
+        return [cast(AcsError, error) for error in planned]
+    second = int(now.timestamp())
+    window = timedelta(hours=settings.sms_repeatability_window_hours)
+    found = _read(session, plans, second, now, window)
+    # A resource's first counter of this second (its first scope) just made: pruned below.
+    first_scopes: dict[str, str] = {}
+    for resource_id, scope in sorted(found.current):
+        first_scopes.setdefault(resource_id, scope)
+    opened = [
+        resource_id for resource_id, scope in first_scopes.items() if found.current[(resource_id, scope)] == 0
+    ]
+    rows: list[dict[str, Any]] = []
+    added: dict[tuple[str, str], int] = {}
+    outcomes: list[SendOutcome | AcsError] = []
+    for plan in planned:
+        if isinstance(plan, AcsError):
+            outcomes.append(plan)
+            continue
+        try:
+            outcomes.append(_decide(settings, plan, found, now, rows, added))
+        except AcsError as exc:
+            outcomes.append(exc)
+    connection = session.connection()
+    if rows:
+        connection.execute(_INSERT_MESSAGES, rows)
+    if added:
+        counters = [
+            {"resource_id": resource_id, "scope": scope, "second": second, "sent": count}
+            for (resource_id, scope), count in sorted(added.items())
+        ]
+        connection.execute(_COUNTER_UPSERTS[connection.dialect.name], counters)
+    # A batch that opened a resource's counters of this second drops the ones past the window
+    # (about once a second for a busy resource, not on every request).
+    for resource_id in opened:
+        _forget_old_counters(session, resource_id, second)
+    return outcomes
+
+
+def _decide(
+    settings: Settings,
+    plan: _Plan,
+    found: _Found,
+    now: datetime,
+    rows: list[dict[str, Any]],
+    added: dict[tuple[str, str], int],
+) -> SendOutcome:
+    """One request's answer against what the batch read and what the requests before it
+    stored; its rows appended to ``rows`` and its counts to ``added``, unless it raises."""
+    resource_id = plan.resource_id
+    _check_capability(plan.sender, found.capabilities.get((resource_id, plan.sender)))
+    if plan.too_long is not None:
+        raise plan.too_long
+
+    def counted(scope: str) -> int:
+        """The scope's messages in the window, before this request."""
+        key = (resource_id, scope)
+        return found.earlier.get(key, 0) + found.current.get(key, 0) + added.get(key, 0)
+
+    # The request as a whole, against everything the resource sent in the last minute.
+    resource_limit = settings.sms_quota_per_resource_per_minute
+    if resource_limit and counted(ALL_DESTINATIONS) + len(plan.request.sms_recipients) > resource_limit:
+        raise AcsError(
+            429,
+            "TooManyRequests",
+            f"This resource may send {resource_limit} messages a minute; try again later.",
+            headers={"Retry-After": "60"},
+        )
+    # Each country's quota, recipient by recipient in request order.
+    room = {
+        country: max(0, limit - counted(country)) for country, limit in plan.country_limits.items() if limit
+    }
+    items, stored = _answer_recipients(plan, found, room, now)
+    # Counted and stored only now: a request refused above has written nothing.
+    for row in stored:
+        for scope in (ALL_DESTINATIONS, row["country_code"]):
+            if scope in plan.scopes:
+                added[(resource_id, scope)] = added.get((resource_id, scope), 0) + 1
+        request_id = row["repeatability_request_id"]
+        if request_id is not None:
+            # a later request of the batch finds it as a stored earlier result
+            found.repeated[(resource_id, request_id)] = (row["id"], row["to_number"])
+    rows.extend(stored)
+    return SendOutcome(items, [row["id"] for row in stored])
+
+
+def _answer_recipients(
+    plan: _Plan, found: _Found, room: dict[str, int], now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An item per recipient, and the rows of those accepted."""
+    items: list[dict[str, Any]] = []
+    stored: list[dict[str, Any]] = []
+    # Each recipient's answer by its repeatability id, for a later recipient reusing the id.
+    answered: dict[str, dict[str, Any]] = {}
+    for recipient in plan.recipients:
+        if recipient.to is None:
+            items.append(_item(recipient.request.to, 400, error="Invalid To phone number format."))
+            continue
+        request_id = recipient.request.repeatability_request_id
+        if request_id is not None:
+            if _parse_first_sent(recipient.request.repeatability_first_sent) is None:
+                item = _item(
+                    recipient.to,
+                    400,
+                    error="Request sent with Invalid DateTime value for repeatability-first-sent. "
+                    "Expected is DateTime ,RFC1123 pattern.",
+                )
+                item["repeatabilityResult"] = "rejected"
+                items.append(item)
+                continue
+            if (plan.resource_id, request_id) in found.repeated:
+                message_id, to = found.repeated[(plan.resource_id, request_id)]
+                items.append(_repeat_item(to, message_id))
+                continue
+            if request_id in answered:
+                # Answered like a repeat of the earlier recipient: its message, or its refusal.
+                first = answered[request_id]
+                repeat = _repeat_item(first["to"], first["messageId"]) if first["successful"] else None
+                items.append(repeat or {**first, "to": recipient.to})
+                continue
+        if (plan.sender, recipient.to) in found.opted_out:
+            items.append(_item(recipient.to, 400, error=OPTED_OUT_MESSAGE))
+            continue
+        country = recipient.country
+        if country in room and room[country] == 0:
+            item = _item(
+                recipient.to,
+                429,
+                error=f"Too many requests: at most {plan.country_limits[country]} messages a minute "
+                f"to {country or 'this destination'} from this resource.",
+            )
+        else:
+            if country in room:
+                room[country] -= 1
+            message_id = new_message_id(now)
+            stored.append(_message_row(message_id, plan, recipient, now))
+            item = _item(recipient.to, 202, message_id)
+            if request_id is not None:
+                item["repeatabilityResult"] = "accepted"
+        if request_id is not None:
+            answered[request_id] = item
+        items.append(item)
+    return items, stored
 
 
 def _repeat_item(to: str, message_id: str) -> dict[str, Any]:
@@ -363,219 +664,6 @@ def _parse_recipients(request: SendMessageRequest) -> list[_Recipient]:
         to, country = parsed if parsed is not None else (None, "")
         parsed_recipients.append(_Recipient(recipient, to, country))
     return parsed_recipients
-
-
-_FIND_REPEATED = select(
-    _messages.c.id, _messages.c.to_number, _messages.c.repeatability_request_id, _messages.c.created_at
-).where(
-    _messages.c.resource_id == bindparam("resource_id"),
-    _messages.c.repeatability_request_id.in_(bindparam("request_ids", expanding=True)),
-)
-_FORGET_REPEATABILITY_IDS = (
-    update(_messages)
-    .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
-    .values(repeatability_request_id=None)
-)
-_INSERT_MESSAGES = insert(_messages)
-_DELETE_MESSAGES = delete(_messages).where(_messages.c.id.in_(bindparam("ids", expanding=True)))
-
-
-def _repeated(
-    session: Session, resource_id: str, recipients: list[_Recipient], now: datetime, window: timedelta
-) -> dict[str, tuple[str, str]]:
-    """(message id, recipient) answered again for each repeatability id seen within the window.
-
-    An id last used before the window is forgotten (its row keeps the message, loses the id)."""
-    request_ids = [
-        r.request.repeatability_request_id
-        for r in recipients
-        if r.to is not None
-        and r.request.repeatability_request_id is not None
-        and _parse_first_sent(r.request.repeatability_first_sent) is not None
-    ]
-    if not request_ids:
-        return {}
-    repeated: dict[str, tuple[str, str]] = {}
-    expired: list[str] = []
-    for message_id, to, request_id, created_at in session.connection().execute(
-        _FIND_REPEATED, {"resource_id": resource_id, "request_ids": request_ids}
-    ):
-        if request_id is not None and created_at > now - window:
-            repeated[request_id] = (message_id, to)
-        else:
-            expired.append(message_id)
-    if expired:
-        session.connection().execute(_FORGET_REPEATABILITY_IDS, {"ids": expired})
-    return repeated
-
-
-def _send(  # noqa: PLR0912, PLR0915 - the spec's per-recipient rules in one place
-    session: Session, settings: Settings, resource_id: str, request: SendMessageRequest, now: datetime
-) -> SendOutcome:
-    sender = _sender_or_400(request.from_)
-    recipients = _parse_recipients(request)
-    second = int(now.timestamp())
-    resource_limit = settings.sms_quota_per_resource_per_minute
-    country_limits = {
-        r.country: settings.sms_country_quota(r.country) for r in recipients if r.to is not None
-    }
-    scopes = [ALL_DESTINATIONS] if resource_limit else []
-    scopes += sorted(country for country, limit in country_limits.items() if limit)
-    found = _lookup(
-        session, resource_id, sender, [r.to for r in recipients if r.to is not None], scopes, second
-    )
-    _check_capability(sender, found.sender_capability)
-    options = request.sms_send_options
-    try:
-        segmented = segment_message(request.message)
-    except MessageTooLongError as exc:
-        raise InvalidField(str(exc), "message", "MessageTooLong") from exc
-    segments = max(1, len(segmented.segments))
-    timeout = (
-        options.delivery_report_timeout_in_seconds
-        if options and options.delivery_report_timeout_in_seconds
-        else settings.sms_delivery_report_timeout_seconds
-    )
-    repeated = _repeated(
-        session, resource_id, recipients, now, timedelta(hours=settings.sms_repeatability_window_hours)
-    )
-
-    # One entry per recipient, in order: a finished item, the index of a candidate row, or the
-    # candidate whose repeatability id an earlier recipient of this request already used.
-    answers: list[dict[str, Any] | int | _SameAs] = []
-    candidates: list[_Recipient] = []
-    candidate_of_id: dict[str, int] = {}
-    for recipient in recipients:
-        if recipient.to is None:
-            answers.append(_item(recipient.request.to, 400, error="Invalid To phone number format."))
-            continue
-        request_id = recipient.request.repeatability_request_id
-        if request_id is not None:
-            if _parse_first_sent(recipient.request.repeatability_first_sent) is None:
-                item = _item(
-                    recipient.to,
-                    400,
-                    error="Request sent with Invalid DateTime value for repeatability-first-sent. "
-                    "Expected is DateTime ,RFC1123 pattern.",
-                )
-                item["repeatabilityResult"] = "rejected"
-                answers.append(item)
-                continue
-            if request_id in repeated:
-                message_id, to = repeated[request_id]
-                answers.append(_repeat_item(to, message_id))
-                continue
-            if request_id in candidate_of_id:
-                answers.append(_SameAs(candidate_of_id[request_id], recipient.to))
-                continue
-        if recipient.to in found.opted_out:
-            answers.append(_item(recipient.to, 400, error=OPTED_OUT_MESSAGE))
-            continue
-        if request_id is not None:
-            candidate_of_id[request_id] = len(candidates)
-        answers.append(len(candidates))
-        candidates.append(recipient)
-
-    # Every candidate is stored first and the counters bumped last, so the counter rows' locks,
-    # which serialise a resource's concurrent requests, are held for the upsert and the commit
-    # only. A recipient refused below is deleted again (rare: only past a country's quota).
-    message_ids = [new_message_id(now) for _ in candidates]
-    if candidates:
-        session.connection().execute(
-            _INSERT_MESSAGES,
-            [
-                _message_row(
-                    message_id,
-                    resource_id,
-                    sender,
-                    recipient,
-                    request,
-                    segments,
-                    int(segmented.data_coding),
-                    timeout,
-                    now,
-                )
-                for message_id, recipient in zip(message_ids, candidates, strict=True)
-            ],
-        )
-    added: dict[str, int] = {}
-    for recipient in candidates:
-        for scope in (ALL_DESTINATIONS, recipient.country):
-            if scope in scopes:
-                added[scope] = added.get(scope, 0) + 1
-    now_counted = _upsert_counters(session, resource_id, second, added) if added else {}
-
-    # The request as a whole, against everything the resource sent in the last minute.
-    if resource_limit:
-        use = found.quota.get(ALL_DESTINATIONS, _QuotaUse())
-        added_here = added.get(ALL_DESTINATIONS, 0)
-        before = now_counted.get(ALL_DESTINATIONS, use.current + added_here) - added_here
-        if use.earlier + before + len(request.sms_recipients) > resource_limit:
-            raise AcsError(
-                429,
-                "TooManyRequests",
-                f"This resource may send {resource_limit} messages a minute; try again later.",
-                headers={"Retry-After": "60"},
-            )
-
-    # Each country's quota, recipient by recipient in request order.
-    room: dict[str, int] = {}
-    for country, limit in country_limits.items():
-        if country in added:
-            use = found.quota.get(country, _QuotaUse())
-            before = now_counted[country] - added[country]
-            room[country] = max(0, limit - use.earlier - before)
-    over_quota: dict[str, int] = {}
-    refused_ids: list[str] = []
-    items: list[dict[str, Any]] = []
-    candidate_items: dict[int, dict[str, Any]] = {}
-    queued: list[str] = []
-    for answer in answers:
-        if isinstance(answer, dict):
-            items.append(answer)
-            continue
-        if isinstance(answer, _SameAs):
-            # Answered like a repeat of the earlier recipient: its message, or its refusal.
-            first = candidate_items[answer.index]
-            if first["successful"]:
-                items.append(_repeat_item(first["to"], first["messageId"]))
-            else:
-                items.append({**first, "to": answer.to})
-            continue
-        recipient = candidates[answer]
-        country = recipient.country
-        if country in room:
-            if room[country] == 0:
-                over_quota[country] = over_quota.get(country, 0) + 1
-                refused_ids.append(message_ids[answer])
-                candidate_items[answer] = _item(
-                    recipient.to or "",
-                    429,
-                    error=f"Too many requests: at most {country_limits[country]} messages a minute "
-                    f"to {country or 'this destination'} from this resource.",
-                )
-                items.append(candidate_items[answer])
-                continue
-            room[country] -= 1
-        queued.append(message_ids[answer])
-        item = _item(recipient.to or "", 202, message_ids[answer])
-        if recipient.request.repeatability_request_id is not None:
-            item["repeatabilityResult"] = "accepted"
-        candidate_items[answer] = item
-        items.append(item)
-    if over_quota:
-        session.connection().execute(_DELETE_MESSAGES, {"ids": refused_ids})
-        uncounted = {country: -count for country, count in over_quota.items()}
-        if ALL_DESTINATIONS in added:
-            uncounted[ALL_DESTINATIONS] = -sum(over_quota.values())
-        _upsert_counters(session, resource_id, second, uncounted)
-    if added:
-        first_scope = min(added)
-        if now_counted[first_scope] == added[first_scope]:
-            # This request opened the resource's counters of this second: drop the ones past
-            # the window (about once a second for a busy resource, not on every request).
-            _forget_old_counters(session, resource_id, second)
-    return SendOutcome(items, queued)
 
 
 # Opt-outs -------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from gateway.sms.models import SmsMessage
 
 @pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_the_repeatability_lookup_uses_its_unique_index(database: Database) -> None:
-    statement = service._FIND_REPEATED.params(resource_id="resource", request_ids=["a", "b"])
+    statement = service._FIND_REPEATED.params(resources=["resource"], request_ids=["a", "b"])
     sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))  # type: ignore[no-untyped-call]
     with database.read_session() as session:
         plan = "\n".join(row[0] for row in session.connection().exec_driver_sql("EXPLAIN " + sql))

@@ -209,10 +209,12 @@ def test_a_request_of_invalid_recipients_only_is_answered(
     assert stored(database) == 0
 
 
-def test_a_plain_send_is_three_statements(database: Database, settings: Settings, resource_id: str) -> None:
-    """One read (sender, opt-outs, quota counters), the message's insert, the counters' upsert;
-    no savepoint without a repeatability id. A fourth, the pruning of old counters, runs only
-    when a request opens a new second's counter."""
+def test_a_batch_of_plain_sends_is_four_statements(
+    database: Database, settings: Settings, resource_id: str
+) -> None:
+    """However many requests: one read (senders, opt-outs, quota counters), the current
+    second's counters locked, the messages' insert, the counters' upsert. A fifth, the pruning
+    of old counters, runs only when a batch opens a new second's counter."""
     now = datetime.now(UTC)
     send(database, settings, resource_id, request(US[0]), now)  # opens this second's counters
     statements: list[str] = []
@@ -225,8 +227,10 @@ def test_a_plain_send_is_three_statements(database: Database, settings: Settings
     try:
         with database.session() as session:
             statements.clear()  # SQLite's BEGIN
-            service.send(session, settings, resource_id, request(US[1]), now)
+            requests = [(resource_id, request(to)) for to in [*US[1:], GB[0]]]
+            outcomes = service.send_many(session, settings, requests, now)
             sent = list(statements)
     finally:
         event.remove(database.engine, "before_cursor_execute", record)
-    assert sent == ["SELECT", "INSERT", "INSERT"]
+    assert [o.items[0]["httpStatusCode"] for o in outcomes if isinstance(o, service.SendOutcome)] == [202] * 3
+    assert sent == ["SELECT", "INSERT", "INSERT", "INSERT"]
