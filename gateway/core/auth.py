@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -53,15 +54,21 @@ class SignedCall:
     body: bytes
 
 
-async def signed_call(request: Request, settings: AppSettings) -> SignedCall:
-    body = await request.body()
-    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+def checked_signature(
+    method: str,
+    scope: Mapping[str, Any],
+    headers: Mapping[str, str],
+    body: bytes,
+    settings: Settings,
+) -> SignedCall:
+    """The request's HMAC signature checked for form and freshness; Unauthorized if it fails."""
+    raw_path = scope.get("raw_path") or scope["path"].encode()
     try:
         signed = hmac_auth.prepare(
-            method=request.method,
+            method=method,
             raw_path=raw_path.decode("latin-1"),
-            query_string=request.scope.get("query_string", b"").decode("latin-1"),
-            headers=request.headers,
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
             body=body,
             now=datetime.now(UTC),
             max_skew=timedelta(seconds=settings.hmac_max_clock_skew_seconds),
@@ -69,7 +76,12 @@ async def signed_call(request: Request, settings: AppSettings) -> SignedCall:
     except hmac_auth.HmacAuthError as exc:
         AUTH_FAILURES.labels("hmac").inc()
         raise Unauthorized(str(exc)) from exc
-    return SignedCall(signed, request.headers.get("host", ""), body)
+    return SignedCall(signed, headers.get("host", ""), body)
+
+
+async def signed_call(request: Request, settings: AppSettings) -> SignedCall:
+    body = await request.body()
+    return checked_signature(request.method, request.scope, request.headers, body, settings)
 
 
 SignedTenantCall = Annotated[SignedCall, Depends(signed_call)]
@@ -122,28 +134,32 @@ async def require_operator(request: Request, settings: AppSettings) -> None:
         )
 
 
+def checked_api_version(value: str | None, supported: tuple[str, ...]) -> str:
+    """``?api-version=``'s value if it is one of ``supported``; else the ACS error answering it."""
+    if not value:
+        raise AcsError(
+            400,
+            "MissingApiVersionParameter",
+            f"The api-version query parameter is required. Supported versions: {', '.join(supported)}.",
+            "api-version",
+        )
+    if value not in supported:
+        raise AcsError(
+            400,
+            "UnsupportedApiVersion",
+            f"The api-version '{value}' is not supported. Supported versions: {', '.join(supported)}.",
+            "api-version",
+        )
+    return value
+
+
 def api_version(*supported: str, validation_problems: tuple[str, ...] = ()) -> Any:
     """A dependency that requires ``?api-version=`` to be one of ``supported``. A request of a
     version in ``validation_problems`` has its validation failures answered as a problem
     document (see gateway.core.errors)."""
-    listed = ", ".join(supported)
 
     async def check(request: Request) -> str:
-        value = request.query_params.get("api-version")
-        if not value:
-            raise AcsError(
-                400,
-                "MissingApiVersionParameter",
-                f"The api-version query parameter is required. Supported versions: {listed}.",
-                "api-version",
-            )
-        if value not in supported:
-            raise AcsError(
-                400,
-                "UnsupportedApiVersion",
-                f"The api-version '{value}' is not supported. Supported versions: {listed}.",
-                "api-version",
-            )
+        value = checked_api_version(request.query_params.get("api-version"), supported)
         if value in validation_problems:
             setattr(request.state, VALIDATION_PROBLEMS_STATE, True)
         return value

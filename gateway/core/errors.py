@@ -194,18 +194,26 @@ def _wants_validation_problems(request: Request) -> bool:
     return bool(getattr(request.state, VALIDATION_PROBLEMS_STATE, False))
 
 
+def error_answer(exc: AcsError | RequestValidationError, *, validation_problems: bool) -> JSONResponse:
+    """The response to an ACS error or a body that does not validate; ``validation_problems``:
+    the route's api-version answers validation failures as a problem document."""
+    if isinstance(exc, RequestValidationError):
+        if validation_problems:
+            return validation_problem(_validation_problem_errors(exc))
+        return validation_error_response(exc)
+    if isinstance(exc, InvalidField) and validation_problems:
+        return validation_problem({problem_field_name(exc.target): [exc.message]})
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AcsError)
     async def _acs_error(request: Request, exc: AcsError) -> JSONResponse:
-        if isinstance(exc, InvalidField) and _wants_validation_problems(request):
-            return validation_problem({problem_field_name(exc.target): [exc.message]})
-        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
+        return error_answer(exc, validation_problems=_wants_validation_problems(request))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if _wants_validation_problems(request):
-            return validation_problem(_validation_problem_errors(exc))
-        return validation_error_response(exc)
+        return error_answer(exc, validation_problems=_wants_validation_problems(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
