@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     sms_admission_threads: int = Field(default=2, ge=1, le=32)
     sms_claim_batch: int = Field(default=500, ge=1, le=10000)
     # Messages held (claimed, not yet recorded) at most: this many windows of the bound binds.
-    sms_claim_windows: int = Field(default=4, ge=1, le=100)
+    sms_claim_windows: int = Field(default=8, ge=1, le=100)
     # The SMPP process records outcomes (resps, receipts, MOs) in batches, one transaction each;
     # a batch may wait this long for more work after its first item (as Kafka's linger.ms).
     # 0: a batch is what came while the previous one was being written. Measured (bench.sms):
