@@ -33,6 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.core.db import one_of
 from gateway.core.errors import AcsError, BadRequest, Conflict, InvalidField, NotFound
 from gateway.core.settings import Settings
 from gateway.events.builder import format_time, sms_delivery_report_data
@@ -298,13 +299,13 @@ class _Found:
     repeated: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
 
-def _lookup_statement(*, with_quotas: bool) -> CompoundSelect[*tuple[Any, ...]]:
+def _lookup_statement(*, with_quotas: bool, postgres: bool) -> CompoundSelect[*tuple[Any, ...]]:
     """The senders, the opt-outs and the quota counters' earlier seconds in one round trip.
 
     Each branch of the UNION ALL tags its rows with what they are; ``a``, ``b`` and ``c`` are
     (resource, sender, capability), (sender, recipient, '') or (resource, scope, ''), and
-    ``earlier`` a count (0 where it means nothing). Each list is an expanding IN: the planners
-    then use the tables' primary keys."""
+    ``earlier`` a count (0 where it means nothing). Each list is one array parameter on
+    PostgreSQL (``one_of``): its SQL stays the same whatever the batch's size."""
     zero = literal(0, Integer)
     empty = literal("", String)
     branches = [
@@ -314,10 +315,10 @@ def _lookup_statement(*, with_quotas: bool) -> CompoundSelect[*tuple[Any, ...]]:
             _numbers.c.phone_number,
             _numbers.c.sms,
             zero,
-        ).where(_numbers.c.phone_number.in_(bindparam("senders", expanding=True))),
+        ).where(one_of(_numbers.c.phone_number, "senders", postgres=postgres)),
         select(literal("opted_out"), _optouts.c.from_number, _optouts.c.to_number, empty, zero).where(
-            _optouts.c.from_number.in_(bindparam("senders", expanding=True)),
-            _optouts.c.to_number.in_(bindparam("recipients", expanding=True)),
+            one_of(_optouts.c.from_number, "senders", postgres=postgres),
+            one_of(_optouts.c.to_number, "recipients", postgres=postgres),
         ),
     ]
     if with_quotas:
@@ -330,8 +331,8 @@ def _lookup_statement(*, with_quotas: bool) -> CompoundSelect[*tuple[Any, ...]]:
                 func.sum(_counters.c.sent),
             )
             .where(
-                _counters.c.resource_id.in_(bindparam("resources", expanding=True)),
-                _counters.c.scope.in_(bindparam("scopes", expanding=True)),
+                one_of(_counters.c.resource_id, "resources", postgres=postgres),
+                one_of(_counters.c.scope, "scopes", postgres=postgres),
                 _counters.c.second > bindparam("window_start", type_=BigInteger),
                 _counters.c.second < bindparam("second", type_=BigInteger),
             )
@@ -340,19 +341,26 @@ def _lookup_statement(*, with_quotas: bool) -> CompoundSelect[*tuple[Any, ...]]:
     return union_all(*branches)
 
 
-_LOOKUP = _lookup_statement(with_quotas=False)
-_LOOKUP_WITH_QUOTAS = _lookup_statement(with_quotas=True)
-
-_FIND_REPEATED = select(
-    _messages.c.id,
-    _messages.c.to_number,
-    _messages.c.resource_id,
-    _messages.c.repeatability_request_id,
-    _messages.c.created_at,
-).where(
-    _messages.c.resource_id.in_(bindparam("resources", expanding=True)),
-    _messages.c.repeatability_request_id.in_(bindparam("request_ids", expanding=True)),
-)
+# by (with quotas, on PostgreSQL)
+_LOOKUPS = {
+    (quotas, postgres): _lookup_statement(with_quotas=quotas, postgres=postgres)
+    for quotas in (False, True)
+    for postgres in (False, True)
+}
+# by on PostgreSQL
+_FIND_REPEATED = {
+    postgres: select(
+        _messages.c.id,
+        _messages.c.to_number,
+        _messages.c.resource_id,
+        _messages.c.repeatability_request_id,
+        _messages.c.created_at,
+    ).where(
+        one_of(_messages.c.resource_id, "resources", postgres=postgres),
+        one_of(_messages.c.repeatability_request_id, "request_ids", postgres=postgres),
+    )
+    for postgres in (False, True)
+}
 _FORGET_REPEATABILITY_IDS = (
     update(_messages)
     .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
@@ -394,8 +402,9 @@ def _read_senders_and_quotas(
             "second": second,
             "window_start": second - QUOTA_WINDOW_SECONDS,
         }
-    statement = _LOOKUP_WITH_QUOTAS if scopes else _LOOKUP
-    for kind, a, b, c, earlier in session.connection().execute(statement, parameters):
+    connection = session.connection()
+    statement = _LOOKUPS[(bool(scopes), connection.dialect.name == "postgresql")]
+    for kind, a, b, c, earlier in connection.execute(statement, parameters):
         if kind == "sender":
             found.capabilities[(a, b)] = c
         elif kind == "opted_out":
@@ -416,7 +425,8 @@ def _read_repeated(
         "resources": sorted({resource for resource, _ in wanted}),
         "request_ids": sorted({request_id for _, request_id in wanted}),
     }
-    for message_id, to, resource_id, request_id, created_at in connection.execute(_FIND_REPEATED, parameters):
+    statement = _FIND_REPEATED[connection.dialect.name == "postgresql"]
+    for message_id, to, resource_id, request_id, created_at in connection.execute(statement, parameters):
         if (resource_id, request_id) not in wanted:
             continue
         if created_at > now - window:

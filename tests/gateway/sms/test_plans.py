@@ -3,9 +3,10 @@ table grows faster than autovacuum analyses it)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import insert
-from sqlalchemy.dialects import postgresql
 
 from gateway.core.db import Database, utcnow
 from gateway.resources.service import create_resource
@@ -13,14 +14,36 @@ from gateway.sms import service, smpp_process
 from gateway.sms.models import SmsMessage
 
 
+def _postgres_plan(database: Database, statement: Any, parameters: dict[str, Any]) -> str:
+    with database.read_session() as session:
+        connection = session.connection()
+        compiled = statement.compile(dialect=connection.dialect)
+        rows = connection.exec_driver_sql("EXPLAIN " + str(compiled), {**compiled.params, **parameters})
+        return "\n".join(row[0] for row in rows)
+
+
 @pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_the_repeatability_lookup_uses_its_unique_index(database: Database) -> None:
-    statement = service._FIND_REPEATED.params(resources=["resource"], request_ids=["a", "b"])
-    sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))  # type: ignore[no-untyped-call]
-    with database.read_session() as session:
-        plan = "\n".join(row[0] for row in session.connection().exec_driver_sql("EXPLAIN " + sql))
+    parameters = {"resources": ["resource"], "request_ids": ["a", "b"]}
+    plan = _postgres_plan(database, service._FIND_REPEATED[True], parameters)
     # an index on resource_id alone (or leading) would filter every message of the resource
     assert "uq_sms_messages_resource_id" in plan, plan
+
+
+@pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_the_batch_lookup_reads_by_primary_keys(database: Database) -> None:
+    parameters = {
+        "senders": ["+14255550100"],
+        "recipients": ["+14255550123", "+14255550124"],
+        "resources": ["resource"],
+        "scopes": ["*", "US"],
+        "second": 1_800_000_000,
+        "window_start": 1_800_000_000 - 60,
+    }
+    plan = _postgres_plan(database, service._LOOKUPS[(True, True)], parameters)
+    for index in ("pk_purchased_numbers", "pk_sms_optouts", "pk_sms_send_counters"):
+        assert index in plan, plan
+    assert "Seq Scan" not in plan, plan
 
 
 def _queue(database: Database, count: int) -> list[str]:
@@ -68,4 +91,6 @@ def test_a_claim_by_id_looks_each_id_up_by_primary_key(database: Database, db_ba
             plan = [str(row[-1]) for row in explained]
     text = "\n".join(plan)
     assert "ix_sms_messages_due" not in text, text
-    assert ("pk_sms_messages" if db_backend == "postgresql" else "sqlite_autoindex_sms_messages") in text, text
+    assert ("pk_sms_messages" if db_backend == "postgresql" else "sqlite_autoindex_sms_messages") in text, (
+        text
+    )
