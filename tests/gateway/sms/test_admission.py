@@ -23,6 +23,7 @@ from gateway.core.errors import AcsError
 from gateway.core.hmac_auth import prepare, sign_request
 from gateway.core.settings import Settings
 from gateway.resources.keys import ResourceKeyIndex
+from gateway.sms import service
 from gateway.sms.admission import Admitted, SendAdmission
 from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.models import SmsMessage, SmsSendCounter
@@ -191,3 +192,54 @@ def test_a_batch_of_good_calls_is_one_transaction(
     assert all(isinstance(answer, Admitted) for answer in answers)
     assert len(commits) == 2  # one per batch: no second pass, no session per call
     assert len(stored_to(database)) == 6
+
+
+@pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_database_error_in_the_batch_stores_each_call_again_alone(
+    database: Database,
+    admission_parts: tuple[SendAdmission, RecordingJobs, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A repeatability id stored by another process between the batch's read and its insert
+    fails the whole insert: the batch is rolled back and each call sent again in a savepoint
+    of its own, the one whose id was taken answered from the stored row. (PostgreSQL only: on
+    SQLite the batch holds the write lock, so nothing stores in between.)"""
+    admission, jobs, keys = admission_parts
+    # no quotas: the batch would hold its counters locked, and the other process wait for them
+    unlimited = {"sms_quota_per_resource_per_minute": 0, "sms_quota_per_country_per_minute": 0}
+    admission.settings = admission.settings.model_copy(update=unlimited)
+    first_sent = "Sun, 29 Nov 2026 10:00:00 GMT"
+
+    def with_id(to: str, request_id: str) -> dict[str, Any]:
+        recipient = {"to": to, "repeatabilityRequestId": request_id, "repeatabilityFirstSent": first_sent}
+        return {"from": SENDER_A, "smsRecipients": [recipient], "message": "hi"}
+
+    calls = [
+        signed_call(keys["b"], send_body(SENDER_B, "+14255550150")),  # held: goes alone
+        signed_call(keys["a"], with_id("+14255550101", "taken-meanwhile")),
+        signed_call(keys["a"], with_id("+14255550102", "fresh")),
+    ]
+    read = service._read
+    other_process: list[str] = []
+
+    def racing_read(session: Any, plans: list[Any], *args: Any) -> Any:
+        found = read(session, plans, *args)
+        if len(plans) == 2 and not other_process:
+            # another process commits the first call's repeatability id after this batch's read
+            other_process.append("")
+            request = plans[0].request
+            with database.session() as elsewhere:
+                outcome = service.send(elsewhere, admission.settings, keys["a_id"], request, utcnow())
+            other_process[0] = outcome.items[0]["messageId"]
+        return found
+
+    monkeypatch.setattr(service, "_read", racing_read)
+    answers, sizes = held_in_one_batch(admission, calls, monkeypatch)
+    assert sizes == [1, 2]
+    assert all(isinstance(answer, Admitted) for answer in answers), answers
+    taken, fresh = (cast(Admitted, answer).items[0] for answer in answers[1:])
+    # answered from the row the other process stored: sent once
+    assert (taken["messageId"], taken["repeatabilityResult"]) == (other_process[0], "accepted")
+    assert (fresh["httpStatusCode"], fresh["repeatabilityResult"]) == (202, "accepted")
+    assert stored_to(database) == ["+14255550101", "+14255550102", "+14255550150"]
+    assert other_process[0] not in jobs.published  # its own process publishes it
