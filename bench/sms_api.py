@@ -283,6 +283,9 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             if isinstance(handler, logging.StreamHandler):
                 handler.setStream(devnull)
         app = create_app(settings, database)
+        # What the app's lifespan does on shutdown, before the data folder (its local broker) goes.
+        stack.callback(app.state.sms_jobs.close)
+        stack.callback(app.state.sms_admission.close)
         trips = RoundTrips(database.engine)
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
