@@ -165,7 +165,7 @@ def problem_field_name(loc: tuple[Any, ...] | list[Any] | str | None) -> str:
         loc = [int(p) if p.isdigit() else p for p in loc.replace("[", ".").replace("]", "").split(".")]
     name = ""
     for part in loc or ():
-        if part in ("body",) and not name:
+        if part == "body" and not name:
             continue
         if isinstance(part, int):
             name += f"[{part}]"

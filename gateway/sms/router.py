@@ -180,9 +180,7 @@ def document_send(schema: dict[str, Any]) -> None:
             ],
             "requestBody": {
                 "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/SendMessageRequest"}}
-                },
+                "content": {"application/json": {"schema": {"$ref": f"{REF}SendMessageRequest"}}},
             },
             "responses": {
                 "202": {"description": "Accepted: one result per recipient."},

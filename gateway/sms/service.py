@@ -463,13 +463,7 @@ def _message_row(message_id: str, plan: _Plan, recipient: _Recipient, now: datet
 
 
 def send(
-    session: Session,
-    settings: Settings,
-    resource_id: str,
-    request: SendMessageRequest,
-    now: datetime,
-    *,
-    savepoint: bool = True,
+    session: Session, settings: Settings, resource_id: str, request: SendMessageRequest, now: datetime
 ) -> SendOutcome:
     """Validate, store one ``queued`` row per accepted recipient, and answer one item per
     recipient; raise the ``AcsError`` that answers the whole request.
@@ -477,9 +471,8 @@ def send(
     A concurrent request reusing a repeatability id loses on the unique constraint; it is then
     answered again from the stored rows (retried once), so nothing is sent twice. Without
     repeatability ids no constraint can fail, so no savepoint is needed (two round trips).
-    ``savepoint=False``: the caller handles that IntegrityError itself.
     """
-    if not savepoint or all(r.repeatability_request_id is None for r in request.sms_recipients):
+    if all(r.repeatability_request_id is None for r in request.sms_recipients):
         return _one(send_many(session, settings, [(resource_id, request)], now))
     try:
         with session.begin_nested():
