@@ -87,6 +87,8 @@ class SmsMessage(Base):
     tag: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     enable_delivery_report: Mapped[bool] = mapped_column(Boolean, default=False)
     delivery_report_timeout_seconds: Mapped[int] = mapped_column(Integer)
+    # validityPeriodSeconds (Sms 2021-03-07), sent as the submit_sm's relative validity_period.
+    validity_period_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     repeatability_request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     repeatability_first_sent: Mapped[str | None] = mapped_column(String(64), nullable=True)
     state: Mapped[str] = mapped_column(String(12), default="queued")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -24,10 +24,21 @@ class SmsRecipient(Model):
     repeatability_first_sent: str | None = None
 
 
+class MessagingConnectOptions(Model):
+    partner: str = Field(min_length=1)
+    partner_params: dict[str, Any] = Field(min_length=1)
+
+
 class SmsSendOptions(Model):
-    enable_delivery_report: bool = False
+    enable_delivery_report: bool  # required in both versions' SmsSendOptions
     tag: str | None = Field(default=None, max_length=1024)
     delivery_report_timeout_in_seconds: int | None = Field(default=None, ge=60, le=43200)
+    # Sms 2021-03-07 (int32): how long the message may be retried and its report awaited; also
+    # the submit_sm's validity_period, so the SMSC stops trying when the app's interest ends.
+    validity_period_seconds: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    # Sms 2026-01-23: delivery through an ACS Messaging Connect partner; refused here (see
+    # service._plan), after its form is checked as the spec gives it.
+    messaging_connect: MessagingConnectOptions | None = None
 
 
 class SendMessageRequest(Model):

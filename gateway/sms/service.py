@@ -240,6 +240,14 @@ class _Plan:
 
 def _plan(settings: Settings, resource_id: str, request: SendMessageRequest) -> _Plan:
     sender = _sender_or_400(request.from_)
+    if request.sms_send_options and request.sms_send_options.messaging_connect:
+        # Not sent anywhere else than asked: the app chose a partner this gateway does not have.
+        raise BadRequest(
+            "Messaging Connect partners are not available on this gateway: its messages go "
+            "through the operator's SMPP connections. Send without smsSendOptions.messagingConnect.",
+            "smsSendOptions.messagingConnect",
+            "MessagingConnectNotSupported",
+        )
     recipients = _parse_recipients(request)
     country_limits = {
         r.country: settings.sms_country_quota(r.country) for r in recipients if r.to is not None
@@ -254,11 +262,11 @@ def _plan(settings: Settings, resource_id: str, request: SendMessageRequest) -> 
     except MessageTooLongError as exc:
         too_long = InvalidField(str(exc), "message", "MessageTooLong")
     options = request.sms_send_options
+    # The report window: 2026-01-23's deliveryReportTimeoutInSeconds, else 2021-03-07's
+    # validityPeriodSeconds (how long the message may be retried or its report awaited).
     timeout = (
-        options.delivery_report_timeout_in_seconds
-        if options and options.delivery_report_timeout_in_seconds
-        else settings.sms_delivery_report_timeout_seconds
-    )
+        options and (options.delivery_report_timeout_in_seconds or options.validity_period_seconds)
+    ) or settings.sms_delivery_report_timeout_seconds
     return _Plan(
         resource_id,
         request,
@@ -454,6 +462,7 @@ def _message_row(message_id: str, plan: _Plan, recipient: _Recipient, now: datet
         "tag": options.tag if options else None,
         "enable_delivery_report": bool(options and options.enable_delivery_report),
         "delivery_report_timeout_seconds": plan.timeout,
+        "validity_period_seconds": options.validity_period_seconds if options else None,
         "repeatability_request_id": recipient.request.repeatability_request_id,
         "repeatability_first_sent": recipient.request.repeatability_first_sent,
         "state": "queued",

@@ -103,6 +103,7 @@ from sms.receipts import (
 from sms.segmentation import ConcatenationMode, ReferenceAllocator, segment_message
 from sms.status import backoff_delay, describe_command_status
 from sms.udh import ConcatInfo
+from sms.validity import relative_validity_period
 
 log = logging.getLogger("trunkline.smpp.process")
 
@@ -193,6 +194,7 @@ _CLAIM_COLUMNS = (
     "tried_connections",
     "error",
     "delivery_report_timeout_seconds",
+    "validity_period_seconds",
 )
 
 
@@ -381,6 +383,7 @@ class SubmitBatch:
     # every part was accepted is recorded with two bulk statements instead of the ORM.
     first_attempt: bool = False
     report_timeout_seconds: int = 0
+    validity_period_seconds: int | None = None
 
 
 @dataclass
@@ -444,6 +447,7 @@ class Claimed:
     error: str | None
     first_attempt: bool = False
     report_timeout_seconds: int = 0
+    validity_period_seconds: int | None = None
 
 
 @dataclass
@@ -763,6 +767,7 @@ class SmppProcess:
                     row.error,
                     row.attempts == 0,
                     row.delivery_report_timeout_seconds,
+                    row.validity_period_seconds,
                 )
                 jobs.append((claimed, done))
             _store_claim_details(session, doubtful, references)
@@ -807,6 +812,8 @@ class SmppProcess:
             coding = DataCoding.UCS2  # this connection's SMSC wants UCS-2 whatever the text
         segmented = segment_message(message.text, reference=message.concat_reference, data_coding=coding)
         bind = self.binds[connection_id]
+        period = message.validity_period_seconds
+        validity = relative_validity_period(period) if period else ""
         futures: list[tuple[int, Future[SubmitResult]]] = []
         for segment in segmented.segments:
             if segment.sequence in done:
@@ -830,6 +837,7 @@ class SmppProcess:
                 source_npi=view.source_npi,
                 dest_ton=view.dest_ton,
                 dest_npi=view.dest_npi,
+                validity_period=validity,
             )
             futures.append((segment.sequence, bind.submit(request)))
         batch = SubmitBatch(

@@ -64,6 +64,49 @@ def test_send_queues_one_message_per_recipient(
     ]
 
 
+@pytest.mark.parametrize(
+    ("options", "timeout", "validity"),
+    [
+        ({"enableDeliveryReport": True, "validityPeriodSeconds": 600}, 600, 600),
+        # the report window of 2026-01-23 wins; the SMSC still gets the validity period
+        (
+            {
+                "enableDeliveryReport": True,
+                "validityPeriodSeconds": 600,
+                "deliveryReportTimeoutInSeconds": 120,
+            },
+            120,
+            600,
+        ),
+        ({"enableDeliveryReport": False}, 3600, None),  # TRUNKLINE_SMS_DELIVERY_REPORT_TIMEOUT_SECONDS
+    ],
+)
+def test_validity_period_is_kept_and_bounds_the_report_window(
+    acs_a: AcsClient,
+    database: Database,
+    sender: str,
+    options: dict[str, Any],
+    timeout: int,
+    validity: int | None,
+) -> None:
+    body = {"from": sender, "smsRecipients": [{"to": TO1}], "message": "hi", "smsSendOptions": options}
+    assert send(acs_a, body).status_code == 202
+    [message] = rows(database)
+    assert (message.delivery_report_timeout_seconds, message.validity_period_seconds) == (timeout, validity)
+
+
+@pytest.mark.parametrize("validity", [0, -60, "soon", 2**31])
+def test_a_validity_period_that_is_not_a_positive_int32_is_400(
+    acs_a: AcsClient, database: Database, sender: str, validity: Any
+) -> None:
+    options = {"enableDeliveryReport": True, "validityPeriodSeconds": validity}
+    body = {"from": sender, "smsRecipients": [{"to": TO1}], "message": "hi", "smsSendOptions": options}
+    response = send(acs_a, body)
+    assert response.status_code == 400
+    assert response.json()["error"]["target"] == "smsSendOptions.validityPeriodSeconds"
+    assert rows(database) == []
+
+
 def test_segments_and_coding_are_counted(acs_a: AcsClient, database: Database, sender: str) -> None:
     send(acs_a, {"from": sender, "smsRecipients": [{"to": TO1}], "message": "x" * 161})
     send(acs_a, {"from": sender, "smsRecipients": [{"to": TO2}], "message": "Привет"})
@@ -97,6 +140,11 @@ INVALID_BODIES: list[tuple[dict[str, Any], str]] = [
             "smsSendOptions": {"enableDeliveryReport": True, "deliveryReportTimeoutInSeconds": 5},
         },
         "SmsSendOptions.DeliveryReportTimeoutInSeconds",
+    ),
+    # enableDeliveryReport is required in SmsSendOptions (both versions)
+    (
+        {"from": SENDER, "smsRecipients": [{"to": TO1}], "message": "hi", "smsSendOptions": {"tag": "t"}},
+        "SmsSendOptions.EnableDeliveryReport",
     ),
 ]
 
@@ -159,6 +207,20 @@ def test_an_opt_out_sender_of_bad_form_is_a_validation_problem(acs_a: AcsClient,
     response = acs_a.post(path, {"from": unowned, "recipients": [{"to": TO1}]})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "InvalidFromPhoneNumber"
+
+
+def test_messaging_connect_is_refused_clearly(acs_a: AcsClient, database: Database, sender: str) -> None:
+    connect = {"partner": "Connect_Partner", "partnerParams": {"apiKey": "k"}}
+    options = {"enableDeliveryReport": True, "messagingConnect": connect}
+    body = {"from": sender, "smsRecipients": [{"to": TO1}], "message": "hi", "smsSendOptions": options}
+    response = send(acs_a, body, "2026-01-23")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "MessagingConnectNotSupported"
+    # its form is checked first, as the spec gives it (partnerParams: at least one property)
+    options["messagingConnect"] = {"partner": "Connect_Partner", "partnerParams": {}}
+    response = send(acs_a, body, "2026-01-23")
+    assert list(response.json()["errors"]) == ["SmsSendOptions.MessagingConnect.PartnerParams"]
+    assert rows(database) == []
 
 
 def test_api_version_is_required(acs_a: AcsClient, sender: str) -> None:

@@ -80,10 +80,20 @@ class Harness:
             self.thread.join(timeout=15)
             assert not self.thread.is_alive()
 
-    def send(self, text: str, to: str = TO, *, report: bool = True, timeout: int | None = None) -> str:
+    def send(
+        self,
+        text: str,
+        to: str = TO,
+        *,
+        report: bool = True,
+        timeout: int | None = None,
+        validity: int | None = None,
+    ) -> str:
         options: dict[str, Any] = {"enableDeliveryReport": report, "tag": "t"}
         if timeout is not None:
             options["deliveryReportTimeoutInSeconds"] = timeout
+        if validity is not None:
+            options["validityPeriodSeconds"] = validity
         request = SendMessageRequest.model_validate(
             {"from": SENDER, "smsRecipients": [{"to": to}], "message": text, "smsSendOptions": options}
         )
@@ -151,6 +161,22 @@ def test_gsm7_message_is_submitted_and_delivered(harness: Harness, smsc: SmscPro
     assert event.data["deliveryStatus"] == "Delivered"
     assert event.data["tag"] == "t"
     assert event.data["deliveryAttempts"][0]["segmentsSucceeded"] == 1
+
+
+def test_a_validity_period_goes_to_the_smsc_as_a_relative_time(harness: Harness, smsc: SmscProcess) -> None:
+    harness.connect("op1", smsc)
+    harness.start()
+    sent_at = datetime.now(UTC)
+    harness.send("expires", validity=2 * 3600 + 30)
+    harness.send("default")
+    wait_until(lambda: len(submits(smsc)) == 2, what="two submits")
+    with_period, without = sorted(
+        submits(smsc), key=lambda pdu: bool(pdu.get("validity_period")), reverse=True
+    )
+    # node-smpp reads 000000023000000R ... as the SMSC's now plus the period (a Date, here as ISO)
+    expires = datetime.fromisoformat(with_period["validity_period"].replace("Z", "+00:00"))
+    assert abs((expires - sent_at).total_seconds() - (2 * 3600 + 30)) < 30
+    assert not without.get("validity_period")  # none asked: the SMSC's default
 
 
 def test_ucs2_multi_segment_uses_udh_and_aggregates(harness: Harness, smsc: SmscProcess) -> None:
