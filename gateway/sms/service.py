@@ -136,14 +136,6 @@ ALL_DESTINATIONS = "*"
 QUOTA_WINDOW_SECONDS = 60
 
 
-@dataclass
-class _QuotaUse:
-    """Messages counted in one scope: the window's earlier seconds, and the current one."""
-
-    earlier: int = 0
-    current: int = 0
-
-
 # The statements of a send are built once, with bind parameters: building a SQLAlchemy statement
 # costs more CPU than SQLite takes to run it, and a prebuilt one also keeps its cache key.
 _counters = cast(Table, SmsSendCounter.__table__)
@@ -167,27 +159,31 @@ _FORGET_OLD_COUNTERS = delete(_counters).where(
 )
 
 
-def _upsert_counters(
-    session: Session, resource_id: str, second: int, added: dict[str, int]
-) -> dict[str, int]:
-    """Add ``added[scope]`` messages to the current second's counters; their new values.
+# a counter's key: (resource id, scope)
+CounterKey = tuple[str, str]
 
-    Rows are written in scope order so two transactions always lock them in the same order
-    (no deadlock); each lock is held until the commit, which serialises the counting of
-    concurrent requests of one resource in every API process."""
+
+def _upsert_counters(session: Session, second: int, added: dict[CounterKey, int]) -> dict[CounterKey, int]:
+    """Add ``added[(resource, scope)]`` messages to the current second's counters; their new
+    values, by (resource, scope). Adding 0 locks a counter and reads it.
+
+    Rows are written in (resource, scope) order so two transactions always lock them in the same
+    order (no deadlock); each lock is held until the commit, which serialises the counting of a
+    resource's concurrent requests in every API process."""
     connection = session.connection()
     rows = [
         {"resource_id": resource_id, "scope": scope, "second": second, "sent": count}
-        for scope, count in sorted(added.items())
+        for (resource_id, scope), count in sorted(added.items())
     ]
     # Rows as parameters (not .values()): several rows still go as one INSERT (insertmanyvalues).
     result = connection.execute(_COUNTER_UPSERTS[connection.dialect.name], rows)
-    return {row.scope: row.sent for row in result}
+    return {(row.resource_id, row.scope): row.sent for row in result}
 
 
 def count_sent(session: Session, resource_id: str, country: str, now: datetime) -> None:
     """Count one message stored outside POST /sms (an automatic reply) towards the quotas."""
-    _upsert_counters(session, resource_id, int(now.timestamp()), {ALL_DESTINATIONS: 1, country: 1})
+    added = {(resource_id, ALL_DESTINATIONS): 1, (resource_id, country): 1}
+    _upsert_counters(session, int(now.timestamp()), added)
 
 
 def _forget_old_counters(session: Session, resource_id: str, second: int) -> None:
@@ -212,14 +208,6 @@ class _Recipient:
     request: SmsRecipient
     to: str | None  # E.164; None when invalid
     country: str
-
-
-@dataclass
-class _SameAs:
-    """A recipient whose repeatability id an earlier recipient of the same request used."""
-
-    index: int  # that recipient's candidate index
-    to: str
 
 
 @dataclass
@@ -388,10 +376,7 @@ def _read(session: Session, plans: list[_Plan], second: int, now: datetime, wind
         # serialises the counting of a resource's concurrent requests in every process, and
         # lets the batch count its own requests one after the other in memory. One statement,
         # in (resource, scope) order: two transactions never wait for each other in a cycle.
-        connection = session.connection()
-        rows = [{"resource_id": r, "scope": scope, "second": second, "sent": 0} for r, scope in scopes]
-        for row in connection.execute(_COUNTER_UPSERTS[connection.dialect.name], rows):
-            found.current[(row.resource_id, row.scope)] = row.sent
+        found.current = _upsert_counters(session, second, dict.fromkeys(scopes, 0))
     _read_repeated(session, plans, now, window, found)
     return found
 
@@ -541,15 +526,10 @@ def send_many(
             outcomes.append(_decide(settings, plan, found, now, rows, added))
         except AcsError as exc:
             outcomes.append(exc)
-    connection = session.connection()
     if rows:
-        connection.execute(_INSERT_MESSAGES, rows)
+        session.connection().execute(_INSERT_MESSAGES, rows)
     if added:
-        counters = [
-            {"resource_id": resource_id, "scope": scope, "second": second, "sent": count}
-            for (resource_id, scope), count in sorted(added.items())
-        ]
-        connection.execute(_COUNTER_UPSERTS[connection.dialect.name], counters)
+        _upsert_counters(session, second, added)
     # A batch that opened a resource's counters of this second drops the ones past the window
     # (about once a second for a busy resource, not on every request).
     for resource_id in opened:

@@ -383,7 +383,6 @@ class SubmitBatch:
     # every part was accepted is recorded with two bulk statements instead of the ORM.
     first_attempt: bool = False
     report_timeout_seconds: int = 0
-    validity_period_seconds: int | None = None
 
 
 @dataclass
@@ -888,10 +887,9 @@ class SmppProcess:
                 first = self.work.get(timeout=SWEEP_SECONDS)
             except queue.Empty:
                 first = None
-            batch = [first] if first is not None else []
-            if batch:
+            if first is not None:
+                batch = [first]
                 self._gather(batch)
-            if batch:
                 self._write(batch)
             if time.monotonic() >= next_sweep:
                 try:
