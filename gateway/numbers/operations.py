@@ -10,6 +10,10 @@ If the process dies between claim and work (or before the background thread star
 operation stays ``notStarted``/``running``. ``refresh`` (called by GET of the operation) treats one
 untouched for ``numbers_operation_stale_seconds`` as abandoned and runs it again inline: the work
 is all-or-nothing, so running it again is safe. After ``MAX_ATTEMPTS`` it is failed instead.
+
+Each operation type's handler (``@handler``) sits in the module whose ``start_*`` function creates
+that operation (searches, purchases, purchased, releases, reservations), so a process that can
+create an operation has its handler registered; router.py imports them all.
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def delete_resource(session: Session, id_or_name: str) -> None:
     from datetime import timedelta
 
     from gateway.core.settings import get_settings
-    from gateway.numbers.service import forget_resource
+    from gateway.numbers.releases import forget_resource
 
     resource = get_resource(session, id_or_name)
     quarantine = timedelta(minutes=get_settings().numbers_release_quarantine_minutes)

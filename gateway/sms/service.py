@@ -38,7 +38,7 @@ from gateway.core.errors import AcsError, BadRequest, Conflict, InvalidField, No
 from gateway.core.settings import Settings
 from gateway.events.builder import format_time, sms_delivery_report_data
 from gateway.numbers.models import PurchasedNumber
-from gateway.numbers.service import owned_number
+from gateway.numbers.purchased import owned_number
 from gateway.sms.models import SmppConnection, SmppRoute, SmsMessage, SmsOptOut, SmsSegment, SmsSendCounter
 from gateway.sms.schemas import ConnectionCreate, OptOutRequest, RouteCreate, SendMessageRequest, SmsRecipient
 from sms.segmentation import MessageTooLongError, segment_message

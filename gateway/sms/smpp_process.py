@@ -64,7 +64,7 @@ from gateway.core.db import Database, new_uuid, one_of, utcnow
 from gateway.core.settings import Settings
 from gateway.events import builder
 from gateway.events.service import NewEvent, publish, publish_many
-from gateway.numbers.service import number_owner
+from gateway.numbers.purchased import number_owner
 from gateway.sms import service
 from gateway.sms.jobs import SendJobConsumer
 from gateway.sms.models import (
