@@ -104,11 +104,17 @@ def worker(
     hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
 ) -> None:
     """Run the event workers (outbox dispatcher, webhook deliveries) against TRUNKLINE_BROKER_URL."""
-    from gateway.events.cli import run_worker
+    from gateway.events.worker import run_worker
 
     if not (dispatcher or deliveries):
         raise _fail("nothing to run: give --dispatcher, --deliveries or both", 2)
-    run_worker(concurrency, dispatcher, deliveries, metrics_port, hostname)
+    run_worker(
+        concurrency=concurrency,
+        dispatcher=dispatcher,
+        deliveries=deliveries,
+        metrics_port=metrics_port,
+        hostname=hostname,
+    )
 
 
 @app.command()
