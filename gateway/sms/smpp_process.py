@@ -65,7 +65,8 @@ from gateway.core.settings import Settings
 from gateway.events import builder
 from gateway.events.service import NewEvent, publish, publish_many
 from gateway.numbers.purchased import number_owner
-from gateway.sms import service
+from gateway.sms.addresses import region_of
+from gateway.sms.connections import apply_config_file
 from gateway.sms.jobs import SendJobConsumer
 from gateway.sms.models import (
     SmppConnection,
@@ -76,6 +77,10 @@ from gateway.sms.models import (
     SmsPendingReceipt,
     SmsSegment,
 )
+from gateway.sms.optouts import set_opt_out
+from gateway.sms.quotas import count_sent
+from gateway.sms.reports import report_data, report_of
+from gateway.sms.send import new_message_id
 from sms.bind import (
     BindConfig,
     BindMode,
@@ -1064,7 +1069,7 @@ class SmppProcess:
                     resource_id=target.resource_id,
                     event_type=builder.SMS_DELIVERY_REPORT_RECEIVED,
                     subject=builder.phone_subject(target.to_number),
-                    data=service.report_of(
+                    data=report_of(
                         target.id,
                         target.from_number,
                         target.to_number,
@@ -1409,7 +1414,7 @@ class SmppProcess:
                 resource_id=message.resource_id,
                 event_type=builder.SMS_DELIVERY_REPORT_RECEIVED,
                 subject=builder.phone_subject(message.to_number),
-                data=service.report_data(message),
+                data=report_data(message),
                 event_time=now,
                 event_id=message.id,  # as ACS: the report's event id is the message id
             )
@@ -1482,10 +1487,10 @@ class SmppProcess:
             return
         reply = ""
         if action is KeywordAction.OPT_OUT:
-            service.set_opt_out(session, recipient, sender, opted_out=True)
+            set_opt_out(session, recipient, sender, opted_out=True)
             reply = self.settings.sms_optout_reply
         elif action is KeywordAction.OPT_IN:
-            service.set_opt_out(session, recipient, sender, opted_out=False)
+            set_opt_out(session, recipient, sender, opted_out=False)
             reply = self.settings.sms_optin_reply
         elif action is KeywordAction.HELP:
             reply = self.settings.sms_help_reply
@@ -1502,13 +1507,13 @@ class SmppProcess:
         )
         if reply:
             segmented = segment_message(reply)
-            country = service.region_of(sender)
+            country = region_of(sender)
             # An automatic reply is a message of the resource: the quotas count it, as they did
             # when they counted stored messages.
-            service.count_sent(session, resource_id, country, now)
+            count_sent(session, resource_id, country, now)
             session.add(
                 SmsMessage(
-                    id=service.new_message_id(now),
+                    id=new_message_id(now),
                     resource_id=resource_id,
                     from_number=recipient,
                     to_number=sender,
@@ -1666,7 +1671,7 @@ def run_smpp(settings: Settings) -> None:
     upgrade(database.engine)
     if settings.smpp_config_file is not None:
         with database.session() as session:
-            connections, routes = service.apply_config_file(session, settings.smpp_config_file)
+            connections, routes = apply_config_file(session, settings.smpp_config_file)
         log.info("applied %s: %d connections, %d new routes", settings.smpp_config_file, connections, routes)
     process = SmppProcess(settings, database)
 

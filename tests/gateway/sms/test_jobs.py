@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
 from gateway.core.settings import Settings
-from gateway.sms import service
+from gateway.sms import send as sms_send
 from gateway.sms.jobs import SEND_TASK, NotASendJob, SendJobConsumer, SendJobPublisher, decode_job
 from gateway.sms.models import SmsMessage
 from gateway.sms.schemas import SendMessageRequest
@@ -317,7 +317,9 @@ def test_a_duplicate_job_does_not_submit_twice(
         {"from": SENDER, "smsRecipients": [{"to": "+14255550114"}], "message": "once"}
     )
     with process.database.session() as session:
-        [message_id] = service.send(session, settings, process.resource_id, request, datetime.now(UTC)).queued
+        [message_id] = sms_send.send(
+            session, settings, process.resource_id, request, datetime.now(UTC)
+        ).queued
     received = metric("trunkline_sms_jobs_received_total")
     publisher = SendJobPublisher(create_celery(settings), queue=settings.sms_job_queue, flush_seconds=0)
     try:

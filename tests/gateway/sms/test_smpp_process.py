@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
-from gateway.core.errors import AcsError
 from gateway.core.settings import Settings
 from gateway.events.models import OutboxEvent
 from gateway.resources.service import create_resource
-from gateway.sms import service
+from gateway.sms import connections
+from gateway.sms import send as sms_send
 from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.models import (
     SmsInbound,
@@ -51,7 +51,7 @@ class Harness:
 
     def connect(self, name: str, smsc: SmscProcess, prefix: str = "+", **extra: Any) -> None:
         with self.database.session() as session:
-            service.add_connection(
+            connections.add_connection(
                 session,
                 ConnectionCreate(
                     name=name,
@@ -64,7 +64,7 @@ class Harness:
                     **extra,
                 ),
             )
-            service.add_route(session, RouteCreate(prefix=prefix, connection=name))
+            connections.add_route(session, RouteCreate(prefix=prefix, connection=name))
 
     def start(self) -> SmppProcess:
         self.process = SmppProcess(self.settings, self.database)
@@ -98,7 +98,7 @@ class Harness:
             {"from": SENDER, "smsRecipients": [{"to": to}], "message": text, "smsSendOptions": options}
         )
         with self.database.session() as session:
-            outcome = service.send(session, self.settings, self.resource_id, request, datetime.now(UTC))
+            outcome = sms_send.send(session, self.settings, self.resource_id, request, datetime.now(UTC))
         self.jobs.publish(outcome.queued)
         return outcome.queued[0]
 
@@ -321,24 +321,6 @@ def test_ucs2_only_connection_recodes(harness: Harness, smsc: SmscProcess) -> No
     assert (message.segment_count, message.data_coding) == (2, 8)
 
 
-def test_config_file_creates_connections_and_routes(database: Database, tmp_path: Path) -> None:
-    path = tmp_path / "smpp.toml"
-    path.write_text(
-        '[[connections]]\nname = "a"\nhost = "127.0.0.1"\nport = 2775\nsystem_id = "u"\npassword = "p"\n'
-        'window_size = 20\n[[routes]]\nprefix = "+1"\nconnection = "a"\n'
-    )
-    with database.session() as session:
-        assert service.apply_config_file(session, path) == (1, 1)
-    path.write_text(path.read_text().replace("window_size = 20", "window_size = 30"))
-    with database.session() as session:
-        assert service.apply_config_file(session, path) == (1, 0)
-        assert service.get_connection(session, "a").window_size == 30
-        assert service.list_routes(session) == [{"prefix": "+1", "connection": "a", "priority": 0}]
-    path.write_text('[[connections]]\nname = "b"\n')
-    with database.session() as session, pytest.raises(AcsError):
-        service.apply_config_file(session, path)
-
-
 def test_receipt_ids_in_another_notation_match(harness: Harness, smsc: SmscProcess) -> None:
     harness.connect("op1", smsc, resp_id_format="hex", receipt_id_format="decimal")
     harness.start()
@@ -429,7 +411,7 @@ def test_two_processes_share_the_queue_without_sending_twice(harness: Harness, s
         ids: list[str] = []
         for _ in range(3):
             with harness.database.session() as session:
-                ids += service.send(
+                ids += sms_send.send(
                     session, harness.settings, harness.resource_id, request, datetime.now(UTC)
                 ).queued
         wait_until(lambda: all(harness.state(i) == "submitted" for i in ids), 30, what="all submitted")
