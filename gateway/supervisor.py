@@ -62,8 +62,8 @@ def local_operator_token(settings: Settings) -> str:
 
 
 def run_local(host: str, port: int) -> None:
+    from gateway.core.storage import prepare_storage
     from gateway.core.tls import ensure_local_tls
-    from gateway.server import prepare_storage
 
     settings = Settings(api_host=host, api_port=port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -375,9 +375,9 @@ def run_worker(
     import structlog
 
     from gateway.core.celery_app import EVENTS_QUEUE, create_celery, set_celery_app
+    from gateway.core.storage import prepare_storage
     from gateway.events.runtime import runtime
     from gateway.events.tasks import Dispatcher
-    from gateway.server import prepare_storage
 
     settings = get_settings()
     log = structlog.get_logger("trunkline.worker")

@@ -24,7 +24,8 @@ from gateway.core.auth import (
 )
 from gateway.core.bodies import parse_model
 from gateway.core.db import utcnow
-from gateway.core.errors import AcsError, NotFound, error_answer, problem_response
+from gateway.core.errors import AcsError, NotFound
+from gateway.core.http_errors import error_answer, problem_response
 from gateway.sms import service
 from gateway.sms.schemas import (
     OPTOUT_API_VERSION,
