@@ -19,10 +19,10 @@ from gateway.core.settings import Settings
 from gateway.events import builder, service
 from gateway.events.models import Delivery
 from gateway.resources.service import create_resource
+from tests.support.postgres import Postgres
 
 from .harness import (
     REPO,
-    Postgres,
     Receiver,
     RedisServer,
     Stack,
