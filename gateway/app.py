@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from gateway import __version__
 from gateway.core.db import Database
-from gateway.core.errors import install_error_handlers
+from gateway.core.http_errors import install_error_handlers
 from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from gateway.core.settings import Settings, get_settings
 from gateway.identity.service import IdentityService

@@ -68,7 +68,7 @@ def run_worker(
     hostname: str | None = None,
 ) -> None:
     """Run the Celery worker (deliveries and handshakes) and the dispatcher thread."""
-    from gateway.server import prepare_storage
+    from gateway.core.storage import prepare_storage
 
     settings = settings or get_settings()
     log = structlog.get_logger("trunkline.worker")

@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from gateway.core.auth import TenantKeyIndex
 from gateway.core.hmac_auth import SignedRequest
 from gateway.resources.models import Resource
 
@@ -63,7 +64,9 @@ def _stored_keys(session: Session, resource_id: str) -> tuple[bytes, bytes] | No
     return None if row is None else _decoded(row)
 
 
-class ResourceKeyIndex:
+class ResourceKeyIndex(TenantKeyIndex):
+    """The tenant key index of ``gateway.core.auth``: every resource's keys, in memory."""
+
     def __init__(self) -> None:
         self._lock = Lock()
         # Most recently matched last; move_to_end keeps the hot tenants at the cheap end.

@@ -24,7 +24,8 @@ from gateway.core.auth import (
 )
 from gateway.core.bodies import parse_model
 from gateway.core.db import utcnow
-from gateway.core.errors import AcsError, NotFound, error_answer, problem_response
+from gateway.core.errors import AcsError, NotFound
+from gateway.core.http_errors import error_answer, problem_response
 from gateway.sms import connections, reports
 from gateway.sms.optouts import OptOutAction, optouts
 from gateway.sms.schemas import (

@@ -11,18 +11,8 @@ from gateway.core.settings import Settings
 from gateway.events.runtime import Runtime
 from gateway.resources.service import create_resource
 
-from .harness import Postgres, make_tls
+from .harness import make_tls
 from .inprocess import LOOPBACK
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    pg = Postgres()
-    try:
-        yield pg
-    finally:
-        pg.drop_all()
-
 
 # The in-process tests (SQLite, one Runtime) ------------------------------------------------
 

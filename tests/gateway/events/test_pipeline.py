@@ -20,10 +20,10 @@ from gateway.events import builder, fanout, history, samples, service, subscript
 from gateway.events.lifecycle import DeliveryStatus
 from gateway.events.models import Delivery, SubscriptionStatus
 from gateway.resources.service import create_resource
+from tests.support.postgres import Postgres
 
 from .harness import (
     REPO,
-    Postgres,
     Receiver,
     RedisServer,
     Stack,
