@@ -201,7 +201,7 @@ def _trunk_change(fqdn: str, value: Any) -> TrunkChange:
     if not is_fqdn(fqdn):
         raise InvalidConfiguration(
             Problem.INVALID_TRUNK_FQDN,
-            f"'{fqdn}' is not a fully qualified domain name (1-{MAX_FQDN_LENGTH} characters, "
+            f"The trunk key '{fqdn}' is not a fully qualified domain name (1-{MAX_FQDN_LENGTH} characters, "
             "such as sbc.example.com); a trunk is keyed by its FQDN.",
             target,
         )
@@ -305,7 +305,7 @@ def parse_patch(body: Any) -> SipConfigurationPatch:
         else:
             raise InvalidConfiguration(
                 Problem.INVALID_BODY,
-                "'trunks' must be a map from trunk FQDN to trunk (or to null, to delete it).",
+                "The 'trunks' member must be a map from trunk FQDN to trunk (or to null, to delete it).",
                 "trunks",
             )
     if "routes" in body:
@@ -313,11 +313,13 @@ def parse_patch(body: Any) -> SipConfigurationPatch:
         if routes is None:
             routes = []
         if not isinstance(routes, list):
-            raise InvalidConfiguration(Problem.INVALID_BODY, "'routes' must be a list of routes.", "routes")
+            raise InvalidConfiguration(
+                Problem.INVALID_BODY, "The 'routes' member must be a list of routes.", "routes"
+            )
         if len(routes) > MAX_ROUTES:
             raise InvalidConfiguration(
                 Problem.TOO_MANY_ROUTES,
-                f"{len(routes)} routes were given; at most {MAX_ROUTES} are allowed.",
+                f"The patch gives {len(routes)} routes; at most {MAX_ROUTES} are allowed.",
                 "routes",
             )
         patch = replace(patch, routes=tuple(_route(i, r) for i, r in enumerate(routes)))
