@@ -60,7 +60,7 @@ def test_the_spec_example_round_trips(acs_a: AcsClient) -> None:
 def test_merge_patch_semantics(acs_a: AcsClient, acs_b: AcsClient) -> None:
     trunks = {"a.example.com": {"sipSignalingPort": 5061}, "b.example.com": {"sipSignalingPort": 5062}}
     assert patch(acs_a, {"trunks": trunks}).status_code == 200
-    routes = [
+    routes: list[dict[str, Any]] = [
         {"name": "us", "numberPattern": "^\\+1\\d{10}$", "trunks": ["b.example.com", "a.example.com"]},
         {"name": "all", "numberPattern": "^\\+\\d+$"},
     ]
