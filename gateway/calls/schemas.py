@@ -141,8 +141,10 @@ _FIELD_NAMES = {"allow": "allow-list", "srtp": "SRTP setting"}
 
 def _bound_sentence(label: str, error: Any) -> str:
     ctx = error.get("ctx", {})
-    short = error["type"] == "too_short"
+    short = error["type"].endswith("too_short")
     bound = ctx.get("min_length") if short else ctx.get("max_length")
+    if short and bound == 1:
+        return f"The {label} must not be empty."
     unit = "characters" if isinstance(error.get("input"), str) else "entries"
     return f"The {label} must have {'at least' if short else 'at most'} {bound} {unit}."
 
@@ -163,7 +165,7 @@ def _sentence(error: Any) -> str:
     elif kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         sentence = f"The {label} must be one of {expected}, not {error.get('input')!r}."
-    elif kind in ("too_short", "too_long"):
+    elif kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
         sentence = _bound_sentence(label, error)
     else:
         message = message.removeprefix("Input ").replace("should be ", "must be ", 1)
