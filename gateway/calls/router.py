@@ -64,9 +64,12 @@ async def _spec(request: Request, model: type[BaseModel]) -> Any:
 @admin_router.post("/trunks", status_code=201)
 async def create_trunk(request: Request, database: AppDatabase) -> dict[str, Any]:
     spec: TrunkSpec = await _spec(request, TrunkSpec)
-    with database.session() as session:
-        trunk = service.add_trunk(session, spec)
-        return service.trunk_json(trunk, spec.carrier)
+
+    def run() -> dict[str, Any]:
+        with database.session() as session:
+            return service.trunk_json(service.add_trunk(session, spec), spec.carrier)
+
+    return await run_in_threadpool(run)
 
 
 @admin_router.get("/trunks")
@@ -85,8 +88,12 @@ def delete_trunk(name: str, database: AppDatabase) -> Response:
 @admin_router.post("/routes", status_code=201)
 async def create_route(request: Request, database: AppDatabase) -> dict[str, Any]:
     spec: RouteSpec = await _spec(request, RouteSpec)
-    with database.session() as session:
-        return service.add_route(session, spec)
+
+    def run() -> dict[str, Any]:
+        with database.session() as session:
+            return service.add_route(session, spec)
+
+    return await run_in_threadpool(run)
 
 
 @admin_router.get("/routes")
