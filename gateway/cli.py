@@ -45,6 +45,15 @@ def _smpp_app() -> typer.Typer:
 
 app.add_typer(_smpp_app(), name=SMPP.command)
 
+
+def _sip_app() -> typer.Typer:
+    from gateway.calls.cli import sip_app  # trunks and routes; the SIP process will be its callback
+
+    return sip_app
+
+
+app.add_typer(_sip_app(), name="sip")
+
 console = Console()
 err_console = Console(stderr=True)
 
