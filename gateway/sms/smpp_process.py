@@ -76,17 +76,8 @@ from gateway.sms.models import (
     SmsPendingReceipt,
     SmsSegment,
 )
-from sms.bind import (
-    BindConfig,
-    BindMode,
-    BindState,
-    DeferredDeliverCallback,
-    DeliverAnswer,
-    SmppBind,
-    SubmitOutcome,
-    SubmitRequest,
-    SubmitResult,
-)
+from sms.bind import DeferredDeliverCallback, DeliverAnswer, SmppBind
+from sms.bind_types import BindConfig, BindMode, BindState, SubmitOutcome, SubmitRequest, SubmitResult
 from sms.encoding import DataCoding
 from sms.keywords import KeywordAction, KeywordSets, classify_keyword
 from sms.pdu import ESME_ROK, ESME_RX_T_APPN, DeliverSm
