@@ -1,0 +1,264 @@
+"""The supervisor of N SIP worker processes: start, route commands, collect events, replace the dead.
+
+Each worker is a ``spawn``-ed process running ``process.run_worker`` with one duplex pipe that
+carries ``messages.encode`` bytes. One reader thread waits on every pipe and every process
+sentinel: it forwards events to ``events`` (a queue of ``WorkerEvent``), keeps the
+``CallLedger`` and, when a worker dies, reports its calls ended ("worker died") and starts a
+replacement on the same ports. ``send`` routes a command to the worker holding its call id.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+
+from sip.worker.config import PoolConfig
+from sip.worker.ledger import CallLedger, EdgeState
+from sip.worker.messages import (
+    Command,
+    CommandFailed,
+    Event,
+    MakeCall,
+    MessageError,
+    Shutdown,
+    WorkerReady,
+    decode,
+    encode,
+)
+from sip.worker.process import run_worker
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 15.0
+NO_CAPACITY = "no worker has a free call slot"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerEvent:
+    """An event and the index of the worker it came from (or is about, for 'worker died')."""
+
+    worker: int
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    index: int
+    pid: int | None
+    sip_port: int
+    up: bool
+    calls: int
+    free: int
+    restarts: int
+
+
+class _Handle:
+    def __init__(self, index: int, process: BaseProcess, conn: Connection) -> None:
+        self.index = index
+        self.process = process
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.pid: int | None = process.pid
+        self.dead = False
+
+
+EdgeHook = Callable[[EdgeState], None]
+
+
+class WorkerPool:
+    """N worker processes on ``config``'s ports; thread-safe ``send``; events on ``events``."""
+
+    def __init__(self, config: PoolConfig, edge: EdgeHook | None = None) -> None:
+        self.config = config
+        self.events: queue.Queue[WorkerEvent] = queue.Queue()
+        self._edge = edge
+        self._ctx = multiprocessing.get_context("spawn")
+        self._ledger = CallLedger(config.workers)
+        self._lock = threading.Lock()  # guards the ledger and the handles
+        self._handles: list[_Handle] = []
+        self._restarts = [0] * config.workers
+        self._stopping = False
+        self._reader: threading.Thread | None = None
+        self._ready = [threading.Event() for _ in range(config.workers)]
+
+    # lifecycle --------------------------------------------------------------------------------
+
+    def start(self, timeout: float = READY_TIMEOUT) -> None:
+        """Start every worker and wait until all report ready."""
+        self._handles = [self._spawn(i) for i in range(self.config.workers)]
+        self._reader = threading.Thread(target=self._read_loop, name="sip-pool-reader", daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        for index, ready in enumerate(self._ready):
+            if not ready.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"SIP worker {index} did not start within {timeout:.0f}s")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask every worker to hang up and exit; kill those that do not."""
+        self._stopping = True
+        for handle in self._handles:
+            self._write(handle, Shutdown())
+        deadline = time.monotonic() + timeout
+        for handle in self._handles:
+            handle.process.join(max(0.1, deadline - time.monotonic()))
+            if handle.process.is_alive():
+                handle.process.kill()
+                handle.process.join(1)
+        if self._reader is not None:
+            self._reader.join(2)
+        for handle in self._handles:
+            handle.conn.close()
+
+    def wait_ready(self, worker: int, timeout: float) -> bool:
+        return self._ready[worker].wait(timeout)
+
+    # commands ---------------------------------------------------------------------------------
+
+    def send(self, command: Command) -> int | None:
+        """Route a command to the worker holding its call (MakeCall: the least loaded worker).
+
+        Returns the worker index, or None after queueing a ``CommandFailed`` event (unknown
+        call, no capacity, worker gone).
+        """
+        call_id = getattr(command, "call_id", "")
+        with self._lock:
+            if isinstance(command, MakeCall):
+                worker = self._ledger.place(call_id)
+                edge = self._ledger.placed(worker, call_id) if worker is not None else []
+                reason = NO_CAPACITY
+            else:
+                worker, edge, reason = self._ledger.holder(call_id), [], "no such call"
+            handle = self._handles[worker] if worker is not None else None
+        self._apply_edge(edge)
+        if worker is None or handle is None or not self._write(handle, command):
+            failed = CommandFailed(
+                call_id, type(command).__name__, reason if worker is None else "worker gone"
+            )
+            self.events.put(WorkerEvent(-1 if worker is None else worker, failed))
+            return None
+        return worker
+
+    def holder(self, call_id: str) -> int | None:
+        with self._lock:
+            return self._ledger.holder(call_id)
+
+    def status(self) -> list[WorkerStatus]:
+        """Each worker's pid, calls and free capacity (for `trunkline sip status`)."""
+        with self._lock:
+            return [
+                WorkerStatus(
+                    index=i,
+                    pid=h.pid,
+                    sip_port=self.config.sip_port + i,
+                    up=self._ledger.is_up(i),
+                    calls=len(self._ledger.calls(i)),
+                    free=self._ledger.free(i),
+                    restarts=self._restarts[i],
+                )
+                for i, h in enumerate(self._handles)
+            ]
+
+    def pid(self, worker: int) -> int | None:
+        return self._handles[worker].pid
+
+    # internals --------------------------------------------------------------------------------
+
+    def _spawn(self, index: int) -> _Handle:
+        parent, child = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(
+            target=run_worker,
+            args=(self.config.worker(index), child),
+            name=f"sip-worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        return _Handle(index, process, parent)
+
+    def _write(self, handle: _Handle, command: Command) -> bool:
+        try:
+            with handle.lock:
+                handle.conn.send_bytes(encode(command))
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _read_loop(self) -> None:
+        while not self._stopping or any(h.process.is_alive() for h in self._handles):
+            handles = [h for h in self._handles if not h.dead]
+            if not handles:
+                time.sleep(0.05)
+                continue
+            conns = {id(h.conn): h.index for h in handles}
+            sentinels = {h.process.sentinel: h for h in handles}
+            ready = wait([h.conn for h in handles] + list(sentinels), timeout=0.2)
+            for item in ready:
+                if not isinstance(item, int):  # pipes first: a dead worker's last events count
+                    self._drain(conns[id(item)], item)  # type: ignore[arg-type]
+            for item in ready:
+                if isinstance(item, int):
+                    self._on_death(sentinels[item].index, sentinels[item])
+
+    def _drain(self, index: int, conn: Connection) -> None:
+        try:
+            while conn.poll(0):
+                self._on_message(index, conn.recv_bytes())
+        except (EOFError, OSError):
+            pass
+
+    def _on_message(self, index: int, data: bytes) -> None:
+        try:
+            event = decode(data)
+        except MessageError:
+            log.warning("worker %d sent an unreadable message", index)
+            return
+        if isinstance(event, WorkerReady):
+            with self._lock:
+                self._handles[index].pid = event.pid
+                edge = self._ledger.worker_ready(index)
+            self._apply_edge(edge)
+            self._ready[index].set()
+        else:
+            with self._lock:
+                edge = self._ledger.on_event(index, event)  # type: ignore[arg-type]
+            self._apply_edge(edge)
+        self.events.put(WorkerEvent(index, event))  # type: ignore[arg-type]
+
+    def _on_death(self, index: int, handle: _Handle) -> None:
+        if self._handles[index] is not handle or handle.dead:
+            return
+        handle.dead = True
+        self._drain(index, handle.conn)  # events it sent before dying
+        handle.process.join(0)
+        with self._lock:
+            ended, edge = self._ledger.worker_died(index)
+        self._ready[index].clear()
+        self._apply_edge(edge)
+        for event in ended:
+            self.events.put(WorkerEvent(index, event))
+        handle.conn.close()
+        if self._stopping:
+            return
+        log.warning(
+            "SIP worker %d (pid %s) died with %s; replacing it", index, handle.pid, handle.process.exitcode
+        )
+        self._restarts[index] += 1
+        replacement = self._spawn(index)
+        with self._lock:
+            self._handles[index] = replacement
+
+    def _apply_edge(self, changes: list[EdgeState]) -> None:
+        if self._edge is None:
+            return
+        for change in changes:
+            try:
+                self._edge(change)
+            except Exception:  # the edge being down must not stop the pool
+                log.exception("could not set worker %d %s at the edge", change.worker, change.active)
