@@ -22,9 +22,9 @@ def make_pool() -> Iterator[PoolFactory]:
     def make(
         workers: int = 1, edge: Callable[[EdgeState], None] | None = None, **options: object
     ) -> WorkerPool:
-        sip_port = free_udp_block(workers)
-        rtp_port = free_udp_block(workers * 40)
-        config = PoolConfig(workers=workers, host=HOST, sip_port=sip_port, rtp_port=rtp_port, **options)  # type: ignore[arg-type]
+        options.setdefault("sip_port", free_udp_block(workers))
+        options.setdefault("rtp_port", free_udp_block(workers * 40))
+        config = PoolConfig(workers=workers, host=HOST, **options)  # type: ignore[arg-type]
         pool = WorkerPool(config, edge=edge)
         pools.append(pool)
         pool.start()

@@ -89,7 +89,9 @@ def _is(event: Event, kind: object) -> bool:
 class Sipp:
     """One SIPp process (started by the test, killed by its pid at the end)."""
 
-    def __init__(self, tmp_path: Path, scenario: Path, *args: str, target: str | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, scenario: Path, *args: str, target: str | None = None, calls: int = 1
+    ) -> None:
         self.port = free_udp_block(1)
         self.media_port = free_udp_block(4)
         command = [
@@ -106,7 +108,7 @@ class Sipp:
             "-mp",
             str(self.media_port),
             "-m",
-            "1",
+            str(calls),
             "-nostdin",
             "-timeout",
             "30s",
