@@ -12,6 +12,7 @@ from sip.worker.messages import (
     CallState,
     CallStateChanged,
     CommandFailed,
+    Event,
     Hangup,
     IncomingCall,
     MakeCall,
@@ -189,3 +190,25 @@ def test_commands_for_unknown_calls_fail_as_events(pool: WorkerPool) -> None:
     assert pool.send(Answer("nope")) is None
     failed = next_event(pool, CommandFailed, "nope")
     assert failed.command == "Answer"
+
+
+def test_slots_are_reused_under_churn_without_hanging_up_live_calls(pool: WorkerPool, tmp_path: Path) -> None:
+    """16 calls, 3 at a time, through 4 slots: a late Call destructor would kill a live call."""
+    calls = 16
+    sipp = Sipp(
+        tmp_path, SCENARIOS / "carrier_call.xml", "-s", NUMBER, "-key", "rtp_sink", "9", "-d", "300",
+        "-l", "3", "-r", "20", target=worker_uri(pool), calls=calls,
+    )  # fmt: skip
+    try:
+        ended: dict[str, CallStateChanged] = {}
+        while len(ended) < calls:
+            event = next_event(pool, Event, timeout=20)  # type: ignore[type-abstract]
+            if isinstance(event, IncomingCall):
+                pool.send(Answer(event.call_id))
+            elif isinstance(event, CallStateChanged) and event.state is CallState.DISCONNECTED:
+                ended[event.call_id] = event
+        assert {e.status for e in ended.values()} == {200}, ended  # every call ended by the far end's BYE
+        assert sipp.wait() == 0, sipp.errors()
+        assert pool.status()[0].free == 4
+    finally:
+        sipp.kill()
