@@ -7,6 +7,7 @@ is the pool's edge hook: it marks a worker inactive when full or dead and active
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 10.0
 RPC_TIMEOUT = 2.0
+SET_STATE_TIMEOUT = 0.5  # the pool's reader thread waits for it
 
 
 class KamailioError(RuntimeError):
@@ -60,7 +62,7 @@ class KamailioEdge:
         template: Path = TEMPLATE,
         children: int = 4,
     ) -> None:
-        self.workers = workers
+        self.workers = list(workers)
         self._own_dir = directory is None
         self.directory = directory or Path(tempfile.mkdtemp(prefix="trunkline-kamailio-"))
         self.config = EdgeConfig(
@@ -84,7 +86,7 @@ class KamailioEdge:
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         binary = kamailio_binary()
-        Path(self.config.dispatcher_list).write_text(render_dispatcher_list(self.workers))
+        Path(self.config.dispatcher_list).write_text(render_dispatcher_list(self.workers))  # current a/i
         cfg = self.directory / "kamailio.cfg"
         cfg.write_text(render_config(self.config, self.template.read_text()))
         run_dir = self.directory / "run"
@@ -140,8 +142,15 @@ class KamailioEdge:
         return self._call(rpc_request(method, params, next(self._ids)), timeout)
 
     def set_worker(self, change: EdgeState) -> None:
-        """The pool's edge hook: dispatcher state a/i of worker ``change.worker``."""
-        self._call(rpc_set_state(self.workers[change.worker], change.active, next(self._ids)), RPC_TIMEOUT)
+        """The pool's edge hook: dispatcher state a/i of worker ``change.worker``.
+
+        Before ``start`` (the pool starts first) the state is only remembered: the dispatcher
+        list is written with it.
+        """
+        worker = dataclasses.replace(self.workers[change.worker], active=change.active)
+        self.workers[change.worker] = worker
+        if self.process is not None and self.process.poll() is None:
+            self._call(rpc_set_state(worker, change.active, next(self._ids)), SET_STATE_TIMEOUT)
 
     def dispatcher_states(self) -> dict[str, str]:
         """Worker URI -> dispatcher flags as Kamailio reports them (e.g. 'AP', 'IP')."""

@@ -1,23 +1,30 @@
 """The supervisor of N SIP worker processes: start, route commands, collect events, replace the dead.
 
-Each worker is a ``spawn``-ed process running ``process.run_worker`` with one duplex pipe that
-carries ``messages.encode`` bytes. One reader thread waits on every pipe and every process
-sentinel: it forwards events to ``events`` (a queue of ``WorkerEvent``), keeps the
-``CallLedger`` and, when a worker dies, reports its calls ended ("worker died") and starts a
-replacement on the same ports. ``send`` routes a command to the worker holding its call id.
+Each worker is a fresh interpreter (``python -m sip.worker.process``, so it imports only the
+worker and pjsua2, not the parent's modules) with one socketpair, wrapped as a
+``multiprocessing`` Connection carrying ``messages.encode`` bytes; its pidfd tells its death.
+One reader thread waits on every pipe and every pidfd: it forwards events to ``events`` (a
+queue of ``WorkerEvent``), keeps the ``CallLedger`` and, when a worker dies, reports its calls
+ended ("worker died") and starts a replacement on the same ports. ``send`` routes a command to
+the worker holding its call id.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import logging
-import multiprocessing
+import os
 import queue
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 
 from sip.worker.config import PoolConfig
 from sip.worker.ledger import CallLedger, EdgeState
@@ -32,7 +39,6 @@ from sip.worker.messages import (
     decode,
     encode,
 )
-from sip.worker.process import run_worker
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +66,22 @@ class WorkerStatus:
 
 
 class _Handle:
-    def __init__(self, index: int, process: BaseProcess, conn: Connection) -> None:
+    def __init__(self, index: int, process: subprocess.Popen[bytes], conn: Connection) -> None:
         self.index = index
         self.process = process
         self.conn = conn
         self.lock = threading.Lock()
         self.pid: int | None = process.pid
+        self.sentinel = os.pidfd_open(process.pid)  # readable once the process has exited
         self.dead = False
+
+    def is_alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        self.conn.close()
+        with contextlib.suppress(OSError):
+            os.close(self.sentinel)
 
 
 EdgeHook = Callable[[EdgeState], None]
@@ -79,7 +94,6 @@ class WorkerPool:
         self.config = config
         self.events: queue.Queue[WorkerEvent] = queue.Queue()
         self._edge = edge
-        self._ctx = multiprocessing.get_context("spawn")
         self._ledger = CallLedger(config.workers)
         self._lock = threading.Lock()  # guards the ledger and the handles
         self._handles: list[_Handle] = []
@@ -107,14 +121,15 @@ class WorkerPool:
             self._write(handle, Shutdown())
         deadline = time.monotonic() + timeout
         for handle in self._handles:
-            handle.process.join(max(0.1, deadline - time.monotonic()))
-            if handle.process.is_alive():
+            try:
+                handle.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 handle.process.kill()
-                handle.process.join(1)
+                handle.process.wait(2)
         if self._reader is not None:
             self._reader.join(2)
         for handle in self._handles:
-            handle.conn.close()
+            handle.close()
 
     def wait_ready(self, worker: int, timeout: float) -> bool:
         return self._ready[worker].wait(timeout)
@@ -171,16 +186,15 @@ class WorkerPool:
     # internals --------------------------------------------------------------------------------
 
     def _spawn(self, index: int) -> _Handle:
-        parent, child = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(
-            target=run_worker,
-            args=(self.config.worker(index), child),
-            name=f"sip-worker-{index}",
-            daemon=True,
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config = json.dumps(dataclasses.asdict(self.config.worker(index)))
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, our module
+            [sys.executable, "-m", "sip.worker.process", str(child.fileno()), config],
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
         )
-        process.start()
         child.close()
-        return _Handle(index, process, parent)
+        return _Handle(index, process, Connection(parent.detach()))
 
     def _write(self, handle: _Handle, command: Command) -> bool:
         try:
@@ -191,13 +205,13 @@ class WorkerPool:
         return True
 
     def _read_loop(self) -> None:
-        while not self._stopping or any(h.process.is_alive() for h in self._handles):
+        while not self._stopping or any(h.is_alive() for h in self._handles):
             handles = [h for h in self._handles if not h.dead]
             if not handles:
                 time.sleep(0.05)
                 continue
             conns = {id(h.conn): h.index for h in handles}
-            sentinels = {h.process.sentinel: h for h in handles}
+            sentinels = {h.sentinel: h for h in handles}
             ready = wait([h.conn for h in handles] + list(sentinels), timeout=0.2)
             for item in ready:
                 if not isinstance(item, int):  # pipes first: a dead worker's last events count
@@ -236,18 +250,18 @@ class WorkerPool:
             return
         handle.dead = True
         self._drain(index, handle.conn)  # events it sent before dying
-        handle.process.join(0)
+        handle.process.wait()
         with self._lock:
             ended, edge = self._ledger.worker_died(index)
         self._ready[index].clear()
         self._apply_edge(edge)
         for event in ended:
             self.events.put(WorkerEvent(index, event))
-        handle.conn.close()
+        handle.close()
         if self._stopping:
             return
         log.warning(
-            "SIP worker %d (pid %s) died with %s; replacing it", index, handle.pid, handle.process.exitcode
+            "SIP worker %d (pid %s) died with %s; replacing it", index, handle.pid, handle.process.returncode
         )
         self._restarts[index] += 1
         replacement = self._spawn(index)

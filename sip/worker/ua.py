@@ -159,8 +159,9 @@ class UserAgent:
 
     # the owner's API ----------------------------------------------------------------------------
 
-    def poll(self) -> None:
-        self.ep.libHandleEvents(self.config.poll_ms)
+    def poll(self, ms: int) -> None:
+        """Run pjsua2 for up to ``ms`` milliseconds: timers, SIP messages, callbacks."""
+        self.ep.libHandleEvents(ms)
 
     def take_events(self) -> list[Event]:
         events, self.events = self.events, []

@@ -92,3 +92,8 @@ def test_set_state_request(active: bool, request_id: int) -> None:
         "params": ["a" if active else "i", 1, "sip:127.0.0.1:5071"],
         "id": request_id,
     }
+
+
+def test_an_inactive_worker_is_listed_with_flag_1() -> None:
+    text = render_dispatcher_list([Destination("127.0.0.1", 5070, "w0", active=False)])
+    assert text.splitlines()[-1] == "1 sip:127.0.0.1:5070 1 0 duid=w0;maxload=4"
