@@ -221,8 +221,8 @@ class UserAgent:
             return
         try:
             account = self._account_for(command)
-        except pj.Error as exc:
-            self.events.append(CommandFailed(command.call_id, "MakeCall", exc.info()))
+        except pj.Error as exc:  # reported like any failed call, so its slot is freed
+            self.events.append(CallStateChanged(command.call_id, CallState.DISCONNECTED, 500, exc.info()))
             return
         call = _Call(self, account, command.call_id, pj.PJSUA_INVALID_ID)
         self.calls[command.call_id] = call

@@ -212,3 +212,18 @@ def test_slots_are_reused_under_churn_without_hanging_up_live_calls(pool: Worker
         assert pool.status()[0].free == 4
     finally:
         sipp.kill()
+
+
+def test_caller_hanging_up_while_it_rings_ends_the_call(pool: WorkerPool, tmp_path: Path) -> None:
+    sipp = Sipp(tmp_path, SCENARIOS / "carrier_cancel.xml", "-s", NUMBER, target=worker_uri(pool))
+    try:
+        incoming = next_event(pool, IncomingCall)
+        pool.send(Ring(incoming.call_id))
+        events = events_until(pool, incoming.call_id, CallState.DISCONNECTED)
+        assert events[-1] == CallStateChanged(
+            incoming.call_id, CallState.DISCONNECTED, 487, "Request Terminated"
+        )
+        assert sipp.wait() == 0, sipp.errors()
+        assert pool.holder(incoming.call_id) is None
+    finally:
+        sipp.kill()
