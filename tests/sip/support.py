@@ -67,7 +67,8 @@ def next_worker_event(
         seen.append(item.event)
         if _is(item.event, kind) and (call_id is None or getattr(item.event, "call_id", None) == call_id):
             return item
-    raise AssertionError(f"no {kind.__name__} for {call_id} within {timeout}s; saw {seen}")
+    name = getattr(kind, "__name__", "event")
+    raise AssertionError(f"no {name} for {call_id} within {timeout:.0f}s; saw {seen}")
 
 
 def events_until(pool: WorkerPool, call_id: str, state: CallState, timeout: float = 10.0) -> list[Event]:

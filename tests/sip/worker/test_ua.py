@@ -29,6 +29,7 @@ from tests.sip.support import HOST, SCENARIOS, RtpPeer, Sipp, events_until, next
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(90)]
 
 NUMBER = "+15550001"
+PASSWORD = "trunk-secret"  # callee_auth.xml checks it
 
 
 def worker_uri(pool: WorkerPool) -> str:
@@ -225,5 +226,20 @@ def test_caller_hanging_up_while_it_rings_ends_the_call(pool: WorkerPool, tmp_pa
         )
         assert sipp.wait() == 0, sipp.errors()
         assert pool.holder(incoming.call_id) is None
+    finally:
+        sipp.kill()
+
+
+def test_outbound_call_answers_a_digest_challenge(pool: WorkerPool, tmp_path: Path) -> None:
+    sipp = Sipp(tmp_path, SCENARIOS / "callee_auth.xml")
+    try:
+        time.sleep(0.3)
+        target = f"sip:+15551112222@{HOST}:{sipp.port}"
+        caller = "sip:+15557770000@trunkline.invalid"
+        pool.send(MakeCall("out-auth", target, caller, username="trunk-user", password=PASSWORD))
+        events_until(pool, "out-auth", CallState.CONNECTED)
+        pool.send(Hangup("out-auth"))
+        assert next_event(pool, CallStateChanged, "out-auth").state is CallState.DISCONNECTED
+        assert sipp.wait() == 0, sipp.errors()
     finally:
         sipp.kill()
