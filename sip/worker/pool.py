@@ -43,6 +43,9 @@ from sip.worker.messages import (
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 15.0
+HEALTHY_AFTER = 10.0  # seconds up after which a death is not counted as a crash loop
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
 NO_CAPACITY = "no worker has a free call slot"
 
 
@@ -74,6 +77,7 @@ class _Handle:
         self.pid: int | None = process.pid
         self.sentinel = os.pidfd_open(process.pid)  # readable once the process has exited
         self.dead = False
+        self.ready_at: float | None = None
 
     def is_alive(self) -> bool:
         return self.process.poll() is None
@@ -98,6 +102,10 @@ class WorkerPool:
         self._lock = threading.Lock()  # guards the ledger and the handles
         self._handles: list[_Handle] = []
         self._restarts = [0] * config.workers
+        self._quick_deaths = [0] * config.workers  # consecutive deaths soon after start
+        self._respawn_at: dict[int, float] = {}
+        self._starting = True
+        self._start_failure: str | None = None
         self._stopping = False
         self._reader: threading.Thread | None = None
         self._ready = [threading.Event() for _ in range(config.workers)]
@@ -105,17 +113,28 @@ class WorkerPool:
     # lifecycle --------------------------------------------------------------------------------
 
     def start(self, timeout: float = READY_TIMEOUT) -> None:
-        """Start every worker and wait until all report ready."""
+        """Start every worker and wait until all report ready; a worker that exits first fails it."""
         self._handles = [self._spawn(i) for i in range(self.config.workers)]
         self._reader = threading.Thread(target=self._read_loop, name="sip-pool-reader", daemon=True)
         self._reader.start()
         deadline = time.monotonic() + timeout
-        for index, ready in enumerate(self._ready):
-            if not ready.wait(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"SIP worker {index} did not start within {timeout:.0f}s")
+        try:
+            while not all(ready.is_set() for ready in self._ready):
+                if self._start_failure is not None:
+                    raise RuntimeError(self._start_failure)
+                if time.monotonic() > deadline:
+                    late = [i for i, ready in enumerate(self._ready) if not ready.is_set()]
+                    raise TimeoutError(f"SIP workers {late} did not start within {timeout:.0f}s")
+                time.sleep(0.02)
+        except BaseException:
+            self.stop()
+            raise
+        self._starting = False
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask every worker to hang up and exit; kill those that do not."""
+        """Ask every worker to hang up and exit; kill those that do not. Idempotent."""
+        if self._stopping:
+            return
         self._stopping = True
         for handle in self._handles:
             self._write(handle, Shutdown())
@@ -206,6 +225,7 @@ class WorkerPool:
 
     def _read_loop(self) -> None:
         while not self._stopping or any(h.is_alive() for h in self._handles):
+            self._respawn_due()
             handles = [h for h in self._handles if not h.dead]
             if not handles:
                 time.sleep(0.05)
@@ -219,6 +239,15 @@ class WorkerPool:
             for item in ready:
                 if isinstance(item, int):
                     self._on_death(sentinels[item].index, sentinels[item])
+
+    def _respawn_due(self) -> None:
+        now = time.monotonic()
+        for index, when in list(self._respawn_at.items()):
+            if when <= now and not self._stopping:
+                del self._respawn_at[index]
+                replacement = self._spawn(index)
+                with self._lock:
+                    self._handles[index] = replacement
 
     def _drain(self, index: int, conn: Connection) -> None:
         try:
@@ -236,6 +265,7 @@ class WorkerPool:
         if isinstance(event, WorkerReady):
             with self._lock:
                 self._handles[index].pid = event.pid
+                self._handles[index].ready_at = time.monotonic()
                 edge = self._ledger.worker_ready(index)
             self._apply_edge(edge)
             self._ready[index].set()
@@ -258,15 +288,19 @@ class WorkerPool:
         for event in ended:
             self.events.put(WorkerEvent(index, event))
         handle.close()
-        if self._stopping:
+        code = handle.process.returncode
+        if self._starting and handle.ready_at is None:
+            self._start_failure = f"SIP worker {index} exited with {code} before it was ready"
+        if self._stopping or self._start_failure is not None:
             return
+        healthy = handle.ready_at is not None and time.monotonic() - handle.ready_at > HEALTHY_AFTER
+        self._quick_deaths[index] = 0 if healthy else self._quick_deaths[index] + 1
+        delay = 0.0 if healthy else min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self._quick_deaths[index] - 1))
         log.warning(
-            "SIP worker %d (pid %s) died with %s; replacing it", index, handle.pid, handle.process.returncode
+            "SIP worker %d (pid %s) died with %s; replacing it in %.1fs", index, handle.pid, code, delay
         )
         self._restarts[index] += 1
-        replacement = self._spawn(index)
-        with self._lock:
-            self._handles[index] = replacement
+        self._respawn_at[index] = time.monotonic() + delay
 
     def _apply_edge(self, changes: list[EdgeState]) -> None:
         if self._edge is None:

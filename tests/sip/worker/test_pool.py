@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,15 @@ def test_status_reports_each_worker(make_pool: PoolFactory) -> None:
     assert [(s.index, s.up, s.calls, s.free) for s in status] == [(0, True, 0, 4), (1, True, 0, 4)]
     assert status[1].sip_port == status[0].sip_port + 1
     assert all(s.pid for s in status)
+
+
+def test_a_worker_that_cannot_start_fails_the_start_clearly(make_pool: PoolFactory) -> None:
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind((HOST, 0))  # the worker's SIP port is in use
+    try:
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="SIP worker 0 exited with"):
+            make_pool(1, sip_port=taken.getsockname()[1])
+        assert time.monotonic() - started < 10
+    finally:
+        taken.close()
