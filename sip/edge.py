@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sip.worker.config import MAX_CALLS_PER_WORKER
 
@@ -89,6 +90,32 @@ def render_config(config: EdgeConfig, template: str) -> str:
     if leftover:
         raise ValueError(f"unfilled tokens in the Kamailio template: {sorted(set(leftover))}")
     return text
+
+
+CONFIRMED = 4  # dialog state of an answered call in Kamailio's dlg.list
+_CONTACT_HOSTPORT = re.compile(r"^<?sips?:(?:[^@;>]*@)?(?P<host>\[[^\]]+\]|[^:;>]+):(?P<port>\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class DialogRef:
+    """A dialog as Kamailio's ``dlg.end_dlg`` names it."""
+
+    h_entry: int
+    h_id: int
+
+
+def dialogs_of(worker: Destination, dialogs: list[dict[str, Any]]) -> list[DialogRef]:
+    """The answered dialogs in a ``dlg.list`` result whose caller or callee is ``worker``."""
+    refs: list[DialogRef] = []
+    for dialog in dialogs:
+        if dialog.get("state") != CONFIRMED:
+            continue
+        for side in ("caller", "callee"):
+            match = _CONTACT_HOSTPORT.match(str(dialog.get(side, {}).get("contact", "")))
+            if match and match["host"] == worker.host and int(match["port"]) == worker.port:
+                refs.append(DialogRef(int(dialog["h_entry"]), int(dialog["h_id"])))
+                break
+    return refs
 
 
 def rpc_request(method: str, params: list[object], request_id: int) -> bytes:

@@ -23,6 +23,7 @@ from sip.edge import (
     TEMPLATE,
     Destination,
     EdgeConfig,
+    dialogs_of,
     render_config,
     render_dispatcher_list,
     rpc_request,
@@ -151,6 +152,21 @@ class KamailioEdge:
         self.workers[change.worker] = worker
         if self.process is not None and self.process.poll() is None:
             self._call(rpc_set_state(worker, change.active, next(self._ids)), SET_STATE_TIMEOUT)
+
+    def end_calls_of(self, worker: int) -> int:
+        """BYE both ends of every answered dialog of a (dead) worker; how many were ended.
+
+        The carrier would otherwise keep a call whose worker is gone until its own timers
+        notice. Unanswered INVITEs end on their own (Kamailio's transaction timers).
+        """
+        dialogs = self.rpc("dlg.list", []) or []
+        refs = dialogs_of(self.workers[worker], dialogs)
+        for ref in refs:
+            try:
+                self.rpc("dlg.end_dlg", [ref.h_entry, ref.h_id])
+            except KamailioError as exc:  # ended meanwhile
+                log.info("dialog %s of worker %d: %s", ref, worker, exc)
+        return len(refs)
 
     def dispatcher_states(self) -> dict[str, str]:
         """Worker URI -> dispatcher flags as Kamailio reports them (e.g. 'AP', 'IP')."""

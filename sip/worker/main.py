@@ -133,7 +133,7 @@ def start_sip(options: SipOptions) -> SipRuntime:
         directory=options.kamailio_dir,
         children=options.kamailio_children,
     )
-    pool = WorkerPool(config, edge=edge.set_worker)
+    pool = WorkerPool(config, edge=edge.set_worker, end_calls=edge.end_calls_of)
     pool.start()
     try:
         edge.start()

@@ -94,8 +94,16 @@ EdgeHook = Callable[[EdgeState], None]
 class WorkerPool:
     """N worker processes on ``config``'s ports; thread-safe ``send``; events on ``events``."""
 
-    def __init__(self, config: PoolConfig, edge: EdgeHook | None = None) -> None:
+    def __init__(
+        self,
+        config: PoolConfig,
+        edge: EdgeHook | None = None,
+        end_calls: Callable[[int], object] | None = None,
+    ) -> None:
+        """``edge`` gets each worker's active/inactive change; ``end_calls(worker)`` is called
+        when a worker died, to end its calls toward the carriers (Kamailio's dialogs)."""
         self.config = config
+        self._end_calls = end_calls
         self.events: queue.Queue[WorkerEvent] = queue.Queue()
         self._edge = edge
         self._ledger = CallLedger(config.workers)
@@ -287,6 +295,11 @@ class WorkerPool:
         self._apply_edge(edge)
         for event in ended:
             self.events.put(WorkerEvent(index, event))
+        if ended and self._end_calls is not None and not self._stopping:
+            try:
+                self._end_calls(index)
+            except Exception:  # the edge being down must not stop the pool
+                log.exception("could not end the calls of worker %d at the edge", index)
         handle.close()
         code = handle.process.returncode
         if self._starting and handle.ready_at is None:

@@ -20,12 +20,15 @@ def make_pool() -> Iterator[PoolFactory]:
     pools: list[WorkerPool] = []
 
     def make(
-        workers: int = 1, edge: Callable[[EdgeState], None] | None = None, **options: object
+        workers: int = 1,
+        edge: Callable[[EdgeState], None] | None = None,
+        end_calls: Callable[[int], object] | None = None,
+        **options: object,
     ) -> WorkerPool:
         options.setdefault("sip_port", free_udp_block(workers))
         options.setdefault("rtp_port", free_udp_block(workers * 40))
         config = PoolConfig(workers=workers, host=HOST, **options)  # type: ignore[arg-type]
-        pool = WorkerPool(config, edge=edge)
+        pool = WorkerPool(config, edge=edge, end_calls=end_calls)
         pools.append(pool)
         pool.start()
         return pool

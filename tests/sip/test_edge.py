@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from sip.edge import (
     TEMPLATE,
     Destination,
+    DialogRef,
     EdgeConfig,
     destinations,
+    dialogs_of,
     render_config,
     render_dispatcher_list,
     rpc_set_state,
@@ -97,3 +99,37 @@ def test_set_state_request(active: bool, request_id: int) -> None:
 def test_an_inactive_worker_is_listed_with_flag_1() -> None:
     text = render_dispatcher_list([Destination("127.0.0.1", 5070, "w0", active=False)])
     assert text.splitlines()[-1] == "1 sip:127.0.0.1:5070 1 0 duid=w0;maxload=4"
+
+
+def dialog(h_id: int, caller: str, callee: str, state: int = 4) -> dict[str, object]:
+    return {
+        "h_entry": 7,
+        "h_id": h_id,
+        "state": state,
+        "caller": {"contact": caller},
+        "callee": {"contact": callee},
+    }
+
+
+def test_dialogs_of_a_worker_are_found_by_contact() -> None:
+    worker = Destination("127.0.0.1", 15071, "w1")
+    dialogs = [
+        dialog(1, "sip:+1555@10.0.0.9:5060", "sip:trunkline@127.0.0.1:15071"),  # inbound to w1
+        dialog(2, "<sip:+1777@127.0.0.1:15071;ob>", "sip:callee@10.0.0.9:5060"),  # outbound from w1
+        dialog(3, "sip:+1555@10.0.0.9:5060", "sip:trunkline@127.0.0.1:15070"),  # w0's
+        dialog(4, "sip:+1555@10.0.0.9:5060", "sip:trunkline@127.0.0.1:150710"),  # not a prefix match
+        dialog(5, "sip:+1555@10.0.0.9:5060", "sip:trunkline@127.0.0.1:15071", state=3),  # early
+        {"h_entry": 7, "h_id": 6},  # fields missing
+    ]
+    assert dialogs_of(worker, dialogs) == [DialogRef(7, 1), DialogRef(7, 2)]
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries({"state": st.integers(0, 6), "caller": st.dictionaries(st.text(), st.text())})
+    )
+)
+def test_dialogs_of_never_raises_on_odd_listings(dialogs: list[dict[str, object]]) -> None:
+    for entry in dialogs:
+        entry.update(h_entry=1, h_id=2)
+    dialogs_of(Destination("127.0.0.1", 5070, "w0"), dialogs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 
 from sip.edge import destinations
 from sip.kamailio import KamailioEdge
+from sip.worker.ledger import WORKER_DIED
 from sip.worker.messages import (
     Answer,
     CallState,
@@ -19,6 +22,7 @@ from sip.worker.messages import (
     MakeCall,
     MediaStats,
     QueryMedia,
+    WorkerReady,
 )
 from sip.worker.pool import WorkerPool
 from tests.sip.conftest import PoolFactory
@@ -56,6 +60,7 @@ def edge_pool(make_pool: PoolFactory, tmp_path: Path) -> Iterator[tuple[Kamailio
         pool = make_pool(
             2,
             edge=edge.set_worker,
+            end_calls=edge.end_calls_of,
             sip_port=sip_port,
             outbound_proxy=f"sip:{edge.address};lr",
             trust_source_header=True,
@@ -144,5 +149,30 @@ def test_outbound_call_goes_through_the_edge(
         assert next_event(pool, CallStateChanged, "out-k").state is CallState.DISCONNECTED
         assert sipp.wait(20) == 0, sipp.errors()
         assert f"Record-Route: <sip:{edge.address};lr" in sipp.messages()  # it passed Kamailio
+    finally:
+        sipp.kill()
+
+
+def test_a_dead_workers_calls_are_ended_toward_the_carrier(
+    edge_pool: tuple[KamailioEdge, WorkerPool], tmp_path: Path
+) -> None:
+    edge, pool = edge_pool
+    sipp = Sipp(tmp_path, SCENARIOS / "carrier_call_held.xml", "-s", "+15550001", target=edge.address)
+    try:
+        arrived = next_worker_event(pool, IncomingCall)
+        call_id = arrived.event.call_id  # type: ignore[union-attr]
+        pool.send(Answer(call_id))
+        events_until(pool, call_id, CallState.CONNECTED)
+        pid = pool.pid(arrived.worker)
+        assert pid is not None
+        time.sleep(0.3)  # the ACK reaches Kamailio: the dialog is confirmed there
+
+        os.kill(pid, signal.SIGKILL)  # the worker process this pool started
+
+        ended = next_event(pool, CallStateChanged, call_id)
+        assert (ended.state, ended.reason) == (CallState.DISCONNECTED, WORKER_DIED)
+        assert sipp.wait(20) == 0, sipp.errors()  # the carrier got a BYE from Kamailio
+        next_worker_event(pool, WorkerReady, timeout=15)
+        assert edge.dispatcher_states()[edge.workers[arrived.worker].uri].startswith("A")
     finally:
         sipp.kill()
