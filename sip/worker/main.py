@@ -15,6 +15,7 @@ import queue
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from sip.kamailio import KamailioEdge
 from sip.worker.config import MAX_CALLS_PER_WORKER, PoolConfig
 from sip.worker.messages import Command
 from sip.worker.pool import WorkerEvent, WorkerPool, WorkerStatus
+from sip.worker.status import PoolStatus
+from sip.worker.status import write as write_status
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +157,14 @@ def run_sip(
     handler: EventHandler | None = None,
     stop: threading.Event | None = None,
     started: Callable[[SipRuntime], None] | None = None,
+    status_file: Path | None = None,
     **options: object,
 ) -> None:
     """Run the SIP process until SIGTERM/SIGINT (main thread) or ``stop`` is set.
 
     ``handler(event, runtime)`` gets every worker event in order, on this thread; it answers
     calls with ``runtime.send(...)``. ``started(runtime)`` is called once everything is up.
+    ``status_file`` is rewritten every second with the workers' status (``sip.worker.status``).
     """
     settings = SipOptions(workers=workers, edge=EdgeKind(edge), listen=listen, **options)  # type: ignore[arg-type]
     stop = stop or threading.Event()
@@ -171,7 +176,14 @@ def run_sip(
     try:
         if started is not None:
             started(runtime)
+        next_status = 0.0
         while not stop.is_set():
+            if status_file is not None and time.monotonic() >= next_status:
+                pool_status = PoolStatus(
+                    time.time(), settings.edge.value, runtime.address, tuple(runtime.status())
+                )
+                write_status(status_file, pool_status)
+                next_status = time.monotonic() + 1.0
             try:
                 event = runtime.events.get(timeout=0.2)
             except queue.Empty:

@@ -74,6 +74,7 @@ def test_config_refuses_unsafe_values_and_unknown_tokens() -> None:
         render_config(config(), TEMPLATE.read_text() + "\n# __NOPE__\n")
 
 
+@pytest.mark.sip
 def test_kamailio_accepts_the_rendered_config(tmp_path: Path) -> None:
     binary = require("kamailio")
     (tmp_path / "dispatcher.list").write_text(render_dispatcher_list(destinations("127.0.0.1", 5070, 3)))

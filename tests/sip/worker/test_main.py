@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from sip.worker.main import EdgeKind, SipRuntime, parse_listen, run_sip
 from sip.worker.messages import Answer, CallState, CallStateChanged, IncomingCall, Ring
 from sip.worker.pool import WorkerEvent
+from sip.worker.status import read as read_status
 from tests.sip.support import HOST, SCENARIOS, Sipp, free_udp_block, require
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(90)]
@@ -56,12 +58,18 @@ def answer_everything(tmp_path: Path, edge: EdgeKind, workers: int, calls: int) 
             "rpc_port": listen + 1,
             "kamailio_dir": tmp_path,
             "kamailio_children": 2,
+            "status_file": tmp_path / "sip-status.json",
         },
         daemon=True,
     )
     thread.start()
     try:
         assert up.wait(20), "run_sip did not start"
+        deadline = time.monotonic() + 5
+        while not (tmp_path / "sip-status.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = read_status(tmp_path / "sip-status.json")
+        assert (len(status.workers), status.free, status.edge) == (workers, 4 * workers, edge)
         sipp = Sipp(
             tmp_path, SCENARIOS / "carrier_call_pcap.xml", "-s", "+15550001", "-d", "1000", "-l", str(calls),
             target=f"{HOST}:{listen}", calls=calls,
