@@ -7,6 +7,10 @@ is re-read by primary key and the signature checked against the stored keys befo
 is accepted, so a regenerated key or a deleted resource stops working at once in every process.
 When nothing matches, a cheap fingerprint of the table (row count, newest key change) says
 whether the index is stale; only then is it reloaded, so bad signatures cannot force scans.
+
+Keys are stored sealed (gateway/core/secrets.py). They are opened when the index loads, not per
+request: the confirming read fetches the sealed text, and a sealed text the index already holds
+is the key it already decoded (it is opened only when it differs: a new key, or a rotation).
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from dataclasses import dataclass
 from threading import Lock
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, Text, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from gateway.core.auth import TenantKeyIndex
 from gateway.core.hmac_auth import SignedRequest
+from gateway.core.sealed_columns import reveal
 from gateway.resources.models import Resource
+
+Sealed = tuple[str, str]  # the primary and secondary key as stored
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class _Entry:
     resource_id: str
     host: str
     keys: tuple[bytes, bytes]
+    sealed: Sealed
 
 
 def _fingerprint(session: Session) -> tuple[Any, ...]:
@@ -40,28 +48,39 @@ def _fingerprint(session: Session) -> tuple[Any, ...]:
 # Built once: this read runs on every signed request, and building the statement took longer
 # than running it.
 _resources = cast(Table, Resource.__table__)
-_STORED_KEYS = select(_resources.c.primary_key, _resources.c.secondary_key).where(
-    _resources.c.id == bindparam("resource_id")
-)
+# The stored (sealed) text, not opened by the column type: opening is the index's business.
+_SEALED_PRIMARY = type_coerce(_resources.c.primary_key, Text).label("primary_key")
+_SEALED_SECONDARY = type_coerce(_resources.c.secondary_key, Text).label("secondary_key")
+_STORED_KEYS = select(_SEALED_PRIMARY, _SEALED_SECONDARY).where(_resources.c.id == bindparam("resource_id"))
 
 
-_STORED_KEYS_OF_MANY = select(_resources.c.id, _resources.c.primary_key, _resources.c.secondary_key).where(
+_STORED_KEYS_OF_MANY = select(_resources.c.id, _SEALED_PRIMARY, _SEALED_SECONDARY).where(
     _resources.c.id.in_(bindparam("resource_ids", expanding=True))
 )
 
-
-def _decoded(row: Any) -> tuple[bytes, bytes]:
-    return base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)
+_ALL_KEYS = select(_resources.c.id, _resources.c.endpoint_host, _SEALED_PRIMARY, _SEALED_SECONDARY)
 
 
-def _stored_keys_of(session: Session, resource_ids: set[str]) -> dict[str, tuple[bytes, bytes]]:
+def _sealed(row: Any) -> Sealed:
+    return row.primary_key, row.secondary_key
+
+
+def _opened(sealed: Sealed) -> tuple[bytes, bytes]:
+    primary, secondary = sealed
+    return (
+        base64.b64decode(reveal(primary, "resources.primary_key")),
+        base64.b64decode(reveal(secondary, "resources.secondary_key")),
+    )
+
+
+def _stored_keys_of(session: Session, resource_ids: set[str]) -> dict[str, Sealed]:
     rows = session.connection().execute(_STORED_KEYS_OF_MANY, {"resource_ids": sorted(resource_ids)})
-    return {row.id: _decoded(row) for row in rows}
+    return {row.id: _sealed(row) for row in rows}
 
 
-def _stored_keys(session: Session, resource_id: str) -> tuple[bytes, bytes] | None:
+def _stored_keys(session: Session, resource_id: str) -> Sealed | None:
     row = session.connection().execute(_STORED_KEYS, {"resource_id": resource_id}).one_or_none()
-    return None if row is None else _decoded(row)
+    return None if row is None else _sealed(row)
 
 
 class ResourceKeyIndex(TenantKeyIndex):
@@ -74,17 +93,17 @@ class ResourceKeyIndex(TenantKeyIndex):
         self._fingerprint: tuple[Any, ...] | None = None
 
     def _reload(self, session: Session) -> None:
-        rows = session.execute(
-            select(Resource.id, Resource.endpoint_host, Resource.primary_key, Resource.secondary_key)
-        ).all()
+        rows = session.execute(_ALL_KEYS).all()
         fingerprint = _fingerprint(session)
+        with self._lock:
+            known = dict(self._entries)
         entries: OrderedDict[str, _Entry] = OrderedDict()
         for row in rows:
-            entries[row.id] = _Entry(
-                row.id,
-                row.endpoint_host,
-                (base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)),
-            )
+            sealed = _sealed(row)
+            before = known.get(row.id)
+            # A key already opened is not opened again.
+            keys = before.keys if before is not None and before.sealed == sealed else _opened(sealed)
+            entries[row.id] = _Entry(row.id, row.endpoint_host, keys, sealed)
         with self._lock:
             # Keep the recency order of the entries that survive.
             ordered = [rid for rid in self._entries if rid in entries]
@@ -110,9 +129,23 @@ class ResourceKeyIndex(TenantKeyIndex):
     def _confirm(self, session: Session, signed: SignedRequest, resource_id: str) -> bool:
         return self._accept(signed, resource_id, _stored_keys(session, resource_id))
 
-    def _accept(self, signed: SignedRequest, resource_id: str, stored: tuple[bytes, bytes] | None) -> bool:
+    def _accept(self, signed: SignedRequest, resource_id: str, stored: Sealed | None) -> bool:
         """Whether a stored key of ``resource_id`` verifies the request (then it is most recent)."""
-        if stored is None or not any(signed.matches(key) for key in stored):
+        if stored is None:
+            return False
+        with self._lock:
+            entry = self._entries.get(resource_id)
+        if entry is not None and entry.sealed == stored:
+            keys = entry.keys
+        else:
+            # Changed since the index loaded it (regenerated, or sealed again with a new key).
+            keys = _opened(stored)
+            if entry is not None and keys == entry.keys:
+                entry = _Entry(entry.resource_id, entry.host, keys, stored)  # resealed: open it once
+                with self._lock:
+                    if resource_id in self._entries:
+                        self._entries[resource_id] = entry
+        if not any(signed.matches(key) for key in keys):
             return False
         with self._lock:
             if resource_id in self._entries:
