@@ -397,7 +397,7 @@ def secrets_list() -> None:
     for index, key in enumerate(keys):
         source = "TRUNKLINE_SECRETS_KEYS" if key.kid in configured else settings.effective_secrets_keys_dir
         sealing = "  (encrypts)" if index == 0 else ""
-        console.print(f"{key.kid}  {counts.pop(key.kid, 0)} secrets  {source}{sealing}")
+        console.print(f"{key.kid}  {counts.pop(key.kid, 0)} secrets  {source}{sealing}", soft_wrap=True)
     plain = counts.pop(PLAIN, 0)
     if plain:
         console.print(f"{plain} secrets stored in plain text: run `trunkline secrets encrypt`")

@@ -35,7 +35,10 @@ _process = _ProcessKeys()
 
 def keyring_of(settings: Settings) -> SecretsKeyring:
     """The keys ``settings`` configure: TRUNKLINE_SECRETS_KEYS, then the key directory's."""
-    configured = parse_keys(settings.secrets_keys.get_secret_value()) if settings.secrets_keys else []
+    try:
+        configured = parse_keys(settings.secrets_keys.get_secret_value()) if settings.secrets_keys else []
+    except ValueError as exc:  # never quotes the value
+        raise ValueError(f"TRUNKLINE_SECRETS_KEYS: {exc}") from None
     return SecretsKeyring(configured, settings.effective_secrets_keys_dir)
 
 

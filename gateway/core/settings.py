@@ -261,18 +261,6 @@ class Settings(BaseSettings):
                 return int(limit)
         return self.sms_quota_per_country_per_minute
 
-    @field_validator("secrets_keys", mode="after")
-    @classmethod
-    def _secrets_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        from gateway.core.secrets import parse_keys
-
-        if value is not None:
-            try:
-                parse_keys(value.get_secret_value())
-            except ValueError as exc:  # the message never quotes the value
-                raise ValueError(f"TRUNKLINE_SECRETS_KEYS: {exc}") from None
-        return value
-
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
@@ -335,6 +323,13 @@ class Settings(BaseSettings):
                 "TRUNKLINE_TURN_SECRET must be the TURN server's static-auth-secret "
                 f"(at least {MIN_SECRET_LENGTH} characters) when TURN URLs are configured"
             )
+        if self.secrets_keys is not None:
+            from gateway.core.secrets import parse_keys
+
+            try:
+                parse_keys(self.secrets_keys.get_secret_value())
+            except ValueError as exc:  # checked here, not by a validator, whose error quotes the value
+                problems.append(f"TRUNKLINE_SECRETS_KEYS: {exc}")
         if not self.has_secrets_key():
             problems.append(
                 "a key to encrypt stored secrets is needed: set TRUNKLINE_SECRETS_KEYS, or create a key file "
