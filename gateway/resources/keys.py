@@ -9,7 +9,7 @@ When nothing matches, a cheap fingerprint of the table (row count, newest key ch
 whether the index is stale; only then is it reloaded, so bad signatures cannot force scans.
 
 Keys are stored sealed (gateway/core/secrets.py). They are opened when the index loads, not per
-request: the confirming read fetches the sealed text, and a sealed text the index already holds
+request: the confirming read fetches the stored form, and a stored form the index already holds
 is the key it already decoded (it is opened only when it differs: a new key, or a rotation).
 """
 
@@ -19,17 +19,15 @@ import base64
 from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, Text, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from gateway.core.auth import TenantKeyIndex
 from gateway.core.hmac_auth import SignedRequest
 from gateway.core.sealed_columns import reveal
-from gateway.resources.models import Resource
-
-Sealed = tuple[str, str]  # the primary and secondary key as stored
+from gateway.resources import repository
+from gateway.resources.repository import ResourceKeys, StoredKeys
 
 
 @dataclass(frozen=True)
@@ -37,50 +35,18 @@ class _Entry:
     resource_id: str
     host: str
     keys: tuple[bytes, bytes]
-    sealed: Sealed
+    stored: StoredKeys  # the form they were opened from
 
 
-def _fingerprint(session: Session) -> tuple[Any, ...]:
-    row = session.execute(select(func.count(Resource.id), func.max(Resource.keys_rotated_at))).one()
-    return tuple(row)
+def _stored(keys: StoredKeys | ResourceKeys) -> StoredKeys:
+    return StoredKeys(keys.primary_key, keys.secondary_key)
 
 
-# Built once: this read runs on every signed request, and building the statement took longer
-# than running it.
-_resources = cast(Table, Resource.__table__)
-# The stored (sealed) text, not opened by the column type: opening is the index's business.
-_SEALED_PRIMARY = type_coerce(_resources.c.primary_key, Text).label("primary_key")
-_SEALED_SECONDARY = type_coerce(_resources.c.secondary_key, Text).label("secondary_key")
-_STORED_KEYS = select(_SEALED_PRIMARY, _SEALED_SECONDARY).where(_resources.c.id == bindparam("resource_id"))
-
-
-_STORED_KEYS_OF_MANY = select(_resources.c.id, _SEALED_PRIMARY, _SEALED_SECONDARY).where(
-    _resources.c.id.in_(bindparam("resource_ids", expanding=True))
-)
-
-_ALL_KEYS = select(_resources.c.id, _resources.c.endpoint_host, _SEALED_PRIMARY, _SEALED_SECONDARY)
-
-
-def _sealed(row: Any) -> Sealed:
-    return row.primary_key, row.secondary_key
-
-
-def _opened(sealed: Sealed) -> tuple[bytes, bytes]:
-    primary, secondary = sealed
+def _opened(stored: StoredKeys) -> tuple[bytes, bytes]:
     return (
-        base64.b64decode(reveal(primary, "resources.primary_key")),
-        base64.b64decode(reveal(secondary, "resources.secondary_key")),
+        base64.b64decode(reveal(stored.primary_key, "resources.primary_key")),
+        base64.b64decode(reveal(stored.secondary_key, "resources.secondary_key")),
     )
-
-
-def _stored_keys_of(session: Session, resource_ids: set[str]) -> dict[str, Sealed]:
-    rows = session.connection().execute(_STORED_KEYS_OF_MANY, {"resource_ids": sorted(resource_ids)})
-    return {row.id: _sealed(row) for row in rows}
-
-
-def _stored_keys(session: Session, resource_id: str) -> Sealed | None:
-    row = session.connection().execute(_STORED_KEYS, {"resource_id": resource_id}).one_or_none()
-    return None if row is None else _sealed(row)
 
 
 class ResourceKeyIndex(TenantKeyIndex):
@@ -93,17 +59,17 @@ class ResourceKeyIndex(TenantKeyIndex):
         self._fingerprint: tuple[Any, ...] | None = None
 
     def _reload(self, session: Session) -> None:
-        rows = session.execute(_ALL_KEYS).all()
-        fingerprint = _fingerprint(session)
+        rows = repository.all_keys(session)
+        fingerprint = repository.keys_fingerprint(session)
         with self._lock:
             known = dict(self._entries)
         entries: OrderedDict[str, _Entry] = OrderedDict()
         for row in rows:
-            sealed = _sealed(row)
+            stored = _stored(row)
             before = known.get(row.id)
             # A key already opened is not opened again.
-            keys = before.keys if before is not None and before.sealed == sealed else _opened(sealed)
-            entries[row.id] = _Entry(row.id, row.endpoint_host, keys, sealed)
+            keys = before.keys if before is not None and before.stored == stored else _opened(stored)
+            entries[row.id] = _Entry(row.id, row.endpoint_host, keys, stored)
         with self._lock:
             # Keep the recency order of the entries that survive.
             ordered = [rid for rid in self._entries if rid in entries]
@@ -127,24 +93,23 @@ class ResourceKeyIndex(TenantKeyIndex):
         return None
 
     def _confirm(self, session: Session, signed: SignedRequest, resource_id: str) -> bool:
-        return self._accept(signed, resource_id, _stored_keys(session, resource_id))
+        return self._accept(signed, resource_id, repository.stored_keys(session, resource_id))
 
-    def _accept(self, signed: SignedRequest, resource_id: str, stored: Sealed | None) -> bool:
+    def _accept(self, signed: SignedRequest, resource_id: str, stored: StoredKeys | None) -> bool:
         """Whether a stored key of ``resource_id`` verifies the request (then it is most recent)."""
         if stored is None:
             return False
         with self._lock:
             entry = self._entries.get(resource_id)
-        if entry is not None and entry.sealed == stored:
+        if entry is not None and entry.stored == stored:
             keys = entry.keys
         else:
             # Changed since the index loaded it (regenerated, or sealed again with a new key).
             keys = _opened(stored)
-            if entry is not None and keys == entry.keys:
-                entry = _Entry(entry.resource_id, entry.host, keys, stored)  # resealed: open it once
+            if entry is not None and keys == entry.keys:  # sealed again: open the new form once
                 with self._lock:
                     if resource_id in self._entries:
-                        self._entries[resource_id] = entry
+                        self._entries[resource_id] = _Entry(entry.resource_id, entry.host, keys, stored)
         if not any(signed.matches(key) for key in keys):
             return False
         with self._lock:
@@ -159,7 +124,7 @@ class ResourceKeyIndex(TenantKeyIndex):
         if self._fingerprint is None:
             self._reload(session)
         owners = [self._scan(signed, host) for signed, host in calls]
-        stored = _stored_keys_of(session, {owner for owner in owners if owner is not None})
+        stored = repository.stored_keys_of(session, {owner for owner in owners if owner is not None})
         resolved: list[str | None] = []
         for (signed, host), owner in zip(calls, owners, strict=True):
             if owner is not None and self._accept(signed, owner, stored.get(owner)):
@@ -175,7 +140,7 @@ class ResourceKeyIndex(TenantKeyIndex):
         owner = self._scan(signed, host)
         if owner is not None and self._confirm(session, signed, owner):
             return owner
-        if owner is None and _fingerprint(session) == self._fingerprint:
+        if owner is None and repository.keys_fingerprint(session) == self._fingerprint:
             return None
         self._reload(session)
         owner = self._scan(signed, host)

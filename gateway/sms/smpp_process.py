@@ -81,17 +81,8 @@ from gateway.sms.optouts import set_opt_out
 from gateway.sms.quotas import count_sent
 from gateway.sms.reports import report_data, report_of
 from gateway.sms.send import new_message_id
-from sms.bind import (
-    BindConfig,
-    BindMode,
-    BindState,
-    DeferredDeliverCallback,
-    DeliverAnswer,
-    SmppBind,
-    SubmitOutcome,
-    SubmitRequest,
-    SubmitResult,
-)
+from sms.bind import DeferredDeliverCallback, DeliverAnswer, SmppBind
+from sms.bind_types import BindConfig, BindMode, BindState, SubmitOutcome, SubmitRequest, SubmitResult
 from sms.encoding import DataCoding
 from sms.keywords import KeywordAction, KeywordSets, classify_keyword
 from sms.pdu import ESME_ROK, ESME_RX_T_APPN, DeliverSm
