@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select
 
+from bench import use_secrets_key
 from bench.api import WRK_THREADS, run_wrk
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
@@ -65,6 +66,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def prepared(backend: str, smsc: SmscProcess, window: int) -> Iterator[tuple[Database, str]]:
+    use_secrets_key()
     with ExitStackLite() as stack:
         if backend == "postgresql":
             url = stack.enter(throwaway_database("trunkline_bench_sms"))

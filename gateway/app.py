@@ -12,6 +12,7 @@ from gateway import __version__
 from gateway.core.db import Database
 from gateway.core.http_errors import install_error_handlers
 from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from gateway.core.sealed_columns import keyring_of, use_keyring
 from gateway.core.settings import Settings, get_settings
 from gateway.identity.service import IdentityService
 from gateway.identity.tokens import Keyring
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # The keys stored secrets are sealed with (TRUNKLINE_SECRETS_KEYS, the key directory).
+    use_keyring(keyring_of(settings))
     app.state.db = database
     app.state.sms_jobs = sms_jobs
     keyring = Keyring(

@@ -61,6 +61,26 @@ def local_operator_token(settings: Settings) -> str:
     return token
 
 
+def local_secrets_key(settings: Settings) -> None:
+    """Local mode keeps a key to encrypt stored secrets with in the data dir (unless one is
+    configured), and encrypts what an earlier version stored in plain text."""
+    import gateway.models  # noqa: F401 - registers every table, so every sealed column is found
+    from gateway.core.db import Base, Database
+    from gateway.core.sealed_columns import keyring_of
+    from gateway.core.secrets import write_key_file
+    from gateway.core.secrets_store import reseal
+
+    if not settings.has_secrets_key():
+        write_key_file(settings.effective_secrets_keys_dir)
+    database = Database(settings.effective_database_url)
+    try:
+        report = reseal(database, Base.metadata, keyring_of(settings), plain_only=True)
+    finally:
+        database.dispose()
+    if report.resealed:
+        console.print(f"encrypted {report.resealed} stored secrets")
+
+
 def run_local(host: str, port: int) -> None:
     from gateway.core.storage import prepare_storage
     from gateway.core.tls import ensure_local_tls
@@ -69,6 +89,7 @@ def run_local(host: str, port: int) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     token = local_operator_token(settings)
     prepare_storage(settings)
+    local_secrets_key(settings)
     tls = None
     if not settings.tls_cert_file:
         tls = ensure_local_tls(settings.tls_dir, [host])

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     token_keys_dir: Path | None = None
     token_signing_key: SecretStr | None = None  # PEM of a P-256 key; overrides the key directory
 
+    # Secrets at rest (gateway/core/secrets.py): the keys that encrypt access keys, SMPP and SIP
+    # passwords and webhook secrets in the database. Base64 keys of 32 bytes separated by commas,
+    # the first encrypts; ahead of the key files of secrets_keys_dir (default DATA_DIR/secrets-keys).
+    secrets_keys: SecretStr | None = None
+    secrets_keys_dir: Path | None = None
+
     # Relay (TURN/STUN) credentials, coturn "use-auth-secret" scheme.
     turn_urls: CommaList = Field(default_factory=list)
     turn_nearest_urls: CommaList = Field(default_factory=list)
@@ -286,6 +292,17 @@ class Settings(BaseSettings):
         return self.token_keys_dir or self.data_dir / "keys"
 
     @property
+    def effective_secrets_keys_dir(self) -> Path:
+        return self.secrets_keys_dir or self.data_dir / "secrets-keys"
+
+    def has_secrets_key(self) -> bool:
+        """Whether a key to encrypt stored secrets with is configured (variable or key file)."""
+        from gateway.core.secrets import key_files
+
+        configured = self.secrets_keys is not None and self.secrets_keys.get_secret_value().strip()
+        return bool(configured) or bool(key_files(self.effective_secrets_keys_dir))
+
+    @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
 
@@ -305,6 +322,18 @@ class Settings(BaseSettings):
             problems.append(
                 "TRUNKLINE_TURN_SECRET must be the TURN server's static-auth-secret "
                 f"(at least {MIN_SECRET_LENGTH} characters) when TURN URLs are configured"
+            )
+        if self.secrets_keys is not None:
+            from gateway.core.secrets import parse_keys
+
+            try:
+                parse_keys(self.secrets_keys.get_secret_value())
+            except ValueError as exc:  # checked here, not by a validator, whose error quotes the value
+                problems.append(f"TRUNKLINE_SECRETS_KEYS: {exc}")
+        if not self.has_secrets_key():
+            problems.append(
+                "a key to encrypt stored secrets is needed: set TRUNKLINE_SECRETS_KEYS, or create a key file "
+                f"in {self.effective_secrets_keys_dir} with `trunkline secrets rotate`"
             )
         if problems:
             raise InsecureSettingsError("; ".join(problems))

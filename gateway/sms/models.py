@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
+from gateway.core.sealed_columns import SealedText
 
 
 class SmppConnection(Base):
@@ -32,7 +33,7 @@ class SmppConnection(Base):
     port: Mapped[int] = mapped_column(Integer)
     tls: Mapped[bool] = mapped_column(Boolean, default=False)
     system_id: Mapped[str] = mapped_column(String(16))
-    password: Mapped[str] = mapped_column(String(64))
+    password: Mapped[str] = mapped_column(SealedText("smpp_connections.password"))  # encrypted at rest
     system_type: Mapped[str] = mapped_column(String(13), default="")
     bind_mode: Mapped[str] = mapped_column(String(24), default="transceiver")  # or transmitter+receiver
     source_ton: Mapped[int] = mapped_column(Integer, default=1)

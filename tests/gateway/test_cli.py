@@ -163,3 +163,89 @@ def test_api_refuses_weak_secrets(data_dir: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TRUNKLINE_OPERATOR_TOKEN", "a-long-random-operator-token-value")
     _ok("api", "--port", "9999", "--host", "127.0.0.2")
     assert [(s.api_host, s.api_port) for s in served] == [("127.0.0.2", 9999)]
+
+
+def test_api_refuses_to_start_without_a_secrets_key(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[Settings] = []
+    monkeypatch.setattr("gateway.server.serve_api", served.append)
+    monkeypatch.setenv("TRUNKLINE_OPERATOR_TOKEN", "a-long-random-operator-token-value")
+    monkeypatch.delenv("TRUNKLINE_SECRETS_KEYS")
+    result = _run("api", "--port", "9999")
+    assert result.exit_code == 2
+    assert "TRUNKLINE_SECRETS_KEYS" in " ".join(result.output.split())
+    assert served == []
+    _ok("secrets", "rotate")  # a key file in the data dir will do
+    _ok("api", "--port", "9999")
+    assert len(served) == 1
+
+
+def _secrets_list(data_dir: Path) -> list[list[str]]:
+    return [line.split()[:2] for line in _ok("secrets", "list").splitlines() if line.strip()]
+
+
+def test_secrets_rotate_list_encrypt_retire(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.core.secrets import read_key_files, write_key_file
+
+    monkeypatch.delenv("TRUNKLINE_SECRETS_KEYS")
+    keys_dir = data_dir / "secrets-keys"
+    assert "encrypted 0 secrets" in _ok("secrets", "rotate")
+    [first] = read_key_files(keys_dir)
+    tenant = _json("resources", "create", "tenant", "--json")
+    assert _secrets_list(data_dir) == [[first.kid, "2"]]
+
+    # A key added by hand (or on another node) encrypts new secrets; the old one still opens.
+    _, second = write_key_file(keys_dir)
+    assert _secrets_list(data_dir) == [[second.kid, "0"], [first.kid, "2"]]
+    refused = _run("secrets", "retire", "--", first.kid)
+    assert refused.exit_code == 1
+    assert "2 secrets" in refused.output
+    assert _json("resources", "show", "tenant")["primaryKey"] == tenant["primaryKey"]
+
+    assert "encrypted 2 secrets" in _ok("secrets", "encrypt")
+    assert _secrets_list(data_dir) == [[second.kid, "2"], [first.kid, "0"]]
+    assert _run("secrets", "retire", "--", second.kid).exit_code == 1  # it encrypts: rotate first
+    assert first.kid in _ok("secrets", "retire", "--", first.kid)
+    assert [k.kid for k in read_key_files(keys_dir)] == [second.kid]
+    assert _json("resources", "show", "tenant")["primaryKey"] == tenant["primaryKey"]
+
+    rotated = _ok("secrets", "rotate")
+    third = read_key_files(keys_dir)[0]
+    assert third.kid in rotated
+    assert "encrypted 2 secrets" in rotated
+    assert _secrets_list(data_dir) == [[third.kid, "2"], [second.kid, "0"]]
+    assert _json("resources", "show", "tenant")["primaryKey"] == tenant["primaryKey"]
+    assert _run("secrets", "retire", "nosuchkey").exit_code == 1
+
+
+def test_secrets_with_keys_from_the_environment(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.core.secrets import SecretsKey
+
+    new_key = _ok("secrets", "new-key").strip()
+    assert len(SecretsKey.parse(new_key).material) == 32
+    old = SecretsKey.parse(get_settings().secrets_keys.get_secret_value())  # type: ignore[union-attr]
+    tenant = _json("resources", "create", "tenant", "--json")
+
+    refused = _run("secrets", "rotate")
+    assert refused.exit_code == 1
+    assert "TRUNKLINE_SECRETS_KEYS" in refused.output
+    assert not (data_dir / "secrets-keys").exists()
+
+    monkeypatch.setenv("TRUNKLINE_SECRETS_KEYS", f"{new_key},{old.text()}")
+    get_settings.cache_clear()
+    _ok("secrets", "encrypt")
+    new = SecretsKey.parse(new_key)
+    assert _secrets_list(data_dir) == [[new.kid, "2"], [old.kid, "0"]]
+    refused = _run("secrets", "retire", "--", old.kid)
+    assert refused.exit_code == 1
+    assert "remove it there" in " ".join(refused.output.split())
+
+    monkeypatch.setenv("TRUNKLINE_SECRETS_KEYS", new_key)
+    get_settings.cache_clear()
+    assert _json("resources", "show", "tenant")["primaryKey"] == tenant["primaryKey"]
+
+
+def test_secrets_encrypt_needs_a_key(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRUNKLINE_SECRETS_KEYS")
+    result = _run("secrets", "encrypt")
+    assert result.exit_code == 1
+    assert "no secrets key" in result.output
