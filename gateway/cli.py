@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from gateway.core.cli_output import console, print_table
+from gateway.core.cli_output import fail as _fail
+from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import InsecureSettingsError, Settings, get_settings
 from gateway.numbers.cli import carriers_app, numbers_app
 from gateway.roles import API, SMPP, UP, WORKER
@@ -54,13 +53,6 @@ def _sip_app() -> typer.Typer:
 
 app.add_typer(_sip_app(), name="sip")
 
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
 
 def _database(settings: Settings) -> Any:
     from gateway.core.db import Database
@@ -69,11 +61,6 @@ def _database(settings: Settings) -> Any:
     database = Database(settings.effective_database_url)
     upgrade(database.engine)
     return database
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 # Roles ------------------------------------------------------------------------------------------
@@ -197,14 +184,17 @@ def resources_list(as_json: Annotated[bool, typer.Option("--json", help="Print J
     if as_json:
         _print_json(rows)
         return
-    table = Table("name", "id", "endpoint", "created")
-    for row in rows:
-        table.add_row(row["name"], row["id"], row["endpoint"], row["createdAt"])
-    console.print(table)
+    print_table(
+        ("name", "id", "endpoint", "created"),
+        [(row["name"], row["id"], row["endpoint"], row["createdAt"]) for row in rows],
+    )
 
 
 @resources_app.command("show")
-def resources_show(name: str) -> None:
+def resources_show(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (show always does).")] = False,
+) -> None:
     """Print one resource with its keys, as JSON."""
     from gateway.core.errors import AcsError
     from gateway.resources import service
@@ -225,10 +215,12 @@ def resources_delete(
     from gateway.core.errors import AcsError
     from gateway.resources import service
 
-    if not yes:
-        typer.confirm(f"Delete resource {name} and all its data?", abort=True)
     database = _database(get_settings())
     try:
+        if not yes:
+            with database.session() as session:
+                service.get_resource(session, name)  # NotFound before the question
+            typer.confirm(f"Delete resource {name} and all its data?", abort=True)
         with database.session() as session:
             service.delete_resource(session, name)
     except AcsError as exc:
