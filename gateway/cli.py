@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.core.cli_output import console, print_table
+from gateway.core.cli_output import console, prepare_offline_command, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import InsecureSettingsError, Settings, get_settings
 from gateway.numbers.cli import carriers_app, numbers_app
-from gateway.roles import API, SMPP, UP, WORKER
+from gateway.roles import API, ROLES, SMPP, UP, WORKER
 
 app = typer.Typer(
     help="Trunkline: a self-hosted PSTN/SMS gateway that speaks the ACS wire protocol.", no_args_is_help=True
@@ -25,6 +25,14 @@ app.add_typer(resources_app, name="resources")
 app.add_typer(keys_app, name="keys")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(carriers_app, name="carriers")
+
+
+@app.callback()
+def _command(ctx: typer.Context) -> None:
+    # Roles configure themselves; `trunkline smpp` is a role only without a sub-command, which
+    # its own callback decides (gateway.sms.cli).
+    if ctx.invoked_subcommand not in {role.command for role in ROLES}:
+        prepare_offline_command()
 
 
 def _events_app() -> typer.Typer:
@@ -305,7 +313,7 @@ def keys_retire(kid: str) -> None:
 def main() -> None:
     from gateway.core.logging import configure_logging
 
-    configure_logging(
-        os.environ.get("TRUNKLINE_LOG_LEVEL", "INFO"), os.environ.get("TRUNKLINE_LOG_JSON", "true") != "false"
-    )
+    # JSON lines or human-readable ones as TRUNKLINE_LOG_FORMAT (or TRUNKLINE_LOG_JSON, or
+    # whether stderr is a terminal) says; commands other than roles then log warnings only.
+    configure_logging(os.environ.get("TRUNKLINE_LOG_LEVEL", "INFO"))
     app()

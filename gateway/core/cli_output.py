@@ -62,3 +62,15 @@ def note(message: str) -> None:
     """A line about what the command does (which data dir, which endpoint), on stderr."""
     err_console.print("[dim]note:[/dim] ", end="")
     err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def prepare_offline_command() -> None:
+    """Before a command that is not a long-running role: warnings-only logs, the running local
+    gateway's data dir and endpoint where the environment names none (and a note saying so)."""
+    from gateway.core.local_state import use_local_gateway
+    from gateway.core.logging import quiet_for_commands
+
+    quiet_for_commands()
+    message = use_local_gateway()
+    if message:
+        note(message)

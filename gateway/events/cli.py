@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from gateway.core.cli_output import console, print_table
+from gateway.core.cli_output import console, note, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import get_settings
@@ -96,11 +96,52 @@ def subscribe(
             )
         )
     )
+    hint = endpoint_hint(endpoint, data["id"])
+    if hint:
+        note(hint)
     if as_json:
         _print_json(data)
         return
     console.print(f"subscription [bold]{data['id']}[/bold] ({data['status']})")
     console.print(f"secret: {data['secret']}")
+
+
+def endpoint_hint(endpoint: str, subscription_id: str) -> str | None:
+    """What to do when the workers may refuse an endpoint this command allowed: it was allowed
+    only by TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS, which the workers may not have."""
+    from gateway.core.local_state import read_local_gateway
+    from gateway.events.ssrf import (
+        ALLOWED_NETWORKS_SETTING,
+        DestinationRefused,
+        Policy,
+        check_destination,
+        parse_networks,
+    )
+
+    try:
+        check_destination(endpoint, Policy())
+    except DestinationRefused as exc:
+        if not exc.by_policy:
+            return None
+    else:
+        return None  # a public https endpoint: every worker allows it
+    command = f"trunkline events validate {subscription_id}"
+    retry = f"the handshake is tried again when a worker starts, or run `{command}`"
+    local = read_local_gateway()
+    if local is not None and local.running:
+        try:
+            check_destination(endpoint, Policy(parse_networks(local.webhook_allowed_networks)))
+        except DestinationRefused:
+            networks = ",".join(get_settings().webhook_allowed_networks)
+            return (
+                f"the running gateway (`trunkline up`, pid {local.pid}) does not allow this endpoint: "
+                f"restart it with {ALLOWED_NETWORKS_SETTING}={networks}; {retry}."
+            )
+        return None
+    return (
+        f"this endpoint is allowed only by {ALLOWED_NETWORKS_SETTING}: the workers (`trunkline worker`) need "
+        f"it too, or the handshake waits (`trunkline events show {subscription_id}` says why); {retry}."
+    )
 
 
 @events_app.command("update")

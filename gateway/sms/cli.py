@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from gateway.core.cli_output import console, print_table
+from gateway.core.cli_output import console, prepare_offline_command, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
 from gateway.core.input_errors import describe
@@ -46,6 +46,7 @@ def smpp(
 ) -> None:
     """Without a sub-command: run one persistent bind per configured SMPP connection."""
     if ctx.invoked_subcommand is not None:
+        prepare_offline_command()
         return
     from gateway.sms.smpp_process import run_smpp
 
