@@ -21,7 +21,7 @@ import gateway.models  # noqa: F401 - registers every table on Base.metadata
 from gateway.app import create_app
 from gateway.core.db import Database
 from gateway.core.migrate import upgrade
-from gateway.core.settings import Settings, get_settings
+from gateway.core.settings import Settings, set_command_defaults
 from tests.support.acs import BASE_URL, OPERATOR_TOKEN, AcsClient, create_resource
 from tests.support.postgres import (
     POSTGRES_URL_ENV,
@@ -38,9 +38,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("TRUNKLINE_") and name != POSTGRES_URL_ENV:
             monkeypatch.delenv(name)
-    get_settings.cache_clear()
+    set_command_defaults({})  # nor the state of a `trunkline up` a CLI test found
     yield
-    get_settings.cache_clear()
+    set_command_defaults({})
 
 
 # PostgreSQL -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ and ``| sort`` see every value whole.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -67,9 +68,13 @@ def note(message: str) -> None:
 def prepare_offline_command() -> None:
     """Before a command that is not a long-running role: warnings-only logs, the running local
     gateway's data dir and endpoint where the environment names none (and a note saying so)."""
-    from gateway.core.local_state import use_local_gateway
-    from gateway.core.logging import quiet_for_commands
+    import structlog
 
+    from gateway.core.local_state import use_local_gateway
+    from gateway.core.logging import configure_logging, quiet_for_commands
+
+    if not structlog.is_configured():  # main() configures; an embedding caller may not have
+        configure_logging(os.environ.get("TRUNKLINE_LOG_LEVEL", "WARNING"))
     quiet_for_commands()
     message = use_local_gateway()
     if message:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ class LocalGateway:
     api_host: str
     api_port: int
     webhook_allowed_networks: tuple[str, ...]
-    started_at: str = ""
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -46,7 +46,7 @@ class LocalGateway:
             "apiHost": self.api_host,
             "apiPort": self.api_port,
             "webhookAllowedNetworks": list(self.webhook_allowed_networks),
-            "startedAt": self.started_at or datetime.now(UTC).isoformat(),
+            "startedAt": self.started_at,
         }
 
     @classmethod
