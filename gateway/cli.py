@@ -278,7 +278,7 @@ def keys_rotate() -> None:
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List signing keys, newest (signing) first."""
     from gateway.identity.tokens import Keyring
 
@@ -288,7 +288,11 @@ def keys_list() -> None:
         settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
         create=False,
     )
-    for index, key in enumerate(keyring.keys()):
+    keys = keyring.keys()
+    if as_json:
+        _print_json([{"kid": key.kid, "signing": index == 0} for index, key in enumerate(keys)])
+        return
+    for index, key in enumerate(keys):
         console.print(f"{key.kid}{'  (signing)' if index == 0 else ''}")
 
 

@@ -124,6 +124,7 @@ def test_keys_rotate_and_list(data_dir: Path) -> None:
     first = Keyring(keys_dir, create=False).signing_key.kid
     assert first in rotated.replace("\n", "")
     assert _ok("keys", "list").split() == [first, "(signing)"]
+    assert _json("keys", "list", "--json") == [{"kid": first, "signing": True}]
 
     rotated = _ok("keys", "rotate")
     keys = Keyring(keys_dir, create=False).keys()
