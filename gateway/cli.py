@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from gateway.core.cli_output import console, prepare_offline_command, print_table
+from gateway.core.cli_output import fail as _fail
+from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import InsecureSettingsError, Settings, get_settings
 from gateway.numbers.cli import carriers_app, numbers_app
-from gateway.roles import API, SMPP, UP, WORKER
+from gateway.roles import API, ROLES, SMPP, UP, WORKER
 
 app = typer.Typer(
     help="Trunkline: a self-hosted PSTN/SMS gateway that speaks the ACS wire protocol.", no_args_is_help=True
@@ -31,6 +31,14 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(carriers_app, name="carriers")
+
+
+@app.callback()
+def _command(ctx: typer.Context) -> None:
+    # Roles configure themselves; `trunkline smpp` is a role only without a sub-command, which
+    # its own callback decides (gateway.sms.cli).
+    if ctx.invoked_subcommand not in {role.command for role in ROLES}:
+        prepare_offline_command()
 
 
 def _events_app() -> typer.Typer:
@@ -59,13 +67,6 @@ def _sip_app() -> typer.Typer:
 
 app.add_typer(_sip_app(), name="sip")
 
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
 
 def _database(settings: Settings) -> Any:
     from gateway.core.db import Database
@@ -74,11 +75,6 @@ def _database(settings: Settings) -> Any:
     database = Database(settings.effective_database_url)
     upgrade(database.engine)
     return database
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 # Roles ------------------------------------------------------------------------------------------
@@ -202,14 +198,17 @@ def resources_list(as_json: Annotated[bool, typer.Option("--json", help="Print J
     if as_json:
         _print_json(rows)
         return
-    table = Table("name", "id", "endpoint", "created")
-    for row in rows:
-        table.add_row(row["name"], row["id"], row["endpoint"], row["createdAt"])
-    console.print(table)
+    print_table(
+        ("name", "id", "endpoint", "created"),
+        [(row["name"], row["id"], row["endpoint"], row["createdAt"]) for row in rows],
+    )
 
 
 @resources_app.command("show")
-def resources_show(name: str) -> None:
+def resources_show(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (show always does).")] = False,
+) -> None:
     """Print one resource with its keys, as JSON."""
     from gateway.core.errors import AcsError
     from gateway.resources import service
@@ -230,10 +229,12 @@ def resources_delete(
     from gateway.core.errors import AcsError
     from gateway.resources import service
 
-    if not yes:
-        typer.confirm(f"Delete resource {name} and all its data?", abort=True)
     database = _database(get_settings())
     try:
+        if not yes:
+            with database.session() as session:
+                service.get_resource(session, name)  # NotFound before the question
+            typer.confirm(f"Delete resource {name} and all its data?", abort=True)
         with database.session() as session:
             service.delete_resource(session, name)
     except AcsError as exc:
@@ -283,7 +284,7 @@ def keys_rotate() -> None:
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List signing keys, newest (signing) first."""
     from gateway.identity.tokens import Keyring
 
@@ -293,7 +294,11 @@ def keys_list() -> None:
         settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
         create=False,
     )
-    for index, key in enumerate(keyring.keys()):
+    keys = keyring.keys()
+    if as_json:
+        _print_json([{"kid": key.kid, "signing": index == 0} for index, key in enumerate(keys)])
+        return
+    for index, key in enumerate(keys):
         console.print(f"{key.kid}{'  (signing)' if index == 0 else ''}")
 
 
@@ -443,7 +448,7 @@ def secrets_retire(kid: str) -> None:
 def main() -> None:
     from gateway.core.logging import configure_logging
 
-    configure_logging(
-        os.environ.get("TRUNKLINE_LOG_LEVEL", "INFO"), os.environ.get("TRUNKLINE_LOG_JSON", "true") != "false"
-    )
+    # JSON lines or human-readable ones as TRUNKLINE_LOG_FORMAT (or TRUNKLINE_LOG_JSON, or
+    # whether stderr is a terminal) says; commands other than roles then log warnings only.
+    configure_logging(os.environ.get("TRUNKLINE_LOG_LEVEL", "INFO"))
     app()

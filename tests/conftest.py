@@ -22,7 +22,7 @@ from gateway.app import create_app
 from gateway.core.db import Database
 from gateway.core.migrate import upgrade
 from gateway.core.sealed_columns import use_keyring
-from gateway.core.settings import Settings, get_settings
+from gateway.core.settings import Settings, get_settings, set_command_defaults
 from tests.support.acs import BASE_URL, OPERATOR_TOKEN, AcsClient, create_resource
 from tests.support.postgres import (
     POSTGRES_URL_ENV,
@@ -42,10 +42,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     # Stored secrets are encrypted with the tests' key, here and in the processes tests start.
     monkeypatch.setenv("TRUNKLINE_SECRETS_KEYS", TEST_SECRETS_KEYS)
+    set_command_defaults({})  # nor the state of a `trunkline up` a CLI test found
     get_settings.cache_clear()
     use_keyring(None)
     yield
     use_keyring(None)
+    set_command_defaults({})
     get_settings.cache_clear()
 
 

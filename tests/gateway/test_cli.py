@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,7 @@ def test_keys_rotate_and_list(data_dir: Path) -> None:
     first = Keyring(keys_dir, create=False).signing_key.kid
     assert first in rotated.replace("\n", "")
     assert _ok("keys", "list").split() == [first, "(signing)"]
+    assert _json("keys", "list", "--json") == [{"kid": first, "signing": True}]
 
     rotated = _ok("keys", "rotate")
     keys = Keyring(keys_dir, create=False).keys()
@@ -249,3 +251,66 @@ def test_secrets_encrypt_needs_a_key(data_dir: Path, monkeypatch: pytest.MonkeyP
     result = _run("secrets", "encrypt")
     assert result.exit_code == 1
     assert "no secrets key" in result.output
+
+
+def test_resources_delete_says_a_missing_resource_does_not_exist_before_asking(data_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["resources", "delete", "nope"], input="y\n")
+    assert result.exit_code == 1
+    assert "No resource 'nope'." in result.output
+    assert "Delete resource" not in result.output  # not asked
+
+
+def test_resources_list_in_a_pipe_is_tab_separated_and_whole(data_dir: Path) -> None:
+    created = _json("resources", "create", "a-rather-long-resource-name-for-a-narrow-table", "--json")
+    lines = _ok("resources", "list").splitlines()
+    assert lines[0].split("\t") == ["name", "id", "endpoint", "created"]
+    assert lines[1].split("\t")[:3] == [created["name"], created["id"], "https://gw.example.test/"]
+    assert "…" not in "".join(lines)
+    assert _json("resources", "show", created["name"], "--json")["id"] == created["id"]
+
+
+def test_commands_write_no_log_lines_among_their_output(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.core.logging import configure_logging
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # no `trunkline up` of the machine's
+    monkeypatch.setenv("TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
+    configure_logging("INFO", json=True)  # as main() does
+    result = _run("resources", "create", "tenant")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("created resource tenant")
+    assert not [line for line in result.output.splitlines() if line.lstrip().startswith("{")]
+    subscribed = _run(
+        "events", "subscribe", "--resource", "tenant", "--endpoint", "http://127.0.0.1:9/hook",
+        "--types", "SMSReceived",
+    )  # fmt: skip
+    assert subscribed.exit_code == 0, subscribed.output
+    assert subscribed.stdout.startswith("subscription ")
+    assert not [line for line in subscribed.output.splitlines() if line.lstrip().startswith("{")]
+
+
+def test_a_new_shell_finds_the_local_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.core.local_state import LocalGateway, write_local_gateway
+    from gateway.core.settings import set_command_defaults
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    write_local_gateway(
+        LocalGateway(
+            pid=os.getpid(),
+            data_dir=tmp_path / "gateway-data",
+            endpoint="https://127.0.0.1:18443/",
+            api_host="127.0.0.1",
+            api_port=18443,
+            webhook_allowed_networks=("127.0.0.0/8", "::1/128"),
+        )
+    )
+    try:
+        result = _run("resources", "create", "my-app", "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["connectionString"].startswith("endpoint=https://127.0.0.1:18443/;")
+        assert (tmp_path / "gateway-data" / "trunkline.db").is_file()
+        assert "using the gateway of `trunkline up`" in result.output  # on stderr: not the default
+        assert str(tmp_path / "gateway-data") in result.output
+    finally:
+        set_command_defaults({})
