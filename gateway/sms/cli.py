@@ -51,7 +51,7 @@ def smpp(
     """Without a sub-command: run one persistent bind per configured SMPP connection."""
     if ctx.invoked_subcommand is not None:
         return
-    from gateway.sms.smpp_process import run_smpp
+    from sms.worker.main import run_smpp
 
     if metrics_port is not None:
         from prometheus_client import start_http_server
