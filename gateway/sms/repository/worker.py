@@ -159,8 +159,8 @@ def claim_rows(
     this process still holds, which the portable claim does not take again."""
     connection = session.connection()
     if postgres:
-        # On the session's connection: Core, without the ORM's bulk-update machinery (a tenth of
-        # the SMPP process's time when the statement went through Session.execute).
+        # On the session's connection: Core, without the ORM's bulk-update machinery (see
+        # docs/perf-history/sms-worker.md).
         return connection.execute(POSTGRES_CLAIMS[by_id], parameters).all()
     find, take = PORTABLE_CLAIMS[by_id]
     rows = connection.execute(find, parameters).all()
