@@ -71,7 +71,13 @@ class ReceiptKind(StrEnum):
 
 
 def receipt_kind(state: ReceiptState) -> ReceiptKind:
+    """Final: the part is delivered or failed for good (an ACS delivery status); else in transit."""
     return ReceiptKind.FINAL if acs_delivery_status(state) is not None else ReceiptKind.INTERMEDIATE
+
+
+FINAL_RECEIPT_STATES: frozenset[ReceiptState] = frozenset(
+    state for state in ReceiptState if receipt_kind(state) is ReceiptKind.FINAL
+)
 
 
 class PartReceipt(NamedTuple):
@@ -98,6 +104,7 @@ class Outcome(StrEnum):
     QUEUE_EXPIRED = "queue_expired"
 
 
+_STATES: Mapping[str | None, SmsState | None] = {None: None, **{state.value: state for state in SmsState}}
 _Q, _S = SmsState.QUEUED, SmsState.SUBMITTED
 TRANSITIONS: Mapping[tuple[SmsState | None, Outcome], SmsState] = MappingProxyType(
     {
@@ -281,8 +288,7 @@ class ReportedMessage(Protocol):
     def enable_delivery_report(self) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
-class ReportEvent:
+class ReportEvent(NamedTuple):
     """An ``SMSDeliveryReportReceived`` event to publish in the transaction that writes its change."""
 
     resource_id: str
@@ -366,7 +372,7 @@ def report_data(
 def transition(state: str | None, outcome: MessageOutcome, now: datetime) -> Change | None:
     """The change ``outcome`` makes to a row in ``state`` (None: a row still to be created), or
     None when the table has no such transition: the row is then left alone."""
-    before = None if state is None else SmsState(state)
+    before = _STATES[state]
     report: Report | None = None
     if isinstance(outcome, ReceiptsRecorded):
         kind, report = _receipts_kind(outcome.parts)
@@ -444,35 +450,36 @@ def _finished(state: SmsState, report: Report, now: datetime) -> dict[str, Any]:
 
 
 def _receipts_kind(parts: Sequence[PartReceipt | None]) -> tuple[Outcome, Report | None]:
-    if any(part is None or receipt_kind(part.state) is ReceiptKind.INTERMEDIATE for part in parts):
-        return Outcome.RECEIPT_INTERMEDIATE, None
     report = _aggregate(parts, timed_out=False)
+    if report is None:
+        return Outcome.RECEIPT_INTERMEDIATE, None
     if report.status is AcsDeliveryStatus.DELIVERED:
         return Outcome.RECEIPTS_DELIVERED, report
     return Outcome.RECEIPTS_FAILED, report
 
 
-def _aggregate(parts: Sequence[PartReceipt | None], *, timed_out: bool) -> Report:
-    """The parts' ACS report; a part still in transit counts as having no receipt."""
-    aggregate = aggregate_segment_states(
-        [
-            None
-            if part is None or receipt_kind(part.state) is ReceiptKind.INTERMEDIATE
-            else DeliveryReceipt(
-                message_id=None,
-                state=part.state,
-                error=part.error,
-                network_error=None,  # not stored: the details quote the state and error
-                submit_date=None,
-                done_date=None,
-                submitted=None,
-                delivered=None,
-                text=None,
-            )
-            for part in parts
-        ],
-        timed_out=timed_out,
-    )
+def _aggregate(parts: Sequence[PartReceipt | None], *, timed_out: bool) -> Report | None:
+    """The parts' ACS report, a part still in transit counting as having no receipt; None while
+    some part has no final receipt and the report window is open."""
+    outcomes = [
+        None
+        if part is None or part.state not in FINAL_RECEIPT_STATES
+        else DeliveryReceipt(
+            message_id=None,
+            state=part.state,
+            error=part.error,
+            network_error=None,  # not stored: the details quote the state and error
+            submit_date=None,
+            done_date=None,
+            submitted=None,
+            delivered=None,
+            text=None,
+        )
+        for part in parts
+    ]
+    if not timed_out and any(outcome is None for outcome in outcomes):
+        return None
+    aggregate = aggregate_segment_states(outcomes, timed_out=timed_out)
     assert aggregate.status is not None  # every part final, or timed out
     return Report(
         aggregate.status, aggregate.details, aggregate.segments_succeeded, aggregate.segments_failed

@@ -5,8 +5,9 @@ same changes with a few statements (sms/worker/writer.py, sms/worker/receipts.py
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -51,6 +52,30 @@ def record(session: Session, message: SmsMessage, outcome: MessageOutcome, now: 
     if change is not None:
         apply_change(session, message, change)
     return change
+
+
+def bulk_rows(
+    entries: Sequence[tuple[dict[str, Any], Change]],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One bulk UPDATE's rows for these (row's own columns, change) entries, and the values every
+    change sets alike (set once, as constants). The changes set the same columns, as one
+    statement needs; a batch has few distinct ones (the lifecycle is pure, and the callers
+    compute each distinct outcome's change once)."""
+    distinct = list({id(change): change for _, change in entries}.values())
+    if not distinct:
+        return [], {}
+    columns = distinct[0].values.keys()
+    assert all(change.values.keys() == columns for change in distinct)
+    constants = {
+        name: value
+        for name, value in distinct[0].values.items()
+        if all(change.values[name] == value for change in distinct)
+    }
+    own = {
+        id(change): {name: value for name, value in change.values.items() if name not in constants}
+        for change in distinct
+    }
+    return [{**row, **own[id(change)]} for row, change in entries], constants
 
 
 def part_receipts(message: SmsMessage, segments: Iterable[SmsSegment]) -> tuple[PartReceipt | None, ...]:

@@ -24,7 +24,7 @@ from gateway.sms.models import SmsPendingReceipt
 from gateway.sms.repository import worker as repository
 from sms.receipts import DeliveryReceipt
 from sms.worker.batch import BatchCache
-from sms.worker.outcomes import new_event, record_receipts
+from sms.worker.outcomes import bulk_rows, new_event, record_receipts
 from sms.worker.routing import RoutingTable
 from sms.worker.work import Inbound, Work
 
@@ -68,29 +68,34 @@ def record_final_receipts(
     targets = _one_part_submitted(session, candidates, postgres=postgres)
     now = clock()
     segment_rows: list[dict[str, Any]] = []
-    message_rows: list[dict[str, Any]] = []
+    entries: list[tuple[dict[str, Any], lifecycle.Change]] = []
     events: dict[str, NewEvent] = {}
+    # The lifecycle is pure: one change per distinct (message state, receipt) of the batch.
+    changes: dict[tuple[str, PartReceipt], lifecycle.Change] = {}
     for work, key, receipt in keyed:
         target = targets.get(key)
         if target is None or seen[key] != 1:
             rest.append(work)
             continue
         assert receipt.state is not None
-        change = lifecycle.transition(
-            target.state, ReceiptsRecorded((PartReceipt(receipt.state, receipt.error),)), now
-        )
-        assert change is not None  # a final receipt for a submitted message
+        part = PartReceipt(receipt.state, receipt.error)
+        change = changes.get((target.state, part))
+        if change is None:
+            change = lifecycle.transition(target.state, ReceiptsRecorded((part,)), now)
+            assert change is not None  # a final receipt for a submitted message
+            changes[(target.state, part)] = change
         segment_rows.append(
             {"message_id": target.id, "receipt_state": int(receipt.state), "receipt_error": receipt.error}
         )
-        message_rows.append({"id": target.id, **change.values})
+        entries.append(({"id": target.id}, change))
         event = change.event(target)
         if event is not None:
             events[target.id] = new_event(event)
-    if message_rows:
+    if entries:
         repository.record_first_part_receipts(session, segment_rows, now)
         # Another SMPP process may have finished one meanwhile: report only what this one did.
-        finished = repository.update_messages(session, message_rows, state=SmsState.SUBMITTED)
+        rows, constants = bulk_rows(entries)
+        finished = repository.update_messages(session, rows, constants, state=SmsState.SUBMITTED)
         publish_many(session, [event for message_id, event in events.items() if message_id in finished])
     return rest
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from gateway.core.db import Database, utcnow
 from gateway.core.settings import Settings
 from gateway.sms import lifecycle
 from gateway.sms.lifecycle import (
+    Change,
     MessageOutcome,
     NoBoundConnection,
     PartOutcome,
@@ -48,7 +49,7 @@ from sms.status import backoff_delay
 from sms.worker import receipts
 from sms.worker.batch import BatchCache, prefetch
 from sms.worker.inbound import InboundRecorder
-from sms.worker.outcomes import part_receipts, record
+from sms.worker.outcomes import bulk_rows, part_receipts, record
 from sms.worker.routing import RoutingTable, tried_list
 from sms.worker.work import Inbound, NoRoute, SubmitBatch, WakeUp, Work, WorkItem
 
@@ -235,21 +236,24 @@ class Writer:
         repository.insert_accepted_segments(session, segments)
         # Only a queued message becomes submitted; one finished meanwhile (as in the general path)
         # keeps its state, and its claim no longer matters.
-        rows = []
+        # The lifecycle is pure: one change per distinct (connection, report window) of the batch.
+        changes: dict[tuple[str, int], Change] = {}
+        entries: list[tuple[dict[str, Any], Change]] = []
         for message in submitted:
-            change = lifecycle.transition(
-                SmsState.QUEUED, SubmitAccepted(message.connection_id, message.report_timeout_seconds), now
-            )
-            assert change is not None
-            rows.append(
-                {
-                    "id": message.message_id,
-                    "segment_count": message.segment_count,
-                    "data_coding": message.data_coding,
-                    **change.values,
-                }
-            )
-        repository.update_messages(session, rows, state=SmsState.QUEUED)
+            key = (message.connection_id, message.report_timeout_seconds)
+            change = changes.get(key)
+            if change is None:
+                change = lifecycle.transition(SmsState.QUEUED, SubmitAccepted(*key), now)
+                assert change is not None
+                changes[key] = change
+            own = {
+                "id": message.message_id,
+                "segment_count": message.segment_count,
+                "data_coding": message.data_coding,
+            }
+            entries.append((own, change))
+        rows, constants = bulk_rows(entries)
+        repository.update_messages(session, rows, constants, state=SmsState.QUEUED)
         return rest
 
     # the general path ---------------------------------------------------------------------------------

@@ -323,10 +323,12 @@ def segment_targets(
     return found
 
 
-def update_messages(session: Session, rows: Sequence[Mapping[str, Any]], *, state: SmsState) -> set[str]:
-    """Set each row's columns on its message (``id``) if the message is still in ``state``; the
-    ids of the messages updated (another SMPP process may have moved one on meanwhile)."""
-    return update_rows(session, _messages, rows, where={"state": state})
+def update_messages(
+    session: Session, rows: Sequence[Mapping[str, Any]], constants: Mapping[str, Any], *, state: SmsState
+) -> set[str]:
+    """Set each row's columns, and ``constants``, on its message (``id``) if the message is still
+    in ``state``; the ids of the messages updated (another SMPP process may have moved one on)."""
+    return update_rows(session, _messages, rows, where={"state": state}, constants=constants)
 
 
 def record_first_part_receipts(session: Session, rows: Sequence[Mapping[str, Any]], now: datetime) -> None:
