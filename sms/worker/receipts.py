@@ -1,6 +1,6 @@
 """Recording delivery receipts: on the part they name, then on its message through the lifecycle.
 
-Two paths, held to the same rows and events by tests/sms/worker/test_paths.py: in bulk, the
+Two paths, held to the same rows and events by tests/sms/worker/test_writer.py: in bulk, the
 common case of steady state (a final receipt finishing a one-part message), a few statements for
 a whole batch; one by one (ORM), everything else. A receipt whose part is not stored yet (it came
 before its submit_sm_resp was recorded) is kept as pending, and applied with that resp.
