@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gateway.sms.models import SmsMessage, SmsPendingReceipt, SmsSegment
 from gateway.sms.repository import worker as repository
-from sms.receipts import canonical_message_id
+from sms.worker.routing import RoutingTable
 from sms.worker.work import Inbound, SubmitBatch, Work
 
 
@@ -25,10 +25,10 @@ class BatchCache:
     pending: dict[tuple[str, str], list[SmsPendingReceipt]] = field(default_factory=dict)
 
 
-def prefetch(session: Session, batch: Sequence[Work]) -> BatchCache:
+def prefetch(session: Session, batch: Sequence[Work], routing: RoutingTable) -> BatchCache:
     cache = BatchCache()
     message_ids = {w.item.message_id for w in batch if isinstance(w.item, SubmitBatch)}
-    new_ids, receipt_ids = _smsc_ids(batch)
+    new_ids, receipt_ids = _smsc_ids(batch, routing)
     for connection_id, ids in receipt_ids.items():
         for segment in repository.segments_by_smsc_ids(session, connection_id, ids):
             message_ids.add(segment.message_id)
@@ -47,8 +47,11 @@ def prefetch(session: Session, batch: Sequence[Work]) -> BatchCache:
     return cache
 
 
-def _smsc_ids(batch: Sequence[Work]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """The SMSC ids the batch's resps and receipts name, by connection."""
+def _smsc_ids(
+    batch: Sequence[Work], routing: RoutingTable
+) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """The SMSC ids the batch's resps and receipts name, by connection, in the form they are
+    stored in (each connection's notation)."""
     new_ids: dict[str, set[str]] = {}
     receipt_ids: dict[str, set[str]] = {}
     for work in batch:
@@ -56,11 +59,11 @@ def _smsc_ids(batch: Sequence[Work]) -> tuple[dict[str, set[str]], dict[str, set
         if isinstance(item, SubmitBatch):
             for _, result in item.results:
                 if result.message_id is not None:
-                    new_ids.setdefault(item.connection_id, set()).add(canonical_message_id(result.message_id))
+                    smsc_id = routing.canonical(item.connection_id, result.message_id, receipt=False)
+                    new_ids.setdefault(item.connection_id, set()).add(smsc_id)
         elif isinstance(item, Inbound) and item.pdu.is_receipt:
             receipt = item.receipt
             if receipt is not None and receipt.message_id is not None:
-                receipt_ids.setdefault(item.connection_id, set()).add(
-                    canonical_message_id(receipt.message_id)
-                )
+                smsc_id = routing.canonical(item.connection_id, receipt.message_id, receipt=True)
+                receipt_ids.setdefault(item.connection_id, set()).add(smsc_id)
     return new_ids, receipt_ids

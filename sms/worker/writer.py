@@ -177,7 +177,7 @@ class Writer:
             rest = receipts.record_final_receipts(
                 session, rest, self.routing(), postgres=self.postgres, clock=self.clock
             )
-            cache = prefetch(session, rest)
+            cache = prefetch(session, rest, self.routing())
             for work in rest:
                 self.apply(session, work.item, cache)
 
@@ -187,7 +187,7 @@ class Writer:
         for work in batch:
             try:
                 with self.database.session() as session:
-                    self.apply(session, work.item, prefetch(session, [work]))
+                    self.apply(session, work.item, prefetch(session, [work], self.routing()))
             except Exception as single:
                 log.exception("writing %s failed", type(work.item).__name__)
                 work.error.append(single)

@@ -30,7 +30,7 @@ from gateway.sms.models import SmsMessage, SmsPendingReceipt, SmsSegment
 from gateway.sms.repository import worker as repository
 from sms.bind import SubmitOutcome, SubmitResult
 from sms.pdu import ESME_ROK, DeliverSm
-from sms.receipts import MessageState, format_receipt_text
+from sms.receipts import MessageIdFormat, MessageState, format_receipt_text
 from sms.segmentation import ConcatenationMode, ReferenceAllocator
 from sms.status import ESME_RINVDSTADR, ESME_RTHROTTLED
 from sms.worker.claims import Claimed, Claimer
@@ -295,3 +295,35 @@ def test_bulk_and_one_by_one_leave_the_same_rows_and_events(
     assert in_bulk["segments"] == one_by_one["segments"]
     assert in_bulk["pending"] == one_by_one["pending"]
     assert in_bulk["events"] == one_by_one["events"]
+
+
+@pytest.mark.parametrize("write", [Writer.write_in_bulk, Writer.write_one_by_one])
+def test_a_receipt_before_its_resp_matches_in_another_notation(
+    database: Database,
+    settings: Settings,
+    resource_id: str,
+    write: Callable[[Writer, Sequence[Work]], None],
+) -> None:
+    # resps in hex, receipts in decimal with leading zeros, as some SMSCs write them
+    connection = ConnectionView(
+        ONE,
+        ONE,
+        1,
+        1,
+        1,
+        1,
+        "auto",
+        resp_id_format=MessageIdFormat.HEX,
+        receipt_id_format=MessageIdFormat.DECIMAL,
+    )
+    routing = RoutingTable.build([connection], [("+1", ONE)])
+    queue_messages(database, resource_id)
+    writer = Writer(
+        database, settings, lambda: routing, InboundRecorder(settings), clock=lambda: NOW, jitter=lambda: 0.0
+    )
+    message = claim(database, settings)["A"]
+    write(writer, [receipt("0012", MessageState.DELIVERED)])
+    write(writer, [submitted(message, ONE, accepted("0000000C"))])
+    state = snapshot(database)
+    assert state["messages"][message.id]["state"] == "delivered"  # at once, not by the sweep 30 s later
+    assert state["pending"] == []
