@@ -44,7 +44,6 @@ class SmsState(StrEnum):
 
 
 FINAL_STATES: frozenset[SmsState] = frozenset({SmsState.DELIVERED, SmsState.FAILED, SmsState.EXPIRED})
-UNFINISHED_STATES: frozenset[SmsState] = frozenset(SmsState) - FINAL_STATES
 
 
 class SegmentSubmitState(StrEnum):
