@@ -64,6 +64,7 @@ MESSAGES = {
     "L": ("+14255550012", ONE_PART, False),  # delivered, no report asked
     "M": ("+14255550013", ONE_PART, True),  # rejected by the carrier: failed in bulk
     "N": ("+14255550014", ONE_PART, True),  # an intermediate receipt only: still submitted
+    "P": ("+14255550015", "plain " * 20, True),  # one GSM part, sent as two UCS-2 ones: re-coded
 }
 EXPECTED_STATES = {
     "A": "delivered",
@@ -80,6 +81,7 @@ EXPECTED_STATES = {
     "L": "delivered",
     "M": "failed",
     "N": "submitted",
+    "P": "delivered",
 }
 
 
@@ -99,14 +101,16 @@ def receipt(smsc_id: str, state: MessageState, error: str = "000", connection: s
     return Work(Inbound(connection, pdu))
 
 
-def submitted(message: Claimed, connection: str, *results: SubmitResult) -> Work:
+def submitted(message: Claimed, connection: str, *results: SubmitResult, recoded: bool = False) -> Work:
+    """The outcomes of a submit; ``recoded``: sent in UCS-2 (a UCS-2-only connection), so in as
+    many parts as given."""
     return Work(
         SubmitBatch(
             message.id,
             connection,
             [PartResult(sequence, result) for sequence, result in enumerate(results, start=1)],
-            message.segment_count,
-            message.data_coding,
+            len(results) if recoded else message.segment_count,
+            8 if recoded else message.data_coding,
             first_attempt=message.first_attempt,
             report_timeout_seconds=message.report_timeout_seconds,
         )
@@ -136,6 +140,7 @@ def batches(claimed: dict[str, Claimed]) -> list[list[Work]]:
             submitted(c["L"], ONE, accepted("l1")),
             submitted(c["M"], ONE, accepted("m1")),
             submitted(c["N"], ONE, accepted("n1")),
+            submitted(c["P"], ONE, accepted("p1"), accepted("p2"), recoded=True),
         ],
         [
             receipt("a1", MessageState.DELIVERED),
@@ -147,6 +152,8 @@ def batches(claimed: dict[str, Claimed]) -> list[list[Work]]:
             receipt("l1", MessageState.DELIVERED),
             receipt("m1", MessageState.REJECTED, "027"),
             receipt("n1", MessageState.ENROUTE),
+            receipt("p1", MessageState.DELIVERED),
+            receipt("p2", MessageState.DELIVERED),
         ],
         [
             receipt("b1", MessageState.DELIVERED),
@@ -159,7 +166,7 @@ def batches(claimed: dict[str, Claimed]) -> list[list[Work]]:
 def queue_messages(database: Database, resource_id: str) -> None:
     rows = []
     for name, (to, text, reports) in MESSAGES.items():
-        parts = 1 if text == ONE_PART else 2 if text == TWO_PARTS else 3
+        parts = {TWO_PARTS: 2, THREE_PARTS: 3}.get(text, 1)
         rows.append(
             {
                 "id": f"Outgoing_{name}",
@@ -282,7 +289,7 @@ def test_bulk_and_one_by_one_leave_the_same_rows_and_events(
         if m["delivery_status"] is not None
     }
     assert statuses == {
-        **dict.fromkeys("AEFKL", "Delivered"),
+        **dict.fromkeys("AEFKLP", "Delivered"),
         **dict.fromkeys("BCIM", "Failed"),
     }
     reported = {e["id"].removeprefix("Outgoing_"): e["data"]["deliveryStatus"] for e in one_by_one["events"]}
@@ -290,6 +297,7 @@ def test_bulk_and_one_by_one_leave_the_same_rows_and_events(
     assert one_by_one["pending"] == []
     assert messages["Outgoing_H"]["in_doubt"] is True
     assert messages["Outgoing_D"]["tried_connections"] == ONE
+    assert (messages["Outgoing_P"]["segment_count"], messages["Outgoing_P"]["data_coding"]) == (2, 8)
 
     assert in_bulk["messages"] == one_by_one["messages"]
     assert in_bulk["segments"] == one_by_one["segments"]
