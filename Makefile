@@ -12,6 +12,7 @@ test:
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy
+	$(VENV)/lint-imports
 	$(VENV)/pytest $(PYTEST_ARGS)
 
 lint:
@@ -19,6 +20,7 @@ lint:
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy
+	$(VENV)/lint-imports
 
 bench:
 	@scripts/bootstrap.sh --dev
@@ -29,4 +31,4 @@ bench:
 	$(VENV)/python -m bench.numbers
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache

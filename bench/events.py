@@ -119,7 +119,8 @@ def main() -> None:
     from gateway.core.migrate import upgrade
     from gateway.core.settings import Settings
     from gateway.core.tls import ensure_local_tls
-    from gateway.events import builder, service
+    from gateway.events import builder, service, subscriptions
+    from gateway.events.models import SubscriptionStatus
     from gateway.events.runtime import limits_from_settings, policy_from_settings
     from gateway.resources.service import create_resource
 
@@ -175,10 +176,10 @@ def main() -> None:
         settings = Settings(webhook_allowed_networks=["127.0.0.0/8"])  # type: ignore[arg-type]
         with database.session() as session:
             resource_id = create_resource(session, "bench", "https://localhost/").id
-            sub = service.create_subscription(
+            sub = subscriptions.create_subscription(
                 session,
                 resource_id,
-                service.SubscriptionSpec(
+                subscriptions.SubscriptionSpec(
                     f"https://localhost:{port}/hook",
                     [builder.SMS_RECEIVED],
                     delivery_schema=builder.DeliverySchema(
@@ -191,7 +192,7 @@ def main() -> None:
         deadline = time.monotonic() + 60
         while True:
             with database.session() as session:
-                if service.get_subscription(session, sub.id).status == service.ACTIVE:
+                if subscriptions.get_subscription(session, sub.id).status == SubscriptionStatus.ACTIVE:
                     break
             if time.monotonic() > deadline:
                 raise SystemExit("the subscription did not validate; see worker logs in " + str(tmp))

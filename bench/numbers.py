@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from gateway.core.db import Database, utcnow
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings
-from gateway.numbers import importer, inventory, operations, service
+from gateway.numbers import browse, importer, inventory, operations, purchases, searches
 from gateway.numbers.rules import NumberFilter
 from gateway.numbers.sample import US_AREAS, sample_rows, to_csv, toll_free_rows
 from gateway.resources import service as resources
@@ -85,11 +85,11 @@ def search_once(
     database: Database, settings: Settings, resource_id: str, spec: dict[str, Any]
 ) -> tuple[float, str | None]:
     started = time.perf_counter()
-    request = service.SearchRequest(
+    request = searches.SearchRequest(
         spec["phone_number_type"], "application", spec["calling"], spec["sms"], spec["area_code"], 1
     )
     with database.session() as session:
-        search, operation = service.start_search(session, resource_id, "US", request, settings)
+        search, operation = searches.start_search(session, resource_id, "US", request, settings)
         search_id, operation_id = search.id, operation.id
     operations.execute(database, settings, operation_id)
     elapsed = time.perf_counter() - started
@@ -107,7 +107,7 @@ def buyer(url: str, resource_id: str, seconds: float, barrier: Any, results: Any
         _, search_id = search_once(database, settings, resource_id, spec)
         with database.session() as session:
             try:
-                purchase = service.start_purchase(session, resource_id, search_id, False, utcnow())
+                purchase = purchases.start_purchase(session, resource_id, search_id, False, utcnow())
             except Exception:
                 failed += 1
                 continue
@@ -193,7 +193,7 @@ def main() -> None:
             for _ in range(args.searches):
                 started = time.perf_counter()
                 with database.session() as session:
-                    found = service.browse(session, "US", browse_filter, settings, utcnow())
+                    found = browse.browse(session, "US", browse_filter, settings, utcnow())
                 timings.append((time.perf_counter() - started) * 1000)
                 assert found
             summary = {

@@ -46,7 +46,8 @@ import smpplib.consts
 import smpplib.smpp
 
 from bench.sms_pipeline import cpu_seconds
-from sms.bind import BindConfig, SmppBind, SubmitRequest, SubmitResult
+from sms.bind import SmppBind
+from sms.bind_types import BindConfig, SubmitRequest, SubmitResult
 from tests.support.smsc import SmscProcess
 
 TEXT = b"Your verification code is 123456"

@@ -47,7 +47,7 @@ from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings
 from gateway.events.models import OutboxEvent
 from gateway.resources.service import create_resource
-from gateway.sms import service
+from gateway.sms import connections
 from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.models import SmsMessage
 from gateway.sms.schemas import ConnectionCreate, RouteCreate
@@ -75,7 +75,7 @@ def prepared(backend: str, smsc: SmscProcess, window: int) -> Iterator[tuple[Dat
         upgrade(database.engine)
         with database.session() as session:
             resource_id = create_resource(session, "bench", "https://bench.test/").id
-            service.add_connection(
+            connections.add_connection(
                 session,
                 ConnectionCreate(
                     name="smsc",
@@ -86,7 +86,7 @@ def prepared(backend: str, smsc: SmscProcess, window: int) -> Iterator[tuple[Dat
                     window_size=window,
                 ),
             )
-            service.add_route(session, RouteCreate(prefix="+", connection="smsc"))
+            connections.add_route(session, RouteCreate(prefix="+", connection="smsc"))
         give_number(database, resource_id, SENDER)
         try:
             yield database, resource_id

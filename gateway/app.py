@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from gateway import __version__
 from gateway.core.db import Database
-from gateway.core.errors import install_error_handlers
+from gateway.core.http_errors import install_error_handlers
 from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from gateway.core.settings import Settings, get_settings
 from gateway.identity.service import IdentityService
@@ -76,6 +76,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Added last, so outermost: its log line and metrics cover the 413s too.
     app.add_middleware(RequestContextMiddleware)
 
+    from gateway.calls.router import admin_router as sip_admin_router
+    from gateway.calls.router import router as sip_router
     from gateway.events.router import admin_router as events_admin_router
     from gateway.events.router import public_router as events_public_router
     from gateway.events.router import tenant_router as events_tenant_router
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         events_admin_router,
         events_tenant_router,
         sms_admin_router,
+        sip_router,
+        sip_admin_router,
     ):
         app.include_router(router)
 

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from gateway.core.settings import InsecureSettingsError, Settings, get_settings
 from gateway.numbers.cli import carriers_app, numbers_app
+from gateway.roles import API, SMPP, UP, WORKER
 
 app = typer.Typer(
     help="Trunkline: a self-hosted PSTN/SMS gateway that speaks the ACS wire protocol.", no_args_is_help=True
@@ -42,7 +43,16 @@ def _smpp_app() -> typer.Typer:
     return smpp_app
 
 
-app.add_typer(_smpp_app(), name="smpp")
+app.add_typer(_smpp_app(), name=SMPP.command)
+
+
+def _sip_app() -> typer.Typer:
+    from gateway.calls.cli import sip_app  # trunks and routes; the SIP process will be its callback
+
+    return sip_app
+
+
+app.add_typer(_sip_app(), name="sip")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -69,15 +79,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 # Roles ------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(API.command)
 def api(
     host: Annotated[str | None, typer.Option(help="Address to listen on (TRUNKLINE_API_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (TRUNKLINE_API_PORT).")] = None,
     workers: Annotated[int | None, typer.Option(help="API processes (TRUNKLINE_API_WORKERS).")] = None,
 ) -> None:
     """Serve the HTTPS API (data plane and operator admin API)."""
-    from gateway.server import serve_api
-
     overrides: dict[str, Any] = {}
     if workers is not None:
         overrides["api_workers"] = workers
@@ -90,10 +98,10 @@ def api(
         settings.require_production_secrets()
     except InsecureSettingsError as exc:
         raise _fail(f"refusing to start: {exc}", 2) from exc
-    serve_api(settings)
+    API.entry_point.load()(settings)
 
 
-@app.command()
+@app.command(WORKER.command)
 def worker(
     concurrency: Annotated[
         int | None, typer.Option(help="Delivery threads (TRUNKLINE_EVENTS_DELIVERY_CONCURRENCY).")
@@ -104,22 +112,24 @@ def worker(
     hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
 ) -> None:
     """Run the event workers (outbox dispatcher, webhook deliveries) against TRUNKLINE_BROKER_URL."""
-    from gateway.events.cli import run_worker
-
     if not (dispatcher or deliveries):
         raise _fail("nothing to run: give --dispatcher, --deliveries or both", 2)
-    run_worker(concurrency, dispatcher, deliveries, metrics_port, hostname)
+    WORKER.entry_point.load()(
+        concurrency=concurrency,
+        dispatcher=dispatcher,
+        deliveries=deliveries,
+        metrics_port=metrics_port,
+        hostname=hostname,
+    )
 
 
-@app.command()
+@app.command(UP.command)
 def up(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTPS port.")] = 8443,
 ) -> None:
     """Run every role on this machine with embedded defaults (SQLite, no Redis needed)."""
-    from gateway.supervisor import run_local
-
-    run_local(host, port)
+    UP.entry_point.load()(host, port)
 
 
 # Database ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Imports every domain's models so that Base.metadata (and Alembic) sees all tables."""
 
+from gateway.calls.models import SipRoute, SipTrunk, TenantSipRoute, TenantSipTrunk
 from gateway.events.models import Delivery, DeliveryAttempt, EventSubscription, OutboxEvent
 from gateway.identity.models import Identity
 from gateway.numbers.models import (
@@ -38,6 +39,8 @@ __all__ = [
     "Reservation",
     "ReservationNumber",
     "Resource",
+    "SipRoute",
+    "SipTrunk",
     "SmppConnection",
     "SmppRoute",
     "SmsInbound",
@@ -47,4 +50,6 @@ __all__ = [
     "SmsPendingReceipt",
     "SmsSegment",
     "SmsSendCounter",
+    "TenantSipRoute",
+    "TenantSipTrunk",
 ]

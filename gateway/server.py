@@ -11,21 +11,9 @@ from fastapi import FastAPI
 
 from gateway.core.logging import configure_logging
 from gateway.core.settings import Settings
+from gateway.core.storage import prepare_storage
 
 log = structlog.get_logger("trunkline.api")
-
-
-def prepare_storage(settings: Settings) -> None:
-    """Create the data dir and bring the schema to the newest migration."""
-    from gateway.core.db import make_engine
-    from gateway.core.migrate import upgrade
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.effective_database_url)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
 
 
 def serve_api(settings: Settings) -> None:

@@ -1,6 +1,6 @@
 """``trunkline up``: every role on one machine, as child processes restarted when they die.
 
-Later roles (Celery worker, SMPP, SIP) add themselves to ``local_roles``.
+The roles are gateway.roles' supervised ones; a role added there is run here too.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from gateway.core.settings import Settings, is_strong_secret
+from gateway.roles import supervised_roles
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -27,7 +28,9 @@ STOP_GRACE_SECONDS = 10.0
 
 
 @dataclass
-class Role:
+class Child:
+    """A role's child process under ``trunkline up``, restarted with a backoff when it dies."""
+
     name: str
     argv: list[str]
     process: subprocess.Popen[bytes] | None = None
@@ -36,13 +39,10 @@ class Role:
     started_at: float = field(default=0.0)
 
 
-def local_roles() -> list[Role]:
+def local_roles() -> list[Child]:
+    """A child for each supervised role, running ``trunkline <command>`` with this interpreter."""
     python = sys.executable
-    return [
-        Role("api", [python, "-m", "gateway", "api"]),
-        Role("worker", [python, "-m", "gateway", "worker"]),
-        Role("smpp", [python, "-m", "gateway", "smpp"]),
-    ]
+    return [Child(role.name, [python, "-m", "gateway", role.command]) for role in supervised_roles()]
 
 
 def local_operator_token(settings: Settings) -> str:
@@ -62,8 +62,8 @@ def local_operator_token(settings: Settings) -> str:
 
 
 def run_local(host: str, port: int) -> None:
+    from gateway.core.storage import prepare_storage
     from gateway.core.tls import ensure_local_tls
-    from gateway.server import prepare_storage
 
     settings = Settings(api_host=host, api_port=port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,7 @@ def run_local(host: str, port: int) -> None:
     supervise(local_roles(), env)
 
 
-def supervise(roles: list[Role], env: dict[str, str]) -> None:
+def supervise(roles: list[Child], env: dict[str, str]) -> None:
     stopping = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -23,7 +23,13 @@ from gateway.core.db import Database
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings, get_settings
 from tests.support.acs import BASE_URL, OPERATOR_TOKEN, AcsClient, create_resource
-from tests.support.postgres import POSTGRES_URL_ENV, PostgresUnavailable, empty_all_tables, throwaway_database
+from tests.support.postgres import (
+    POSTGRES_URL_ENV,
+    Postgres,
+    PostgresUnavailable,
+    empty_all_tables,
+    throwaway_database,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +57,20 @@ def postgres_url() -> Iterator[str]:
             yield url
     except PostgresUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """Migrated PostgreSQL databases made on demand (``new_database()``), dropped at the end: for
+    tests whose other processes (workers) share a database of their own."""
+    try:
+        databases = Postgres()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
 
 
 # SQLite ---------------------------------------------------------------------------------------

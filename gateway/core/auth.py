@@ -1,4 +1,9 @@
-"""FastAPI dependencies for the two kinds of caller: tenants (ACS HMAC) and the operator (bearer)."""
+"""FastAPI dependencies for the two kinds of caller: tenants (ACS HMAC) and the operator (bearer).
+
+Which tenant's key signed a request is the resources domain's knowledge
+(``gateway.resources.keys.ResourceKeyIndex``); this module asks it through ``TenantKeyIndex``,
+the interface it needs, found on ``app.state.resource_keys``, so core imports no domain.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import structlog
 from fastapi import Depends, Request
@@ -17,6 +22,9 @@ from gateway.core.db import Database
 from gateway.core.errors import VALIDATION_PROBLEMS_STATE, AcsError, Unauthorized
 from gateway.core.metrics import AUTH_FAILURES
 from gateway.core.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # The small dependencies below are ``async def`` on purpose: FastAPI runs a plain ``def``
 # dependency in the thread pool, and those hops (tens of microseconds each, several per
@@ -47,7 +55,7 @@ class Tenant:
 @dataclass(frozen=True)
 class SignedCall:
     """A request whose HMAC signature is well formed and fresh; whose key signed it is not known
-    yet (that takes a database read: ResourceKeyIndex.resolve)."""
+    yet (that takes a database read: TenantKeyIndex.resolve)."""
 
     signed: hmac_auth.SignedRequest
     host: str
@@ -98,10 +106,17 @@ def bind_tenant(resource_id: str) -> Tenant:
     return Tenant(resource_id=resource_id)
 
 
-async def authenticated_tenant(request: Request, call: SignedTenantCall, database: AppDatabase) -> Tenant:
-    from gateway.resources.keys import ResourceKeyIndex
+class TenantKeyIndex(Protocol):
+    """Finds the tenant whose current access key signed a request (implemented by
+    ``gateway.resources.keys.ResourceKeyIndex``, which app.py puts on ``app.state``)."""
 
-    index: ResourceKeyIndex = request.app.state.resource_keys
+    def resolve(self, session: Session, signed: hmac_auth.SignedRequest, host: str) -> str | None:
+        """The id of the resource whose current key signed the request, else None."""
+        ...
+
+
+async def authenticated_tenant(request: Request, call: SignedTenantCall, database: AppDatabase) -> Tenant:
+    index: TenantKeyIndex = request.app.state.resource_keys
 
     def find_owner() -> str | None:
         with database.read_session() as session:
@@ -156,7 +171,7 @@ def checked_api_version(value: str | None, supported: tuple[str, ...]) -> str:
 def api_version(*supported: str, validation_problems: tuple[str, ...] = ()) -> Any:
     """A dependency that requires ``?api-version=`` to be one of ``supported``. A request of a
     version in ``validation_problems`` has its validation failures answered as a problem
-    document (see gateway.core.errors)."""
+    document (see gateway.core.http_errors)."""
 
     async def check(request: Request) -> str:
         value = checked_api_version(request.query_params.get("api-version"), supported)

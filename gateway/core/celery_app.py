@@ -1,5 +1,8 @@
 """The Celery application: Redis broker in production, kombu's filesystem queue for ``trunkline up``.
 
+Plumbing only, no task is registered here: a process that runs tasks registers them on its app
+(``trunkline worker`` does); a process that only sends them needs nothing but their names.
+
 No result backend (tasks record their outcome in the database). Deliveries are acknowledged
 late and given back to the queue when a worker dies, and an unacknowledged message returns to
 the queue after the visibility timeout, so a SIGKILLed worker's delivery is redone elsewhere.
@@ -42,6 +45,7 @@ def broker_options(settings: Settings) -> dict[str, Any]:
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
+    """A configured app with no tasks registered."""
     settings = settings or get_settings()
     url = broker_url(settings)
     app = Celery("trunkline", broker=url)
@@ -65,10 +69,6 @@ def create_celery(settings: Settings | None = None) -> Celery:
         task_soft_time_limit=None,
     )
     app.trunkline_settings = settings
-
-    from gateway.events.tasks import register
-
-    register(app)
     return app
 
 
@@ -76,7 +76,8 @@ _app: Celery | None = None
 
 
 def celery_app() -> Celery:
-    """The process's Celery app (created from the environment's settings on first use)."""
+    """The process's Celery app (created from the environment's settings on first use; the worker
+    sets its own, with its tasks, through :func:`set_celery_app`)."""
     global _app  # noqa: PLW0603 - one app per process
     if _app is None:
         _app = create_celery()

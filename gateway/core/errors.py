@@ -1,25 +1,19 @@
-"""ACS's error shape (``{"error": {"code", "message", "target"?}}``) for every failure.
+"""ACS's errors as plain exceptions: what failed, with which code, status and target.
 
-The shape is ``CommunicationErrorResponse`` of ``Common/2022-07-13/common.json``. Where a route's
-api-version answers its validation failures as a problem document instead (``Sms/2026-01-23``'s
+The shape is ``CommunicationErrorResponse`` of ``Common/2022-07-13/common.json``
+(``{"error": {"code", "message", "target"?}}``). Where a route's api-version answers its
+validation failures as a problem document instead (``Sms/2026-01-23``'s
 ``BadRequestErrorResponse``: ASP.NET Core's validation problem details, as its ``OptOutAdd``
-example shows), ``api_version(..., validation_problems=...)`` marks the request and the handlers
-here answer that form.
+example shows), ``api_version(..., validation_problems=...)`` marks the request and
+``gateway.core.http_errors`` answers that form.
+
+Pure on purpose: services, CLIs and the SMPP worker raise these without importing FastAPI or
+Starlette; turning them into HTTP responses is ``gateway.core.http_errors``'s job.
 """
 
 from __future__ import annotations
 
-import secrets
-import uuid
 from typing import Any
-
-import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = structlog.get_logger(__name__)
 
 
 class AcsError(Exception):
@@ -51,16 +45,6 @@ def error_body(code: str, message: str, target: str | None = None) -> dict[str, 
     return {"error": error}
 
 
-def error_response(
-    status_code: int,
-    code: str,
-    message: str,
-    target: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(error_body(code, message, target), status_code=status_code, headers=headers)
-
-
 class BadRequest(AcsError):
     def __init__(self, message: str, target: str | None = None, code: str = "BadRequest") -> None:
         super().__init__(400, code, message, target)
@@ -90,72 +74,9 @@ class Unauthorized(AcsError):
         super().__init__(401, code, message)
 
 
-_HTTP_CODES = {
-    400: "BadRequest",
-    401: "Denied",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-    413: "PayloadTooLarge",
-    415: "UnsupportedMediaType",
-    429: "TooManyRequests",
-    503: "ServiceUnavailable",
-}
-
-
-def _location(loc: tuple[Any, ...] | list[Any]) -> str:
-    """``("body", "createTokenWithScopes", 0)`` -> ``createTokenWithScopes[0]``."""
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or str(loc[0] if loc else "request")
-
-
-def validation_error_response(exc: RequestValidationError) -> JSONResponse:
-    errors = exc.errors()
-    if not errors:
-        return error_response(400, "BadRequest", "The request is invalid.")
-    first = errors[0]
-    target = _location(first.get("loc", ()))
-    if first.get("type") == "json_invalid":
-        return error_response(400, "BadRequest", "The request body is not valid JSON.")
-    message = f"Invalid value for '{target}': {first.get('msg', 'invalid')}."
-    if len(errors) > 1:
-        others = ", ".join(sorted({_location(e.get("loc", ())) for e in errors[1:]} - {target}))
-        if others:
-            message += f" Also invalid: {others}."
-    return error_response(400, "InvalidRequest", message, target)
-
-
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-# The type and title ASP.NET Core gives a validation problem, as in Sms 2026-01-23's examples.
-VALIDATION_PROBLEM_TYPE = "https://tools.ietf.org/html/rfc9110#section-15.5.1"
-VALIDATION_PROBLEM_TITLE = "One or more validation errors occurred."
 # The request attribute (``request.state``) set by api_version() when the route's api-version
 # answers validation failures as a problem document.
 VALIDATION_PROBLEMS_STATE = "validation_problems"
-
-
-def trace_id() -> str:
-    """The request's id as a W3C ``traceparent`` (the form of the traceId in ACS's problem
-    documents): its trace id is the request id that ``x-ms-request-id`` carries."""
-    request_id = structlog.contextvars.get_contextvars().get("request_id", "")
-    try:
-        trace = uuid.UUID(request_id).hex
-    except ValueError:
-        trace = secrets.token_hex(16)
-    return f"00-{trace}-{secrets.token_hex(8)}-00"
-
-
-def problem_response(status_code: int, title: str, problem_type: str, **members: Any) -> JSONResponse:
-    """An RFC 9457 problem document with ACS's ``traceId``."""
-    body = {"type": problem_type, "title": title, "status": status_code, **members, "traceId": trace_id()}
-    return JSONResponse(body, status_code=status_code, media_type=PROBLEM_MEDIA_TYPE)
 
 
 def problem_field_name(loc: tuple[Any, ...] | list[Any] | str | None) -> str:
@@ -173,53 +94,3 @@ def problem_field_name(loc: tuple[Any, ...] | list[Any] | str | None) -> str:
             text = str(part)
             name += ("." if name else "") + text[:1].upper() + text[1:]
     return name or "$"
-
-
-def validation_problem(errors: dict[str, list[str]]) -> JSONResponse:
-    return problem_response(400, VALIDATION_PROBLEM_TITLE, VALIDATION_PROBLEM_TYPE, errors=errors)
-
-
-def _validation_problem_errors(exc: RequestValidationError) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    for error in exc.errors():
-        if error.get("type") == "json_invalid":
-            errors.setdefault("$", []).append("The request body is not valid JSON.")
-            continue
-        name = problem_field_name(error.get("loc", ()))
-        errors.setdefault(name, []).append(str(error.get("msg", "The value is invalid.")))
-    return errors or {"$": ["The request is invalid."]}
-
-
-def _wants_validation_problems(request: Request) -> bool:
-    return bool(getattr(request.state, VALIDATION_PROBLEMS_STATE, False))
-
-
-def error_answer(exc: AcsError | RequestValidationError, *, validation_problems: bool) -> JSONResponse:
-    """The response to an ACS error or a body that does not validate; ``validation_problems``:
-    the route's api-version answers validation failures as a problem document."""
-    if isinstance(exc, RequestValidationError):
-        if validation_problems:
-            return validation_problem(_validation_problem_errors(exc))
-        return validation_error_response(exc)
-    if isinstance(exc, InvalidField) and validation_problems:
-        return validation_problem({problem_field_name(exc.target): [exc.message]})
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(AcsError)
-    async def _acs_error(request: Request, exc: AcsError) -> JSONResponse:
-        return error_answer(exc, validation_problems=_wants_validation_problems(request))
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_answer(exc, validation_problems=_wants_validation_problems(request))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "Error")
-        detail = exc.detail if isinstance(exc.detail, str) else code
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = "No such resource or operation."
-        headers = dict(exc.headers) if exc.headers else None
-        return error_response(exc.status_code, code, detail, headers=headers)

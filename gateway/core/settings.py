@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     # A TOML file of SMPP connections and routes (``[[connections]]``, ``[[routes]]``) that
     # ``trunkline smpp`` (and so ``trunkline up``) applies to the database when it starts.
     smpp_config_file: Path | None = None
+    # A TOML file of SIP trunks and routes (``[[trunks]]``, ``[[routes]]``, infra/sip.toml.example)
+    # that ``trunkline sip`` applies when it starts (``trunkline sip apply FILE`` applies one now).
+    sip_config_file: Path | None = None
     # Inbound segments of a concatenated message are awaited this long.
     sms_reassembly_timeout_seconds: float = Field(default=300.0, gt=0)
 

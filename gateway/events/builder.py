@@ -51,6 +51,17 @@ def resource_topic(subscription_id: str, resource_group: str, resource_name: str
     )
 
 
+class TopicNamer:
+    """A resource's topic from its name, under the configured Azure subscription and group."""
+
+    def __init__(self, subscription_id: str, resource_group: str) -> None:
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+
+    def __call__(self, resource_name: str) -> str:
+        return resource_topic(self.subscription_id, self.resource_group, resource_name)
+
+
 def format_time(value: datetime) -> str:
     """RFC 3339 UTC with 7 fractional digits when there is a fraction, as Event Grid writes it."""
     if value.tzinfo is None:

@@ -1,7 +1,7 @@
-"""``trunkline events ...`` (subscriptions, dead letters, replay, test events) and ``trunkline worker``.
+"""``trunkline events ...``: subscriptions, dead letters, replay, test events.
 
 The events commands work on the database directly, like ``trunkline resources``; deliveries and
-handshakes they start are carried out by the running workers.
+handshakes they start are carried out by the running workers (:mod:`gateway.events.worker`).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def subscribe(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a subscription; prints it with its id and signing secret."""
-    from gateway.events import service
+    from gateway.events import subscriptions
     from gateway.events.builder import DeliverySchema
     from gateway.events.runtime import limits_from_settings, policy_from_settings
     from gateway.events.schemas import Subscription
@@ -84,7 +84,7 @@ def subscribe(
         err_console.print("[red]error:[/red] --schema must be eventgrid or cloudevents")
         raise typer.Exit(2)
     settings = get_settings()
-    spec = service.SubscriptionSpec(
+    spec = subscriptions.SubscriptionSpec(
         endpoint_url=endpoint,
         event_types=[_event_type(t) for t in types.split(",") if t.strip()],
         delivery_schema=DeliverySchema(SCHEMAS[schema]),
@@ -96,7 +96,7 @@ def subscribe(
     data = _run(
         lambda s: _dump(
             Subscription.of(
-                service.create_subscription(
+                subscriptions.create_subscription(
                     s,
                     get_resource(s, resource).id,
                     spec,
@@ -126,7 +126,7 @@ def update(
     as_json: JsonFlag = False,
 ) -> None:
     """Change a subscription."""
-    from gateway.events import service
+    from gateway.events import subscriptions
     from gateway.events.builder import DeliverySchema
     from gateway.events.runtime import policy_from_settings
     from gateway.events.schemas import Subscription
@@ -134,7 +134,7 @@ def update(
     if schema is not None and schema not in SCHEMAS:
         err_console.print("[red]error:[/red] --schema must be eventgrid or cloudevents")
         raise typer.Exit(2)
-    change = service.SubscriptionUpdate(
+    change = subscriptions.SubscriptionUpdate(
         endpoint_url=endpoint,
         event_types=[_event_type(t) for t in types.split(",") if t.strip()] if types is not None else None,
         delivery_schema=DeliverySchema(SCHEMAS[schema]) if schema else None,
@@ -145,7 +145,9 @@ def update(
     )
     policy = policy_from_settings(get_settings())
     data = _run(
-        lambda s: _dump(Subscription.of(service.update_subscription(s, subscription_id, change, policy)))
+        lambda s: _dump(
+            Subscription.of(subscriptions.update_subscription(s, subscription_id, change, policy))
+        )
     )
     if as_json:
         _print_json(data)
@@ -159,13 +161,13 @@ def list_(
     as_json: JsonFlag = False,
 ) -> None:
     """List subscriptions."""
-    from gateway.events import service
+    from gateway.events import subscriptions
     from gateway.events.schemas import Subscription
     from gateway.resources.service import get_resource
 
     def work(session: Any) -> list[dict[str, Any]]:
         scope = get_resource(session, resource).id if resource else None
-        return [_dump(Subscription.of(s)) for s in service.list_subscriptions(session, scope)]
+        return [_dump(Subscription.of(s)) for s in subscriptions.list_subscriptions(session, scope)]
 
     rows = _run(work)
     if as_json:
@@ -187,18 +189,18 @@ def list_(
 @events_app.command("show")
 def show(subscription_id: str) -> None:
     """Print one subscription as JSON."""
-    from gateway.events import service
+    from gateway.events import subscriptions
     from gateway.events.schemas import Subscription
 
-    _print_json(_run(lambda s: _dump(Subscription.of(service.get_subscription(s, subscription_id)))))
+    _print_json(_run(lambda s: _dump(Subscription.of(subscriptions.get_subscription(s, subscription_id)))))
 
 
 @events_app.command("delete")
 def delete(subscription_id: str) -> None:
     """Delete a subscription (and its pending deliveries)."""
-    from gateway.events import service
+    from gateway.events import subscriptions
 
-    _run(lambda s: service.delete_subscription(s, subscription_id))
+    _run(lambda s: subscriptions.delete_subscription(s, subscription_id))
     console.print(f"deleted {subscription_id}")
 
 
@@ -209,10 +211,10 @@ def send_test(
     as_json: JsonFlag = False,
 ) -> None:
     """Deliver a sample event to this subscription through the normal pipeline."""
-    from gateway.events import service
+    from gateway.events import samples
 
     chosen = _event_type(event_type) if event_type else None
-    event_id = _run(lambda s: service.send_test_event(s, subscription_id, None, chosen))
+    event_id = _run(lambda s: samples.send_test_event(s, subscription_id, None, chosen))
     if as_json:
         _print_json({"eventId": event_id})
     else:
@@ -222,12 +224,12 @@ def send_test(
 @events_app.command("rotate-secret")
 def rotate_secret(subscription_id: str, as_json: JsonFlag = False) -> None:
     """New signing secret; the previous one keeps signing during the overlap."""
-    from gateway.events import service
+    from gateway.events import subscriptions
     from gateway.events.runtime import limits_from_settings
     from gateway.events.schemas import Subscription
 
     limits = limits_from_settings(get_settings())
-    data = _run(lambda s: _dump(Subscription.of(service.rotate_secret(s, subscription_id, limits))))
+    data = _run(lambda s: _dump(Subscription.of(subscriptions.rotate_secret(s, subscription_id, limits))))
     if as_json:
         _print_json(data)
     else:
@@ -237,9 +239,9 @@ def rotate_secret(subscription_id: str, as_json: JsonFlag = False) -> None:
 @events_app.command("validate")
 def validate(subscription_id: str) -> None:
     """Run the validation handshake again."""
-    from gateway.events import service
+    from gateway.events import subscriptions
 
-    _run(lambda s: service.revalidate(s, subscription_id))
+    _run(lambda s: subscriptions.revalidate(s, subscription_id))
     console.print("validation handshake queued")
 
 
@@ -251,13 +253,13 @@ def deliveries(
     as_json: JsonFlag = False,
 ) -> None:
     """Deliveries of a subscription; --status deadLettered lists the dead-letter store."""
-    from gateway.events import service
+    from gateway.events import history
     from gateway.events.schemas import DeliveryView
 
     rows = _run(
         lambda s: [
             _dump(DeliveryView.of(d, e))
-            for d, e in service.list_deliveries(s, subscription_id, status=status, limit=limit)
+            for d, e in history.list_deliveries(s, subscription_id, status=status, limit=limit)
         ]
     )
     if as_json:
@@ -284,13 +286,13 @@ def attempts(
     as_json: JsonFlag = False,
 ) -> None:
     """The attempt log of a subscription (newest first)."""
-    from gateway.events import service
+    from gateway.events import history
     from gateway.events.schemas import AttemptView
 
     rows = _run(
         lambda s: [
             _dump(AttemptView.of(a))
-            for a in service.list_attempts(s, subscription_id, event_id=event, limit=limit)
+            for a in history.list_attempts(s, subscription_id, event_id=event, limit=limit)
         ]
     )
     if as_json:
@@ -319,102 +321,10 @@ def replay(
     as_json: JsonFlag = False,
 ) -> None:
     """Send dead-lettered events of a subscription again."""
-    from gateway.events import service
+    from gateway.events import history
 
-    ids = _run(lambda s: service.replay(s, subscription_id, event or None))
+    ids = _run(lambda s: history.replay(s, subscription_id, event or None))
     if as_json:
         _print_json({"replayedEventIds": ids})
     else:
         console.print(f"replaying {len(ids)} event(s)")
-
-
-def _run_celery_worker(app: Any, argv: list[str], log: Any) -> None:
-    """Run the Celery worker; start it again when it dies of an error.
-
-    kombu's Redis transport can crash the worker with an "Unrecoverable error" when the broker
-    goes away while messages are unacknowledged (seen with kombu 5.7 on a Redis restart).
-    Nothing is lost (the outbox and the delivery rows are the truth), but deliveries would stop
-    until something restarted the process, so it is restarted here. A requested stop
-    (SIGTERM/SIGINT, which Celery announces with ``worker_shutting_down``) ends the loop.
-    """
-    import threading
-    import time
-
-    from celery.signals import worker_shutting_down
-
-    requested = threading.Event()
-
-    def on_shutdown(**_kwargs: Any) -> None:
-        requested.set()
-
-    worker_shutting_down.connect(on_shutdown, weak=False)
-    delay = 0.5
-    while True:
-        started = time.monotonic()
-        app.start(argv)
-        if requested.is_set():
-            return
-        if time.monotonic() - started > 60:
-            delay = 0.5
-        log.error("celery worker stopped without being asked to; restarting it", in_seconds=delay)
-        app.close()  # drop pooled broker connections; the next start makes new ones
-        time.sleep(delay)
-        delay = min(delay * 2, 10.0)
-
-
-def run_worker(
-    concurrency: int | None,
-    dispatcher: bool,
-    deliveries: bool,
-    metrics_port: int | None,
-    hostname: str | None,
-) -> None:
-    """Run the Celery worker (deliveries and handshakes) and the dispatcher thread."""
-    import signal
-
-    import structlog
-
-    from gateway.core.celery_app import EVENTS_QUEUE, create_celery, set_celery_app
-    from gateway.events.runtime import runtime
-    from gateway.events.tasks import Dispatcher
-    from gateway.server import prepare_storage
-
-    settings = get_settings()
-    log = structlog.get_logger("trunkline.worker")
-    prepare_storage(settings)
-    app = create_celery(settings)
-    set_celery_app(app)
-    rt = runtime()
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr="127.0.0.1")
-    loop = Dispatcher(app, rt) if dispatcher else None
-    if loop is not None:
-        loop.start()
-        log.info("dispatcher started")
-    try:
-        if deliveries:
-            argv = [
-                "worker",
-                "--pool=threads",
-                f"--concurrency={concurrency or settings.events_delivery_concurrency}",
-                f"--queues={EVENTS_QUEUE}",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                f"--loglevel={settings.log_level}",
-            ]
-            if hostname:
-                argv.append(f"--hostname={hostname}")
-            _run_celery_worker(app, argv, log)
-        else:
-            stop = loop.stop if loop is not None else None
-            if stop is not None:
-                signal.signal(signal.SIGTERM, lambda *_: stop.set())
-                signal.signal(signal.SIGINT, lambda *_: stop.set())
-                stop.wait()
-    finally:
-        if loop is not None:
-            loop.close()
-        rt.client.close()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gateway.events.lifecycle import FailureKind
 from gateway.events.ssrf import DestinationRefused, Policy, Resolver, split_url, system_resolver
 
 USER_AGENT = "Trunkline-Events/1.0"
@@ -48,7 +49,7 @@ class HttpResult:
 class WebhookError(Exception):
     """No HTTP answer: refused destination, DNS, connect, TLS, timeout, protocol error."""
 
-    def __init__(self, kind: str, message: str, latency_ms: int) -> None:
+    def __init__(self, kind: FailureKind, message: str, latency_ms: int) -> None:
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.message = message
@@ -175,7 +176,7 @@ class WebhookClient:
         try:
             scheme, host, port = split_url(url)
         except DestinationRefused as exc:
-            raise WebhookError("DestinationRefused", exc.reason, 0) from exc
+            raise WebhookError(FailureKind.DESTINATION_REFUSED, exc.reason, 0) from exc
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         sent = {"User-Agent": USER_AGENT, **dict(headers)}
@@ -205,19 +206,25 @@ class WebhookClient:
                 connection.close()
                 if reused and not fresh:
                     continue  # the peer had closed the kept-alive connection: once more, fresh
-                raise WebhookError("ConnectionError", str(exc) or exc.__class__.__name__, elapsed()) from exc
+                raise WebhookError(
+                    FailureKind.CONNECTION, str(exc) or exc.__class__.__name__, elapsed()
+                ) from exc
             except DestinationRefused as exc:
                 connection.close()
-                raise WebhookError("DestinationRefused", exc.reason, elapsed()) from exc
+                raise WebhookError(FailureKind.DESTINATION_REFUSED, exc.reason, elapsed()) from exc
             except TimeoutError as exc:
                 connection.close()
-                raise WebhookError("Timeout", str(exc) or "timed out", elapsed()) from exc
+                raise WebhookError(FailureKind.TIMEOUT, str(exc) or "timed out", elapsed()) from exc
             except (ssl.SSLError, ssl.CertificateError, http.client.HTTPException) as exc:
                 connection.close()
-                raise WebhookError("ProtocolError", str(exc) or exc.__class__.__name__, elapsed()) from exc
+                raise WebhookError(
+                    FailureKind.PROTOCOL, str(exc) or exc.__class__.__name__, elapsed()
+                ) from exc
             except OSError as exc:
                 connection.close()
-                raise WebhookError("ConnectionError", str(exc) or exc.__class__.__name__, elapsed()) from exc
+                raise WebhookError(
+                    FailureKind.CONNECTION, str(exc) or exc.__class__.__name__, elapsed()
+                ) from exc
         raise AssertionError("unreachable")
 
     def _read(

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
 
+import redis
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from gateway.core.broker import broker_url
+from gateway.core.celery_app import EVENTS_QUEUE
+from gateway.core.db import Database
+from gateway.core.settings import Settings
+from gateway.events.lifecycle import FailureKind
+from gateway.events.repository import queue_depth
 
 EVENTS_PUBLISHED = Counter(
     "trunkline_events_published_total", "Outbox events fanned out by the dispatcher", ["event_type"]
@@ -39,24 +46,26 @@ ATTEMPT_LATENCY = Histogram(
 VALIDATIONS = Counter("trunkline_event_validations_total", "Validation handshakes, by result", ["result"])
 
 
-def attempt_label(status: int | None, error_kind: str | None) -> str:
+def attempt_label(status: int | None, error_kind: FailureKind | None) -> str:
     if status is not None:
         return f"{status // 100}xx"
-    return {"Timeout": "timeout", "DestinationRefused": "refused"}.get(error_kind or "", "connection")
+    if error_kind is FailureKind.TIMEOUT:
+        return "timeout"
+    if error_kind is FailureKind.DESTINATION_REFUSED:
+        return "refused"
+    return "connection"
 
 
 class BacklogCollector(Collector):
     """Queue depth at scrape time, from the database (the truth) and the broker's queue."""
 
     def __init__(self) -> None:
-        self.database: Any = None
-        self.settings: Any = None
+        self.database: Database | None = None
+        self.settings: Settings | None = None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        if self.database is None:
+        if self.database is None or self.settings is None:
             return
-        from gateway.events.service import queue_depth
-
         family = GaugeMetricFamily(
             "trunkline_event_queue_depth",
             "Work waiting: outbox rows not fanned out, deliveries pending, messages in the broker queue",
@@ -75,15 +84,10 @@ class BacklogCollector(Collector):
         yield family
 
 
-def broker_queue_length(settings: Any) -> int | None:
-    from gateway.core.broker import broker_url
-    from gateway.core.celery_app import EVENTS_QUEUE
-
+def broker_queue_length(settings: Settings) -> int | None:
     url = broker_url(settings)
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
-    import redis
-
     try:
         client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         try:
@@ -99,7 +103,7 @@ _registered = threading.Lock()
 _done = False
 
 
-def install_backlog_collector(database: Any, settings: Any) -> None:
+def install_backlog_collector(database: Database, settings: Settings) -> None:
     """Report queue depth for this database on /metrics (the last app created wins)."""
     global _done  # noqa: PLW0603 - registered once per process
     with _registered:

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
+
+
+class SubscriptionStatus(StrEnum):
+    """A subscription's ``status``: it receives events only once the handshake made it active."""
+
+    PENDING_VALIDATION = "pendingValidation"
+    ACTIVE = "active"
+    VALIDATION_FAILED = "validationFailed"
 
 
 class EventSubscription(Base):

@@ -1,5 +1,6 @@
 """Event-subscription routes: operator admin API, the tenant's own (HMAC) API, and the public
-``validationUrl`` endpoint. Thin: every rule is in :mod:`gateway.events.service`."""
+``validationUrl`` endpoint. Thin: the rules are in :mod:`gateway.events.subscriptions`,
+:mod:`~gateway.events.validation`, :mod:`~gateway.events.history` and :mod:`~gateway.events.samples`."""
 
 from collections.abc import Callable
 from typing import Annotated, TypeVar
@@ -11,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.core.auth import AppDatabase, AppSettings, AuthenticatedTenant, require_operator
 from gateway.core.db import Database
-from gateway.events import service
+from gateway.events import history, samples, subscriptions, validation
 from gateway.events.runtime import limits_from_settings, policy_from_settings
 from gateway.events.schemas import (
     AdminSubscriptionCreate,
@@ -58,7 +59,7 @@ async def _in_session(database: Database, work: Callable[[Session], T]) -> T:
 @public_router.get("/eventSubscriptions/{subscription_id}:validate")
 async def validate_by_url(subscription_id: str, code: str, database: AppDatabase) -> JSONResponse:
     def work(session: Session) -> str:
-        return service.validate_by_url(session, subscription_id, code).status
+        return validation.validate_by_url(session, subscription_id, code).status
 
     status = await _in_session(database, work)
     return JSONResponse({"status": status})
@@ -75,7 +76,7 @@ async def _create(
         if owner is None:
             assert isinstance(body, AdminSubscriptionCreate)
             owner = get_resource(session, body.resource).id
-        created = service.create_subscription(
+        created = subscriptions.create_subscription(
             session, owner, body.spec(), policy_from_settings(settings), limits_from_settings(settings)
         )
         return Subscription.of(created)
@@ -103,7 +104,7 @@ def _routes(router: APIRouter, scoped: bool) -> None:
             if scope is None and resource is not None:
                 scope = get_resource(session, resource).id
             return SubscriptionList(
-                value=[Subscription.of(s) for s in service.list_subscriptions(session, scope)]
+                value=[Subscription.of(s) for s in subscriptions.list_subscriptions(session, scope)]
             )
 
         return await _in_session(database, work)
@@ -111,7 +112,8 @@ def _routes(router: APIRouter, scoped: bool) -> None:
     @router.get("/{subscription_id}", response_model=Subscription, response_model_by_alias=True)
     async def get_subscription(subscription_id: str, database: AppDatabase, caller: Caller) -> Subscription:
         return await _in_session(
-            database, lambda s: Subscription.of(service.get_subscription(s, subscription_id, owner(caller)))
+            database,
+            lambda s: Subscription.of(subscriptions.get_subscription(s, subscription_id, owner(caller))),
         )
 
     @router.patch("/{subscription_id}", response_model=Subscription, response_model_by_alias=True)
@@ -126,13 +128,15 @@ def _routes(router: APIRouter, scoped: bool) -> None:
         return await _in_session(
             database,
             lambda s: Subscription.of(
-                service.update_subscription(s, subscription_id, body.change(), policy, owner(caller))
+                subscriptions.update_subscription(s, subscription_id, body.change(), policy, owner(caller))
             ),
         )
 
     @router.delete("/{subscription_id}", status_code=204)
     async def delete_subscription(subscription_id: str, database: AppDatabase, caller: Caller) -> Response:
-        await _in_session(database, lambda s: service.delete_subscription(s, subscription_id, owner(caller)))
+        await _in_session(
+            database, lambda s: subscriptions.delete_subscription(s, subscription_id, owner(caller))
+        )
         return Response(status_code=204)
 
     @router.post("/{subscription_id}:rotateSecret", response_model=Subscription, response_model_by_alias=True)
@@ -142,13 +146,13 @@ def _routes(router: APIRouter, scoped: bool) -> None:
         limits = limits_from_settings(settings)
         return await _in_session(
             database,
-            lambda s: Subscription.of(service.rotate_secret(s, subscription_id, limits, owner(caller))),
+            lambda s: Subscription.of(subscriptions.rotate_secret(s, subscription_id, limits, owner(caller))),
         )
 
     @router.post("/{subscription_id}:validate", response_model=Subscription, response_model_by_alias=True)
     async def revalidate(subscription_id: str, database: AppDatabase, caller: Caller) -> Subscription:
         return await _in_session(
-            database, lambda s: Subscription.of(service.revalidate(s, subscription_id, owner(caller)))
+            database, lambda s: Subscription.of(subscriptions.revalidate(s, subscription_id, owner(caller)))
         )
 
     @router.post(
@@ -164,7 +168,7 @@ def _routes(router: APIRouter, scoped: bool) -> None:
         return await _in_session(
             database,
             lambda s: TestEventAccepted(
-                event_id=service.send_test_event(s, subscription_id, owner(caller), event_type)
+                event_id=samples.send_test_event(s, subscription_id, owner(caller), event_type)
             ),
         )
 
@@ -177,8 +181,8 @@ def _routes(router: APIRouter, scoped: bool) -> None:
         limit: Limit = 100,
     ) -> DeliveryList:
         def work(session: Session) -> DeliveryList:
-            subscription = service.get_subscription(session, subscription_id, owner(caller))
-            rows = service.list_deliveries(session, subscription.id, status=status, limit=limit)
+            subscription = subscriptions.get_subscription(session, subscription_id, owner(caller))
+            rows = history.list_deliveries(session, subscription.id, status=status, limit=limit)
             return DeliveryList(value=[DeliveryView.of(d, e) for d, e in rows])
 
         return await _in_session(database, work)
@@ -192,8 +196,8 @@ def _routes(router: APIRouter, scoped: bool) -> None:
         limit: Limit = 100,
     ) -> AttemptList:
         def work(session: Session) -> AttemptList:
-            subscription = service.get_subscription(session, subscription_id, owner(caller))
-            found = service.list_attempts(session, subscription.id, event_id=event_id, limit=limit)
+            subscription = subscriptions.get_subscription(session, subscription_id, owner(caller))
+            found = history.list_attempts(session, subscription.id, event_id=event_id, limit=limit)
             return AttemptList(value=[AttemptView.of(a) for a in found])
 
         return await _in_session(database, work)
@@ -203,8 +207,8 @@ def _routes(router: APIRouter, scoped: bool) -> None:
         subscription_id: str, database: AppDatabase, caller: Caller, body: ReplayRequest | None = None
     ) -> ReplayResult:
         def work(session: Session) -> ReplayResult:
-            subscription = service.get_subscription(session, subscription_id, owner(caller))
-            ids = service.replay(session, subscription.id, body.event_ids if body else None)
+            subscription = subscriptions.get_subscription(session, subscription_id, owner(caller))
+            ids = history.replay(session, subscription.id, body.event_ids if body else None)
             return ReplayResult(replayed_event_ids=ids)
 
         return await _in_session(database, work)

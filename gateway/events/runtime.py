@@ -10,9 +10,10 @@ from datetime import timedelta
 from gateway.core.db import Database
 from gateway.core.settings import Settings, get_settings
 from gateway.events.backoff import Backoff
+from gateway.events.builder import TopicNamer
 from gateway.events.http import WebhookClient
-from gateway.events.service import Limits, TopicNamer
 from gateway.events.ssrf import Policy, parse_networks
+from gateway.events.subscriptions import Limits
 
 # Time between the end of a visibility timeout and the scheduler re-enqueueing, and the slack
 # between a claim and the task's own hard limits.

@@ -9,7 +9,7 @@ from pydantic.alias_generators import to_camel
 
 from gateway.events.builder import DeliverySchema
 from gateway.events.models import Delivery, DeliveryAttempt, EventSubscription, OutboxEvent
-from gateway.events.service import SubscriptionSpec, SubscriptionUpdate
+from gateway.events.subscriptions import SubscriptionSpec, SubscriptionUpdate
 
 
 class CamelModel(BaseModel):

@@ -276,7 +276,7 @@ def is_available(free_at: datetime | None, now: datetime) -> bool:
 def matches(  # noqa: PLR0911 - one early return per filter field
     number: InventoryView, wanted: NumberFilter, now: datetime
 ) -> bool:
-    """The reference semantics of the SQL filter in ``inventory.filter_clauses``."""
+    """The reference semantics of the SQL filter in ``repository.filters.filter_clauses``."""
     if not is_available(number.free_at, now):
         return False
     if number.country_code != wanted.country_code or number.phone_number_type != wanted.phone_number_type:

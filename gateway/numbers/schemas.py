@@ -1,4 +1,4 @@
-"""Request bodies of the Phone Numbers API (responses are built as dicts in service.py)."""
+"""Request bodies of the Phone Numbers API (responses are built as dicts by the concern modules)."""
 
 from __future__ import annotations
 

@@ -15,13 +15,14 @@ import base64
 from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from gateway.core.auth import TenantKeyIndex
 from gateway.core.hmac_auth import SignedRequest
-from gateway.resources.models import Resource
+from gateway.resources import repository
+from gateway.resources.repository import ResourceKeys, StoredKeys
 
 
 @dataclass(frozen=True)
@@ -31,39 +32,13 @@ class _Entry:
     keys: tuple[bytes, bytes]
 
 
-def _fingerprint(session: Session) -> tuple[Any, ...]:
-    row = session.execute(select(func.count(Resource.id), func.max(Resource.keys_rotated_at))).one()
-    return tuple(row)
+def _decoded(keys: StoredKeys | ResourceKeys) -> tuple[bytes, bytes]:
+    return base64.b64decode(keys.primary_key), base64.b64decode(keys.secondary_key)
 
 
-# Built once: this read runs on every signed request, and building the statement took longer
-# than running it.
-_resources = cast(Table, Resource.__table__)
-_STORED_KEYS = select(_resources.c.primary_key, _resources.c.secondary_key).where(
-    _resources.c.id == bindparam("resource_id")
-)
+class ResourceKeyIndex(TenantKeyIndex):
+    """The tenant key index of ``gateway.core.auth``: every resource's keys, in memory."""
 
-
-_STORED_KEYS_OF_MANY = select(_resources.c.id, _resources.c.primary_key, _resources.c.secondary_key).where(
-    _resources.c.id.in_(bindparam("resource_ids", expanding=True))
-)
-
-
-def _decoded(row: Any) -> tuple[bytes, bytes]:
-    return base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)
-
-
-def _stored_keys_of(session: Session, resource_ids: set[str]) -> dict[str, tuple[bytes, bytes]]:
-    rows = session.connection().execute(_STORED_KEYS_OF_MANY, {"resource_ids": sorted(resource_ids)})
-    return {row.id: _decoded(row) for row in rows}
-
-
-def _stored_keys(session: Session, resource_id: str) -> tuple[bytes, bytes] | None:
-    row = session.connection().execute(_STORED_KEYS, {"resource_id": resource_id}).one_or_none()
-    return None if row is None else _decoded(row)
-
-
-class ResourceKeyIndex:
     def __init__(self) -> None:
         self._lock = Lock()
         # Most recently matched last; move_to_end keeps the hot tenants at the cheap end.
@@ -71,17 +46,11 @@ class ResourceKeyIndex:
         self._fingerprint: tuple[Any, ...] | None = None
 
     def _reload(self, session: Session) -> None:
-        rows = session.execute(
-            select(Resource.id, Resource.endpoint_host, Resource.primary_key, Resource.secondary_key)
-        ).all()
-        fingerprint = _fingerprint(session)
+        rows = repository.all_keys(session)
+        fingerprint = repository.keys_fingerprint(session)
         entries: OrderedDict[str, _Entry] = OrderedDict()
         for row in rows:
-            entries[row.id] = _Entry(
-                row.id,
-                row.endpoint_host,
-                (base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)),
-            )
+            entries[row.id] = _Entry(row.id, row.endpoint_host, _decoded(row))
         with self._lock:
             # Keep the recency order of the entries that survive.
             ordered = [rid for rid in self._entries if rid in entries]
@@ -105,7 +74,8 @@ class ResourceKeyIndex:
         return None
 
     def _confirm(self, session: Session, signed: SignedRequest, resource_id: str) -> bool:
-        return self._accept(signed, resource_id, _stored_keys(session, resource_id))
+        stored = repository.stored_keys(session, resource_id)
+        return self._accept(signed, resource_id, None if stored is None else _decoded(stored))
 
     def _accept(self, signed: SignedRequest, resource_id: str, stored: tuple[bytes, bytes] | None) -> bool:
         """Whether a stored key of ``resource_id`` verifies the request (then it is most recent)."""
@@ -123,7 +93,12 @@ class ResourceKeyIndex:
         if self._fingerprint is None:
             self._reload(session)
         owners = [self._scan(signed, host) for signed, host in calls]
-        stored = _stored_keys_of(session, {owner for owner in owners if owner is not None})
+        stored = {
+            owner: _decoded(keys)
+            for owner, keys in repository.stored_keys_of(
+                session, {owner for owner in owners if owner is not None}
+            ).items()
+        }
         resolved: list[str | None] = []
         for (signed, host), owner in zip(calls, owners, strict=True):
             if owner is not None and self._accept(signed, owner, stored.get(owner)):
@@ -139,7 +114,7 @@ class ResourceKeyIndex:
         owner = self._scan(signed, host)
         if owner is not None and self._confirm(session, signed, owner):
             return owner
-        if owner is None and _fingerprint(session) == self._fingerprint:
+        if owner is None and repository.keys_fingerprint(session) == self._fingerprint:
             return None
         self._reload(session)
         owner = self._scan(signed, host)

@@ -11,7 +11,7 @@ every call waiting (up to ``max_calls``) and:
 1. resolves each call's key (``ResourceKeyIndex.resolve_many``: one read of the stored keys,
    in the batch's transaction), then parses its body: 401 or 400 answer that call alone, as
    the per-request path would;
-2. stores the rest with ``service.send_many``: a handful of statements for the whole batch
+2. stores the rest with ``send.send_many``: a handful of statements for the whole batch
    (one read of the senders, opt-outs and quota counters, one of the repeatability ids, one
    insert, one counter upsert), each request decided as if sent after the ones before it; a
    request refused with an ACS error (a 429 past the resource's quota, a sender the resource
@@ -20,7 +20,7 @@ every call waiting (up to ``max_calls``) and:
 
 A database error (a repeatability id another transaction stored meanwhile, a deadlock) fails
 the whole statement, so the transaction is rolled back and the batch stored again with each
-call in a savepoint of its own (``service.send``): one call's failure never touches another's
+call in a savepoint of its own (``send.send``): one call's failure never touches another's
 rows, and nothing of a failed call is kept.
 """
 
@@ -45,7 +45,7 @@ from gateway.core.db import Database
 from gateway.core.errors import AcsError
 from gateway.core.settings import Settings
 from gateway.resources.keys import ResourceKeyIndex
-from gateway.sms import service
+from gateway.sms import send
 from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.schemas import SendMessageRequest
 
@@ -66,7 +66,7 @@ class _Call:
     future: asyncio.Future[Admitted]
     resource_id: str = ""
     request: SendMessageRequest | None = None
-    outcome: service.SendOutcome | BaseException | None = field(default=None, repr=False)
+    outcome: send.SendOutcome | BaseException | None = field(default=None, repr=False)
 
 
 class SendAdmission:
@@ -143,7 +143,7 @@ class SendAdmission:
             except Exception as exc:  # the database failed the whole batch: each call answers it
                 log.exception("storing a batch of %d send requests failed", len(batch))
                 for call in batch:
-                    if call.outcome is None or isinstance(call.outcome, service.SendOutcome):
+                    if call.outcome is None or isinstance(call.outcome, send.SendOutcome):
                         call.outcome = exc
             try:
                 self._answer(batch)
@@ -157,7 +157,7 @@ class SendAdmission:
             with self.database.session() as session:
                 sending = self._authenticate(session, batch)
                 requests = [(call.resource_id, call.request) for call in sending if call.request is not None]
-                outcomes = service.send_many(session, self.settings, requests, now)
+                outcomes = send.send_many(session, self.settings, requests, now)
                 for call, outcome in zip(sending, outcomes, strict=True):
                     call.outcome = outcome
         except DBAPIError:
@@ -175,9 +175,7 @@ class SendAdmission:
                 assert call.request is not None
                 try:
                     with session.begin_nested():
-                        call.outcome = service.send(
-                            session, self.settings, call.resource_id, call.request, now
-                        )
+                        call.outcome = send.send(session, self.settings, call.resource_id, call.request, now)
                 except (AcsError, DBAPIError) as exc:  # this call's answer (a 500 for DBAPIError)
                     call.outcome = exc
         self._publish(batch)
@@ -209,7 +207,7 @@ class SendAdmission:
         queued = [
             message_id
             for call in batch
-            if isinstance(call.outcome, service.SendOutcome)
+            if isinstance(call.outcome, send.SendOutcome)
             for message_id in call.outcome.queued
         ]
         self.jobs.publish(queued)
@@ -219,7 +217,7 @@ class SendAdmission:
         for call in batch:
             outcome = call.outcome
             try:
-                if isinstance(outcome, service.SendOutcome):
+                if isinstance(outcome, send.SendOutcome):
                     admitted = Admitted(call.resource_id, outcome.items)
                     call.loop.call_soon_threadsafe(_resolve, call.future, admitted)
                 else:

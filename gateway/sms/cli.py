@@ -51,13 +51,13 @@ def smpp(
     """Without a sub-command: run one persistent bind per configured SMPP connection."""
     if ctx.invoked_subcommand is not None:
         return
-    from sms.worker.main import run_smpp
+    from gateway.roles import SMPP
 
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from outside
-    run_smpp(get_settings())
+    SMPP.entry_point.load()(get_settings())  # sms.worker.main:run_smpp, named, not imported
 
 
 @smpp_app.command("add")
@@ -92,7 +92,7 @@ def add(
 ) -> None:
     """Add an SMPP connection (the running SMPP process binds it within seconds)."""
     from gateway.core.errors import AcsError
-    from gateway.sms import service
+    from gateway.sms import connections
     from gateway.sms.schemas import ConnectionCreate
 
     try:
@@ -123,7 +123,7 @@ def add(
     database = _database()
     try:
         with database.session() as session:
-            data = service.connection_json(service.add_connection(session, spec))
+            data = connections.connection_json(connections.add_connection(session, spec))
     except AcsError as exc:
         raise _fail(exc.message) from exc
     if as_json:
@@ -135,10 +135,10 @@ def add(
 @smpp_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List SMPP connections."""
-    from gateway.sms import service
+    from gateway.sms import connections
 
     with _database().session() as session:
-        rows = [service.connection_json(c) for c in service.list_connections(session)]
+        rows = [connections.connection_json(c) for c in connections.list_connections(session)]
     if as_json:
         _print_json(rows)
         return
@@ -160,11 +160,11 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 def remove(name: str) -> None:
     """Remove an SMPP connection and its routes."""
     from gateway.core.errors import AcsError
-    from gateway.sms import service
+    from gateway.sms import connections
 
     try:
         with _database().session() as session:
-            service.delete_connection(session, name)
+            connections.delete_connection(session, name)
     except AcsError as exc:
         raise _fail(exc.message) from exc
     console.print(f"removed {name}")
@@ -176,11 +176,11 @@ def apply(
 ) -> None:
     """Create or update connections and add routes from a file (TRUNKLINE_SMPP_CONFIG_FILE's format)."""
     from gateway.core.errors import AcsError
-    from gateway.sms import service
+    from gateway.sms.connections import apply_config_file
 
     try:
         with _database().session() as session:
-            connections, routes = service.apply_config_file(session, path)
+            connections, routes = apply_config_file(session, path)
     except AcsError as exc:
         raise _fail(exc.message) from exc
     console.print(f"{connections} connections applied, {routes} routes added")
@@ -189,10 +189,10 @@ def apply(
 @smpp_app.command("stats")
 def stats() -> None:
     """Messages by state and possible duplicates, as JSON."""
-    from gateway.sms import service
+    from gateway.sms import reports
 
     with _database().session() as session:
-        _print_json(service.stats(session))
+        _print_json(reports.stats(session))
 
 
 @route_app.command("add")
@@ -203,7 +203,7 @@ def route_add(
 ) -> None:
     """Route destinations starting with PREFIX to CONNECTION (after the prefix's earlier ones)."""
     from gateway.core.errors import AcsError
-    from gateway.sms import service
+    from gateway.sms import connections
     from gateway.sms.schemas import RouteCreate
 
     try:
@@ -212,7 +212,7 @@ def route_add(
         raise _fail(str(exc), 2) from exc
     try:
         with _database().session() as session:
-            route = service.add_route(session, spec)
+            route = connections.add_route(session, spec)
             console.print(f"route {route.prefix} -> {connection} (priority {route.priority})")
     except AcsError as exc:
         raise _fail(exc.message) from exc
@@ -221,10 +221,10 @@ def route_add(
 @route_app.command("list")
 def route_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List routes."""
-    from gateway.sms import service
+    from gateway.sms import connections
 
     with _database().session() as session:
-        rows = service.list_routes(session)
+        rows = connections.list_routes(session)
     if as_json:
         _print_json(rows)
         return

@@ -124,6 +124,7 @@ TRANSITIONS: Mapping[tuple[SmsState | None, Outcome], SmsState] = MappingProxyTy
 """(state before, outcome) -> state after. A pair not in the table leaves the row alone: every
 final state, a receipt for a part of a message still queued (its segment keeps it), a submit
 outcome for a message a receipt already finished."""
+_CREATED = TRANSITIONS[(None, Outcome.CREATED)]
 
 QUEUE_EXPIRY_DETAILS = (
     "Failed: the message could not be submitted to a carrier within deliveryReportTimeoutInSeconds."
@@ -396,7 +397,7 @@ def _values(  # noqa: PLR0911 - one return per kind of outcome
     failure it decides by itself (not from receipts)."""
     match outcome:
         case Created():
-            return {"state": after, "next_attempt_at": now, "created_at": now}, None
+            return created(now), None
         case SubmitAccepted(connection_id, timeout):
             return {
                 "state": after,
@@ -429,10 +430,9 @@ def _values(  # noqa: PLR0911 - one return per kind of outcome
 
 
 def created(now: datetime) -> dict[str, Any]:
-    """The lifecycle's columns of a new message row (the send path, an automatic reply)."""
-    change = transition(None, Created(), now)
-    assert change is not None
-    return change.values
+    """The lifecycle's columns of a new message row (the send path, an automatic reply): queued,
+    due now. Its own function, not a transition per row: POST /sms builds one row per recipient."""
+    return {"state": _CREATED, "next_attempt_at": now, "created_at": now}
 
 
 def _finished(state: SmsState, report: Report, now: datetime) -> dict[str, Any]:

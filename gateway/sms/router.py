@@ -24,8 +24,10 @@ from gateway.core.auth import (
 )
 from gateway.core.bodies import parse_model
 from gateway.core.db import utcnow
-from gateway.core.errors import AcsError, NotFound, error_answer, problem_response
-from gateway.sms import service
+from gateway.core.errors import AcsError, NotFound
+from gateway.core.http_errors import error_answer, problem_response
+from gateway.sms import connections, reports
+from gateway.sms.optouts import OptOutAction, optouts
 from gateway.sms.schemas import (
     OPTOUT_API_VERSION,
     SMS_API_VERSIONS,
@@ -46,11 +48,11 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
 
 class SendEndpoint:
     """``POST /sms`` as a plain ASGI endpoint: a Starlette route, without FastAPI's request
-    handling (its Request, dependency solving, exception wrapping and response rendering), which
-    was half of the API process's CPU for this route under load (bench.sms part c). It does what
-    the dependencies of the other tenant routes do, with the same functions: the api-version,
-    the signature's form, then the admission (gateway/sms/admission.py) authenticates and stores
-    the call with the others waiting, in one transaction."""
+    handling (its Request, dependency solving, exception wrapping and response rendering), the
+    costliest part of this hot route (docs/performance.md). It does what the dependencies of the
+    other tenant routes do, with the same functions: the api-version, the signature's form, then
+    the admission (gateway/sms/admission.py) authenticates and stores the call with the others
+    waiting, in one transaction."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # As FastAPI's routes do: the request log and the metrics label a request by its route.
@@ -80,20 +82,20 @@ SEND_ROUTE = Route("/sms", SendEndpoint(), methods=["POST"], name="send_sms")
 router.routes.append(SEND_ROUTE)
 
 
-def _optout_route(action: str) -> Any:
+def _optout_route(action: OptOutAction) -> Any:
     async def handler(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
         body: OptOutRequest = await _body(request, OptOutRequest)
 
         def run() -> list[dict[str, Any]]:
             with database.session() as session:
-                return service.optouts(session, tenant.resource_id, body, action)
+                return optouts(session, tenant.resource_id, body, action)
 
         return {"value": await run_in_threadpool(run)}
 
     return handler
 
 
-for _action in ("add", "remove", "check"):
+for _action in OptOutAction:
     router.add_api_route(
         f"/sms/optouts:{_action}",
         _optout_route(_action),
@@ -107,7 +109,7 @@ for _action in ("add", "remove", "check"):
 def get_delivery_report(outgoingMessageId: str, tenant: AuthenticatedTenant, database: AppDatabase) -> Any:
     with database.read_session() as session:
         try:
-            return service.delivery_report(session, tenant.resource_id, outgoingMessageId)
+            return reports.delivery_report(session, tenant.resource_id, outgoingMessageId)
         except NotFound as exc:
             # Sms 2026-01-23 declares this 404 as its ErrorResponse, a problem document (type,
             # title, status, traceId), not the {"error": ...} of ACS's other errors.
@@ -121,39 +123,39 @@ def get_delivery_report(outgoingMessageId: str, tenant: AuthenticatedTenant, dat
 async def create_connection(request: Request, database: AppDatabase) -> dict[str, Any]:
     spec: ConnectionCreate = await _body(request, ConnectionCreate)
     with database.session() as session:
-        return service.connection_json(service.add_connection(session, spec))
+        return connections.connection_json(connections.add_connection(session, spec))
 
 
 @admin_router.get("/smpp/connections")
 def list_connections(database: AppDatabase) -> dict[str, Any]:
     with database.session() as session:
-        return {"value": [service.connection_json(c) for c in service.list_connections(session)]}
+        return {"value": [connections.connection_json(c) for c in connections.list_connections(session)]}
 
 
 @admin_router.delete("/smpp/connections/{name}", status_code=204)
 def delete_connection(name: str, database: AppDatabase) -> None:
     with database.session() as session:
-        service.delete_connection(session, name)
+        connections.delete_connection(session, name)
 
 
 @admin_router.post("/smpp/routes", status_code=201)
 async def create_route(request: Request, database: AppDatabase) -> dict[str, Any]:
     spec: RouteCreate = await _body(request, RouteCreate)
     with database.session() as session:
-        route = service.add_route(session, spec)
+        route = connections.add_route(session, spec)
         return {"prefix": route.prefix, "connection": spec.connection, "priority": route.priority}
 
 
 @admin_router.get("/smpp/routes")
 def list_routes(database: AppDatabase) -> dict[str, Any]:
     with database.session() as session:
-        return {"value": service.list_routes(session)}
+        return {"value": connections.list_routes(session)}
 
 
 @admin_router.get("/sms/stats")
 def sms_stats(database: AppDatabase) -> dict[str, Any]:
     with database.session() as session:
-        return service.stats(session)
+        return reports.stats(session)
 
 
 REF = "#/components/schemas/"

@@ -37,7 +37,7 @@ class SmsSendOptions(Model):
     # the submit_sm's validity_period, so the SMSC stops trying when the app's interest ends.
     validity_period_seconds: int | None = Field(default=None, ge=1, le=2**31 - 1)
     # Sms 2026-01-23: delivery through an ACS Messaging Connect partner; refused here (see
-    # service._plan), after its form is checked as the spec gives it.
+    # send._plan), after its form is checked as the spec gives it.
     messaging_connect: MessagingConnectOptions | None = None
 
 

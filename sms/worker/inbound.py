@@ -20,10 +20,13 @@ from gateway.core.db import Database, new_uuid, utcnow
 from gateway.core.settings import Settings
 from gateway.events import builder
 from gateway.events.service import publish
-from gateway.numbers.service import number_owner
-from gateway.sms import lifecycle, service
+from gateway.numbers.purchased import number_owner
+from gateway.sms.addresses import region_of
 from gateway.sms.models import SmsInbound, SmsInboundPart, SmsMessage
+from gateway.sms.optouts import set_opt_out
+from gateway.sms.quotas import count_sent
 from gateway.sms.repository import worker as repository
+from gateway.sms.send import message_row, new_message_id
 from sms.keywords import KeywordAction, KeywordSets, classify_keyword
 from sms.pdu import DeliverSm
 from sms.reassembly import AddOutcome, InboundPart, Reassembler, inbound_part_from_pdu
@@ -119,10 +122,10 @@ class InboundRecorder:
             return
         reply = ""
         if action is KeywordAction.OPT_OUT:
-            service.set_opt_out(session, recipient, sender, opted_out=True)
+            set_opt_out(session, recipient, sender, opted_out=True)
             reply = self.settings.sms_optout_reply
         elif action is KeywordAction.OPT_IN:
-            service.set_opt_out(session, recipient, sender, opted_out=False)
+            set_opt_out(session, recipient, sender, opted_out=False)
             reply = self.settings.sms_optin_reply
         elif action is KeywordAction.HELP:
             reply = self.settings.sms_help_reply
@@ -145,22 +148,21 @@ class InboundRecorder:
     ) -> None:
         """Queue the automatic reply to a keyword: a message of the resource, counted by its quotas."""
         segmented = segment_message(text)
-        country = service.region_of(recipient)
-        service.count_sent(session, resource_id, country, now)
-        session.add(
-            SmsMessage(
-                id=service.new_message_id(now),
-                resource_id=resource_id,
-                from_number=sender,
-                to_number=recipient,
-                country_code=country,
-                text=text,
-                segment_count=len(segmented.segments),
-                data_coding=int(segmented.data_coding),
-                delivery_report_timeout_seconds=self.settings.sms_delivery_report_timeout_seconds,
-                **lifecycle.created(now),
-            )
+        country = region_of(recipient)
+        count_sent(session, resource_id, country, now)
+        row = message_row(
+            new_message_id(now),
+            resource_id=resource_id,
+            sender=sender,
+            to=recipient,
+            country=country,
+            text=text,
+            segment_count=len(segmented.segments),
+            data_coding=int(segmented.data_coding),
+            report_timeout_seconds=self.settings.sms_delivery_report_timeout_seconds,
+            now=now,
         )
+        session.add(SmsMessage(**row))
 
     def restore_parts(self, database: Database) -> int:
         """Hand the parts a previous run kept back to the reassembler (aged by their receipt time)."""

@@ -9,7 +9,7 @@ from types import FrameType
 
 from gateway.core.db import Database
 from gateway.core.settings import Settings
-from gateway.sms import service
+from gateway.sms.connections import apply_config_file
 from sms.worker.process import SmppProcess
 
 log = logging.getLogger("trunkline.smpp.process")
@@ -22,7 +22,7 @@ def run_smpp(settings: Settings) -> None:
     upgrade(database.engine)
     if settings.smpp_config_file is not None:
         with database.session() as session:
-            connections, routes = service.apply_config_file(session, settings.smpp_config_file)
+            connections, routes = apply_config_file(session, settings.smpp_config_file)
         log.info("applied %s: %d connections, %d new routes", settings.smpp_config_file, connections, routes)
     process = SmppProcess(settings, database)
 

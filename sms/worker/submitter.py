@@ -8,7 +8,8 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 
-from sms.bind import BindState, SmppBind, SubmitOutcome, SubmitRequest, SubmitResult
+from sms.bind import SmppBind
+from sms.bind_types import BindState, SubmitOutcome, SubmitRequest, SubmitResult
 from sms.encoding import DataCoding
 from sms.segmentation import segment_message
 from sms.validity import relative_validity_period

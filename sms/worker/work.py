@@ -6,7 +6,8 @@ import functools
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sms.bind import DeliverAnswer, SubmitResult
+from sms.bind import DeliverAnswer
+from sms.bind_types import SubmitResult
 from sms.pdu import DeliverSm
 from sms.receipts import DeliveryReceipt, parse_delivery_receipt
 

@@ -43,7 +43,7 @@ from gateway.sms.lifecycle import (
 from gateway.sms.models import SmsMessage, SmsSegment
 from gateway.sms.repository import worker as repository
 from gateway.sms.repository.worker import NewSegment
-from sms.bind import SubmitOutcome, SubmitResult
+from sms.bind_types import SubmitOutcome, SubmitResult
 from sms.pdu import ESME_ROK, ESME_RX_T_APPN
 from sms.status import backoff_delay
 from sms.worker import receipts

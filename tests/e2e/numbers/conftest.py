@@ -16,19 +16,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from gateway.numbers.sample import US_AREAS, sample_rows, to_csv, toll_free_rows
+from tests.support.postgres import throwaway_database
 
-POSTGRES_ADMIN = os.environ.get(
-    "TRUNKLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 START_TIMEOUT = 60.0
 
 
@@ -127,16 +124,9 @@ def numbers_server(
         TRUNKLINE_NUMBERS_RELEASE_QUARANTINE_MINUTES="0",
         TRUNKLINE_LOG_JSON="false",
     )
-    admin_conn = None
-    db_name = f"trunkline_numbers_e2e_{secrets.token_hex(5)}"
+    cleanup = ExitStack()
     if backend == "postgresql":
-        from sqlalchemy.engine import make_url
-
-        admin_url = make_url(POSTGRES_ADMIN)
-        admin_conn = admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(admin_conn, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db_name)))
-        env["TRUNKLINE_DATABASE_URL"] = admin_url.set(database=db_name).render_as_string(hide_password=False)
+        env["TRUNKLINE_DATABASE_URL"] = cleanup.enter_context(throwaway_database("trunkline_numbers_e2e"))
     server = NumbersServer(data_dir, env, port, backend, log_file=data_dir / "api.log")
     try:
         # Inventory with the CLI, before and while the API runs (same database, other processes).
@@ -157,11 +147,7 @@ def numbers_server(
     finally:
         if server.process is not None:
             _stop(server.process)
-        if admin_conn is not None:
-            with psycopg.connect(admin_conn, autocommit=True, connect_timeout=5) as admin:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name))
-                )
+        cleanup.close()
 
 
 @pytest.fixture(scope="session")

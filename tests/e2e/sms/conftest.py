@@ -26,8 +26,8 @@ from sqlalchemy import func, select
 from gateway.core.db import Database
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings
-from gateway.events import builder
-from gateway.events import service as events
+from gateway.events import builder, subscriptions
+from gateway.events.models import SubscriptionStatus
 from gateway.events.runtime import limits_from_settings, policy_from_settings
 from gateway.sms.models import SmsMessage
 from tests.e2e.helpers import AcsHmacAuth, free_port, stop_process, strong_secret, trunkline_env
@@ -185,10 +185,10 @@ def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
                 webhook_allowed_networks=["127.0.0.0/8"], data_dir=tmp / "data", database_url=database_url
             )
             with database.session() as session:
-                subscription = events.create_subscription(
+                subscription = subscriptions.create_subscription(
                     session,
                     stack.resource["id"],
-                    events.SubscriptionSpec(
+                    subscriptions.SubscriptionSpec(
                         receiver.url, [builder.SMS_RECEIVED, builder.SMS_DELIVERY_REPORT_RECEIVED]
                     ),
                     policy_from_settings(settings),
@@ -200,7 +200,10 @@ def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
 
             def active() -> bool:
                 with database.session() as session:
-                    return events.get_subscription(session, subscription.id).status == events.ACTIVE
+                    return (
+                        subscriptions.get_subscription(session, subscription.id).status
+                        == SubscriptionStatus.ACTIVE
+                    )
 
             wait_until(active, 30, what="the subscription to validate")
             wait_until(smsc.bound_sessions, 20, what="trunkline smpp to bind")

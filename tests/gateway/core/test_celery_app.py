@@ -70,3 +70,19 @@ def test_the_local_queue_shows_a_message_only_once_it_is_written(
     assert json.loads(written)["body"]  # the whole message, before it is visible
     assert [name for name in listed if name.endswith(".msg")] == []  # nothing under a queue name yet
     assert "." not in Path(source).name  # the file being written matches no queue
+
+
+def test_importing_the_app_imports_no_domain() -> None:
+    """core is plumbing: building the Celery app must not pull in gateway.events (or any domain)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gateway.core.celery_app import create_celery; create_celery(); "
+        "print(sorted(m for m in sys.modules if m.startswith('gateway.') "
+        "and not m.startswith('gateway.core')))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert found == "[]"

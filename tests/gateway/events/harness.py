@@ -1,5 +1,5 @@
-"""Test harness for the event pipeline: throw-away PostgreSQL databases, private Redis servers,
-an https webhook receiver, and real ``trunkline worker`` processes (all killed by PID)."""
+"""Test harness for the event pipeline: private Redis servers, an https webhook receiver, and real
+``trunkline worker`` processes (all killed by PID). PostgreSQL databases: tests/support/postgres.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
 from standardwebhooks.webhooks import Webhook
@@ -31,9 +29,6 @@ from tests.support.waiting import wait_until
 
 from .acs_spec import validate_event_data
 
-POSTGRES_URL = os.environ.get(
-    "TRUNKLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -41,51 +36,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-# PostgreSQL -------------------------------------------------------------------------------------
-
-
-class Postgres:
-    """Creates databases on the test server; each test gets its own, copied from a migrated template."""
-
-    def __init__(self, url: str = POSTGRES_URL) -> None:
-        self.url = sa.engine.make_url(url)
-        self.admin = sa.create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-        self.created: list[str] = []
-        self.template = f"tl_events_tmpl_{uuid.uuid4().hex[:8]}"
-        self._create(self.template)
-        from gateway.core.db import make_engine
-        from gateway.core.migrate import upgrade
-
-        engine = make_engine(self.url_for(self.template), poolclass=sa.pool.NullPool)
-        upgrade(engine)
-        engine.dispose()
-
-    def url_for(self, name: str) -> str:
-        return self.url.set(database=name).render_as_string(hide_password=False)
-
-    def _create(self, name: str, template: str | None = None) -> None:
-        with self.admin.connect() as conn:
-            suffix = f" TEMPLATE {template}" if template else ""
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"{suffix}'))
-        self.created.append(name)
-
-    def new_database(self) -> str:
-        name = f"tl_events_{uuid.uuid4().hex[:10]}"
-        self._create(name, self.template)
-        return self.url_for(name)
-
-    def drop_all(self) -> None:
-        failed = []
-        for name in reversed(self.created):
-            try:
-                with self.admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            except sa.exc.SQLAlchemyError as exc:
-                failed.append(f"{name}: {exc}")
-        self.admin.dispose()
-        assert not failed, f"could not drop test databases: {failed}"
 
 
 # Redis ------------------------------------------------------------------------------------------

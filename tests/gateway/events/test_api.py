@@ -16,7 +16,8 @@ from gateway.core.db import Database
 from gateway.core.hmac_auth import sign_request
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings
-from gateway.events import service
+from gateway.events import service, subscriptions
+from gateway.events.models import SubscriptionStatus
 from gateway.resources.models import Resource
 from gateway.resources.service import create_resource
 
@@ -87,8 +88,8 @@ def test_admin_lifecycle(env: Any) -> None:
     assert rotated["secret"] != sub["secret"]
     assert rotated["previousSecretExpiresAt"] is not None
     with database.session() as session:
-        stored = service.get_subscription(session, sid)
-        stored.status = service.ACTIVE
+        stored = subscriptions.get_subscription(session, sid)
+        stored.status = SubscriptionStatus.ACTIVE
     accepted = client.post(f"/admin/eventSubscriptions/{sid}:test", json={}, headers=ADMIN)
     assert accepted.status_code == 202
     event_id = accepted.json()["eventId"]
@@ -202,7 +203,7 @@ def test_update_changes_filters_and_revalidates_a_new_endpoint(env: Any) -> None
     client, database, one, two = env
     sid = tenant(client, one, "POST", "/eventSubscriptions", body()).json()["id"]
     with database.session() as session:
-        service.get_subscription(session, sid).status = service.ACTIVE
+        subscriptions.get_subscription(session, sid).status = SubscriptionStatus.ACTIVE
     changed = tenant(
         client,
         one,

@@ -7,7 +7,8 @@ from pathlib import Path
 from gateway.core.db import Database, utcnow
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings
-from gateway.events import builder, service
+from gateway.events import builder, samples, service, subscriptions
+from gateway.events.models import SubscriptionStatus
 from gateway.events.runtime import limits_from_settings, policy_from_settings
 from gateway.resources.service import create_resource
 from gateway.supervisor import local_roles
@@ -32,10 +33,10 @@ def test_worker_delivers_with_sqlite_and_the_filesystem_queue(tmp_path: Path) ->
         with running_receiver(stack.tls) as receiver:
             with database.session() as session:
                 resource_id = create_resource(session, "local-app", "https://gateway.test/").id
-                sub = service.create_subscription(
+                sub = subscriptions.create_subscription(
                     session,
                     resource_id,
-                    service.SubscriptionSpec(receiver.url, [builder.SMS_RECEIVED]),
+                    subscriptions.SubscriptionSpec(receiver.url, [builder.SMS_RECEIVED]),
                     policy_from_settings(settings),
                     limits_from_settings(settings),
                 )
@@ -45,11 +46,11 @@ def test_worker_delivers_with_sqlite_and_the_filesystem_queue(tmp_path: Path) ->
 
             def active() -> bool:
                 with database.session() as session:
-                    return service.get_subscription(session, sub.id).status == service.ACTIVE
+                    return subscriptions.get_subscription(session, sub.id).status == SubscriptionStatus.ACTIVE
 
             wait_until(active, 20, what="validation through the filesystem queue")
             with database.session() as session:
-                subject, data = service.sample_event(builder.SMS_RECEIVED, utcnow())
+                subject, data = samples.sample_event(builder.SMS_RECEIVED, utcnow())
                 event_id = service.publish(
                     session,
                     resource_id=resource_id,

@@ -13,8 +13,7 @@ from alembic.migration import MigrationContext
 import gateway.models  # noqa: F401 - every table on Base.metadata
 from gateway.core.db import Base, make_engine
 from gateway.core.migrate import alembic_config, current_revision, head_revision, upgrade
-
-from .harness import Postgres
+from tests.support.postgres import Postgres
 
 EVENT_TABLES = {"event_subscriptions", "event_outbox", "event_deliveries", "event_delivery_attempts"}
 

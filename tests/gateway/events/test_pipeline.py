@@ -16,13 +16,14 @@ import redis
 
 from gateway.core.db import Database, utcnow
 from gateway.core.settings import Settings
-from gateway.events import builder, service
-from gateway.events.models import Delivery
+from gateway.events import builder, fanout, history, samples, service, subscriptions
+from gateway.events.lifecycle import DeliveryStatus
+from gateway.events.models import Delivery, SubscriptionStatus
 from gateway.resources.service import create_resource
+from tests.support.postgres import Postgres
 
 from .harness import (
     REPO,
-    Postgres,
     Receiver,
     RedisServer,
     Stack,
@@ -83,14 +84,14 @@ class App:
     def subscribe(self, receiver: Receiver, **kwargs: Any) -> str:
         from gateway.events.runtime import limits_from_settings, policy_from_settings
 
-        spec = service.SubscriptionSpec(
+        spec = subscriptions.SubscriptionSpec(
             receiver.url,
             kwargs.pop("types", list(builder.KNOWN_EVENT_TYPES)),
             delivery_schema=builder.DeliverySchema(receiver.schema),
             **kwargs,
         )
         with self.database.session() as session:
-            sub = service.create_subscription(
+            sub = subscriptions.create_subscription(
                 session,
                 self.resource_id,
                 spec,
@@ -103,7 +104,10 @@ class App:
     def wait_active(self, subscription_id: str, timeout: float = 15) -> None:
         def active() -> bool:
             with self.database.session() as session:
-                return service.get_subscription(session, subscription_id).status == service.ACTIVE
+                return (
+                    subscriptions.get_subscription(session, subscription_id).status
+                    == SubscriptionStatus.ACTIVE
+                )
 
         wait_until(active, timeout, what="subscription validation")
 
@@ -111,7 +115,7 @@ class App:
         ids = []
         for i in range(n):
             with self.database.session() as session:
-                subject, data = service.sample_event(event_type, utcnow())
+                subject, data = samples.sample_event(event_type, utcnow())
                 ids.append(
                     service.publish(
                         session,
@@ -126,7 +130,7 @@ class App:
 
     def deliveries(self, subscription_id: str) -> list[Delivery]:
         with self.database.session() as session:
-            return [d for d, _ in service.list_deliveries(session, subscription_id, limit=1000)]
+            return [d for d, _ in history.list_deliveries(session, subscription_id, limit=1000)]
 
     def close(self) -> None:
         self.database.dispose()
@@ -235,7 +239,9 @@ def test_receiver_down_then_back_loses_nothing(shared_stack: Stack) -> None:
         assert set(ids) == set(published)
         # Any duplicate is a retry of the same event, carrying the same webhook-id.
         assert all(r.webhook_id == r.event_id for r in receiver.received)
-        wait_until(lambda: {d.status for d in app.deliveries(sub)} == {service.DELIVERED}, 5, what="records")
+        wait_until(
+            lambda: {d.status for d in app.deliveries(sub)} == {DeliveryStatus.DELIVERED}, 5, what="records"
+        )
         deliveries = app.deliveries(sub)
         assert max(d.attempts for d in deliveries) > 1
     finally:
@@ -252,7 +258,7 @@ def test_4xx_dead_letters_without_retry_and_replay_delivers(shared_stack: Stack)
         (event_id,) = app.publish(1)
 
         def dead() -> bool:
-            return [d.status for d in app.deliveries(sub)] == [service.DEAD_LETTERED]
+            return [d.status for d in app.deliveries(sub)] == [DeliveryStatus.DEAD_LETTERED]
 
         wait_until(dead, 15, what="dead letter")
         time.sleep(1.0)  # retries would have happened by now (base 0.2 s)
@@ -265,7 +271,9 @@ def test_4xx_dead_letters_without_retry_and_replay_delivers(shared_stack: Stack)
         replayed = cli(shared_stack, "events", "replay", sub, "--json")
         assert replayed == {"replayedEventIds": [event_id]}
         wait_until(lambda: receiver.event_ids() == [event_id], 15, what="replayed delivery")
-        wait_until(lambda: [d.status for d in app.deliveries(sub)] == [service.DELIVERED], 5, what="record")
+        wait_until(
+            lambda: [d.status for d in app.deliveries(sub)] == [DeliveryStatus.DELIVERED], 5, what="record"
+        )
     app.close()
 
 
@@ -291,7 +299,7 @@ def test_sigkilled_worker_delivery_is_redone_by_another(private_stack: tuple[Sta
         print(f"redelivered {took:.1f}s after the kill")
         assert took < 5 + 1 + 5, stack.logs()  # visibility timeout + restore interval + slack
         assert receiver.event_ids() == [event_id]
-        wait_until(lambda: app.deliveries(sub)[0].status == service.DELIVERED, 5, what="the record")
+        wait_until(lambda: app.deliveries(sub)[0].status == DeliveryStatus.DELIVERED, 5, what="the record")
         (delivery,) = app.deliveries(sub)
         assert delivery.attempts == 1  # the killed attempt was never recorded; this is the redo
     app.close()
@@ -336,7 +344,7 @@ def test_concurrent_dispatchers_fan_out_each_event_once(postgres: Postgres, tmp_
     with running_receiver(stack.tls) as receiver:
         sub = app.subscribe(receiver)
         with app.database.session() as session:
-            service.get_subscription(session, sub).status = service.ACTIVE
+            subscriptions.get_subscription(session, sub).status = SubscriptionStatus.ACTIVE
         published = app.publish(300)
         found: list[list[str]] = []
         errors: list[BaseException] = []
@@ -345,7 +353,7 @@ def test_concurrent_dispatchers_fan_out_each_event_once(postgres: Postgres, tmp_
             try:
                 while True:
                     with app.database.session() as session:
-                        got = service.dispatch_pending(session, utcnow(), timedelta(seconds=30), limit=7)
+                        got = fanout.dispatch_pending(session, utcnow(), timedelta(seconds=30), limit=7)
                     if not got.event_types:
                         return
                     found.append(got.delivery_ids)

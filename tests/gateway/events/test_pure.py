@@ -1,14 +1,15 @@
-"""Signing, SSRF classification and the retry schedule: pure logic, property-tested."""
+"""Signing, SSRF classification and the retry schedule: pure logic, property-tested.
+
+The decisions after an attempt (the delivery state machine) are in test_lifecycle.py."""
 
 from __future__ import annotations
 
 import ipaddress
 import random
 import time
-from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -173,82 +174,6 @@ def test_default_budget_spans_about_a_day() -> None:
     backoff = Backoff(10, 3600, 0.0)
     total = sum(backoff.nominal(n) for n in range(1, 30))
     assert 20 * 3600 < total < 26 * 3600
-
-
-# Decisions after an attempt ---------------------------------------------------------------------
-
-
-def _work(attempt: int, max_attempts: int, expires_in: float) -> Any:
-    from datetime import UTC, datetime, timedelta
-
-    from gateway.events.builder import DeliverySchema, Event
-    from gateway.events.service import DeliveryWork
-
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    return (
-        DeliveryWork(
-            delivery_id="d",
-            subscription_id="s",
-            resource_id="r",
-            event=Event("e", "t", "s", {}, now),
-            event_created_at=now,
-            endpoint_url="https://x/",
-            delivery_schema=DeliverySchema.EVENT_GRID,
-            topic="/t",
-            secrets=[],
-            attempt=attempt,
-            max_attempts=max_attempts,
-            expires_at=now + timedelta(seconds=expires_in),
-            next_attempt_at=now,
-        ),
-        now,
-    )
-
-
-@settings(deadline=None)
-@given(
-    status=st.none() | st.integers(100, 599),
-    max_attempts=st.integers(1, 30),
-    attempt_offset=st.integers(0, 29),
-    expires_in=st.floats(0, 86400),
-    retry_after=st.none() | st.floats(0, 100000),
-    seed=st.integers(),
-)
-def test_decisions_respect_the_budget(
-    status: int | None,
-    max_attempts: int,
-    attempt_offset: int,
-    expires_in: float,
-    retry_after: float | None,
-    seed: int,
-) -> None:
-    from datetime import timedelta
-
-    from gateway.events.service import AttemptResult, decide
-
-    attempt = min(max_attempts, 1 + attempt_offset)
-    work, now = _work(attempt, max_attempts, expires_in)
-    backoff = Backoff(10, 3600)
-    random.seed(seed)
-    result = AttemptResult(status_code=status, latency_ms=5, retry_after=retry_after)
-    decision = decide(work, result, now, backoff)
-    if status is not None and 200 <= status < 300:
-        assert decision.outcome is Outcome.DELIVERED
-    elif status in NO_RETRY_STATUS:
-        assert decision.outcome is Outcome.DEAD_LETTER
-        assert decision.dead_letter_reason == "NonRetryableStatusCode"
-    elif decision.outcome is Outcome.RETRY:
-        assert attempt < max_attempts
-        assert decision.retry_in is not None
-        assert now + timedelta(seconds=decision.retry_in) < work.expires_at
-        assert decision.retry_in <= backoff.max_seconds
-        if retry_after is not None:
-            assert decision.retry_in >= min(retry_after, backoff.max_seconds)
-    else:
-        assert decision.outcome is Outcome.DEAD_LETTER
-        assert decision.dead_letter_reason in ("MaxDeliveryAttemptsExceeded", "TimeToLiveExceeded")
-        if attempt < max_attempts:
-            assert decision.dead_letter_reason == "TimeToLiveExceeded"
 
 
 def test_retry_after_parsing() -> None:

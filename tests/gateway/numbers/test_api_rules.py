@@ -13,29 +13,12 @@ from sqlalchemy import select, update
 
 from gateway.core.db import Database, utcnow
 from gateway.core.settings import Settings
-from gateway.numbers import operations, service
+from gateway.numbers import operations, searches
+from gateway.numbers.acs import API_VERSION
 from gateway.numbers.models import InventoryNumber, NumberOperation, NumberSearch
 from tests.gateway.numbers.conftest import Tenant
+from tests.gateway.numbers.support import SEARCH, search_body, searched
 from tests.gateway.numbers.test_api_flow import poll
-
-SEARCH = "/availablePhoneNumbers/countries/US/:search"
-
-
-def search_body(**overrides: Any) -> dict[str, Any]:
-    return {
-        "phoneNumberType": "geographic",
-        "assignmentType": "application",
-        "capabilities": {"calling": "inbound", "sms": "none"},
-        "areaCode": "425",
-        "quantity": 1,
-        **overrides,
-    }
-
-
-def searched(tenant: Tenant, **overrides: Any) -> tuple[str, dict[str, Any]]:
-    response = tenant.request("POST", SEARCH, search_body(**overrides))
-    assert response.status_code == 202, response.text
-    return response.headers["search-id"], poll(tenant, response.headers["Operation-Location"])
 
 
 @pytest.mark.parametrize(
@@ -258,11 +241,11 @@ def test_abandoned_operation_is_finished_by_get(
     stock(per_area=2)
     alice = make_tenant("alice")
     with database.session() as session:
-        _, operation = service.start_search(
+        _, operation = searches.start_search(
             session,
             alice.resource_id,
             "US",
-            service.SearchRequest("geographic", "application", "none", "none", "425", 1),
+            searches.SearchRequest("geographic", "application", "none", "none", "425", 1),
             settings,
         )
         operation_id = operation.id
@@ -294,11 +277,11 @@ def test_cancel_not_started_operation(
     stock(per_area=1)
     alice = make_tenant("alice")
     with database.session() as session:
-        _, operation = service.start_search(
+        _, operation = searches.start_search(
             session,
             alice.resource_id,
             "US",
-            service.SearchRequest("geographic", "application", "none", "none", "425", 1),
+            searches.SearchRequest("geographic", "application", "none", "none", "425", 1),
             settings,
         )
         operation_id = operation.id
@@ -311,152 +294,6 @@ def test_cancel_not_started_operation(
         assert (
             session.scalars(select(InventoryNumber).where(InventoryNumber.status == "reserved")).all() == []
         )
-
-
-def test_reservation_rules(
-    client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any], database: Database
-) -> None:
-    stock(per_area=2)
-    alice, bob = make_tenant("alice"), make_tenant("bob")
-    numbers = ["14252000000", "14252000001"]
-    path = f"/availablePhoneNumbers/reservations/{uuid.uuid4()}"
-    created = alice.request("PATCH", path, {"phoneNumbers": {numbers[0]: {}}})
-    assert created.status_code == 201
-    # Bob cannot take a number in Alice's reservation: 207 with a per-number error.
-    other = bob.request(
-        "PATCH", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}", {"phoneNumbers": {numbers[0]: {}}}
-    )
-    assert other.status_code == 207
-    assert other.json()["phoneNumbers"][numbers[0]]["error"]["code"] == "FailedToReserveNumber"
-    # Expiry: 15 minutes after the last change, at most 2 hours after creation.
-    with database.session() as session:
-        from gateway.numbers.models import Reservation
-
-        reservation = session.scalars(
-            select(Reservation).where(Reservation.resource_id == alice.resource_id)
-        ).one()
-        reservation.created_at = utcnow() - timedelta(hours=1, minutes=55)
-    extended = alice.request("PATCH", path, {"phoneNumbers": {numbers[1]: {}}})
-    assert extended.status_code == 200
-    with database.session() as session:
-        reservation = session.scalars(
-            select(Reservation).where(Reservation.resource_id == alice.resource_id)
-        ).one()
-        assert reservation.expires_at <= reservation.created_at + timedelta(hours=2)
-        assert reservation.expires_at < utcnow() + timedelta(minutes=6)
-        reservation.expires_at = utcnow() - timedelta(seconds=1)
-        session.execute(
-            update(InventoryNumber)
-            .where(InventoryNumber.reservation_id == reservation.id)
-            .values(free_at=reservation.expires_at)
-        )
-    assert alice.request("GET", path).json()["status"] == "expired"
-    assert alice.request("PATCH", path, {"phoneNumbers": {}}).status_code == 409
-    assert alice.request("POST", f"{path}/:purchase", {}).json()["error"]["code"] == "ReservationExpired"
-    # The lapsed hold is lazily available again to Bob.
-    again = bob.request(
-        "PATCH", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}", {"phoneNumbers": {numbers[0]: {}}}
-    )
-    assert again.status_code == 201
-
-
-def test_owned_number_lookup(
-    client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any], database: Database
-) -> None:
-    stock(per_area=1)
-    alice, bob = make_tenant("alice"), make_tenant("bob")
-    search_id, _ = searched(alice)
-    purchase = alice.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": search_id})
-    poll(alice, purchase.headers["Operation-Location"])
-    number = alice.request("GET", "/phoneNumbers").json()["phoneNumbers"][0]["phoneNumber"]
-    with database.session() as session:
-        owned = service.owned_number(session, alice.resource_id, number)
-        assert owned is not None
-        assert (owned.resource_id, owned.calling, owned.sms) == (alice.resource_id, "inbound", "none")
-        assert owned.purchase_date is not None
-        assert service.owned_number(session, bob.resource_id, number) is None
-        assert service.number_owner(session, number) is not None
-
-
-def test_deleting_a_resource_returns_its_numbers(
-    client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any], database: Database
-) -> None:
-    from gateway.resources import service as resources
-
-    stock(per_area=1)
-    alice = make_tenant("alice")
-    search_id, _ = searched(alice)
-    purchase = alice.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": search_id})
-    poll(alice, purchase.headers["Operation-Location"])
-    _, held = searched(alice, areaCode="206")
-    assert held["status"] == "succeeded"
-    with database.session() as session:
-        resources.delete_resource(session, "alice")
-    with database.session() as session:
-        rows = session.scalars(select(InventoryNumber)).all()
-        assert {r.status for r in rows} <= {"available", "quarantined"}
-        assert all(r.holder_resource_id is None for r in rows)
-
-
-def test_browse_is_random_and_filtered(
-    client: TestClient, make_tenant: Callable[[str], Tenant], stock: Callable[..., Any]
-) -> None:
-    stock(per_area=30, toll_free=5)
-    alice = make_tenant("alice")
-    seen: set[str] = set()
-    for _ in range(10):
-        response = alice.request(
-            "POST", "/availablePhoneNumbers/countries/US/:browse", {"phoneNumberType": "geographic"}
-        )
-        numbers = [n["phoneNumber"] for n in response.json()["phoneNumbers"]]
-        assert len(numbers) == 20
-        assert len(set(numbers)) == 20
-        assert all(n[:5] in ("+1425", "+1206") for n in numbers)
-        seen |= set(numbers)
-    assert len(seen) > 20, "ten browses returned the very same numbers"
-    toll_free = alice.request(
-        "POST",
-        "/availablePhoneNumbers/countries/US/:browse",
-        {"phoneNumberType": "tollFree", "phoneNumberPrefixes": ["+1800"]},
-    ).json()["phoneNumbers"]
-    assert len(toll_free) == 5
-    bad = alice.request(
-        "POST",
-        "/availablePhoneNumbers/countries/US/:browse",
-        {"phoneNumberType": "tollFree", "phoneNumberPrefixes": ["18x"]},
-    )
-    assert bad.status_code == 400
-
-
-def test_released_number_rests_in_quarantine(
-    client: TestClient,
-    make_tenant: Callable[[str], Tenant],
-    stock: Callable[..., Any],
-    database: Database,
-    settings: Settings,
-) -> None:
-    settings.numbers_release_quarantine_minutes = 60
-    stock(per_area=1)
-    alice, bob = make_tenant("alice"), make_tenant("bob")
-    search_id, _ = searched(alice)
-    purchase = alice.request("POST", "/availablePhoneNumbers/:purchase", {"searchId": search_id})
-    poll(alice, purchase.headers["Operation-Location"])
-    number = alice.request("GET", "/phoneNumbers").json()["phoneNumbers"][0]["phoneNumber"]
-    release = alice.request("DELETE", f"/phoneNumbers/{number}")
-    assert poll(alice, release.headers["Operation-Location"])["status"] == "succeeded"
-    with database.session() as session:
-        assert service.number_owner(session, number) is None  # routing gone at once
-        row = session.get(InventoryNumber, number)
-        assert row is not None
-        assert row.status == "quarantined"
-    assert searched(bob)[1]["error"]["code"] == "OutOfStock"
-    with database.session() as session:  # the quarantine ends (lazily: nothing runs)
-        session.execute(
-            update(InventoryNumber)
-            .where(InventoryNumber.phone_number == number)
-            .values(free_at=utcnow() - timedelta(seconds=1))
-        )
-    assert searched(bob)[1]["status"] == "succeeded"
 
 
 def test_search_may_hold_fewer_than_asked(
@@ -495,11 +332,11 @@ def test_operation_states_are_visible(
 
     monkeypatch.setitem(operations.HANDLERS, "search", slow)
     with database.session() as session:
-        _, operation = service.start_search(
+        _, operation = searches.start_search(
             session,
             alice.resource_id,
             "US",
-            service.SearchRequest("geographic", "application", "none", "none", "425", 1),
+            searches.SearchRequest("geographic", "application", "none", "none", "425", 1),
             settings,
         )
         path = f"/phoneNumbers/operations/{operation.id}"
@@ -517,4 +354,4 @@ def test_operation_states_are_visible(
         runner.join(timeout=20)
     body = alice.request("GET", path).json()
     assert body["status"] == "succeeded"
-    assert body["resourceLocation"].endswith(f"?api-version={service.API_VERSION}")
+    assert body["resourceLocation"].endswith(f"?api-version={API_VERSION}")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from gateway.core.db import Database, utcnow
 from gateway.core.settings import Settings
-from gateway.numbers import importer, inventory, operations, service
+from gateway.numbers import importer, inventory, operations, purchases, reservations, searches
 from gateway.numbers.models import InventoryNumber, NumberOperation, PurchasedNumber
 from gateway.numbers.sample import US_AREAS, sample_rows
 from gateway.resources import service as resources
@@ -30,11 +30,11 @@ def _buyer(url: str, resource_id: str, barrier: Any, results: Any) -> None:
     database = Database(url, pool_size=1, max_overflow=0)
     settings = Settings(numbers_search_hold_minutes=15)
     barrier.wait(timeout=60)
-    request = service.SearchRequest(
+    request = searches.SearchRequest(
         "geographic", "application", "inbound", "inbound+outbound", "425", PER_BUYER
     )
     with database.session() as session:
-        search, operation = service.start_search(session, resource_id, "US", request, settings)
+        search, operation = searches.start_search(session, resource_id, "US", request, settings)
         search_id, search_operation = search.id, operation.id
     operations.execute(database, settings, search_operation)
     with database.session() as session:
@@ -44,8 +44,8 @@ def _buyer(url: str, resource_id: str, barrier: Any, results: Any) -> None:
             results.put((resource_id, [], op.error_code))
             database.dispose()
             return
-        held = list(service.get_search(session, resource_id, search_id).phone_numbers)
-        purchase = service.start_purchase(session, resource_id, search_id, False, utcnow())
+        held = list(searches.get_search(session, resource_id, search_id).phone_numbers)
+        purchase = purchases.start_purchase(session, resource_id, search_id, False, utcnow())
         purchase_id = purchase.id
     operations.execute(database, settings, purchase_id)
     with database.session() as session:
@@ -62,7 +62,7 @@ def _reserver(url: str, resource_id: str, wanted: list[str], barrier: Any, resul
     settings = Settings()
     barrier.wait(timeout=60)
     with database.session() as session:
-        body, status = service.upsert_reservation(
+        body, status = reservations.upsert_reservation(
             session,
             resource_id,
             str(uuid.uuid4()),

@@ -23,7 +23,7 @@ from gateway.core.errors import AcsError
 from gateway.core.hmac_auth import prepare, sign_request
 from gateway.core.settings import Settings
 from gateway.resources.keys import ResourceKeyIndex
-from gateway.sms import service
+from gateway.sms import send as sms_send
 from gateway.sms.admission import Admitted, SendAdmission
 from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.models import SmsMessage, SmsSendCounter
@@ -219,7 +219,7 @@ def test_a_database_error_in_the_batch_stores_each_call_again_alone(
         signed_call(keys["a"], with_id("+14255550101", "taken-meanwhile")),
         signed_call(keys["a"], with_id("+14255550102", "fresh")),
     ]
-    read = service._read
+    read = sms_send._read
     other_process: list[str] = []
 
     def racing_read(session: Any, plans: list[Any], *args: Any) -> Any:
@@ -229,11 +229,11 @@ def test_a_database_error_in_the_batch_stores_each_call_again_alone(
             other_process.append("")
             request = plans[0].request
             with database.session() as elsewhere:
-                outcome = service.send(elsewhere, admission.settings, keys["a_id"], request, utcnow())
+                outcome = sms_send.send(elsewhere, admission.settings, keys["a_id"], request, utcnow())
             other_process[0] = outcome.items[0]["messageId"]
         return found
 
-    monkeypatch.setattr(service, "_read", racing_read)
+    monkeypatch.setattr(sms_send, "_read", racing_read)
     answers, sizes = held_in_one_batch(admission, calls, monkeypatch)
     assert sizes == [1, 2]
     assert all(isinstance(answer, Admitted) for answer in answers), answers

@@ -372,7 +372,7 @@ def test_concurrent_requests_with_one_repeatability_id_store_one_message(
 ) -> None:
     import threading
 
-    from gateway.sms import service
+    from gateway.sms import send as sms_send
     from gateway.sms.schemas import SendMessageRequest
 
     first_sent = format_datetime(datetime.now(UTC), usegmt=True)
@@ -393,7 +393,7 @@ def test_concurrent_requests_with_one_repeatability_id_store_one_message(
         try:
             barrier.wait(5)
             with database.session() as session:
-                items = service.send(session, settings, resource_a["id"], request, datetime.now(UTC)).items
+                items = sms_send.send(session, settings, resource_a["id"], request, datetime.now(UTC)).items
             answers.append(items[0]["messageId"])
         except BaseException as exc:
             errors.append(exc)

@@ -19,7 +19,8 @@ from sqlalchemy import event, func, select
 from gateway.core.db import Database
 from gateway.core.errors import AcsError
 from gateway.core.settings import Settings
-from gateway.sms import service
+from gateway.sms import quotas
+from gateway.sms import send as sms_send
 from gateway.sms.models import SmsMessage, SmsSendCounter
 from gateway.sms.schemas import SendMessageRequest
 
@@ -58,7 +59,7 @@ def send(
     database: Database, settings: Settings, resource_id: str, body: SendMessageRequest, now: datetime
 ) -> list[dict[str, Any]]:
     with database.session() as session:
-        return service.send(session, settings, resource_id, body, now).items
+        return sms_send.send(session, settings, resource_id, body, now).items
 
 
 def stored(database: Database) -> int:
@@ -228,9 +229,52 @@ def test_a_batch_of_plain_sends_is_four_statements(
         with database.session() as session:
             statements.clear()  # SQLite's BEGIN
             requests = [(resource_id, request(to)) for to in [*US[1:], GB[0]]]
-            outcomes = service.send_many(session, settings, requests, now)
+            outcomes = sms_send.send_many(session, settings, requests, now)
             sent = list(statements)
     finally:
         event.remove(database.engine, "before_cursor_execute", record)
-    assert [o.items[0]["httpStatusCode"] for o in outcomes if isinstance(o, service.SendOutcome)] == [202] * 3
+    assert [o.items[0]["httpStatusCode"] for o in outcomes if isinstance(o, sms_send.SendOutcome)] == [
+        202
+    ] * 3
     assert sent == ["SELECT", "INSERT", "INSERT", "INSERT"]
+
+
+# The quota rules alone (gateway/sms/quotas.py), without a database ------------------------------
+
+
+def test_a_request_counts_in_the_resource_scope_then_each_limited_country_in_order(
+    settings: Settings,
+) -> None:
+    limited = settings.model_copy(
+        update={
+            "sms_quota_per_resource_per_minute": 10,
+            "sms_quota_per_country_per_minute": 7,
+            "sms_country_quotas": ["GB=5", "US=0"],
+        }
+    )
+    limits = quotas.country_limits(limited, ["US", "GB", "FR"])
+    assert limits == {"US": 0, "GB": 5, "FR": 7}
+    assert quotas.counted_scopes(limited, limits) == [quotas.ALL_DESTINATIONS, "FR", "GB"]
+    unlimited = settings.model_copy(update={"sms_quota_per_resource_per_minute": 0})
+    assert quotas.counted_scopes(unlimited, {"GB": 0}) == []
+
+
+def test_the_resource_quota_refuses_the_request_that_would_pass_it(settings: Settings) -> None:
+    limited = settings.model_copy(update={"sms_quota_per_resource_per_minute": 10})
+    quotas.check_resource_quota(limited, 7, 3)  # exactly at the quota: accepted
+    with pytest.raises(AcsError) as refused:
+        quotas.check_resource_quota(limited, 8, 3)
+    assert (refused.value.status_code, refused.value.headers) == (429, {"Retry-After": "60"})
+    unlimited = settings.model_copy(update={"sms_quota_per_resource_per_minute": 0})
+    quotas.check_resource_quota(unlimited, 10**6, 10**6)
+
+
+def test_country_room_is_what_is_left_of_each_limited_country() -> None:
+    counted = {"GB": 4, "US": 9, "FR": 0}
+    room = quotas.country_room({"GB": 5, "US": 5, "FR": 0}, counted.__getitem__)
+    assert room == {"GB": 1, "US": 0}
+
+
+def test_the_resources_whose_first_counter_of_the_second_is_new_are_the_opened_ones() -> None:
+    current = {("a", "*"): 0, ("a", "GB"): 3, ("b", "*"): 2, ("b", "GB"): 0, ("c", "US"): 0}
+    assert quotas.opened_resources(current) == ["a", "c"]

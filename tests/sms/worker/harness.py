@@ -13,7 +13,8 @@ from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
 from gateway.core.settings import Settings
 from gateway.events.models import OutboxEvent
-from gateway.sms import service
+from gateway.sms import connections
+from gateway.sms import send as sms_send
 from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.models import (
     SmsMessage,
@@ -39,7 +40,7 @@ class Harness:
 
     def connect(self, name: str, smsc: SmscProcess, prefix: str = "+", **extra: Any) -> None:
         with self.database.session() as session:
-            service.add_connection(
+            connections.add_connection(
                 session,
                 ConnectionCreate(
                     name=name,
@@ -52,7 +53,7 @@ class Harness:
                     **extra,
                 ),
             )
-            service.add_route(session, RouteCreate(prefix=prefix, connection=name))
+            connections.add_route(session, RouteCreate(prefix=prefix, connection=name))
 
     def start(self) -> SmppProcess:
         self.process = SmppProcess(self.settings, self.database)
@@ -86,7 +87,7 @@ class Harness:
             {"from": SENDER, "smsRecipients": [{"to": to}], "message": text, "smsSendOptions": options}
         )
         with self.database.session() as session:
-            outcome = service.send(session, self.settings, self.resource_id, request, datetime.now(UTC))
+            outcome = sms_send.send(session, self.settings, self.resource_id, request, datetime.now(UTC))
         self.jobs.publish(outcome.queued)
         return outcome.queued[0]
 

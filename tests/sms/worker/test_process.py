@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from gateway.sms import service
+from gateway.sms import send as sms_send
 from gateway.sms.models import (
     SmsSegment,
 )
@@ -173,7 +173,7 @@ def test_two_processes_share_the_queue_without_sending_twice(harness: Harness, s
         ids: list[str] = []
         for _ in range(3):
             with harness.database.session() as session:
-                ids += service.send(
+                ids += sms_send.send(
                     session, harness.settings, harness.resource_id, request, datetime.now(UTC)
                 ).queued
         wait_until(lambda: all(harness.state(i) == "submitted" for i in ids), 30, what="all submitted")

@@ -28,7 +28,7 @@ from gateway.resources.service import create_resource
 from gateway.sms import lifecycle
 from gateway.sms.models import SmsMessage, SmsPendingReceipt, SmsSegment
 from gateway.sms.repository import worker as repository
-from sms.bind import SubmitOutcome, SubmitResult
+from sms.bind_types import SubmitOutcome, SubmitResult
 from sms.pdu import ESME_ROK, DeliverSm
 from sms.receipts import MessageIdFormat, MessageState, format_receipt_text
 from sms.segmentation import ConcatenationMode, ReferenceAllocator

@@ -1,4 +1,4 @@
-"""``trunkline smpp``'s start: the carrier config file it applies."""
+"""The operator's SMPP connections and routes (gateway/sms/connections.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from gateway.core.db import Database
 from gateway.core.errors import AcsError
-from gateway.sms import service
+from gateway.sms import connections
+from gateway.sms.connections import AppliedConfig
 
 
 def test_config_file_creates_connections_and_routes(database: Database, tmp_path: Path) -> None:
@@ -18,12 +19,12 @@ def test_config_file_creates_connections_and_routes(database: Database, tmp_path
         'window_size = 20\n[[routes]]\nprefix = "+1"\nconnection = "a"\n'
     )
     with database.session() as session:
-        assert service.apply_config_file(session, path) == (1, 1)
+        assert connections.apply_config_file(session, path) == AppliedConfig(connections=1, routes=1)
     path.write_text(path.read_text().replace("window_size = 20", "window_size = 30"))
     with database.session() as session:
-        assert service.apply_config_file(session, path) == (1, 0)
-        assert service.get_connection(session, "a").window_size == 30
-        assert service.list_routes(session) == [{"prefix": "+1", "connection": "a", "priority": 0}]
+        assert connections.apply_config_file(session, path) == AppliedConfig(connections=1, routes=0)
+        assert connections.get_connection(session, "a").window_size == 30
+        assert connections.list_routes(session) == [{"prefix": "+1", "connection": "a", "priority": 0}]
     path.write_text('[[connections]]\nname = "b"\n')
     with database.session() as session, pytest.raises(AcsError):
-        service.apply_config_file(session, path)
+        connections.apply_config_file(session, path)

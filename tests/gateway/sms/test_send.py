@@ -1,5 +1,6 @@
-"""service.send_many: a batch of requests answered and stored exactly as the same requests sent
-one after the other (each in a savepoint, as the admission's fallback sends them).
+"""POST /sms's send path (gateway/sms/send.py). send_many: a batch of requests answered and
+stored exactly as the same requests sent one after the other (each in a savepoint, as the
+admission's fallback sends them).
 
 Two resources with a sender each: one gets the requests one by one, the other as one batch; the
 answers (message ids replaced by the order they first appear in), the stored rows and the quota
@@ -20,7 +21,7 @@ from gateway.core.db import Database
 from gateway.core.errors import AcsError
 from gateway.core.settings import Settings
 from gateway.resources.service import create_resource
-from gateway.sms import service
+from gateway.sms import send as sms_send
 from gateway.sms.models import SmsMessage, SmsOptOut, SmsSendCounter
 from gateway.sms.schemas import SendMessageRequest
 
@@ -68,7 +69,7 @@ def scenario(sender: str) -> list[SendMessageRequest]:
     ]
 
 
-def canonical(outcomes: list[service.SendOutcome | AcsError], sender: str) -> list[Any]:
+def canonical(outcomes: list[sms_send.SendOutcome | AcsError], sender: str) -> list[Any]:
     """Outcomes with message ids numbered by first appearance, the sender's number masked."""
     labels: dict[str, str] = {}
 
@@ -135,18 +136,18 @@ def test_a_batch_answers_and_stores_as_one_request_after_another(
 ) -> None:
     assert quota_settings.sms_country_quota("US") == 4
     now = datetime.now(UTC)
-    one_by_one: list[service.SendOutcome | AcsError] = []
+    one_by_one: list[sms_send.SendOutcome | AcsError] = []
     with database.session() as session:
         for request in scenario("+14255550100"):
             try:
                 with session.begin_nested():
                     one_by_one.append(
-                        service.send(session, quota_settings, senders["one-by-one"], request, now)
+                        sms_send.send(session, quota_settings, senders["one-by-one"], request, now)
                     )
             except AcsError as exc:
                 one_by_one.append(exc)
     with database.session() as session:
-        batch = service.send_many(
+        batch = sms_send.send_many(
             session, quota_settings, [(senders["batch"], r) for r in scenario("+14255550101")], now
         )
     expected = canonical(one_by_one, "+14255550100")
@@ -173,13 +174,36 @@ def test_a_refused_request_of_a_batch_writes_nothing(
         lambda: body(sender, US[0]),
     ]
     with database.session() as session:
-        outcomes = service.send_many(
+        outcomes = sms_send.send_many(
             session, quota_settings, [(senders["batch"], r()) for r in requests], now
         )
     assert isinstance(outcomes[0], AcsError)
     assert outcomes[0].status_code == 429
-    assert isinstance(outcomes[1], service.SendOutcome)
+    assert isinstance(outcomes[1], sms_send.SendOutcome)
     assert outcomes[1].items[0]["httpStatusCode"] == 202
     messages, counters = state_of(database, senders["batch"])
     assert [m[0] for m in messages] == [US[0]]
     assert dict(counters) == {"*": 1, "US": 1}
+
+
+def test_message_row_is_a_queued_sms_messages_row_due_now() -> None:
+    """The row the send path and the worker's automatic reply both store."""
+    now = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    row = sms_send.message_row(
+        "Outgoing_x",
+        resource_id="r",
+        sender=US[0],
+        to=GB,
+        country="GB",
+        text="STOP received",
+        segment_count=1,
+        data_coding=0,
+        report_timeout_seconds=3600,
+        now=now,
+    )
+    assert set(row) <= set(SmsMessage.__table__.c.keys())
+    assert (row["state"], row["next_attempt_at"], row["created_at"]) == ("queued", now, now)
+    assert (row["from_number"], row["to_number"], row["country_code"]) == (US[0], GB, "GB")
+    assert row["tag"] is None
+    assert row["enable_delivery_report"] is False
+    assert row["repeatability_request_id"] is None

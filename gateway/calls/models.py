@@ -1,0 +1,77 @@
+"""Tables of the calls domain's routing: the operator's SIP trunks and prefix routes (carriers of
+kind ``sip``, in the style of the SMPP connections and routes), and each tenant's own SIP
+configuration as the SipRouting API (2023-03-01) holds it: trunks keyed by FQDN and ordered
+routes with a ``numberPattern``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
+
+
+class SipTrunk(Base):
+    """One SIP trunk to a carrier: where calls go out, which addresses may send INVITEs in, and
+    how to authenticate (digest credentials, optional REGISTER)."""
+
+    __tablename__ = "sip_trunks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    # A deleted carrier takes its trunks (and their routes) with it.
+    carrier_id: Mapped[str] = mapped_column(ForeignKey("carriers.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer, default=5060)
+    transport: Mapped[str] = mapped_column(String(3), default="udp")  # udp | tcp | tls
+    # CIDRs whose INVITEs this trunk accepts; empty: the host itself when it is an IP address.
+    allowed_networks: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    username: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    password: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    register: Mapped[bool] = mapped_column(Boolean, default=False)
+    codecs: Mapped[list[Any]] = mapped_column(JSON, default=list)  # in preference order
+    srtp: Mapped[str] = mapped_column(String(9), default="off")  # off | optional | mandatory
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SipRoute(Base):
+    """Destination prefix -> trunk, tried in ``priority`` order (failover); the longest prefix
+    that matches a number wins."""
+
+    __tablename__ = "sip_routes"
+    __table_args__ = (UniqueConstraint("prefix", "trunk_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)  # "+1", "+4420", "+" for all
+    trunk_id: Mapped[str] = mapped_column(ForeignKey("sip_trunks.id", ondelete="CASCADE"), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TenantSipTrunk(Base):
+    """A trunk of a tenant's own SIP configuration (SipRouting's ``Trunk``), keyed by its FQDN."""
+
+    __tablename__ = "tenant_sip_trunks"
+
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+    fqdn: Mapped[str] = mapped_column(String(249), primary_key=True)
+    sip_signaling_port: Mapped[int] = mapped_column(Integer)
+    # Not in SipRouting 2023-03-01 (every trunk is enabled there); later versions have it.
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class TenantSipRoute(Base):
+    """A route of a tenant's SIP configuration (SipRouting's ``TrunkRoute``); ``position`` keeps
+    the list's order, which is the order routes are tried in."""
+
+    __tablename__ = "tenant_sip_routes"
+
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    number_pattern: Mapped[str] = mapped_column(String(1024))
+    trunks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # FQDNs, in failover order

@@ -1,0 +1,180 @@
+"""The operator's SIP trunk and route specifications, as the admin API, the CLI and the config file
+give them, and the sentences that say what is wrong with one.
+
+(The tenant's SipRouting bodies are merge patches, parsed in sip_configuration.py.)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from gateway.calls.routing import parse_networks
+
+CODECS = ("PCMU", "PCMA", "G722", "GSM", "opus")
+DEFAULT_CODECS = ("PCMU", "PCMA")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
+_PREFIX = re.compile(r"\+[0-9]{0,15}")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class TrunkSpec(Model):
+    """One SIP trunk of the operator's (``trunkline sip trunk add``, ``POST /admin/sip/trunks``,
+    ``[[trunks]]`` of the config file)."""
+
+    name: str
+    carrier: str = Field(min_length=1, max_length=63)
+    host: str
+    port: int = Field(default=5060, ge=1, le=65535)
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    allow: list[str] = Field(default_factory=list, max_length=100)
+    username: str | None = Field(default=None, min_length=1, max_length=128)
+    password: str | None = Field(default=None, min_length=1, max_length=128)
+    register_with_carrier: bool = Field(default=False, alias="register")  # "register" is BaseModel's
+    codecs: list[str] = Field(default_factory=lambda: list(DEFAULT_CODECS), min_length=1)
+    srtp: Literal["off", "optional", "mandatory"] = "off"
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.fullmatch(value):
+            raise ValueError(
+                f"The trunk name '{value}' must be 1-63 letters, digits, dots, dashes or underscores, "
+                "starting with a letter or digit."
+            )
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        value = value.strip()
+        try:
+            return str(ipaddress.ip_address(value.strip("[]")))
+        except ValueError:
+            pass
+        if not _HOSTNAME.fullmatch(value):
+            raise ValueError(f"The host '{value}' is neither a host name nor an IP address.")
+        return value.rstrip(".").lower()
+
+    @field_validator("allow")
+    @classmethod
+    def _allow(cls, value: list[str]) -> list[str]:
+        normalised: list[str] = []
+        for cidr in value:
+            try:
+                normalised.extend(str(network) for network in parse_networks([cidr]))
+            except ValueError:
+                raise ValueError(
+                    f"'{cidr}' is not a network in CIDR notation (such as 192.0.2.0/24) or an IP address."
+                ) from None
+        return list(dict.fromkeys(normalised))
+
+    @field_validator("codecs", mode="before")
+    @classmethod
+    def _codecs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            return value
+        by_lower = {codec.lower(): codec for codec in CODECS}
+        codecs: list[str] = []
+        for item in value:
+            codec = by_lower.get(str(item).strip().lower())
+            if codec is None:
+                raise ValueError(
+                    f"'{item}' is not a codec the SIP side offers; choose among {', '.join(CODECS)}."
+                )
+            if codec in codecs:
+                raise ValueError(f"The codec {codec} is listed twice.")
+            codecs.append(codec)
+        return codecs
+
+    @model_validator(mode="after")
+    def _credentials(self) -> TrunkSpec:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("Digest credentials need both a username and a password.")
+        if self.register_with_carrier and self.username is None:
+            raise ValueError("Registering with the carrier (--register) needs a username and a password.")
+        return self
+
+
+class RouteSpec(Model):
+    """A prefix and its trunks in failover order (``trunkline sip route add``,
+    ``POST /admin/sip/routes``, ``[[routes]]`` of the config file)."""
+
+    prefix: str
+    trunks: list[str] = Field(min_length=1, max_length=50)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip()
+        if not _PREFIX.fullmatch(value):
+            raise ValueError(
+                f"The prefix '{value}' must be '+' followed by up to 15 digits (such as +1 or +4420; "
+                "'+' alone matches every number)."
+            )
+        return value
+
+    @field_validator("trunks")
+    @classmethod
+    def _trunks(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if value.count(name) > 1:
+                raise ValueError(f"The trunk '{name}' is listed twice.")
+        return value
+
+
+_FIELD_NAMES = {"allow": "allow-list", "srtp": "SRTP setting"}
+
+
+def _bound_sentence(label: str, error: Any) -> str:
+    ctx = error.get("ctx", {})
+    short = error["type"].endswith("too_short")
+    bound = ctx.get("min_length") if short else ctx.get("max_length")
+    if short and bound == 1:
+        return f"The {label} must not be empty."
+    unit = "characters" if isinstance(error.get("input"), str) else "entries"
+    return f"The {label} must have {'at least' if short else 'at most'} {bound} {unit}."
+
+
+def _sentence(error: Any) -> str:
+    """One pydantic error as a sentence about the input."""
+    loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
+    field = loc[-1] if loc else ""
+    label = _FIELD_NAMES.get(field, field)
+    message = str(error.get("msg", "is invalid"))
+    kind = error.get("type", "")
+    if kind == "value_error":
+        sentence = message.removeprefix("Value error, ")
+    elif kind == "missing":
+        sentence = f"The {label} is required."
+    elif kind == "extra_forbidden":
+        sentence = f"'{field}' is not a setting of this object."
+    elif kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        sentence = f"The {label} must be one of {expected}, not {error.get('input')!r}."
+    elif kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        sentence = _bound_sentence(label, error)
+    else:
+        message = message.removeprefix("Input ").replace("should be ", "must be ", 1)
+        got = f" (got {error['input']!r})" if "input" in error else ""
+        sentence = f"The {label} {message}{got}."
+    return sentence
+
+
+def describe(exc: ValidationError) -> str:
+    """What is wrong with a spec, in sentences (no pydantic dump)."""
+    sentences = list(dict.fromkeys(_sentence(error) for error in exc.errors()))
+    return " ".join(s if s.endswith(".") else s + "." for s in sentences)

@@ -1,0 +1,125 @@
+"""The dispatcher loop of ``trunkline worker``: moves outbox rows to the broker, re-enqueues due
+or lost deliveries, starts handshakes, purges old finished events.
+
+Several may run (one per worker node): rows are taken with SKIP LOCKED on PostgreSQL, and
+SQLite serialises writers. The broker is never the truth: a task that cannot be sent leaves its
+rows for a later pass.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+import structlog
+from celery import Celery
+
+from gateway.core.db import utcnow
+from gateway.events import fanout, validation
+from gateway.events.metrics import EVENTS_PUBLISHED
+from gateway.events.repository import QueuedDelivery
+from gateway.events.runtime import Runtime
+from gateway.events.tasks import DELIVER_TASK, VALIDATE_TASK, send
+
+log = structlog.get_logger("trunkline.events")
+
+
+def batches(deliveries: Sequence[QueuedDelivery], size: int) -> list[list[str]]:
+    """Delivery ids grouped by subscription, at most ``size`` per task (one slow endpoint then
+    holds up only its own events)."""
+    by_subscription: dict[str, list[str]] = {}
+    for delivery_id, subscription_id in deliveries:
+        by_subscription.setdefault(subscription_id, []).append(delivery_id)
+    return [ids[i : i + size] for ids in by_subscription.values() for i in range(0, len(ids), size)]
+
+
+def enqueue_deliveries(app: Celery, rt: Runtime, deliveries: Sequence[QueuedDelivery]) -> bool:
+    """Send delivery tasks; on broker failure, hand them back to the scheduler soon."""
+    if not deliveries:
+        return True
+    try:
+        send(app, DELIVER_TASK, batches(deliveries, rt.settings.events_delivery_batch_size))
+    except Exception as exc:  # kombu/redis raise many types while the broker is away
+        log.warning(
+            "broker unavailable; deliveries stay in the outbox", error=str(exc), count=len(deliveries)
+        )
+        with rt.database.session() as session:
+            fanout.release_enqueue(
+                session, [d.delivery_id for d in deliveries], utcnow() + timedelta(seconds=1)
+            )
+        return False
+    return True
+
+
+def enqueue_validations(app: Celery, rt: Runtime, ids: Sequence[str]) -> None:
+    """Send handshake tasks; on broker failure, hand them back to the scheduler soon."""
+    if not ids:
+        return
+    try:
+        send(app, VALIDATE_TASK, list(ids))
+    except Exception as exc:
+        log.warning("broker unavailable; validations will be retried", error=str(exc))
+        with rt.database.session() as session:
+            validation.retry_validations_soon(session, ids, utcnow())
+
+
+class Dispatcher:
+    """The loop, on a thread of its own."""
+
+    def __init__(self, app: Celery, rt: Runtime, batch: int = 500) -> None:
+        self.app = app
+        self.rt = rt
+        self.batch = batch
+        self.stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_purge = 0.0
+
+    def run_once(self) -> int:
+        """One pass; returns how much work it found."""
+        now = utcnow()
+        lease = self.rt.enqueue_lease
+        with self.rt.database.session() as session:
+            dispatched = fanout.dispatch_pending(session, now, lease, self.batch)
+        with self.rt.database.session() as session:
+            due = fanout.due_deliveries(session, now, lease, self.batch)
+        with self.rt.database.session() as session:
+            validations = validation.due_validations(
+                session, now, self.rt.claim_for + timedelta(seconds=self.rt.settings.webhook_timeout_seconds)
+            )
+        for event_type in dispatched.event_types:
+            EVENTS_PUBLISHED.labels(event_type).inc()
+        enqueue_deliveries(self.app, self.rt, dispatched.deliveries)
+        enqueue_deliveries(self.app, self.rt, due)
+        enqueue_validations(self.app, self.rt, validations)
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + 60
+            keep = timedelta(days=self.rt.settings.events_retention_days)
+            with self.rt.database.session() as session:
+                purged = fanout.purge_finished(session, now - keep)
+            if purged:
+                log.info("finished events purged", count=purged)
+        return len(dispatched.event_types) + len(due) + len(validations)
+
+    def loop(self) -> None:
+        interval = self.rt.settings.events_dispatch_interval_seconds
+        while not self.stop.is_set():
+            try:
+                found = self.run_once()
+            except Exception:
+                log.exception("dispatcher pass failed")
+                found = 0
+                self.stop.wait(1.0)
+            if found < self.batch:
+                self.stop.wait(interval)
+
+    def start(self) -> threading.Thread:
+        self._thread = threading.Thread(target=self.loop, name="trunkline-dispatcher", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,0 +1,93 @@
+"""Fan-out and scheduling: outbox rows become one delivery per matching, active subscription;
+deliveries due again (retries, lost tasks, replays) are found for the broker; old finished
+events are purged.
+
+Each function runs in one transaction of the dispatcher (:mod:`gateway.events.dispatcher`),
+which sends the deliveries it returns to the broker right after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway.core.db import new_uuid
+from gateway.events import builder, lifecycle, repository
+from gateway.events.models import EventSubscription
+from gateway.events.repository import QueuedDelivery
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    deliveries: list[QueuedDelivery]
+    event_types: list[str]  # one entry per outbox row fanned out
+
+    @property
+    def delivery_ids(self) -> list[str]:
+        return [d.delivery_id for d in self.deliveries]
+
+
+def dispatch_pending(
+    session: Session, now: datetime, enqueue_lease: timedelta, limit: int = 500
+) -> Dispatched:
+    """Turn undispatched outbox rows into deliveries (to enqueue right after the commit)."""
+    events = repository.lock_undispatched(session, limit)
+    if not events:
+        return Dispatched([], [])
+    subscriptions: dict[str, list[EventSubscription]] = {}
+    for subscription in repository.active_subscriptions(session, {e.resource_id for e in events}):
+        subscriptions.setdefault(subscription.resource_id, []).append(subscription)
+    enqueued_until = now + enqueue_lease
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        for subscription in subscriptions.get(event.resource_id, []):
+            if event.event_type not in subscription.event_types or not builder.subject_matches(
+                event.subject, subscription.subject_begins_with, subscription.subject_ends_with
+            ):
+                continue
+            start = lifecycle.created(now, event.created_at, subscription.event_ttl_minutes)
+            rows.append(
+                {
+                    "id": new_uuid(),
+                    "event_id": event.id,
+                    "subscription_id": subscription.id,
+                    "resource_id": event.resource_id,
+                    "status": start.status.value,
+                    "attempts": start.attempts,
+                    "replays": start.replays,
+                    "next_attempt_at": start.next_attempt_at,
+                    "enqueued_until": enqueued_until,
+                    "expires_at": start.expires_at,
+                    "created_at": now,
+                }
+            )
+    if rows:
+        repository.insert_deliveries(session, rows)
+    repository.mark_dispatched(session, [e.id for e in events], now)
+    return Dispatched(
+        [QueuedDelivery(row["id"], row["subscription_id"]) for row in rows], [e.event_type for e in events]
+    )
+
+
+def due_deliveries(
+    session: Session, now: datetime, enqueue_lease: timedelta, limit: int = 500
+) -> list[QueuedDelivery]:
+    """Pending deliveries due now that no queued task is believed to cover (retries whose
+    backoff ended, tasks lost with the broker, replays)."""
+    return repository.take_due_deliveries(session, now, enqueue_lease, limit)
+
+
+def release_enqueue(session: Session, delivery_ids: Sequence[str], retry_at: datetime) -> None:
+    """Sending to the broker failed: let the scheduler try these again at ``retry_at``."""
+    if delivery_ids:
+        repository.set_enqueued_until(session, delivery_ids, retry_at)
+
+
+def purge_finished(session: Session, older_than: datetime, limit: int = 1000) -> int:
+    """Delete events fanned out before ``older_than`` with no pending delivery (their
+    deliveries and attempt logs go with them). Returns how many events were deleted."""
+    return repository.purge_finished(session, older_than, limit)

@@ -1,0 +1,111 @@
+"""``trunkline worker``: the Celery worker that sends deliveries and runs handshakes, and the
+dispatcher thread that feeds it (:func:`run_worker` is the process's entry point)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Any
+
+import structlog
+from celery import Celery
+from celery.signals import worker_shutting_down
+
+from gateway.core.celery_app import EVENTS_QUEUE, create_celery, set_celery_app
+from gateway.core.settings import Settings, get_settings
+from gateway.events.dispatcher import Dispatcher
+from gateway.events.runtime import runtime
+from gateway.events.tasks import register
+
+# How long the Celery worker must have run for the restart delay to start again from its minimum.
+RESTART_RESET_SECONDS = 60
+
+
+def worker_celery(settings: Settings) -> Celery:
+    """The Celery app of a worker process, with the events' tasks registered on it."""
+    app = create_celery(settings)
+    register(app)
+    return app
+
+
+def _run_celery_worker(app: Celery, argv: list[str], log: Any) -> None:
+    """Run the Celery worker; start it again when it dies of an error.
+
+    kombu's Redis transport can crash the worker with an "Unrecoverable error" when the broker
+    goes away while messages are unacknowledged (docs/perf-history/events.md). Nothing is lost
+    (the outbox and the delivery rows are the truth), but deliveries would stop until something
+    restarted the process, so it is restarted here. A requested stop (SIGTERM/SIGINT, which
+    Celery announces with ``worker_shutting_down``) ends the loop.
+    """
+    requested = threading.Event()
+
+    def on_shutdown(**_kwargs: Any) -> None:
+        requested.set()
+
+    worker_shutting_down.connect(on_shutdown, weak=False)
+    delay = 0.5
+    while True:
+        started = time.monotonic()
+        app.start(argv)
+        if requested.is_set():
+            return
+        if time.monotonic() - started > RESTART_RESET_SECONDS:
+            delay = 0.5
+        log.error("celery worker stopped without being asked to; restarting it", in_seconds=delay)
+        app.close()  # drop pooled broker connections; the next start makes new ones
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
+def run_worker(
+    settings: Settings | None = None,
+    *,
+    concurrency: int | None = None,
+    dispatcher: bool = True,
+    deliveries: bool = True,
+    metrics_port: int | None = None,
+    hostname: str | None = None,
+) -> None:
+    """Run the Celery worker (deliveries and handshakes) and the dispatcher thread."""
+    from gateway.core.storage import prepare_storage
+
+    settings = settings or get_settings()
+    log = structlog.get_logger("trunkline.worker")
+    prepare_storage(settings)
+    app = worker_celery(settings)
+    set_celery_app(app)
+    rt = runtime()
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+    loop = Dispatcher(app, rt) if dispatcher else None
+    if loop is not None:
+        loop.start()
+        log.info("dispatcher started")
+    try:
+        if deliveries:
+            argv = [
+                "worker",
+                "--pool=threads",
+                f"--concurrency={concurrency or settings.events_delivery_concurrency}",
+                f"--queues={EVENTS_QUEUE}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                f"--loglevel={settings.log_level}",
+            ]
+            if hostname:
+                argv.append(f"--hostname={hostname}")
+            _run_celery_worker(app, argv, log)
+        else:
+            stop = loop.stop if loop is not None else None
+            if stop is not None:
+                signal.signal(signal.SIGTERM, lambda *_: stop.set())
+                signal.signal(signal.SIGINT, lambda *_: stop.set())
+                stop.wait()
+    finally:
+        if loop is not None:
+            loop.close()
+        rt.client.close()

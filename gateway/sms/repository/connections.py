@@ -1,0 +1,48 @@
+"""SQL of the operator's SMPP connections (``smpp_connections``) and routes (``smpp_routes``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.sms.models import SmppConnection, SmppRoute
+
+
+def connection_named(session: Session, name: str) -> SmppConnection | None:
+    return session.scalar(select(SmppConnection).where(SmppConnection.name == name))
+
+
+def all_connections(session: Session) -> list[SmppConnection]:
+    """Every connection, by name."""
+    return list(session.scalars(select(SmppConnection).order_by(SmppConnection.name)))
+
+
+def add(session: Session, row: SmppConnection | SmppRoute) -> None:
+    """Store a new connection or route now (its defaults and id filled in)."""
+    session.add(row)
+    session.flush()
+
+
+def delete(session: Session, row: SmppConnection) -> None:
+    session.delete(row)
+
+
+def routes_of_prefix(session: Session, prefix: str) -> list[SmppRoute]:
+    return list(session.scalars(select(SmppRoute).where(SmppRoute.prefix == prefix)))
+
+
+def route_of(session: Session, prefix: str, connection_id: str) -> SmppRoute | None:
+    """The route of ``prefix`` through this connection, if there is one."""
+    return session.scalar(
+        select(SmppRoute).where(SmppRoute.prefix == prefix, SmppRoute.connection_id == connection_id)
+    )
+
+
+def routes_with_connection_names(session: Session) -> list[tuple[SmppRoute, str]]:
+    """Every route and its connection's name, by prefix then priority."""
+    rows = session.execute(
+        select(SmppRoute, SmppConnection.name)
+        .join(SmppConnection, SmppConnection.id == SmppRoute.connection_id)
+        .order_by(SmppRoute.prefix, SmppRoute.priority)
+    ).all()
+    return [(route, name) for route, name in rows]
