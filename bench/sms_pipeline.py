@@ -52,7 +52,7 @@ from gateway.sms import connections
 from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.models import SmsMessage
 from gateway.sms.schemas import ConnectionCreate, RouteCreate
-from gateway.sms.smpp_process import SmppProcess
+from sms.worker.process import SmppProcess
 from tests.e2e.helpers import AcsHmacAuth, free_port, stop_process, strong_secret, trunkline_env
 from tests.gateway.events.harness import RedisServer
 from tests.gateway.sms.support import give_number

@@ -48,13 +48,13 @@ def smpp(
     if ctx.invoked_subcommand is not None:
         prepare_offline_command()
         return
-    from gateway.sms.smpp_process import run_smpp
+    from gateway.roles import SMPP
 
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from outside
-    run_smpp(get_settings())
+    SMPP.entry_point.load()(get_settings())  # sms.worker.main:run_smpp, named, not imported
 
 
 @smpp_app.command("add")
