@@ -34,7 +34,7 @@ def _run_celery_worker(app: Celery, argv: list[str], log: Any) -> None:
     """Run the Celery worker; start it again when it dies of an error.
 
     kombu's Redis transport can crash the worker with an "Unrecoverable error" when the broker
-    goes away while messages are unacknowledged (docs/perf-history/events.md). Nothing is lost
+    goes away while messages are unacknowledged (docs/performance.md, History). Nothing is lost
     (the outbox and the delivery rows are the truth), but deliveries would stop until something
     restarted the process, so it is restarted here. A requested stop (SIGTERM/SIGINT, which
     Celery announces with ``worker_shutting_down``) ends the loop.

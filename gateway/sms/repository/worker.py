@@ -70,7 +70,7 @@ def _claimable(*, by_id: bool = False) -> list[ColumnElement[bool]]:
     ``by_id``: for a job's ids, looked up by primary key. Beside ``id = ANY(ids)``, both planners
     took the due index whenever they thought few rows were queued (always, on a table without
     statistics) and read every queued row for each claim, a cost that grows with the backlog
-    (docs/perf-history/sms-worker.md). ``(state = 'queued') IS TRUE`` (the same, state is never
+    (docs/performance.md, History). ``(state = 'queued') IS TRUE`` (the same, state is never
     NULL) is a condition no index serves, which leaves the primary key as the only way in."""
     m = _messages.c
     now = bindparam("now", type_=m.next_attempt_at.type)
@@ -160,7 +160,7 @@ def claim_rows(
     connection = session.connection()
     if postgres:
         # On the session's connection: Core, without the ORM's bulk-update machinery (see
-        # docs/perf-history/sms-worker.md).
+        # docs/performance.md, History).
         return connection.execute(POSTGRES_CLAIMS[by_id], parameters).all()
     find, take = PORTABLE_CLAIMS[by_id]
     rows = connection.execute(find, parameters).all()
