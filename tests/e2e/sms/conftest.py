@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from gateway.core.db import Database
 from gateway.core.migrate import upgrade
+from gateway.core.sealed_columns import keyring_of, use_keyring
 from gateway.core.settings import Settings
 from gateway.events import builder, subscriptions
 from gateway.events.models import SubscriptionStatus
@@ -34,6 +35,7 @@ from tests.e2e.helpers import AcsHmacAuth, free_port, stop_process, strong_secre
 from tests.gateway.events.harness import Receiver, RedisServer, make_tls, running_receiver, wait_until
 from tests.gateway.sms.support import give_number
 from tests.support.postgres import throwaway_database
+from tests.support.secrets_keys import TEST_SECRETS_KEYS
 from tests.support.smsc import SmscProcess, smsc_available
 
 SENDER = "+14255550100"
@@ -182,8 +184,14 @@ def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
             listed = stack.cli("smpp", "list", "--json")
             assert [c["name"] for c in json.loads(listed.stdout)] == ["smsc1"]
             settings = Settings(
-                webhook_allowed_networks=["127.0.0.0/8"], data_dir=tmp / "data", database_url=database_url
+                webhook_allowed_networks=["127.0.0.0/8"],
+                data_dir=tmp / "data",
+                database_url=database_url,
+                secrets_keys=TEST_SECRETS_KEYS,  # type: ignore[arg-type]
             )
+            # Package-scoped: set up before the per-test fixture puts the tests' key in the
+            # environment, so the set-up seals and opens secrets with this keyring explicitly.
+            use_keyring(keyring_of(settings))
             with database.session() as session:
                 subscription = subscriptions.create_subscription(
                     session,
@@ -221,6 +229,7 @@ def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
             os.environ["SSL_CERT_FILE"] = str(stack.ca_file)
             yield stack
         finally:
+            use_keyring(None)
             os.environ.pop("REQUESTS_CA_BUNDLE", None)
             os.environ.pop("SSL_CERT_FILE", None)
             stack.stop_all()
