@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from gateway import __version__
 from gateway.core.db import Database
 from gateway.core.http_errors import install_error_handlers
-from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, UrlTextMiddleware
 from gateway.core.settings import Settings, get_settings
 from gateway.identity.service import IdentityService
 from gateway.identity.tokens import Keyring
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         max_bytes=settings.max_request_bytes,
         max_admin_bytes=settings.max_admin_request_bytes,
     )
+    app.add_middleware(UrlTextMiddleware)
     # Added last, so outermost: its log line and metrics cover the 413s too.
     app.add_middleware(RequestContextMiddleware)
 

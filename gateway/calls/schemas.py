@@ -10,10 +10,11 @@ import ipaddress
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from gateway.calls.routing import parse_networks
+from gateway.core.text import InputModel
 
 CODECS = ("PCMU", "PCMA", "G722", "GSM", "opus")
 DEFAULT_CODECS = ("PCMU", "PCMA")
@@ -24,7 +25,7 @@ _HOSTNAME = re.compile(
 _PREFIX = re.compile(r"\+[0-9]{0,15}")
 
 
-class Model(BaseModel):
+class Model(InputModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from gateway.core.text import InputModel
 
 PhoneNumberType = Literal["geographic", "tollFree", "mobile"]
 AssignmentType = Literal["person", "application"]
 Capability = Literal["none", "inbound", "outbound", "inbound+outbound"]
 
 
-class Model(BaseModel):
+class Model(InputModel):
     # Clients may echo read-only fields back; ignore what we do not know.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
