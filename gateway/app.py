@@ -12,6 +12,7 @@ from gateway import __version__
 from gateway.core.db import Database
 from gateway.core.http_errors import install_error_handlers
 from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, UrlTextMiddleware
+from gateway.core.openapi import complete_openapi
 from gateway.core.settings import Settings, get_settings
 from gateway.identity.service import IdentityService
 from gateway.identity.tokens import Keyring
@@ -117,7 +118,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document_send(generate_openapi())
+            complete_openapi(document_send(generate_openapi()))
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from gateway.core import hmac_auth
@@ -186,8 +186,17 @@ def api_version(*supported: str, validation_problems: tuple[str, ...] = ()) -> A
     version in ``validation_problems`` has its validation failures answered as a problem
     document (see gateway.core.http_errors)."""
 
-    async def check(request: Request) -> str:
-        value = checked_api_version(request.query_params.get("api-version"), supported)
+    # Declared, so that the OpenAPI document lists it (gateway.core.openapi makes it required);
+    # checked here, so that a missing or unknown one gets ACS's own error codes.
+    declared: Any = Query(
+        None,
+        alias="api-version",
+        description="The API version: " + ", ".join(supported),
+        json_schema_extra={"enum": list(supported)},
+    )
+
+    async def check(request: Request, value: str | None = declared) -> str:
+        value = checked_api_version(value, supported)
         if value in validation_problems:
             setattr(request.state, VALIDATION_PROBLEMS_STATE, True)
         return value

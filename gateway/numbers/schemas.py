@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -60,6 +60,20 @@ class OperatorInformationOptions(Model):
 class OperatorInformationRequest(Model):
     phone_numbers: list[str]
     options: OperatorInformationOptions | None = None
+
+
+# PATCH availablePhoneNumbers/reservations/{id}: a merge patch of phone numbers by id (null
+# removes one), read by reservations.upsert_reservation.
+RESERVATION_PATCH_SCHEMA: dict[str, Any] = {
+    "title": "PhoneNumbersReservationPatch",
+    "type": "object",
+    "properties": {
+        "phoneNumbers": {
+            "type": "object",
+            "additionalProperties": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+        }
+    },
+}
 
 
 class CarrierCreate(Model):
