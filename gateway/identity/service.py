@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gateway.core.errors import AcsError, NotFound
 from gateway.core.metrics import TOKENS_ISSUED
+from gateway.identity import repository
 from gateway.identity.models import Identity
 from gateway.identity.schemas import DEFAULT_EXPIRES_MINUTES, AccessToken, TokenScope, VerifiedToken
 from gateway.identity.tokens import InvalidToken, Keyring
@@ -27,10 +27,7 @@ def _unique_scopes(scopes: Sequence[TokenScope]) -> list[str]:
 
 
 def _identity_of(session: Session, resource_id: str, identity_id: str, *, lock: bool = False) -> Identity:
-    query = select(Identity).where(Identity.id == identity_id, Identity.resource_id == resource_id)
-    if lock:
-        query = query.with_for_update()
-    identity = session.scalar(query)
+    identity = repository.identity_of(session, resource_id, identity_id, lock=lock)
     if identity is None:
         # Another resource's identity is reported exactly like one that never existed.
         raise NotFound(f"Identity '{identity_id}' was not found.", "id", code="IdentityNotFound")
@@ -82,16 +79,11 @@ class IdentityService:
 
     def revoke_tokens(self, session: Session, resource_id: str, identity_id: str) -> None:
         identity = _identity_of(session, resource_id, identity_id)
-        # A single UPDATE increments atomically even when two revocations race.
-        session.execute(
-            update(Identity)
-            .where(Identity.id == identity.id)
-            .values(token_generation=Identity.token_generation + 1, tokens_revoked_at=datetime.now(UTC))
-        )
+        repository.revoke_tokens(session, identity.id, datetime.now(UTC))
 
     def delete(self, session: Session, resource_id: str, identity_id: str) -> None:
         identity = _identity_of(session, resource_id, identity_id)
-        session.execute(delete(Identity).where(Identity.id == identity.id))
+        repository.delete_identity(session, identity.id)
 
     def verify(self, session: Session, token: str, *, resource_id: str | None = None) -> VerifiedToken:
         """Verify a token completely: signature, lifetime, and that it was not revoked or deleted.
@@ -102,7 +94,7 @@ class IdentityService:
             claims = self.keyring.decode(token, issuer=self.issuer)
         except InvalidToken as exc:
             raise AcsError(401, "InvalidAccessToken", f"The access token is not valid: {exc}.") from exc
-        identity = session.get(Identity, claims["sub"])
+        identity = repository.identity_by_id(session, claims["sub"])
         if (
             identity is None
             or identity.resource_id != claims.get("resourceId")

@@ -3,7 +3,7 @@
 The whole file is one transaction: rows are validated and upserted in batches, and if any row is
 bad the transaction is rolled back and the report names every bad line. Re-importing a number that
 is already in inventory updates its attributes (keeping any hold), unless it is purchased: then it
-is reported and left untouched.
+is reported and left untouched. The writes (COPY on PostgreSQL) are in ``repository/imports.py``.
 """
 
 from __future__ import annotations
@@ -12,20 +12,17 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.orm import Session
 
 from gateway.core.db import Database, utcnow
-from gateway.numbers.models import Carrier, InventoryNumber
+from gateway.numbers.repository.imports import InventoryWriter, inventory_writer
+from gateway.numbers.repository.inventory import carrier_ids_by_name
 from gateway.numbers.rules import IMPORT_COLUMNS, REQUIRED_COLUMNS, ImportRow, validate_import_row
 
 log = structlog.get_logger(__name__)
@@ -125,6 +122,29 @@ def read_records(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any
         yield row_line, dict(zip(header, values, strict=True))
 
 
+def not_utf8(lines: Iterable[bytes], name: str = "The file") -> FileFormatError:
+    """The error for a file that is not UTF-8, naming its first line that does not decode."""
+    for number, line in enumerate(lines, start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            byte = line[exc.start]
+            return FileFormatError(
+                f"{name} is not UTF-8 text: line {number} has the byte 0x{byte:02X}, which UTF-8 does not "
+                "allow there (a file saved as Latin-1 or Windows-1252?). Save it as UTF-8 and import it "
+                "again; for example: iconv -f WINDOWS-1252 -t UTF-8 old.csv > new.csv"
+            )
+    return FileFormatError(f"{name} is not UTF-8 text.")
+
+
+def decode_text(data: bytes) -> str:
+    """An uploaded file's text (UTF-8, with or without BOM); FileFormatError when it is not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise not_utf8(data.splitlines(keepends=True)) from None
+
+
 def count_lines(path: Path) -> int:
     lines = 0
     with path.open("rb") as handle:
@@ -137,62 +157,7 @@ class _Rollback(Exception):
     pass
 
 
-_COLUMNS = (
-    "phone_number",
-    "country_code",
-    "phone_number_type",
-    "assignment_type",
-    "area_code",
-    "locality",
-    "administrative_division",
-    "calling",
-    "sms",
-    "cost_amount",
-    "currency_code",
-    "carrier_id",
-    "status",
-    "free_at",
-    "imported_at",
-    "updated_at",
-)
-_UPDATABLE = (
-    "country_code",
-    "phone_number_type",
-    "assignment_type",
-    "area_code",
-    "locality",
-    "administrative_division",
-    "calling",
-    "sms",
-    "cost_amount",
-    "currency_code",
-    "carrier_id",
-    "updated_at",
-)
-
-
-def _values(row: ImportRow, carriers: dict[str, str], now: datetime) -> tuple[Any, ...]:
-    return (
-        row.phone_number,
-        row.country_code,
-        row.phone_number_type,
-        row.assignment_type,
-        row.area_code,
-        row.locality,
-        row.administrative_division,
-        row.calling,
-        row.sms,
-        row.cost_amount,
-        row.currency_code,
-        carriers[row.carrier],
-        "available",
-        now,
-        now,
-        now,
-    )
-
-
-def _count(report: ImportReport, rows: list[ImportRow], existing: dict[str, str]) -> set[str]:
+def _count(report: ImportReport, rows: list[ImportRow], existing: Mapping[str, str]) -> set[str]:
     """Update the report's counters; return the purchased numbers to leave out."""
     skipped = set()
     for row in rows:
@@ -207,87 +172,11 @@ def _count(report: ImportReport, rows: list[ImportRow], existing: dict[str, str]
     return skipped
 
 
-def _upsert_generic(
-    session: Session, rows: list[ImportRow], carriers: dict[str, str], report: ImportReport
-) -> None:
-    """Batched INSERT ... ON CONFLICT DO UPDATE (SQLite)."""
+def _write_batch(writer: InventoryWriter, rows: list[ImportRow], report: ImportReport) -> None:
     now = utcnow()
-    existing = dict(
-        session.execute(
-            select(InventoryNumber.phone_number, InventoryNumber.status).where(
-                InventoryNumber.phone_number.in_([r.phone_number for r in rows])
-            )
-        ).all()
-    )
+    existing = writer.existing_statuses([row.phone_number for row in rows])
     skipped = _count(report, rows, existing)
-    values = [
-        dict(zip(_COLUMNS, _values(row, carriers, now), strict=True))
-        for row in rows
-        if row.phone_number not in skipped
-    ]
-    if not values:
-        return
-    stmt = sqlite.insert(InventoryNumber.__table__)  # type: ignore[arg-type]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["phone_number"],
-        set_={name: stmt.excluded[name] for name in _UPDATABLE},
-        where=InventoryNumber.__table__.c.status != "purchased",
-    )
-    session.execute(stmt, values)
-
-
-IMPORT_LOCK = 0x7472756E6B  # pg_advisory_xact_lock key: one inventory import at a time
-
-
-def _upsert_postgresql(
-    session: Session,
-    rows: list[ImportRow],
-    carriers: dict[str, str],
-    report: ImportReport,
-    state: set[str],
-) -> None:
-    """A batch whose numbers are all new is COPYed straight into the table; otherwise it is COPYed
-    into a temporary table and merged with one INSERT ... SELECT ... ON CONFLICT DO UPDATE.
-
-    Imports take a transaction-scoped advisory lock, so no other import inserts between the
-    existence check and the COPY (searches and purchases never insert inventory rows)."""
-    now = utcnow()
-    connection = session.connection()
-    if "locked" not in state:
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({IMPORT_LOCK})")
-        state.add("locked")
-    raw = connection.connection.dbapi_connection
-    assert raw is not None
-    numbers = [row.phone_number for row in rows]
-    with raw.cursor() as cursor:  # type: ignore[attr-defined]
-        cursor.execute(
-            "SELECT phone_number, status FROM inventory_numbers WHERE phone_number = ANY(%s)", (numbers,)
-        )
-        existing = dict(cursor.fetchall())
-        _count(report, rows, existing)
-        if not existing:
-            with cursor.copy(f"COPY inventory_numbers ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(_values(row, carriers, now))
-            return
-        if "staged" not in state:
-            cursor.execute(
-                "CREATE TEMPORARY TABLE inventory_import "
-                "(LIKE inventory_numbers INCLUDING DEFAULTS) ON COMMIT DROP"
-            )
-            state.add("staged")
-        else:
-            cursor.execute("TRUNCATE inventory_import")
-        with cursor.copy(f"COPY inventory_import ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(_values(row, carriers, now))
-    assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in _UPDATABLE)
-    connection.exec_driver_sql(
-        f"INSERT INTO inventory_numbers ({', '.join(_COLUMNS)}) "  # noqa: S608 - fixed column names
-        f"SELECT {', '.join(_COLUMNS)} FROM inventory_import "
-        f"ON CONFLICT (phone_number) DO UPDATE SET {assignments} "
-        "WHERE inventory_numbers.status <> 'purchased'"
-    )
+    writer.upsert(rows, now, existing, skipped)
 
 
 def import_records(  # noqa: PLR0912, PLR0915 - one linear pass: validate, batch, report
@@ -306,19 +195,16 @@ def import_records(  # noqa: PLR0912, PLR0915 - one linear pass: validate, batch
             database.session() as session,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") as writer,
         ):
-            carriers = {c.name: c.id for c in session.scalars(select(Carrier))}
+            carriers = carrier_ids_by_name(session)
             if default_carrier is not None and default_carrier not in carriers:
                 report.errors.append(LineError(0, "", [f"unknown carrier '{default_carrier}'"]))
                 report.error_count = 1
                 raise _Rollback
             seen: dict[str, int] = {}
-            state: set[str] = set()
+            inventory = inventory_writer(session, carriers)
 
             def write(rows: list[ImportRow]) -> None:
-                if session.get_bind().dialect.name == "postgresql":
-                    _upsert_postgresql(session, rows, carriers, report, state)
-                else:
-                    _upsert_generic(session, rows, carriers, report)
+                _write_batch(inventory, rows, report)
 
             # One writer thread: batch N is written while batch N+1 is validated (the database
             # driver releases the GIL while it waits). Only the writer touches the session.
@@ -405,14 +291,18 @@ def import_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    with path.open(encoding="utf-8-sig", newline="") as stream:
-        return import_records(
-            database,
-            read_records(stream, detect_format(path.name, fmt)),
-            default_carrier,
-            batch_size=batch_size,
-            progress=progress,
-        )
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            return import_records(
+                database,
+                read_records(stream, detect_format(path.name, fmt)),
+                default_carrier,
+                batch_size=batch_size,
+                progress=progress,
+            )
+    except UnicodeDecodeError:
+        with path.open("rb") as raw:
+            raise not_utf8(raw, path.name) from None
 
 
 def import_text(database: Database, text: str, fmt: str, default_carrier: str | None = None) -> ImportReport:

@@ -5,7 +5,7 @@ Availability is one indexed column, ``free_at``: a number can be handed out when
 ``free_at <= now``. An imported number gets ``free_at`` = import time; a hold (search or
 reservation) or a release quarantine sets it to the moment the hold or quarantine ends; a purchased
 number has ``free_at`` NULL. Expiry is therefore lazy: nothing has to run when a hold lapses, the
-number simply matches the availability predicate again (see ``inventory.available_predicate``).
+number simply matches the availability predicate again (see ``repository.filters.available_predicate``).
 """
 
 from __future__ import annotations

@@ -24,13 +24,13 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.core.db import Database, new_uuid, utcnow
 from gateway.core.errors import NotFound
 from gateway.core.settings import Settings
 from gateway.numbers.models import NumberOperation
+from gateway.numbers.repository import operations as repository
 
 log = structlog.get_logger(__name__)
 
@@ -114,11 +114,7 @@ def create_operation(
 
 
 def get_operation(session: Session, resource_id: str, operation_id: str) -> NumberOperation:
-    operation = session.scalar(
-        select(NumberOperation).where(
-            NumberOperation.id == operation_id, NumberOperation.resource_id == resource_id
-        )
-    )
+    operation = repository.operation_of(session, resource_id, operation_id)
     if operation is None:
         raise NotFound(f"No operation '{operation_id}'.", "operationId")
     return operation
@@ -126,25 +122,13 @@ def get_operation(session: Session, resource_id: str, operation_id: str) -> Numb
 
 def _claim(database: Database, operation_id: str, stale_before: datetime | None) -> bool:
     now = utcnow()
-    claimable = NumberOperation.status == "notStarted"
-    if stale_before is not None:
-        claimable = or_(
-            and_(NumberOperation.status == "notStarted", NumberOperation.last_action_at < stale_before),
-            and_(NumberOperation.status == "running", NumberOperation.last_action_at < stale_before),
-        )
     with database.session() as session:
-        result = session.execute(
-            update(NumberOperation)
-            .where(NumberOperation.id == operation_id, claimable)
-            .values(status="running", last_action_at=now, attempts=NumberOperation.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        return repository.claim(session, operation_id, now, stale_before)
 
 
 def _fail(database: Database, operation_id: str, code: str, message: str) -> None:
     with database.session() as session:
-        operation = session.get(NumberOperation, operation_id, with_for_update=True)
+        operation = repository.lock_operation(session, operation_id)
         if operation is None or operation.status in ("succeeded", "failed"):
             return
         operation.status = "failed"
@@ -174,7 +158,7 @@ def execute(
     operation_type = "unknown"
     try:
         with database.session() as session:
-            operation = session.get(NumberOperation, operation_id, with_for_update=True)
+            operation = repository.lock_operation(session, operation_id)
             if operation is None or operation.status != "running":
                 return
             operation_type = operation.operation_type
@@ -214,18 +198,7 @@ def cancel(session: Session, resource_id: str, operation_id: str) -> NumberOpera
     operation = get_operation(session, resource_id, operation_id)
     now = utcnow()
     if operation.status == "notStarted":
-        session.execute(
-            update(NumberOperation)
-            .where(NumberOperation.id == operation.id, NumberOperation.status == "notStarted")
-            .values(
-                status="failed",
-                error_code="OperationCanceled",
-                error_message="The operation was cancelled.",
-                last_action_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        session.refresh(operation)
+        repository.cancel_if_not_started(session, operation, now)
         if operation.status == "failed" and operation.error_code == "OperationCanceled":
             hook = FAILURE_HOOKS.get(operation.operation_type)
             if hook is not None:

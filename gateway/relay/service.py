@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core.errors import AcsError, BadRequest
 from gateway.core.metrics import RELAY_CONFIGS_ISSUED
 from gateway.core.settings import Settings
-from gateway.identity.models import Identity
+from gateway.identity import repository as identities
 from gateway.relay.credentials import anonymous_user, turn_credential
 from gateway.relay.schemas import IceServer, RelayConfiguration, RelayConfigurationRequest, RouteType
 
@@ -28,14 +27,8 @@ def issue_relay_configuration(
             "RelayNotConfigured",
             "No TURN server is configured on this gateway (TRUNKLINE_TURN_URLS, TRUNKLINE_TURN_SECRET).",
         )
-    if request.id is not None:
-        owned = session.scalar(
-            select(Identity.id).where(Identity.id == request.id, Identity.resource_id == resource_id)
-        )
-        if owned is None:
-            raise BadRequest(
-                "id must be an existing identity of this resource.", "id", code="InvalidIdentity"
-            )
+    if request.id is not None and identities.identity_id_of(session, resource_id, request.id) is None:
+        raise BadRequest("id must be an existing identity of this resource.", "id", code="InvalidIdentity")
     # Per the spec, a ttl above the maximum gets the maximum (the default), not an error.
     ttl = min(
         request.ttl if request.ttl is not None else settings.turn_max_ttl_seconds,

@@ -7,6 +7,10 @@ is re-read by primary key and the signature checked against the stored keys befo
 is accepted, so a regenerated key or a deleted resource stops working at once in every process.
 When nothing matches, a cheap fingerprint of the table (row count, newest key change) says
 whether the index is stale; only then is it reloaded, so bad signatures cannot force scans.
+
+Keys are stored sealed (gateway/core/secrets.py). They are opened when the index loads, not per
+request: the confirming read fetches the stored form, and a stored form the index already holds
+is the key it already decoded (it is opened only when it differs: a new key, or a rotation).
 """
 
 from __future__ import annotations
@@ -15,14 +19,15 @@ import base64
 from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from gateway.core.auth import TenantKeyIndex
 from gateway.core.hmac_auth import SignedRequest
-from gateway.resources.models import Resource
+from gateway.core.sealed_columns import reveal
+from gateway.resources import repository
+from gateway.resources.repository import ResourceKeys, StoredKeys
 
 
 @dataclass(frozen=True)
@@ -30,38 +35,18 @@ class _Entry:
     resource_id: str
     host: str
     keys: tuple[bytes, bytes]
+    stored: StoredKeys  # the form they were opened from
 
 
-def _fingerprint(session: Session) -> tuple[Any, ...]:
-    row = session.execute(select(func.count(Resource.id), func.max(Resource.keys_rotated_at))).one()
-    return tuple(row)
+def _stored(keys: StoredKeys | ResourceKeys) -> StoredKeys:
+    return StoredKeys(keys.primary_key, keys.secondary_key)
 
 
-# Built once: this read runs on every signed request, and building the statement took longer
-# than running it.
-_resources = cast(Table, Resource.__table__)
-_STORED_KEYS = select(_resources.c.primary_key, _resources.c.secondary_key).where(
-    _resources.c.id == bindparam("resource_id")
-)
-
-
-_STORED_KEYS_OF_MANY = select(_resources.c.id, _resources.c.primary_key, _resources.c.secondary_key).where(
-    _resources.c.id.in_(bindparam("resource_ids", expanding=True))
-)
-
-
-def _decoded(row: Any) -> tuple[bytes, bytes]:
-    return base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)
-
-
-def _stored_keys_of(session: Session, resource_ids: set[str]) -> dict[str, tuple[bytes, bytes]]:
-    rows = session.connection().execute(_STORED_KEYS_OF_MANY, {"resource_ids": sorted(resource_ids)})
-    return {row.id: _decoded(row) for row in rows}
-
-
-def _stored_keys(session: Session, resource_id: str) -> tuple[bytes, bytes] | None:
-    row = session.connection().execute(_STORED_KEYS, {"resource_id": resource_id}).one_or_none()
-    return None if row is None else _decoded(row)
+def _opened(stored: StoredKeys) -> tuple[bytes, bytes]:
+    return (
+        base64.b64decode(reveal(stored.primary_key, "resources.primary_key")),
+        base64.b64decode(reveal(stored.secondary_key, "resources.secondary_key")),
+    )
 
 
 class ResourceKeyIndex(TenantKeyIndex):
@@ -74,17 +59,17 @@ class ResourceKeyIndex(TenantKeyIndex):
         self._fingerprint: tuple[Any, ...] | None = None
 
     def _reload(self, session: Session) -> None:
-        rows = session.execute(
-            select(Resource.id, Resource.endpoint_host, Resource.primary_key, Resource.secondary_key)
-        ).all()
-        fingerprint = _fingerprint(session)
+        rows = repository.all_keys(session)
+        fingerprint = repository.keys_fingerprint(session)
+        with self._lock:
+            known = dict(self._entries)
         entries: OrderedDict[str, _Entry] = OrderedDict()
         for row in rows:
-            entries[row.id] = _Entry(
-                row.id,
-                row.endpoint_host,
-                (base64.b64decode(row.primary_key), base64.b64decode(row.secondary_key)),
-            )
+            stored = _stored(row)
+            before = known.get(row.id)
+            # A key already opened is not opened again.
+            keys = before.keys if before is not None and before.stored == stored else _opened(stored)
+            entries[row.id] = _Entry(row.id, row.endpoint_host, keys, stored)
         with self._lock:
             # Keep the recency order of the entries that survive.
             ordered = [rid for rid in self._entries if rid in entries]
@@ -108,11 +93,24 @@ class ResourceKeyIndex(TenantKeyIndex):
         return None
 
     def _confirm(self, session: Session, signed: SignedRequest, resource_id: str) -> bool:
-        return self._accept(signed, resource_id, _stored_keys(session, resource_id))
+        return self._accept(signed, resource_id, repository.stored_keys(session, resource_id))
 
-    def _accept(self, signed: SignedRequest, resource_id: str, stored: tuple[bytes, bytes] | None) -> bool:
+    def _accept(self, signed: SignedRequest, resource_id: str, stored: StoredKeys | None) -> bool:
         """Whether a stored key of ``resource_id`` verifies the request (then it is most recent)."""
-        if stored is None or not any(signed.matches(key) for key in stored):
+        if stored is None:
+            return False
+        with self._lock:
+            entry = self._entries.get(resource_id)
+        if entry is not None and entry.stored == stored:
+            keys = entry.keys
+        else:
+            # Changed since the index loaded it (regenerated, or sealed again with a new key).
+            keys = _opened(stored)
+            if entry is not None and keys == entry.keys:  # sealed again: open the new form once
+                with self._lock:
+                    if resource_id in self._entries:
+                        self._entries[resource_id] = _Entry(entry.resource_id, entry.host, keys, stored)
+        if not any(signed.matches(key) for key in keys):
             return False
         with self._lock:
             if resource_id in self._entries:
@@ -126,7 +124,7 @@ class ResourceKeyIndex(TenantKeyIndex):
         if self._fingerprint is None:
             self._reload(session)
         owners = [self._scan(signed, host) for signed, host in calls]
-        stored = _stored_keys_of(session, {owner for owner in owners if owner is not None})
+        stored = repository.stored_keys_of(session, {owner for owner in owners if owner is not None})
         resolved: list[str | None] = []
         for (signed, host), owner in zip(calls, owners, strict=True):
             if owner is not None and self._accept(signed, owner, stored.get(owner)):
@@ -142,7 +140,7 @@ class ResourceKeyIndex(TenantKeyIndex):
         owner = self._scan(signed, host)
         if owner is not None and self._confirm(session, signed, owner):
             return owner
-        if owner is None and _fingerprint(session) == self._fingerprint:
+        if owner is None and repository.keys_fingerprint(session) == self._fingerprint:
             return None
         self._reload(session)
         owner = self._scan(signed, host)

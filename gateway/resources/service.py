@@ -8,12 +8,12 @@ import secrets
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.core.db import utcnow
 from gateway.core.errors import BadRequest, Conflict, NotFound
+from gateway.resources import repository
 from gateway.resources.models import Resource
 
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -48,7 +48,7 @@ def create_resource(session: Session, name: str, endpoint: str) -> Resource:
             "name must be 1-63 lowercase letters, digits or inner hyphens", "name", code="InvalidResourceName"
         )
     endpoint = normalise_endpoint(endpoint)
-    if session.scalar(select(Resource.id).where(Resource.name == name)) is not None:
+    if repository.resource_id_named(session, name) is not None:
         raise Conflict(f"A resource named '{name}' already exists.", "name", code="ResourceAlreadyExists")
     resource = Resource(
         name=name,
@@ -68,14 +68,11 @@ def create_resource(session: Session, name: str, endpoint: str) -> Resource:
 
 
 def list_resources(session: Session) -> list[Resource]:
-    return list(session.scalars(select(Resource).order_by(Resource.created_at, Resource.name)))
+    return repository.all_resources(session)
 
 
 def get_resource(session: Session, id_or_name: str, *, for_update: bool = False) -> Resource:
-    query = select(Resource).where(or_(Resource.id == id_or_name, Resource.name == id_or_name))
-    if for_update:
-        query = query.with_for_update()
-    resource = session.scalar(query)
+    resource = repository.resource_by_id_or_name(session, id_or_name, for_update=for_update)
     if resource is None:
         raise NotFound(f"No resource '{id_or_name}'.", "resource", code="ResourceNotFound")
     return resource
@@ -90,7 +87,7 @@ def delete_resource(session: Session, id_or_name: str) -> None:
     resource = get_resource(session, id_or_name)
     quarantine = timedelta(minutes=get_settings().numbers_release_quarantine_minutes)
     forget_resource(session, resource.id, utcnow(), quarantine)
-    session.execute(delete(Resource).where(Resource.id == resource.id))
+    repository.delete_resource(session, resource.id)
 
 
 def regenerate_key(session: Session, id_or_name: str, key_type: KeyType) -> Resource:

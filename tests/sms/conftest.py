@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from sms.bind import BindConfig, SmppBind
+from sms.bind import SmppBind
+from sms.bind_types import BindConfig
 from tests.support.smsc import SmscProcess, smsc_available
 
 BindFactory = Callable[..., SmppBind]

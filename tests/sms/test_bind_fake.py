@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sms import bind as bind_module
-from sms import pdu
-from sms.bind import BindConfig, SmppBind, SubmitOutcome, SubmitRequest
+from sms import bind_session, pdu
+from sms.bind import SmppBind
+from sms.bind_types import BindConfig, SubmitOutcome, SubmitRequest
 from sms.pdu import DeliverSm
 
 
@@ -202,13 +202,13 @@ def test_queued_submits_go_out_in_bursts_within_the_window(
 ) -> None:
     smsc, bind, _ = fake
     submits_per_write: list[int] = []
-    original_write = bind_module._Session.write
+    original_write = bind_session.Session.write
 
-    def counting_write(session: bind_module._Session, data: bytes) -> None:
+    def counting_write(session: bind_session.Session, data: bytes) -> None:
         submits_per_write.append(sum(1 for _ in pdu.split_frames(bytearray(data))))
         original_write(session, data)
 
-    monkeypatch.setattr(bind_module._Session, "write", counting_write)
+    monkeypatch.setattr(bind_session.Session, "write", counting_write)
     total, window = 200, bind.config.window_size
     futures = [bind.submit(SubmitRequest("1", "2", bytes([i % 256]))) for i in range(total)]
     answered = 0

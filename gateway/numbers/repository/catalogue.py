@@ -11,8 +11,8 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from gateway.numbers.inventory import available_predicate, filter_clauses, prefix_high
 from gateway.numbers.models import InventoryNumber
+from gateway.numbers.repository.filters import available_predicate, filter_clauses, prefix_high
 from gateway.numbers.rules import NumberFilter
 
 BROWSE_WINDOW = 2000

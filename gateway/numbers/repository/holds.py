@@ -13,8 +13,8 @@ from typing import NamedTuple
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from gateway.numbers.inventory import filter_clauses
 from gateway.numbers.models import InventoryNumber, NumberSearch, Reservation, ReservationNumber
+from gateway.numbers.repository.filters import filter_clauses
 from gateway.numbers.repository.paging import Page, page
 from gateway.numbers.rules import NumberFilter
 

@@ -15,8 +15,8 @@ from sqlalchemy import delete, insert, select
 
 from gateway.core.db import Database
 from gateway.core.migrate import upgrade
-from gateway.numbers.inventory import filter_clauses
 from gateway.numbers.models import Carrier, InventoryNumber
+from gateway.numbers.repository.filters import filter_clauses
 from gateway.numbers.rules import (
     CAPABILITY_VALUES,
     InvalidPhoneNumber,
