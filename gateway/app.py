@@ -12,7 +12,8 @@ from gateway import __version__
 from gateway.core.api_docs import API_DESCRIPTION, install_docs
 from gateway.core.db import Database
 from gateway.core.http_errors import install_error_handlers
-from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, UrlTextMiddleware
+from gateway.core.openapi import complete_openapi
 from gateway.core.sealed_columns import keyring_of, use_keyring
 from gateway.core.settings import Settings, get_settings
 from gateway.identity.service import IdentityService
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         max_bytes=settings.max_request_bytes,
         max_admin_bytes=settings.max_admin_request_bytes,
     )
+    app.add_middleware(UrlTextMiddleware)
     # Added last, so outermost: its log line and metrics cover the 413s too.
     app.add_middleware(RequestContextMiddleware)
 
@@ -121,7 +123,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document_send(generate_openapi())
+            complete_openapi(document_send(generate_openapi()))
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]

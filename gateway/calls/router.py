@@ -11,11 +11,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.calls import service, sip_routing
-from gateway.calls.schemas import RouteSpec, TrunkSpec, describe
+from gateway.calls.schemas import SIP_CONFIGURATION_PATCH_SCHEMA, RouteSpec, TrunkSpec, describe
 from gateway.calls.sip_configuration import API_VERSION
 from gateway.core.auth import AppDatabase, AuthenticatedTenant, api_version, require_operator
 from gateway.core.bodies import json_body
 from gateway.core.errors import AcsError, BadRequest
+from gateway.core.openapi import request_body
 
 router = APIRouter(tags=["sip routing"], dependencies=[api_version(API_VERSION)])
 admin_router = APIRouter(prefix="/admin/sip", tags=["admin: sip"], dependencies=[Depends(require_operator)])
@@ -30,7 +31,9 @@ def get_sip_configuration(tenant: AuthenticatedTenant, database: AppDatabase) ->
         return sip_routing.get_configuration(session, tenant.resource_id)
 
 
-@router.patch("/sip")
+@router.patch(
+    "/sip", openapi_extra=request_body(SIP_CONFIGURATION_PATCH_SCHEMA, media_types=PATCH_MEDIA_TYPES)
+)
 async def update_sip_configuration(
     request: Request, tenant: AuthenticatedTenant, database: AppDatabase
 ) -> dict[str, Any]:
@@ -61,7 +64,7 @@ async def _spec(request: Request, model: type[BaseModel]) -> Any:
         raise BadRequest(describe(exc), code="InvalidRequest") from exc
 
 
-@admin_router.post("/trunks", status_code=201)
+@admin_router.post("/trunks", status_code=201, openapi_extra=request_body(TrunkSpec))
 async def create_trunk(request: Request, database: AppDatabase) -> dict[str, Any]:
     spec: TrunkSpec = await _spec(request, TrunkSpec)
 
@@ -85,7 +88,7 @@ def delete_trunk(name: str, database: AppDatabase) -> Response:
     return Response(status_code=204)
 
 
-@admin_router.post("/routes", status_code=201)
+@admin_router.post("/routes", status_code=201, openapi_extra=request_body(RouteSpec))
 async def create_route(request: Request, database: AppDatabase) -> dict[str, Any]:
     spec: RouteSpec = await _spec(request, RouteSpec)
 
