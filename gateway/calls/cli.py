@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from gateway.calls.status_cli import status as sip_status
 from gateway.core.settings import get_settings
 
 # The SIP process (issue 12's `trunkline sip [--workers N] ...`) is this group's callback, added
@@ -22,6 +23,7 @@ trunk_app = typer.Typer(help="SIP trunks: where calls go out and come in.", no_a
 route_app = typer.Typer(help="Routes: destination prefix -> ordered SIP trunks.", no_args_is_help=True)
 sip_app.add_typer(trunk_app, name="trunk")
 sip_app.add_typer(route_app, name="route")
+sip_app.command("status")(sip_status)
 
 console = Console()
 err_console = Console(stderr=True)
