@@ -51,6 +51,16 @@ def load_average() -> str:
 def run_pool(args: argparse.Namespace, load: CarrierLoad) -> RunInput:
     """Mode (A): the pool alone, answered by an app on its event queue."""
     directory = Path(tempfile.mkdtemp(prefix="trunkline-bench-calls-"))
+    try:
+        return _run_pool(args, load, directory)
+    finally:
+        if args.keep:
+            print(f"kept {directory}", file=sys.stderr)
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _run_pool(args: argparse.Namespace, load: CarrierLoad, directory: Path) -> RunInput:
     listen = free_udp_block(2)
     options = SipOptions(
         workers=args.workers,
@@ -124,10 +134,6 @@ def run_pool(args: argparse.Namespace, load: CarrierLoad) -> RunInput:
             carrier.kill()
         app.stop()
         runtime.stop()
-        if args.keep:
-            print(f"kept {directory}", file=sys.stderr)
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextlib.contextmanager

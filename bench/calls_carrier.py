@@ -114,9 +114,9 @@ class Carrier:
             "-trace_logs",
             "-trace_err",
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
+        self.stderr_file = directory / "sipp-stderr.log"
+        with self.stderr_file.open("wb") as stderr:  # a file: a pipe nobody reads could block SIPp
+            self.process = subprocess.Popen(command, cwd=directory, stdout=subprocess.DEVNULL, stderr=stderr)
 
     @property
     def pid(self) -> int:
@@ -142,7 +142,7 @@ class Carrier:
         rows = read_stats(self.stats_file)
         last = rows[-1] if rows else {}
         errors = "".join(p.read_text(errors="replace") for p in self.directory.glob("*_errors.log"))
-        stderr = self.process.stderr.read() if self.process.stderr else ""
+        stderr = self.stderr_file.read_text(errors="replace")
         return CarrierResult(
             exit_code=exit_code,
             successful=int(last.get("SuccessfulCall(C)", 0)),
