@@ -31,6 +31,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import use_secrets_key
 from gateway.core.hmac_auth import sign_request
 from tests.support.postgres import throwaway_database
 
@@ -125,6 +126,7 @@ def run_wrk(port: int, script: Path, seconds: int, connections: int) -> dict[str
 
 
 def main() -> None:
+    use_secrets_key()
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=int, default=10)

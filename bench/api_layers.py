@@ -33,6 +33,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from bench import use_secrets_key
 from bench.sms_api import asgi_request, call
 from gateway.app import create_app
 from gateway.core.db import Database
@@ -72,6 +73,7 @@ async def measure(
 
 
 def main() -> None:
+    use_secrets_key()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -27,6 +27,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import select
 
+from bench import use_secrets_key
 from gateway.core import hmac_auth
 from gateway.core.db import Database
 from gateway.core.migrate import upgrade
@@ -104,6 +105,7 @@ def run(label: str, url: str, sizes: list[int]) -> None:
 
 
 def main() -> None:
+    use_secrets_key()
     parser = argparse.ArgumentParser()
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--sizes", default="1,100,1000,10000")

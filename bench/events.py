@@ -25,6 +25,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench import use_secrets_key
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -85,6 +87,7 @@ def free_port() -> int:
 
 
 def main() -> None:
+    use_secrets_key()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -34,6 +34,7 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bench import use_secrets_key
 from gateway.core.db import Database, utcnow
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings
@@ -119,6 +120,7 @@ def buyer(url: str, resource_id: str, seconds: float, barrier: Any, results: Any
 
 
 def main() -> None:
+    use_secrets_key()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

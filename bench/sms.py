@@ -7,7 +7,7 @@
   nagle      one transceiver bind with delivery receipts on, window 1 (submit, wait, next):
              per-message round trip with TCP_NODELAY on and off.
 
-(b) queue  the SMPP process (gateway.sms.smpp_process, what `trunkline smpp` runs) draining
+(b) queue  the SMPP process (sms.worker, what `trunkline smpp` runs) draining
              queued rows fed as production feeds them (rows committed, then their Celery send
              jobs published on Redis) over one bind: messages per second to stored
              submit_sm_resps.

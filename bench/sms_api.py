@@ -56,6 +56,7 @@ from typing import Any
 from sqlalchemy import MetaData, Table, event, insert, inspect
 from sqlalchemy.engine import Engine
 
+from bench import use_secrets_key
 from gateway.app import create_app
 from gateway.core.db import Database
 from gateway.core.hmac_auth import sign_request
@@ -351,6 +352,7 @@ def run_baseline(ref: str, argv: list[str]) -> dict[str, Any]:
 
 
 def main() -> None:
+    use_secrets_key()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

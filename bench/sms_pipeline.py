@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select
 
+from bench import use_secrets_key
 from bench.api import WRK_THREADS, run_wrk
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
@@ -51,7 +52,7 @@ from gateway.sms import connections
 from gateway.sms.jobs import SendJobPublisher
 from gateway.sms.models import SmsMessage
 from gateway.sms.schemas import ConnectionCreate, RouteCreate
-from gateway.sms.smpp_process import SmppProcess
+from sms.worker.process import SmppProcess
 from tests.e2e.helpers import AcsHmacAuth, free_port, stop_process, strong_secret, trunkline_env
 from tests.gateway.events.harness import RedisServer
 from tests.gateway.sms.support import give_number
@@ -65,6 +66,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def prepared(backend: str, smsc: SmscProcess, window: int) -> Iterator[tuple[Database, str]]:
+    use_secrets_key()
     with ExitStackLite() as stack:
         if backend == "postgresql":
             url = stack.enter(throwaway_database("trunkline_bench_sms"))

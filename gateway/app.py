@@ -9,9 +9,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway import __version__
+from gateway.core.api_docs import API_DESCRIPTION, install_docs
 from gateway.core.db import Database
 from gateway.core.http_errors import install_error_handlers
 from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from gateway.core.sealed_columns import keyring_of, use_keyring
 from gateway.core.settings import Settings, get_settings
 from gateway.identity.service import IdentityService
 from gateway.identity.tokens import Keyring
@@ -45,11 +47,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app = FastAPI(
         title="Trunkline",
         version=__version__,
-        description="ACS-compatible PSTN/SMS gateway. Data-plane routes take ACS HMAC auth; "
-        "/admin routes take the operator bearer token.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves Swagger UI from the package, not a CDN
     )
+    install_docs(app, "Trunkline")
     app.state.settings = settings
+    # The keys stored secrets are sealed with (TRUNKLINE_SECRETS_KEYS, the key directory).
+    use_keyring(keyring_of(settings))
     app.state.db = database
     app.state.sms_jobs = sms_jobs
     keyring = Keyring(

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from gateway.core.cli_output import console, prepare_offline_command, print_table
+from gateway.core.cli_output import fail as _fail
+from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import InsecureSettingsError, Settings, get_settings
 from gateway.numbers.cli import carriers_app, numbers_app
-from gateway.roles import API, SMPP, UP, WORKER
+from gateway.roles import API, ROLES, SMPP, UP, WORKER
 
 app = typer.Typer(
     help="Trunkline: a self-hosted PSTN/SMS gateway that speaks the ACS wire protocol.", no_args_is_help=True
@@ -21,11 +21,24 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 resources_app = typer.Typer(help="Communication resources (tenants) and their keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="Access-token signing keys.", no_args_is_help=True)
+secrets_app = typer.Typer(
+    help="Keys that encrypt stored secrets (access keys, SMPP/SIP passwords, webhook secrets).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(resources_app, name="resources")
 app.add_typer(keys_app, name="keys")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(carriers_app, name="carriers")
+
+
+@app.callback()
+def _command(ctx: typer.Context) -> None:
+    # Roles configure themselves; `trunkline smpp` is a role only without a sub-command, which
+    # its own callback decides (gateway.sms.cli).
+    if ctx.invoked_subcommand not in {role.command for role in ROLES}:
+        prepare_offline_command()
 
 
 def _events_app() -> typer.Typer:
@@ -54,13 +67,6 @@ def _sip_app() -> typer.Typer:
 
 app.add_typer(_sip_app(), name="sip")
 
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
 
 def _database(settings: Settings) -> Any:
     from gateway.core.db import Database
@@ -69,11 +75,6 @@ def _database(settings: Settings) -> Any:
     database = Database(settings.effective_database_url)
     upgrade(database.engine)
     return database
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 # Roles ------------------------------------------------------------------------------------------
@@ -197,14 +198,17 @@ def resources_list(as_json: Annotated[bool, typer.Option("--json", help="Print J
     if as_json:
         _print_json(rows)
         return
-    table = Table("name", "id", "endpoint", "created")
-    for row in rows:
-        table.add_row(row["name"], row["id"], row["endpoint"], row["createdAt"])
-    console.print(table)
+    print_table(
+        ("name", "id", "endpoint", "created"),
+        [(row["name"], row["id"], row["endpoint"], row["createdAt"]) for row in rows],
+    )
 
 
 @resources_app.command("show")
-def resources_show(name: str) -> None:
+def resources_show(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (show always does).")] = False,
+) -> None:
     """Print one resource with its keys, as JSON."""
     from gateway.core.errors import AcsError
     from gateway.resources import service
@@ -225,10 +229,12 @@ def resources_delete(
     from gateway.core.errors import AcsError
     from gateway.resources import service
 
-    if not yes:
-        typer.confirm(f"Delete resource {name} and all its data?", abort=True)
     database = _database(get_settings())
     try:
+        if not yes:
+            with database.session() as session:
+                service.get_resource(session, name)  # NotFound before the question
+            typer.confirm(f"Delete resource {name} and all its data?", abort=True)
         with database.session() as session:
             service.delete_resource(session, name)
     except AcsError as exc:
@@ -278,7 +284,7 @@ def keys_rotate() -> None:
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List signing keys, newest (signing) first."""
     from gateway.identity.tokens import Keyring
 
@@ -288,7 +294,11 @@ def keys_list() -> None:
         settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
         create=False,
     )
-    for index, key in enumerate(keyring.keys()):
+    keys = keyring.keys()
+    if as_json:
+        _print_json([{"kid": key.kid, "signing": index == 0} for index, key in enumerate(keys)])
+        return
+    for index, key in enumerate(keys):
         console.print(f"{key.kid}{'  (signing)' if index == 0 else ''}")
 
 
@@ -310,10 +320,135 @@ def keys_retire(kid: str) -> None:
     raise _fail(f"no key {kid} in {settings.effective_token_keys_dir}")
 
 
+# Secrets at rest --------------------------------------------------------------------------------
+
+
+def _sealed_store(settings: Settings) -> tuple[Any, Any]:
+    """The database and the metadata of every table (so every sealed column is found)."""
+    import gateway.models  # noqa: F401 - registers every domain's tables
+    from gateway.core.db import Base
+
+    return _database(settings), Base.metadata
+
+
+def _reseal(settings: Settings) -> None:
+    from gateway.core.sealed_columns import keyring_of
+    from gateway.core.secrets import SecretsError
+    from gateway.core.secrets_store import reseal
+
+    database, metadata = _sealed_store(settings)
+    keyring = keyring_of(settings)
+    try:
+        report = reseal(database, metadata, keyring)
+    except SecretsError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        database.dispose()
+    kid = keyring.sealing_key().kid
+    console.print(f"encrypted {report.resealed} secrets with key {kid} ({report.current} already were)")
+    if report.skipped:
+        console.print(f"[yellow]{report.skipped} changed meanwhile: run `trunkline secrets encrypt` again")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Add a new key to the key directory and encrypt every stored secret with it."""
+    from gateway.core.secrets import write_key_file
+
+    settings = get_settings()
+    if settings.secrets_keys is not None and settings.secrets_keys.get_secret_value().strip():
+        raise _fail(
+            "the keys come from TRUNKLINE_SECRETS_KEYS: put a new key first in it on every node "
+            "(`trunkline secrets new-key` prints one), then run `trunkline secrets encrypt`"
+        )
+    path, key = write_key_file(settings.effective_secrets_keys_dir)
+    console.print(f"new secrets key {key.kid} in {path}")
+    _reseal(settings)
+
+
+@secrets_app.command("encrypt")
+def secrets_encrypt() -> None:
+    """Encrypt every stored secret that is plain, or under an older key, with the newest key."""
+    settings = get_settings()
+    if not settings.has_secrets_key():
+        raise _fail(
+            "no secrets key: set TRUNKLINE_SECRETS_KEYS, or create a key file with `trunkline secrets rotate`"
+        )
+    _reseal(settings)
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new random key for TRUNKLINE_SECRETS_KEYS (nothing is stored)."""
+    from gateway.core.secrets import generate_key
+
+    sys.stdout.write(generate_key().text() + "\n")
+
+
+@secrets_app.command("list")
+def secrets_list() -> None:
+    """List the keys, newest (encrypting) first, with how many stored secrets each encrypts."""
+    from gateway.core.sealed_columns import keyring_of
+    from gateway.core.secrets_store import PLAIN, census
+
+    settings = get_settings()
+    database, metadata = _sealed_store(settings)
+    try:
+        counts = census(database, metadata)
+    finally:
+        database.dispose()
+    keys = keyring_of(settings).keys()
+    configured = {key.kid for key in keyring_of(settings).configured}
+    for index, key in enumerate(keys):
+        source = "TRUNKLINE_SECRETS_KEYS" if key.kid in configured else settings.effective_secrets_keys_dir
+        sealing = "  (encrypts)" if index == 0 else ""
+        console.print(f"{key.kid}  {counts.pop(key.kid, 0)} secrets  {source}{sealing}", soft_wrap=True)
+    plain = counts.pop(PLAIN, 0)
+    if plain:
+        console.print(f"{plain} secrets stored in plain text: run `trunkline secrets encrypt`")
+    for kid, count in sorted(counts.items()):
+        console.print(f"[red]{kid}  {count} secrets under a key that is not configured here[/red]")
+
+
+@secrets_app.command("retire")
+def secrets_retire(kid: str) -> None:
+    """Remove a key from the key directory; refused while a stored secret is encrypted with it.
+
+    A key id is base64url and may begin with "-": give it after "--"
+    (trunkline secrets retire -- -aAaN...).
+    """
+    from gateway.core.sealed_columns import keyring_of
+    from gateway.core.secrets import SecretsKey, key_files
+    from gateway.core.secrets_store import census
+
+    settings = get_settings()
+    keyring = keyring_of(settings)
+    keys = keyring.keys()
+    if kid not in {key.kid for key in keys}:
+        raise _fail(f"no secrets key {kid}")
+    if keys[0].kid == kid:
+        raise _fail(f"{kid} encrypts new secrets: add a newer key first (`trunkline secrets rotate`)")
+    database, metadata = _sealed_store(settings)
+    try:
+        in_use = census(database, metadata).get(kid, 0)
+    finally:
+        database.dispose()
+    if in_use:
+        raise _fail(f"{in_use} secrets are encrypted with {kid}; run `trunkline secrets encrypt` first")
+    if kid in {key.kid for key in keyring.configured}:
+        raise _fail(f"{kid} comes from TRUNKLINE_SECRETS_KEYS: no secret uses it; remove it there")
+    for path in key_files(settings.effective_secrets_keys_dir):
+        if SecretsKey.parse(path.read_text()).kid == kid:
+            path.unlink()
+            console.print(f"retired {kid}")
+            return
+    raise _fail(f"no key {kid} in {settings.effective_secrets_keys_dir}")
+
+
 def main() -> None:
     from gateway.core.logging import configure_logging
 
-    configure_logging(
-        os.environ.get("TRUNKLINE_LOG_LEVEL", "INFO"), os.environ.get("TRUNKLINE_LOG_JSON", "true") != "false"
-    )
+    # JSON lines or human-readable ones as TRUNKLINE_LOG_FORMAT (or TRUNKLINE_LOG_JSON, or
+    # whether stderr is a terminal) says; commands other than roles then log warnings only.
+    configure_logging(os.environ.get("TRUNKLINE_LOG_LEVEL", "INFO"))
     app()

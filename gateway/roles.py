@@ -53,10 +53,7 @@ API = Role("api", "api", EntryPoint("gateway.server", "serve_api"), supervised=T
 WORKER = Role(
     "worker", "worker", EntryPoint("gateway.events.worker", "run_worker"), supervised=True, metrics_port=9464
 )
-# MERGE (sms-worker): the entry point becomes sms.worker.main:run_smpp.
-SMPP = Role(
-    "smpp", "smpp", EntryPoint("gateway.sms.smpp_process", "run_smpp"), supervised=True, metrics_port=9465
-)
+SMPP = Role("smpp", "smpp", EntryPoint("sms.worker.main", "run_smpp"), supervised=True, metrics_port=9465)
 UP = Role("up", "up", EntryPoint("gateway.supervisor", "run_local"), supervised=False)
 # The SIP worker (issue 12) joins as SIP = Role("sip", "sip", EntryPoint("sip.worker.main", ...), ...).
 

@@ -21,7 +21,7 @@ def serve_api(settings: Settings) -> None:
     from gateway.core.tls import resolve_tls
     from gateway.identity.tokens import Keyring
 
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json_output)
     prepare_storage(settings)
     tls = resolve_tls(
         settings.tls_cert_file,
@@ -75,5 +75,5 @@ def worker_app() -> FastAPI:
     from gateway.core.settings import get_settings
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json_output)
     return create_app(settings)

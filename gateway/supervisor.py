@@ -18,7 +18,14 @@ from types import FrameType
 from pydantic import SecretStr
 from rich.console import Console
 
-from gateway.core.settings import Settings, is_strong_secret
+from gateway.core.local_state import (
+    LOOPBACK_NETWORKS,
+    LocalGateway,
+    default_data_dir_and_reason,
+    state_file,
+    write_local_gateway,
+)
+from gateway.core.settings import DEFAULT_API_PORT, Settings, is_strong_secret
 from gateway.roles import supervised_roles
 
 console = Console(stderr=True, soft_wrap=True)
@@ -61,43 +68,153 @@ def local_operator_token(settings: Settings) -> str:
     return token
 
 
-def run_local(host: str, port: int) -> None:
+def local_secrets_key(settings: Settings) -> None:
+    """Local mode keeps a key to encrypt stored secrets with in the data dir (unless one is
+    configured), and encrypts what an earlier version stored in plain text."""
+    import gateway.models  # noqa: F401 - registers every table, so every sealed column is found
+    from gateway.core.db import Base, Database
+    from gateway.core.sealed_columns import keyring_of
+    from gateway.core.secrets import write_key_file
+    from gateway.core.secrets_store import reseal
+
+    if not settings.has_secrets_key():
+        write_key_file(settings.effective_secrets_keys_dir)
+    database = Database(settings.effective_database_url)
+    try:
+        report = reseal(database, Base.metadata, keyring_of(settings), plain_only=True)
+    finally:
+        database.dispose()
+    if report.resealed:
+        console.print(f"encrypted {report.resealed} stored secrets")
+
+
+@dataclass(frozen=True)
+class LocalLaunch:
+    """What ``trunkline up`` starts with: its settings, its children's environment, what it tells
+    other shells (the state file) and the lines of its banner."""
+
+    settings: Settings
+    env: dict[str, str]
+    gateway: LocalGateway
+    banner: list[str]
+
+
+def _existing_resources(settings: Settings) -> list[tuple[str, str]]:
+    """(name, endpoint) of the resources already in the local database (a second start)."""
+    if settings.database_url or not (settings.data_dir / "trunkline.db").is_file():
+        return []
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = create_engine(settings.effective_database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT name, endpoint FROM resources ORDER BY created_at"))
+            return [(str(name), str(endpoint)) for name, endpoint in rows]
+    except SQLAlchemyError:
+        return []
+    finally:
+        engine.dispose()
+
+
+def _next_steps(settings: Settings, state_written: bool) -> list[str]:
+    """The banner's ``next:`` line, and a warning for resources that name another endpoint."""
+    endpoint = settings.effective_public_endpoint
+    if state_written:
+        prefix = ""  # commands of other shells find this gateway through the state file
+    else:
+        port_env = "" if settings.api_port == DEFAULT_API_PORT else f" TRUNKLINE_API_PORT={settings.api_port}"
+        prefix = f"TRUNKLINE_DATA_DIR={settings.data_dir}{port_env} "
+    existing = _existing_resources(settings)
+    if not existing:
+        return [f"next:            {prefix}trunkline resources create my-app --json"]
+    lines = [f"next:            {prefix}trunkline resources show {existing[0][0]} --json"]
+    elsewhere = [name for name, named in existing if named != endpoint]
+    if elsewhere:
+        lines.append(
+            f"note:            {', '.join(elsewhere)} name another endpoint in their connection strings "
+            f"(created while the gateway answered elsewhere); this one is {endpoint}"
+        )
+    return lines
+
+
+def prepare_local(host: str, port: int, environ: dict[str, str] | None = None) -> LocalLaunch:
+    """Data dir, operator token and TLS for local mode; the children's environment; the banner."""
     from gateway.core.storage import prepare_storage
     from gateway.core.tls import ensure_local_tls
 
+    environ = dict(os.environ if environ is None else environ)
     settings = Settings(api_host=host, api_port=port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     token = local_operator_token(settings)
     prepare_storage(settings)
+    local_secrets_key(settings)
     tls = None
     if not settings.tls_cert_file:
         tls = ensure_local_tls(settings.tls_dir, [host])
-    env = dict(os.environ)
+    # Local webhooks (a receiver on this machine) validate out of the box; an explicit setting wins.
+    networks = settings.webhook_allowed_networks or list(LOOPBACK_NETWORKS)
+    env = dict(environ)
     env.update(
         TRUNKLINE_DATA_DIR=str(settings.data_dir),
         TRUNKLINE_API_HOST=host,
         TRUNKLINE_API_PORT=str(port),
         TRUNKLINE_OPERATOR_TOKEN=token,
+        TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS=",".join(networks),
     )
-    console.rule("[bold]Trunkline is starting")
-    console.print(f"endpoint:        {settings.effective_public_endpoint}")
-    console.print(f"data dir:        {settings.data_dir}")
-    console.print(f"database:        {settings.effective_database_url}")
-    console.print(f"broker:          {settings.broker_url or 'local filesystem queue (no Redis needed)'}")
+    gateway = LocalGateway(
+        pid=os.getpid(),
+        data_dir=settings.data_dir,
+        endpoint=settings.effective_public_endpoint,
+        api_host=host,
+        api_port=port,
+        webhook_allowed_networks=tuple(networks),
+    )
+    banner = [
+        f"endpoint:        {settings.effective_public_endpoint}",
+        f"data dir:        {settings.data_dir}",
+    ]
+    if "TRUNKLINE_DATA_DIR" not in environ:
+        why = default_data_dir_and_reason()[1]
+        if why:
+            banner.append(f"  note:          {why}")
+    banner += [
+        f"database:        {settings.effective_database_url}",
+        f"broker:          {settings.broker_url or 'local filesystem queue (no Redis needed)'}",
+    ]
     if tls is not None:
-        console.print(f"TLS CA:          {tls.ca_file}")
-        console.print(f"  trust it:      export REQUESTS_CA_BUNDLE={tls.ca_file} SSL_CERT_FILE={tls.ca_file}")
+        banner.append(f"TLS CA:          {tls.ca_file}")
+        banner.append(f"  trust it:      export REQUESTS_CA_BUNDLE={tls.ca_file} SSL_CERT_FILE={tls.ca_file}")
     token_source = (
         "TRUNKLINE_OPERATOR_TOKEN"
-        if os.environ.get("TRUNKLINE_OPERATOR_TOKEN")
+        if environ.get("TRUNKLINE_OPERATOR_TOKEN")
         else settings.operator_token_file
     )
-    console.print(f"operator token:  {token_source}")
-    port_env = "" if port == 8443 else f" TRUNKLINE_API_PORT={port}"
-    next_command = f"TRUNKLINE_DATA_DIR={settings.data_dir}{port_env} trunkline resources create my-app"
-    console.print(f"next:            {next_command} --json")
+    banner.append(f"operator token:  {token_source}")
+    if settings.webhook_allowed_networks:
+        banner.append(
+            f"webhooks:        may reach {', '.join(networks)} (TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS)"
+        )
+    else:
+        banner.append(
+            "webhooks:        loopback allowed in local mode "
+            f"(TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS={','.join(networks)})"
+        )
+    state = state_file()
+    if state is not None:
+        banner.append(f"state file:      {state} (commands in other shells use this gateway)")
+    banner += _next_steps(settings, state_written=state is not None)
+    return LocalLaunch(settings, env, gateway, banner)
+
+
+def run_local(host: str, port: int) -> None:
+    launch = prepare_local(host, port)
+    write_local_gateway(launch.gateway)
+    console.rule("[bold]Trunkline is starting")
+    for line in launch.banner:
+        console.print(line, markup=False, highlight=False)
     console.rule()
-    supervise(local_roles(), env)
+    supervise(local_roles(), launch.env)
 
 
 def supervise(roles: list[Child], env: dict[str, str]) -> None:
@@ -122,7 +239,9 @@ def supervise(roles: list[Child], env: dict[str, str]) -> None:
                     role.process = None
                     role.next_start = now + delay
                 if role.process is None and now >= role.next_start:
-                    role.process = subprocess.Popen(role.argv, env=env)  # noqa: S603 - our own interpreter and module
+                    # Its own process group: Ctrl+C reaches `up` alone, which stops the children
+                    # in order (no Celery "Hitting Ctrl+C again" among them).
+                    role.process = subprocess.Popen(role.argv, env=env, process_group=0)  # noqa: S603 - our own interpreter and module
                     role.started_at = now
             time.sleep(0.2)
     finally:

@@ -21,7 +21,8 @@ import gateway.models  # noqa: F401 - registers every table on Base.metadata
 from gateway.app import create_app
 from gateway.core.db import Database
 from gateway.core.migrate import upgrade
-from gateway.core.settings import Settings, get_settings
+from gateway.core.sealed_columns import use_keyring
+from gateway.core.settings import Settings, get_settings, set_command_defaults
 from tests.support.acs import BASE_URL, OPERATOR_TOKEN, AcsClient, create_resource
 from tests.support.postgres import (
     POSTGRES_URL_ENV,
@@ -30,6 +31,7 @@ from tests.support.postgres import (
     empty_all_tables,
     throwaway_database,
 )
+from tests.support.secrets_keys import TEST_SECRETS_KEYS
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +40,14 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("TRUNKLINE_") and name != POSTGRES_URL_ENV:
             monkeypatch.delenv(name)
+    # Stored secrets are encrypted with the tests' key, here and in the processes tests start.
+    monkeypatch.setenv("TRUNKLINE_SECRETS_KEYS", TEST_SECRETS_KEYS)
+    set_command_defaults({})  # nor the state of a `trunkline up` a CLI test found
     get_settings.cache_clear()
+    use_keyring(None)
     yield
+    use_keyring(None)
+    set_command_defaults({})
     get_settings.cache_clear()
 
 

@@ -3,17 +3,16 @@ config file that sets them."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
 from gateway.calls.status_cli import status as sip_status
+from gateway.core.cli_output import console, print_table
+from gateway.core.cli_output import fail as _fail
+from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import get_settings
 
 # The SIP process (issue 12's `trunkline sip [--workers N] ...`) is this group's callback, added
@@ -25,14 +24,7 @@ sip_app.add_typer(trunk_app, name="trunk")
 sip_app.add_typer(route_app, name="route")
 sip_app.command("status")(sip_status)
 
-console = Console()
-err_console = Console(stderr=True)
-
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _database() -> Any:
@@ -42,12 +34,6 @@ def _database() -> Any:
     database = Database(get_settings().effective_database_url)
     upgrade(database.engine)
     return database
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print("[red]error:[/red] ", end="")
-    err_console.print(message, markup=False, highlight=False)
-    return typer.Exit(code)
 
 
 @trunk_app.command("add")
@@ -114,19 +100,21 @@ def trunk_list(as_json: AsJson = False) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table("name", "carrier", "address", "allow", "auth", "codecs", "srtp")
+    table = []
     for row in rows:
         auth = f"{row['username']}{' +register' if row['register'] else ''}" if row["username"] else "-"
-        table.add_row(
-            row["name"],
-            row["carrier"],
-            f"{row['transport']}:{row['host']}:{row['port']}",
-            ", ".join(row["allow"]) or "(host)",
-            auth,
-            ",".join(row["codecs"]),
-            row["srtp"],
+        table.append(
+            (
+                row["name"],
+                row["carrier"],
+                f"{row['transport']}:{row['host']}:{row['port']}",
+                ", ".join(row["allow"]) or "(host)",
+                auth,
+                ",".join(row["codecs"]),
+                row["srtp"],
+            )
         )
-    console.print(table)
+    print_table(("name", "carrier", "address", "allow", "auth", "codecs", "srtp"), table)
 
 
 @trunk_app.command("remove")
@@ -179,10 +167,9 @@ def route_list(as_json: AsJson = False) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table("prefix", "trunks (in failover order)")
-    for row in rows:
-        table.add_row(row["prefix"], ", ".join(row["trunks"]))
-    console.print(table)
+    print_table(
+        ("prefix", "trunks (in failover order)"), [(r["prefix"], ", ".join(r["trunks"])) for r in rows]
+    )
 
 
 @route_app.command("remove")

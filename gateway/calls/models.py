@@ -12,6 +12,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
+from gateway.core.sealed_columns import SealedText
 
 
 class SipTrunk(Base):
@@ -30,7 +31,8 @@ class SipTrunk(Base):
     # CIDRs whose INVITEs this trunk accepts; empty: the host itself when it is an IP address.
     allowed_networks: Mapped[list[Any]] = mapped_column(JSON, default=list)
     username: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    password: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Encrypted at rest (gateway/core/sealed_columns.py).
+    password: Mapped[str | None] = mapped_column(SealedText("sip_trunks.password"), nullable=True)
     register: Mapped[bool] = mapped_column(Boolean, default=False)
     codecs: Mapped[list[Any]] = mapped_column(JSON, default=list)  # in preference order
     srtp: Mapped[str] = mapped_column(String(9), default="off")  # off | optional | mandatory

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from gateway.calls.routing import parse_networks
+from gateway.core import input_errors
 
 CODECS = ("PCMU", "PCMA", "G722", "GSM", "opus")
 DEFAULT_CODECS = ("PCMU", "PCMA")
@@ -136,45 +137,9 @@ class RouteSpec(Model):
         return value
 
 
-_FIELD_NAMES = {"allow": "allow-list", "srtp": "SRTP setting"}
-
-
-def _bound_sentence(label: str, error: Any) -> str:
-    ctx = error.get("ctx", {})
-    short = error["type"].endswith("too_short")
-    bound = ctx.get("min_length") if short else ctx.get("max_length")
-    if short and bound == 1:
-        return f"The {label} must not be empty."
-    unit = "characters" if isinstance(error.get("input"), str) else "entries"
-    return f"The {label} must have {'at least' if short else 'at most'} {bound} {unit}."
-
-
-def _sentence(error: Any) -> str:
-    """One pydantic error as a sentence about the input."""
-    loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
-    field = loc[-1] if loc else ""
-    label = _FIELD_NAMES.get(field, field)
-    message = str(error.get("msg", "is invalid"))
-    kind = error.get("type", "")
-    if kind == "value_error":
-        sentence = message.removeprefix("Value error, ")
-    elif kind == "missing":
-        sentence = f"The {label} is required."
-    elif kind == "extra_forbidden":
-        sentence = f"'{field}' is not a setting of this object."
-    elif kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        sentence = f"The {label} must be one of {expected}, not {error.get('input')!r}."
-    elif kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
-        sentence = _bound_sentence(label, error)
-    else:
-        message = message.removeprefix("Input ").replace("should be ", "must be ", 1)
-        got = f" (got {error['input']!r})" if "input" in error else ""
-        sentence = f"The {label} {message}{got}."
-    return sentence
+_FIELD_LABELS = {"allow": "allow-list", "srtp": "SRTP setting"}
 
 
 def describe(exc: ValidationError) -> str:
     """What is wrong with a spec, in sentences (no pydantic dump)."""
-    sentences = list(dict.fromkeys(_sentence(error) for error in exc.errors()))
-    return " ".join(s if s.endswith(".") else s + "." for s in sentences)
+    return input_errors.describe(exc, _FIELD_LABELS)

@@ -47,6 +47,12 @@ class _AtomicChannel(filesystem.Channel):
 class AtomicFilesystemTransport(filesystem.Transport):
     Channel = _AtomicChannel
 
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        # A folder has no host: without this, kombu warns "No hostname was supplied. Reverting
+        # to default 'localhost'" at every connection.
+        return {"port": None, "hostname": None}
+
 
 def broker_url(settings: Settings) -> str:
     return settings.broker_url or LOCAL_BROKER_SCHEME

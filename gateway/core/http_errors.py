@@ -25,6 +25,7 @@ from gateway.core.errors import (
     error_body,
     problem_field_name,
 )
+from gateway.core.input_errors import location, request_sentence
 
 _HTTP_CODES = {
     400: "BadRequest",
@@ -57,14 +58,7 @@ def error_response(
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     """``("body", "createTokenWithScopes", 0)`` -> ``createTokenWithScopes[0]``."""
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or str(loc[0] if loc else "request")
+    return location(loc)
 
 
 def validation_error_response(exc: RequestValidationError) -> JSONResponse:
@@ -75,7 +69,7 @@ def validation_error_response(exc: RequestValidationError) -> JSONResponse:
     target = _location(first.get("loc", ()))
     if first.get("type") == "json_invalid":
         return error_response(400, "BadRequest", "The request body is not valid JSON.")
-    message = f"Invalid value for '{target}': {first.get('msg', 'invalid')}."
+    message = request_sentence(first)
     if len(errors) > 1:
         others = ", ".join(sorted({_location(e.get("loc", ())) for e in errors[1:]} - {target}))
         if others:
@@ -111,7 +105,7 @@ def _validation_problem_errors(exc: RequestValidationError) -> dict[str, list[st
             errors.setdefault("$", []).append("The request body is not valid JSON.")
             continue
         name = problem_field_name(error.get("loc", ()))
-        errors.setdefault(name, []).append(str(error.get("msg", "The value is invalid.")))
+        errors.setdefault(name, []).append(request_sentence(error))
     return errors or {"$": ["The request is invalid."]}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -32,15 +32,28 @@ MIN_SECRET_DISTINCT_CHARACTERS = 10
 CommaList = Annotated[list[str], NoDecode]
 
 
-def default_data_dir() -> Path:
-    """``$XDG_DATA_HOME/trunkline``, else ``~/.local/share/trunkline``, else ``./trunkline-data``."""
+DEFAULT_API_PORT = 8443
+
+
+def home_data_dir() -> Path | None:
+    """``$XDG_DATA_HOME/trunkline``, else ``~/.local/share/trunkline``; None without a HOME
+    that is a writable directory."""
     xdg = os.environ.get("XDG_DATA_HOME")
     if xdg:
         return Path(xdg) / "trunkline"
-    home = Path.home()
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no password-database entry
+        return None
     if home.is_dir() and os.access(home, os.W_OK):
         return home / ".local" / "share" / "trunkline"
-    return Path.cwd() / "trunkline-data"
+    return None
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/trunkline``, else ``~/.local/share/trunkline``, else ``./trunkline-data``
+    (the commands and ``trunkline up`` say so when it comes to that)."""
+    return home_data_dir() or Path.cwd() / "trunkline-data"
 
 
 class InsecureSettingsError(RuntimeError):
@@ -63,7 +76,7 @@ class Settings(BaseSettings):
     # Where clients reach the API. The connection strings handed to tenants use public_endpoint,
     # which defaults to https://api_host:api_port/.
     api_host: str = "127.0.0.1"
-    api_port: int = Field(default=8443, ge=1, le=65535)
+    api_port: int = Field(default=DEFAULT_API_PORT, ge=1, le=65535)
     public_endpoint: str | None = None
     # API processes sharing the listening socket; more than one uses more cores on one node.
     api_workers: int = Field(default=1, ge=1, le=64)
@@ -77,6 +90,12 @@ class Settings(BaseSettings):
     token_issuer: str = "trunkline"  # noqa: S105 - an issuer name, not a secret
     token_keys_dir: Path | None = None
     token_signing_key: SecretStr | None = None  # PEM of a P-256 key; overrides the key directory
+
+    # Secrets at rest (gateway/core/secrets.py): the keys that encrypt access keys, SMPP and SIP
+    # passwords and webhook secrets in the database. Base64 keys of 32 bytes separated by commas,
+    # the first encrypts; ahead of the key files of secrets_keys_dir (default DATA_DIR/secrets-keys).
+    secrets_keys: SecretStr | None = None
+    secrets_keys_dir: Path | None = None
 
     # Relay (TURN/STUN) credentials, coturn "use-auth-secret" scheme.
     turn_urls: CommaList = Field(default_factory=list)
@@ -189,7 +208,16 @@ class Settings(BaseSettings):
     sms_reassembly_timeout_seconds: float = Field(default=300.0, gt=0)
 
     log_level: str = "INFO"
-    log_json: bool = True
+    # auto: human-readable coloured lines on a terminal, JSON lines otherwise.
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_json: bool | None = None  # the older switch: true/false wins over auto
+
+    @property
+    def log_json_output(self) -> bool:
+        """Whether this process logs JSON lines (see gateway.core.logging)."""
+        from gateway.core.logging import json_output
+
+        return json_output(self.log_format, self.log_json)
 
     @classmethod
     def settings_customise_sources(
@@ -286,6 +314,17 @@ class Settings(BaseSettings):
         return self.token_keys_dir or self.data_dir / "keys"
 
     @property
+    def effective_secrets_keys_dir(self) -> Path:
+        return self.secrets_keys_dir or self.data_dir / "secrets-keys"
+
+    def has_secrets_key(self) -> bool:
+        """Whether a key to encrypt stored secrets with is configured (variable or key file)."""
+        from gateway.core.secrets import key_files
+
+        configured = self.secrets_keys is not None and self.secrets_keys.get_secret_value().strip()
+        return bool(configured) or bool(key_files(self.effective_secrets_keys_dir))
+
+    @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
 
@@ -311,6 +350,18 @@ class Settings(BaseSettings):
                 "TRUNKLINE_TURN_SECRET must be the TURN server's static-auth-secret "
                 f"(at least {MIN_SECRET_LENGTH} characters) when TURN URLs are configured"
             )
+        if self.secrets_keys is not None:
+            from gateway.core.secrets import parse_keys
+
+            try:
+                parse_keys(self.secrets_keys.get_secret_value())
+            except ValueError as exc:  # checked here, not by a validator, whose error quotes the value
+                problems.append(f"TRUNKLINE_SECRETS_KEYS: {exc}")
+        if not self.has_secrets_key():
+            problems.append(
+                "a key to encrypt stored secrets is needed: set TRUNKLINE_SECRETS_KEYS, or create a key file "
+                f"in {self.effective_secrets_keys_dir} with `trunkline secrets rotate`"
+            )
         if problems:
             raise InsecureSettingsError("; ".join(problems))
 
@@ -326,6 +377,18 @@ def is_strong_secret(secret: SecretStr | None) -> bool:
     )
 
 
+# Values an offline command takes from the running local gateway (gateway.core.local_state)
+# where the environment gives none; empty in every other process.
+_command_defaults: dict[str, Any] = {}
+
+
+def set_command_defaults(values: dict[str, Any]) -> None:
+    """Settings for this command that the environment does not set (it wins where it does)."""
+    global _command_defaults  # noqa: PLW0603 - one command per process
+    _command_defaults = dict(values)
+    get_settings.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings(**_command_defaults)

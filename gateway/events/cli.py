@@ -6,29 +6,21 @@ handshakes they start are carried out by the running workers (:mod:`gateway.even
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from gateway.core.cli_output import console, note, print_table
+from gateway.core.cli_output import fail as _fail
+from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import get_settings
 
 T = TypeVar("T")
 
 events_app = typer.Typer(help="Event subscriptions and webhook deliveries.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
-
 SCHEMAS = {"eventgrid": "EventGridSchema", "cloudevents": "CloudEventSchemaV1_0"}
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _run(work: Callable[[Any], T]) -> T:
@@ -43,8 +35,7 @@ def _run(work: Callable[[Any], T]) -> T:
         with database.session() as session:
             return work(session)
     except AcsError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
+        raise _fail(exc.message) from exc
     finally:
         database.dispose()
 
@@ -81,8 +72,7 @@ def subscribe(
     from gateway.resources.service import get_resource
 
     if schema not in SCHEMAS:
-        err_console.print("[red]error:[/red] --schema must be eventgrid or cloudevents")
-        raise typer.Exit(2)
+        raise _fail("--schema must be eventgrid or cloudevents", 2)
     settings = get_settings()
     spec = subscriptions.SubscriptionSpec(
         endpoint_url=endpoint,
@@ -106,11 +96,52 @@ def subscribe(
             )
         )
     )
+    hint = endpoint_hint(endpoint, data["id"])
+    if hint:
+        note(hint)
     if as_json:
         _print_json(data)
         return
     console.print(f"subscription [bold]{data['id']}[/bold] ({data['status']})")
     console.print(f"secret: {data['secret']}")
+
+
+def endpoint_hint(endpoint: str, subscription_id: str) -> str | None:
+    """What to do when the workers may refuse an endpoint this command allowed: it was allowed
+    only by TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS, which the workers may not have."""
+    from gateway.core.local_state import read_local_gateway
+    from gateway.events.ssrf import (
+        ALLOWED_NETWORKS_SETTING,
+        DestinationRefused,
+        Policy,
+        check_destination,
+        parse_networks,
+    )
+
+    try:
+        check_destination(endpoint, Policy())
+    except DestinationRefused as exc:
+        if not exc.by_policy:
+            return None
+    else:
+        return None  # a public https endpoint: every worker allows it
+    command = f"trunkline events validate {subscription_id}"
+    retry = f"the handshake is tried again when a worker starts, or run `{command}`"
+    local = read_local_gateway()
+    if local is not None and local.running:
+        try:
+            check_destination(endpoint, Policy(parse_networks(local.webhook_allowed_networks)))
+        except DestinationRefused:
+            networks = ",".join(get_settings().webhook_allowed_networks)
+            return (
+                f"the running gateway (`trunkline up`, pid {local.pid}) does not allow this endpoint: "
+                f"restart it with {ALLOWED_NETWORKS_SETTING}={networks}; {retry}."
+            )
+        return None
+    return (
+        f"this endpoint is allowed only by {ALLOWED_NETWORKS_SETTING}: the workers (`trunkline worker`) need "
+        f"it too, or the handshake waits (`trunkline events show {subscription_id}` says why); {retry}."
+    )
 
 
 @events_app.command("update")
@@ -132,8 +163,7 @@ def update(
     from gateway.events.schemas import Subscription
 
     if schema is not None and schema not in SCHEMAS:
-        err_console.print("[red]error:[/red] --schema must be eventgrid or cloudevents")
-        raise typer.Exit(2)
+        raise _fail("--schema must be eventgrid or cloudevents", 2)
     change = subscriptions.SubscriptionUpdate(
         endpoint_url=endpoint,
         event_types=[_event_type(t) for t in types.split(",") if t.strip()] if types is not None else None,
@@ -163,31 +193,38 @@ def list_(
     """List subscriptions."""
     from gateway.events import subscriptions
     from gateway.events.schemas import Subscription
-    from gateway.resources.service import get_resource
+    from gateway.resources.service import get_resource, list_resources
 
-    def work(session: Any) -> list[dict[str, Any]]:
+    def work(session: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
         scope = get_resource(session, resource).id if resource else None
-        return [_dump(Subscription.of(s)) for s in subscriptions.list_subscriptions(session, scope)]
+        names = {r.id: r.name for r in list_resources(session)}
+        return [_dump(Subscription.of(s)) for s in subscriptions.list_subscriptions(session, scope)], names
 
-    rows = _run(work)
+    rows, names = _run(work)
     if as_json:
         _print_json(rows)
         return
-    table = Table("id", "resource", "endpoint", "types", "schema", "status")
-    for row in rows:
-        table.add_row(
-            row["id"],
-            row["resourceId"],
-            row["endpointUrl"],
-            ",".join(t.rsplit(".", 1)[-1] for t in row["includedEventTypes"]),
-            row["eventDeliverySchema"],
-            row["status"],
-        )
-    console.print(table)
+    print_table(
+        ("id", "resource", "endpoint", "types", "schema", "status"),
+        [
+            (
+                row["id"],
+                names.get(row["resourceId"], row["resourceId"]),
+                row["endpointUrl"],
+                ",".join(t.rsplit(".", 1)[-1] for t in row["includedEventTypes"]),
+                row["eventDeliverySchema"],
+                row["status"],
+            )
+            for row in rows
+        ],
+    )
 
 
 @events_app.command("show")
-def show(subscription_id: str) -> None:
+def show(
+    subscription_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (show always does).")] = False,
+) -> None:
     """Print one subscription as JSON."""
     from gateway.events import subscriptions
     from gateway.events.schemas import Subscription
@@ -265,17 +302,20 @@ def deliveries(
     if as_json:
         _print_json(rows)
         return
-    table = Table("event", "type", "status", "attempts", "reason", "last status")
-    for row in rows:
-        table.add_row(
-            row["eventId"],
-            row["eventType"].rsplit(".", 1)[-1],
-            row["status"],
-            str(row["attempts"]),
-            row["deadLetterReason"] or "",
-            str(row["lastStatusCode"] or row["lastError"] or ""),
-        )
-    console.print(table)
+    print_table(
+        ("event", "type", "status", "attempts", "reason", "last status"),
+        [
+            (
+                row["eventId"],
+                row["eventType"].rsplit(".", 1)[-1],
+                row["status"],
+                row["attempts"],
+                row["deadLetterReason"] or "",
+                row["lastStatusCode"] or row["lastError"] or "",
+            )
+            for row in rows
+        ],
+    )
 
 
 @events_app.command("attempts")
@@ -298,18 +338,21 @@ def attempts(
     if as_json:
         _print_json(rows)
         return
-    table = Table("time", "event", "#", "status", "ms", "outcome", "error")
-    for row in rows:
-        table.add_row(
-            row["time"],
-            row["eventId"] or "(validation)",
-            str(row["number"]),
-            str(row["statusCode"] or ""),
-            str(row["latencyMs"]),
-            row["outcome"],
-            (row["error"] or "")[:60],
-        )
-    console.print(table)
+    print_table(
+        ("time", "event", "#", "status", "ms", "outcome", "error"),
+        [
+            (
+                row["time"],
+                row["eventId"] or "(validation)",
+                row["number"],
+                row["statusCode"] or "",
+                row["latencyMs"],
+                row["outcome"],
+                row["error"] or "",
+            )
+            for row in rows
+        ],
+    )
 
 
 @events_app.command("replay")

@@ -18,6 +18,7 @@ from gateway.core.db import new_uuid, utcnow
 from gateway.events import builder, signing, validation
 from gateway.events.builder import DeliverySchema
 from gateway.events.http import HttpResult, WebhookError
+from gateway.events.lifecycle import FailureKind
 from gateway.events.metrics import VALIDATIONS
 from gateway.events.models import SubscriptionStatus
 from gateway.events.runtime import Runtime
@@ -113,7 +114,9 @@ def handshake(rt: Runtime, subscription_id: str) -> SubscriptionStatus | None:
             verdict = cloudevents_verdict(response.status, response.headers)
         status_code, latency = response.status, response.latency_ms
     except WebhookError as exc:
-        verdict, latency = Verdict(HandshakeResult.FAILED, str(exc)), exc.latency_ms
+        refused = exc.kind is FailureKind.DESTINATION_REFUSED
+        verdict = Verdict(HandshakeResult.FAILED, exc.message if refused else str(exc), refused=refused)
+        latency = exc.latency_ms
     VALIDATIONS.labels(verdict.result.value).inc()
     with rt.database.session() as session:
         return validation.record_validation(

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
+from gateway.core.sealed_columns import SealedText
 
 
 class SubscriptionStatus(StrEnum):
@@ -32,8 +33,11 @@ class EventSubscription(Base):
     delivery_schema: Mapped[str] = mapped_column(String(32))
     max_delivery_attempts: Mapped[int] = mapped_column(Integer)
     event_ttl_minutes: Mapped[int] = mapped_column(Integer)
-    secret: Mapped[str] = mapped_column(String(128))
-    previous_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Encrypted at rest (gateway/core/sealed_columns.py).
+    secret: Mapped[str] = mapped_column(SealedText("event_subscriptions.secret"))
+    previous_secret: Mapped[str | None] = mapped_column(
+        SealedText("event_subscriptions.previous_secret"), nullable=True
+    )
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # pendingValidation -> active, or validationFailed (status_detail says why).
     status: Mapped[str] = mapped_column(String(32))

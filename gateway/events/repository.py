@@ -184,6 +184,20 @@ def set_validation_next_at(session: Session, subscription_ids: Sequence[str], at
     )
 
 
+def resume_parked_validations(session: Session, detail_prefix: str, now: datetime) -> int:
+    """Hand out now the pending handshakes parked with a status detail starting ``detail_prefix``."""
+    result = session.execute(
+        update(EventSubscription)
+        .where(
+            EventSubscription.status == SubscriptionStatus.PENDING_VALIDATION,
+            EventSubscription.validation_next_at.is_(None),
+            EventSubscription.status_detail.startswith(detail_prefix, autoescape=True),
+        )
+        .values(validation_next_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def subscription_with_resource_name(session: Session, subscription_id: str) -> SubscriptionRow | None:
     row = session.execute(
         select(EventSubscription, Resource.name)

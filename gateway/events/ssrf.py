@@ -40,12 +40,34 @@ SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NA
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class DestinationRefused(ValueError):
-    """The destination is not allowed; ``reason`` is safe to show to the subscriber."""
+# The setting that exempts networks from the guard; every refusal that it could lift names it.
+ALLOWED_NETWORKS_SETTING = "TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS"
+# What to suggest for each kind of address, where allowing it is a reasonable thing to do.
+_SUGGESTED_NETWORK = {
+    "loopback": {4: "127.0.0.0/8", 6: "::1/128"},
+}
 
-    def __init__(self, reason: str) -> None:
+
+class DestinationRefused(ValueError):
+    """The destination is not allowed; ``reason`` is safe to show to the subscriber.
+
+    ``by_policy``: refused for its address (an operator setting could allow it), as opposed to
+    a URL that is malformed or a host that does not resolve.
+    """
+
+    def __init__(self, reason: str, *, by_policy: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.by_policy = by_policy
+
+
+def _how_to_allow(kind: AddressClass, address: IPAddress) -> str:
+    """The sentence naming the setting that would allow ``address``."""
+    network = _SUGGESTED_NETWORK.get(kind.value, {}).get(address.version)
+    if network is None:
+        prefix = 32 if address.version == 4 else 128
+        network = f"{address}/{prefix}"
+    return f"the operator can allow it with the setting {ALLOWED_NETWORKS_SETTING}={network}"
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -108,9 +130,15 @@ class Policy:
             return ip
         kind = classify(ip)
         if kind is not None:
-            raise DestinationRefused(f"the destination resolves to a {kind.value} address ({ip})")
+            raise DestinationRefused(
+                f"the destination resolves to a {kind.value} address ({ip}); {_how_to_allow(kind, ip)}",
+                by_policy=True,
+            )
         if scheme != "https":
-            raise DestinationRefused("the destination must be an https:// URL")
+            raise DestinationRefused(
+                "the destination must be an https:// URL (plain http:// only inside "
+                f"{ALLOWED_NETWORKS_SETTING})"
+            )
         return ip
 
 

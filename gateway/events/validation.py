@@ -44,10 +44,18 @@ class HandshakeOutcome(StrEnum):
     FAILED = "validationFailed"
 
 
+# A handshake the worker's own SSRF guard refused waits (it is no fault of the endpoint's):
+# its status detail starts with this, and a worker starting hands it out again
+# (resume_refused_validations), as `trunkline events validate ID` does.
+REFUSED_BY_WORKER = "This worker refused to contact the endpoint:"
+
+
 @dataclass(frozen=True)
 class Verdict:
     result: HandshakeResult
     detail: str
+    # The worker's policy refused the destination: the handshake waits instead of failing.
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,12 @@ def record_validation(
     elif verdict.result is HandshakeResult.MANUAL:
         subscription.status_detail = detail
         subscription.validation_next_at = None
+    elif verdict.refused:
+        subscription.status_detail = (
+            f"{REFUSED_BY_WORKER} {detail}. The handshake waits: it is tried again when a worker starts "
+            f"(start it with that setting), or run `trunkline events validate {subscription.id}`."
+        )
+        subscription.validation_next_at = None
     elif subscription.validation_attempts >= MAX_VALIDATION_ATTEMPTS:
         subscription.status = SubscriptionStatus.VALIDATION_FAILED.value
         subscription.status_detail = (
@@ -144,6 +158,12 @@ def record_validation(
         detail=subscription.status_detail,
     )
     return SubscriptionStatus(subscription.status)
+
+
+def resume_refused_validations(session: Session, now: datetime) -> int:
+    """Hand out now every handshake a worker's SSRF guard refused (a starting worker may have
+    been given the setting that allows it); how many."""
+    return repository.resume_parked_validations(session, REFUSED_BY_WORKER, now)
 
 
 def _activate(subscription: EventSubscription, now: datetime, detail: str) -> None:

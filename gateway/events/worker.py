@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import warnings
 from typing import Any
 
 import structlog
@@ -15,7 +16,7 @@ from celery.signals import worker_shutting_down
 from gateway.core.celery_app import EVENTS_QUEUE, create_celery, set_celery_app
 from gateway.core.settings import Settings, get_settings
 from gateway.events.dispatcher import Dispatcher
-from gateway.events.runtime import runtime
+from gateway.events.runtime import Runtime, runtime
 from gateway.events.tasks import register
 
 # How long the Celery worker must have run for the restart delay to start again from its minimum.
@@ -33,7 +34,7 @@ def _run_celery_worker(app: Celery, argv: list[str], log: Any) -> None:
     """Run the Celery worker; start it again when it dies of an error.
 
     kombu's Redis transport can crash the worker with an "Unrecoverable error" when the broker
-    goes away while messages are unacknowledged (docs/perf-history/events.md). Nothing is lost
+    goes away while messages are unacknowledged (docs/performance.md, History). Nothing is lost
     (the outbox and the delivery rows are the truth), but deliveries would stop until something
     restarted the process, so it is restarted here. A requested stop (SIGTERM/SIGINT, which
     Celery announces with ``worker_shutting_down``) ends the loop.
@@ -58,6 +59,27 @@ def _run_celery_worker(app: Celery, argv: list[str], log: Any) -> None:
         delay = min(delay * 2, 10.0)
 
 
+def _silence_root_warning() -> None:
+    """Celery warns at every start that it runs as root (containers and `trunkline up` as root
+    do); it accepts only JSON (gateway.core.celery_app), which is what the warning is about."""
+    from celery.exceptions import SecurityWarning
+
+    warnings.filterwarnings(
+        "ignore", message="You're running the worker with superuser", category=SecurityWarning
+    )
+
+
+def _resume_refused_validations(rt: Runtime, log: Any) -> None:
+    """Handshakes an earlier worker's SSRF guard refused are tried again by this one."""
+    from gateway.core.db import utcnow
+    from gateway.events.validation import resume_refused_validations
+
+    with rt.database.session() as session:
+        resumed = resume_refused_validations(session, utcnow())
+    if resumed:
+        log.info("handshakes refused by an earlier worker are tried again", subscriptions=resumed)
+
+
 def run_worker(
     settings: Settings | None = None,
     *,
@@ -72,6 +94,7 @@ def run_worker(
 
     settings = settings or get_settings()
     log = structlog.get_logger("trunkline.worker")
+    _silence_root_warning()
     prepare_storage(settings)
     app = worker_celery(settings)
     set_celery_app(app)
@@ -82,11 +105,13 @@ def run_worker(
         start_http_server(metrics_port, addr="127.0.0.1")
     loop = Dispatcher(app, rt) if dispatcher else None
     if loop is not None:
+        _resume_refused_validations(rt, log)
         loop.start()
         log.info("dispatcher started")
     try:
         if deliveries:
             argv = [
+                "--quiet",  # no banner on stdout: the process logs that it started
                 "worker",
                 "--pool=threads",
                 f"--concurrency={concurrency or settings.events_delivery_concurrency}",

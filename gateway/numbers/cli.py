@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+
+from gateway.core.cli_output import console, err_console, print_table
+from gateway.core.cli_output import print_json as _print_json
+from gateway.numbers.rules import IMPORT_COLUMNS, column_guide
 
 numbers_app = typer.Typer(help="Number inventory (operator side).", no_args_is_help=True)
 carriers_app = typer.Typer(help="Carriers the inventory comes from.", no_args_is_help=True)
 
-console = Console()
-err_console = Console(stderr=True)
+# `numbers import --help`: the columns and the values each takes (docs/numbers.md has the same).
+IMPORT_EPILOG = (
+    "CSV header (JSON lines use the same keys): "
+    + ",".join(IMPORT_COLUMNS)
+    + "\n\n"
+    + "\n\n".join(column_guide().splitlines())
+    + "\n\nThe file must be UTF-8."
+)
 
 
 def _database() -> Any:
@@ -29,11 +35,7 @@ def _database() -> Any:
     return database
 
 
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-@numbers_app.command("import")
+@numbers_app.command("import", epilog=IMPORT_EPILOG)
 def numbers_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     carrier: Annotated[
@@ -71,7 +73,7 @@ def numbers_import(
                 batch_size=batch_size,
                 progress=lambda n: progress.advance(task, n),
             )
-    except (FileFormatError, UnicodeDecodeError) as exc:
+    except FileFormatError as exc:
         err_console.print(f"[red]rejected:[/red] {exc}")
         raise typer.Exit(1) from exc
     finally:
@@ -125,24 +127,25 @@ def numbers_list(
     if as_json:
         _print_json({"total": total, "numbers": data})
         return
-    table = Table(
-        "number", "country", "type", "area", "locality", "calling", "sms", "cost", "carrier", "status"
+    print_table(
+        ("number", "country", "type", "area", "locality", "calling", "sms", "cost", "carrier", "status"),
+        [
+            (
+                row["phoneNumber"],
+                row["countryCode"],
+                row["phoneNumberType"],
+                row["areaCode"],
+                row["locality"],
+                row["calling"],
+                row["sms"],
+                f"{row['costAmount']} {row['currencyCode']}",
+                row["carrier"],
+                row["status"],
+            )
+            for row in data
+        ],
     )
-    for row in data:
-        table.add_row(
-            row["phoneNumber"],
-            row["countryCode"],
-            row["phoneNumberType"],
-            row["areaCode"],
-            row["locality"],
-            row["calling"],
-            row["sms"],
-            f"{row['costAmount']} {row['currencyCode']}",
-            row["carrier"],
-            row["status"],
-        )
-    console.print(table)
-    console.print(f"{len(data)} of {total} shown")
+    err_console.print(f"{len(data)} of {total} shown")
 
 
 @carriers_app.command("add")
@@ -185,10 +188,9 @@ def carriers_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
     if as_json:
         _print_json(data)
         return
-    table = Table("name", "kind", "numbers", "notes")
-    for row in data:
-        table.add_row(row["name"], row["kind"], str(row["numbers"]), row["notes"])
-    console.print(table)
+    print_table(
+        ("name", "kind", "numbers", "notes"), [(r["name"], r["kind"], r["numbers"], r["notes"]) for r in data]
+    )
 
 
 @carriers_app.command("delete")

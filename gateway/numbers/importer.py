@@ -122,6 +122,29 @@ def read_records(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any
         yield row_line, dict(zip(header, values, strict=True))
 
 
+def not_utf8(lines: Iterable[bytes], name: str = "The file") -> FileFormatError:
+    """The error for a file that is not UTF-8, naming its first line that does not decode."""
+    for number, line in enumerate(lines, start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            byte = line[exc.start]
+            return FileFormatError(
+                f"{name} is not UTF-8 text: line {number} has the byte 0x{byte:02X}, which UTF-8 does not "
+                "allow there (a file saved as Latin-1 or Windows-1252?). Save it as UTF-8 and import it "
+                "again; for example: iconv -f WINDOWS-1252 -t UTF-8 old.csv > new.csv"
+            )
+    return FileFormatError(f"{name} is not UTF-8 text.")
+
+
+def decode_text(data: bytes) -> str:
+    """An uploaded file's text (UTF-8, with or without BOM); FileFormatError when it is not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise not_utf8(data.splitlines(keepends=True)) from None
+
+
 def count_lines(path: Path) -> int:
     lines = 0
     with path.open("rb") as handle:
@@ -268,14 +291,18 @@ def import_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    with path.open(encoding="utf-8-sig", newline="") as stream:
-        return import_records(
-            database,
-            read_records(stream, detect_format(path.name, fmt)),
-            default_carrier,
-            batch_size=batch_size,
-            progress=progress,
-        )
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            return import_records(
+                database,
+                read_records(stream, detect_format(path.name, fmt)),
+                default_carrier,
+                batch_size=batch_size,
+                progress=progress,
+            )
+    except UnicodeDecodeError:
+        with path.open("rb") as raw:
+            raise not_utf8(raw, path.name) from None
 
 
 def import_text(database: Database, text: str, fmt: str, default_carrier: str | None = None) -> ImportReport:

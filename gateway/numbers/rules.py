@@ -36,6 +36,31 @@ REQUIRED_COLUMNS = tuple(
     c for c in IMPORT_COLUMNS if c not in ("locality", "administrativeDivision", "carrier")
 )
 
+# What each import column takes, in the words of `numbers import --help` and docs/numbers.md.
+COLUMN_VALUES: dict[str, str] = {
+    "phoneNumber": "E.164 (+ and digits), valid for its countryCode",
+    "countryCode": "ISO 3166 alpha-2 region, such as US or GB",
+    "phoneNumberType": " | ".join(PHONE_NUMBER_TYPES) + " (plausible for the number)",
+    "assignmentType": " | ".join(ASSIGNMENT_TYPES),
+    "areaCode": "1-8 digits, a prefix of the national number",
+    "locality": "free text, such as a city",
+    "administrativeDivision": "free text, such as a state",
+    "calling": " | ".join(CAPABILITY_VALUES),
+    "sms": " | ".join(CAPABILITY_VALUES),
+    "costAmount": "monthly cost, a non-negative decimal such as 1.00",
+    "currencyCode": "ISO 4217 code, such as USD",
+    "carrier": "a carrier's name (trunkline carriers add); --carrier fills it when empty",
+}
+
+
+def column_guide() -> str:
+    """One line per import column: its name, whether it is required, the values it takes."""
+    return "\n".join(
+        f"{column}{'' if column in REQUIRED_COLUMNS else ' (optional)'}: {COLUMN_VALUES[column]}"
+        for column in IMPORT_COLUMNS
+    )
+
+
 # Which libphonenumber number types are plausible for each ACS phoneNumberType.
 _PLAUSIBLE_TYPES: dict[str, frozenset[int]] = {
     "geographic": frozenset({PNT.FIXED_LINE, PNT.FIXED_LINE_OR_MOBILE}),

@@ -7,6 +7,10 @@ is re-read by primary key and the signature checked against the stored keys befo
 is accepted, so a regenerated key or a deleted resource stops working at once in every process.
 When nothing matches, a cheap fingerprint of the table (row count, newest key change) says
 whether the index is stale; only then is it reloaded, so bad signatures cannot force scans.
+
+Keys are stored sealed (gateway/core/secrets.py). They are opened when the index loads, not per
+request: the confirming read fetches the stored form, and a stored form the index already holds
+is the key it already decoded (it is opened only when it differs: a new key, or a rotation).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from gateway.core.auth import TenantKeyIndex
 from gateway.core.hmac_auth import SignedRequest
+from gateway.core.sealed_columns import reveal
 from gateway.resources import repository
 from gateway.resources.repository import ResourceKeys, StoredKeys
 
@@ -30,10 +35,18 @@ class _Entry:
     resource_id: str
     host: str
     keys: tuple[bytes, bytes]
+    stored: StoredKeys  # the form they were opened from
 
 
-def _decoded(keys: StoredKeys | ResourceKeys) -> tuple[bytes, bytes]:
-    return base64.b64decode(keys.primary_key), base64.b64decode(keys.secondary_key)
+def _stored(keys: StoredKeys | ResourceKeys) -> StoredKeys:
+    return StoredKeys(keys.primary_key, keys.secondary_key)
+
+
+def _opened(stored: StoredKeys) -> tuple[bytes, bytes]:
+    return (
+        base64.b64decode(reveal(stored.primary_key, "resources.primary_key")),
+        base64.b64decode(reveal(stored.secondary_key, "resources.secondary_key")),
+    )
 
 
 class ResourceKeyIndex(TenantKeyIndex):
@@ -48,9 +61,15 @@ class ResourceKeyIndex(TenantKeyIndex):
     def _reload(self, session: Session) -> None:
         rows = repository.all_keys(session)
         fingerprint = repository.keys_fingerprint(session)
+        with self._lock:
+            known = dict(self._entries)
         entries: OrderedDict[str, _Entry] = OrderedDict()
         for row in rows:
-            entries[row.id] = _Entry(row.id, row.endpoint_host, _decoded(row))
+            stored = _stored(row)
+            before = known.get(row.id)
+            # A key already opened is not opened again.
+            keys = before.keys if before is not None and before.stored == stored else _opened(stored)
+            entries[row.id] = _Entry(row.id, row.endpoint_host, keys, stored)
         with self._lock:
             # Keep the recency order of the entries that survive.
             ordered = [rid for rid in self._entries if rid in entries]
@@ -74,12 +93,24 @@ class ResourceKeyIndex(TenantKeyIndex):
         return None
 
     def _confirm(self, session: Session, signed: SignedRequest, resource_id: str) -> bool:
-        stored = repository.stored_keys(session, resource_id)
-        return self._accept(signed, resource_id, None if stored is None else _decoded(stored))
+        return self._accept(signed, resource_id, repository.stored_keys(session, resource_id))
 
-    def _accept(self, signed: SignedRequest, resource_id: str, stored: tuple[bytes, bytes] | None) -> bool:
+    def _accept(self, signed: SignedRequest, resource_id: str, stored: StoredKeys | None) -> bool:
         """Whether a stored key of ``resource_id`` verifies the request (then it is most recent)."""
-        if stored is None or not any(signed.matches(key) for key in stored):
+        if stored is None:
+            return False
+        with self._lock:
+            entry = self._entries.get(resource_id)
+        if entry is not None and entry.stored == stored:
+            keys = entry.keys
+        else:
+            # Changed since the index loaded it (regenerated, or sealed again with a new key).
+            keys = _opened(stored)
+            if entry is not None and keys == entry.keys:  # sealed again: open the new form once
+                with self._lock:
+                    if resource_id in self._entries:
+                        self._entries[resource_id] = _Entry(entry.resource_id, entry.host, keys, stored)
+        if not any(signed.matches(key) for key in keys):
             return False
         with self._lock:
             if resource_id in self._entries:
@@ -93,12 +124,7 @@ class ResourceKeyIndex(TenantKeyIndex):
         if self._fingerprint is None:
             self._reload(session)
         owners = [self._scan(signed, host) for signed, host in calls]
-        stored = {
-            owner: _decoded(keys)
-            for owner, keys in repository.stored_keys_of(
-                session, {owner for owner in owners if owner is not None}
-            ).items()
-        }
+        stored = repository.stored_keys_of(session, {owner for owner in owners if owner is not None})
         resolved: list[str | None] = []
         for (signed, host), owner in zip(calls, owners, strict=True):
             if owner is not None and self._accept(signed, owner, stored.get(owner)):

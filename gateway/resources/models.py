@@ -6,6 +6,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
+from gateway.core.sealed_columns import SealedText
 
 
 class Resource(Base):
@@ -18,7 +19,8 @@ class Resource(Base):
     endpoint: Mapped[str] = mapped_column(String(255))
     # Host part of the endpoint, to try likely resources first when verifying a signature.
     endpoint_host: Mapped[str] = mapped_column(String(255), index=True)
-    primary_key: Mapped[str] = mapped_column(String(64))
-    secondary_key: Mapped[str] = mapped_column(String(64))
+    # Encrypted at rest (gateway/core/sealed_columns.py); the ORM reads the base64 key.
+    primary_key: Mapped[str] = mapped_column(SealedText("resources.primary_key"))
+    secondary_key: Mapped[str] = mapped_column(SealedText("resources.secondary_key"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     keys_rotated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

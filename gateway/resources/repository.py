@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, delete, func, or_, select
+from sqlalchemy import Table, Text, bindparam, delete, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from gateway.resources.models import Resource
 
 
 class StoredKeys(NamedTuple):
-    """A resource's two access keys as stored (base64)."""
+    """A resource's two access keys as stored: sealed (gateway/core/secrets.py), or base64 in
+    plain text from before encryption; the key index opens them."""
 
     primary_key: str
     secondary_key: str
@@ -57,22 +58,21 @@ def keys_fingerprint(session: Session) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def all_keys(session: Session) -> list[ResourceKeys]:
-    rows = session.execute(
-        select(Resource.id, Resource.endpoint_host, Resource.primary_key, Resource.secondary_key)
-    ).all()
-    return [ResourceKeys(*row) for row in rows]
-
-
 # Built once: these reads run on every signed request, and building the statement took longer
-# than running it.
+# than running it. They read the keys as stored, not opened by the column type: the index opens
+# a stored form once and recognises it afterwards.
 _resources = cast(Table, Resource.__table__)
-_STORED_KEYS = select(_resources.c.primary_key, _resources.c.secondary_key).where(
-    _resources.c.id == bindparam("resource_id")
-)
-_STORED_KEYS_OF_MANY = select(_resources.c.id, _resources.c.primary_key, _resources.c.secondary_key).where(
+_STORED_PRIMARY = type_coerce(_resources.c.primary_key, Text).label("primary_key")
+_STORED_SECONDARY = type_coerce(_resources.c.secondary_key, Text).label("secondary_key")
+_ALL_KEYS = select(_resources.c.id, _resources.c.endpoint_host, _STORED_PRIMARY, _STORED_SECONDARY)
+_STORED_KEYS = select(_STORED_PRIMARY, _STORED_SECONDARY).where(_resources.c.id == bindparam("resource_id"))
+_STORED_KEYS_OF_MANY = select(_resources.c.id, _STORED_PRIMARY, _STORED_SECONDARY).where(
     _resources.c.id.in_(bindparam("resource_ids", expanding=True))
 )
+
+
+def all_keys(session: Session) -> list[ResourceKeys]:
+    return [ResourceKeys(*row) for row in session.execute(_ALL_KEYS).all()]
 
 
 def stored_keys(session: Session, resource_id: str) -> StoredKeys | None:

@@ -1,1 +1,2 @@
-"""SMS: the ACS SMS API (send, opt-outs, delivery reports) and the database side of the SMPP process."""
+"""SMS: the ACS SMS API (send, opt-outs, delivery reports), the message lifecycle, and the SQL of the
+send path and of the SMPP worker (sms/worker/)."""

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
+from gateway.core.cli_output import console, prepare_offline_command, print_table
+from gateway.core.cli_output import fail as _fail
+from gateway.core.cli_output import print_json as _print_json
+from gateway.core.input_errors import describe
 from gateway.core.settings import get_settings
 
 smpp_app = typer.Typer(
@@ -21,12 +21,13 @@ smpp_app = typer.Typer(
 route_app = typer.Typer(help="Routes: destination prefix -> ordered SMPP connections.", no_args_is_help=True)
 smpp_app.add_typer(route_app, name="route")
 
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+# The connection settings whose command-line option is not their name.
+OPTION_LABELS = {
+    "window_size": "window (--window)",
+    "max_submits_per_second": "rate (--max-rate)",
+    "default_data_coding": "data coding (--data-coding)",
+    "system_id": "system id (--system-id)",
+}
 
 
 def _database() -> Any:
@@ -38,11 +39,6 @@ def _database() -> Any:
     return database
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
 @smpp_app.callback()
 def smpp(
     ctx: typer.Context,
@@ -50,14 +46,15 @@ def smpp(
 ) -> None:
     """Without a sub-command: run one persistent bind per configured SMPP connection."""
     if ctx.invoked_subcommand is not None:
+        prepare_offline_command()
         return
-    from gateway.sms.smpp_process import run_smpp
+    from gateway.roles import SMPP
 
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from outside
-    run_smpp(get_settings())
+    SMPP.entry_point.load()(get_settings())  # sms.worker.main:run_smpp, named, not imported
 
 
 @smpp_app.command("add")
@@ -119,7 +116,7 @@ def add(
             receipt_id_format=receipt_id_format,
         )
     except ValidationError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise _fail(describe(exc, OPTION_LABELS), 2) from exc
     database = _database()
     try:
         with database.session() as session:
@@ -142,18 +139,21 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
     if as_json:
         _print_json(rows)
         return
-    table = Table("name", "host", "port", "system_id", "bind mode", "window", "max rate")
-    for row in rows:
-        table.add_row(
-            row["name"],
-            row["host"],
-            str(row["port"]),
-            row["systemId"],
-            row["bindMode"],
-            str(row["windowSize"]),
-            str(row["maxSubmitsPerSecond"]),
-        )
-    console.print(table)
+    print_table(
+        ("name", "host", "port", "system_id", "bind mode", "window", "max rate"),
+        [
+            (
+                row["name"],
+                row["host"],
+                row["port"],
+                row["systemId"],
+                row["bindMode"],
+                row["windowSize"],
+                row["maxSubmitsPerSecond"],
+            )
+            for row in rows
+        ],
+    )
 
 
 @smpp_app.command("remove")
@@ -187,7 +187,9 @@ def apply(
 
 
 @smpp_app.command("stats")
-def stats() -> None:
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (stats always does).")] = False,
+) -> None:
     """Messages by state and possible duplicates, as JSON."""
     from gateway.sms import reports
 
@@ -209,7 +211,7 @@ def route_add(
     try:
         spec = RouteCreate(prefix=prefix, connection=connection, priority=priority)
     except ValidationError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise _fail(describe(exc), 2) from exc
     try:
         with _database().session() as session:
             route = connections.add_route(session, spec)
@@ -228,7 +230,6 @@ def route_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
     if as_json:
         _print_json(rows)
         return
-    table = Table("prefix", "connection", "priority")
-    for row in rows:
-        table.add_row(row["prefix"], row["connection"], str(row["priority"]))
-    console.print(table)
+    print_table(
+        ("prefix", "connection", "priority"), [(r["prefix"], r["connection"], r["priority"]) for r in rows]
+    )

@@ -19,6 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
+from gateway.core.sealed_columns import SealedText
+from gateway.sms.lifecycle import SegmentSubmitState, SmsState
 
 
 class SmppConnection(Base):
@@ -32,7 +34,7 @@ class SmppConnection(Base):
     port: Mapped[int] = mapped_column(Integer)
     tls: Mapped[bool] = mapped_column(Boolean, default=False)
     system_id: Mapped[str] = mapped_column(String(16))
-    password: Mapped[str] = mapped_column(String(64))
+    password: Mapped[str] = mapped_column(SealedText("smpp_connections.password"))  # encrypted at rest
     system_type: Mapped[str] = mapped_column(String(13), default="")
     bind_mode: Mapped[str] = mapped_column(String(24), default="transceiver")  # or transmitter+receiver
     source_ton: Mapped[int] = mapped_column(Integer, default=1)
@@ -66,8 +68,8 @@ class SmppRoute(Base):
 
 
 class SmsMessage(Base):
-    """One outgoing message to one recipient, and its state machine:
-    queued -> submitted -> delivered | failed | expired (failed also straight from queued)."""
+    """One outgoing message to one recipient. Its ``state`` is the message lifecycle's
+    (gateway/sms/lifecycle.py): queued -> submitted -> delivered | failed | expired."""
 
     __tablename__ = "sms_messages"
     __table_args__ = (
@@ -91,7 +93,7 @@ class SmsMessage(Base):
     validity_period_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     repeatability_request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     repeatability_first_sent: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    state: Mapped[str] = mapped_column(String(12), default="queued")
+    state: Mapped[str] = mapped_column(String(12), default=SmsState.QUEUED)  # gateway/sms/lifecycle.py
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims by the SMPP process
     # True from a claim until its outcome is recorded: a claim found still in doubt was cut short
     # (a crash, or an UNKNOWN outcome), so its unacknowledged segments may have reached the SMSC.
@@ -140,7 +142,7 @@ class SmsSegment(Base):
     sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
     connection_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     smsc_message_id: Mapped[str | None] = mapped_column(String(65), nullable=True)
-    submit_state: Mapped[str] = mapped_column(String(12), default="pending")  # pending|accepted|failed
+    submit_state: Mapped[str] = mapped_column(String(12), default=SegmentSubmitState.PENDING)
     submit_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     receipt_state: Mapped[int | None] = mapped_column(Integer, nullable=True)  # SMPP message_state
     receipt_error: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -3,22 +3,23 @@ alike), a message as the operator sees it, and the operator's counts."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from gateway.core.errors import NotFound
-from gateway.events.builder import format_time, sms_delivery_report_data
+from gateway.events.builder import format_time
+from gateway.sms import lifecycle
 from gateway.sms.models import SmsMessage, SmsSegment
 from gateway.sms.repository import messages as repository
 
 
 def report_data(message: SmsMessage) -> dict[str, Any]:
-    """The ACS delivery report of a finished message (event data and GET body alike)."""
+    """The ACS delivery report of a finished message (the GET body; its event's data is the same,
+    built by the lifecycle when the message finished)."""
     assert message.delivery_status is not None
     assert message.report_received_at is not None
-    return report_of(
+    return lifecycle.report_data(
         message.id,
         message.from_number,
         message.to_number,
@@ -29,31 +30,6 @@ def report_data(message: SmsMessage) -> dict[str, Any]:
         message.segments_succeeded,
         message.segments_failed,
         message.tag,
-    )
-
-
-def report_of(
-    message_id: str,
-    from_number: str,
-    to_number: str,
-    status: str,
-    details: str,
-    received_at: datetime,
-    submitted_at: datetime | None,
-    succeeded: int,
-    failed: int,
-    tag: str | None,
-) -> dict[str, Any]:
-    """The report's data: one delivery attempt, at the submit time (the report's, if never submitted)."""
-    return sms_delivery_report_data(
-        message_id,
-        from_number,
-        to_number,
-        status,
-        details,
-        received_at,
-        [(submitted_at or received_at, succeeded, failed)],
-        tag,
     )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 SMS_API_VERSIONS = ("2021-03-07", "2026-01-23")
@@ -57,8 +58,13 @@ class OptOutRequest(Model):
     recipients: list[OptOutRecipient] = Field(min_length=1, max_length=100)
 
 
+CONNECTION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+ROUTE_PREFIX_PATTERN = r"^\+[0-9]{0,15}$"
+
+
 class ConnectionCreate(Model):
-    name: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # The pattern is checked by _name (to say what is wrong in words) and shown in the schema.
+    name: str = Field(min_length=1, max_length=63, json_schema_extra={"pattern": CONNECTION_NAME_PATTERN})
     host: str = Field(min_length=1, max_length=255)
     port: int = Field(ge=1, le=65535)
     tls: bool = False
@@ -79,8 +85,28 @@ class ConnectionCreate(Model):
     resp_id_format: Literal["as-is", "hex", "decimal"] = "as-is"
     receipt_id_format: Literal["as-is", "hex", "decimal"] = "as-is"
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if value and not re.fullmatch(CONNECTION_NAME_PATTERN, value):
+            raise ValueError(
+                f"The connection name '{value}' must be letters, digits, dots, dashes or underscores, "
+                "starting with a letter or digit."
+            )
+        return value
+
 
 class RouteCreate(Model):
-    prefix: str = Field(pattern=r"^\+[0-9]{0,15}$")
+    prefix: str = Field(json_schema_extra={"pattern": ROUTE_PREFIX_PATTERN})
     connection: str = Field(min_length=1)
     priority: int | None = None
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(ROUTE_PREFIX_PATTERN, value):
+            raise ValueError(
+                f"The prefix '{value}' must be '+' followed by up to 15 digits (such as +1 or +4420; "
+                "'+' alone matches every destination)."
+            )
+        return value

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway.core.errors import AcsError, BadRequest, InvalidField
 from gateway.core.settings import Settings
-from gateway.sms import quotas
+from gateway.sms import lifecycle, quotas
 from gateway.sms.addresses import e164_and_region, sender_or_400
 from gateway.sms.optouts import OPTED_OUT_MESSAGE
 from gateway.sms.repository import send as repository
@@ -72,9 +72,7 @@ def message_row(
         "validity_period_seconds": validity_period_seconds,
         "repeatability_request_id": repeatability_request_id,
         "repeatability_first_sent": repeatability_first_sent,
-        "state": "queued",
-        "next_attempt_at": now,
-        "created_at": now,
+        **lifecycle.created(now),
     }
 
 

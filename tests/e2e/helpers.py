@@ -29,6 +29,7 @@ import httpx
 
 from gateway.core.hmac_auth import sign_request
 from tests.support.postgres import PostgresUnavailable, throwaway_database
+from tests.support.secrets_keys import TEST_SECRETS_KEYS
 
 IDENTITY_API = "2023-10-01"
 TURN_REALM = "trunkline.test"
@@ -305,6 +306,7 @@ def trunkline_env(
         {
             "TRUNKLINE_DATA_DIR": str(data_dir),
             "TRUNKLINE_OPERATOR_TOKEN": operator_token,
+            "TRUNKLINE_SECRETS_KEYS": TEST_SECRETS_KEYS,
             # The CLI needs these to print connection strings that point at this server.
             "TRUNKLINE_API_HOST": "127.0.0.1",
             "TRUNKLINE_API_PORT": str(port),

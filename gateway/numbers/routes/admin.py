@@ -49,9 +49,9 @@ async def admin_import(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     chosen = fmt or ("jsonl" if content_type in ("application/x-ndjson", "application/jsonl") else "csv")
     try:
-        text = (await request.body()).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadRequest("The file is not UTF-8.", code="InvalidImportFile") from exc
+        text = importer.decode_text(await request.body())
+    except importer.FileFormatError as exc:
+        raise BadRequest(str(exc), code="InvalidImportFile") from exc
 
     def run() -> importer.ImportReport:
         return importer.import_text(database, text, importer.detect_format("", chosen), carrier)

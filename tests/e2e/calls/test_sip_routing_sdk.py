@@ -5,6 +5,7 @@ deleted, and ACS's refusals; and the operator's SIP trunks made with the CLI, se
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ US = r"^\+1\d{10}$"
 @pytest.fixture
 def sip_client(new_resource: Callable[[str], dict[str, Any]]) -> Iterator[SipRoutingClient]:
     """A client of a fresh resource, built from its connection string alone."""
-    resource = new_resource(f"sip-routing-{id(object())}")
+    resource = new_resource(f"sip-routing-{uuid.uuid4().hex[:12]}")
     with SipRoutingClient.from_connection_string(resource["connectionString"]) as client:
         yield client
 
@@ -120,7 +121,7 @@ def test_sip_configurations_are_per_resource(
     sip_client: SipRoutingClient, new_resource: Callable[[str], dict[str, Any]]
 ) -> None:
     sip_client.set_trunks([SipTrunk(fqdn=SBC1, sip_signaling_port=5061)])
-    other = new_resource(f"sip-routing-other-{id(object())}")
+    other = new_resource(f"sip-routing-other-{uuid.uuid4().hex[:12]}")
     with SipRoutingClient.from_connection_string(other["connectionString"]) as client:
         assert _trunks(client) == {}
         client.delete_trunk(SBC1)  # not theirs: nothing happens to ours

@@ -25,6 +25,7 @@ import pytest
 
 from gateway.numbers.sample import US_AREAS, sample_rows, to_csv, toll_free_rows
 from tests.support.postgres import throwaway_database
+from tests.support.secrets_keys import TEST_SECRETS_KEYS
 
 START_TIMEOUT = 60.0
 
@@ -119,6 +120,7 @@ def numbers_server(
     env.update(
         TRUNKLINE_DATA_DIR=str(data_dir),
         TRUNKLINE_OPERATOR_TOKEN=secrets.token_urlsafe(32),
+        TRUNKLINE_SECRETS_KEYS=TEST_SECRETS_KEYS,
         TRUNKLINE_API_HOST="127.0.0.1",
         TRUNKLINE_API_PORT=str(port),
         TRUNKLINE_NUMBERS_RELEASE_QUARANTINE_MINUTES="0",

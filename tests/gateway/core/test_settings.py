@@ -188,3 +188,32 @@ def test_all_problems_are_reported_together() -> None:
         ).require_production_secrets()
     assert "TRUNKLINE_OPERATOR_TOKEN" in str(excinfo.value)
     assert "TRUNKLINE_TURN_SECRET" in str(excinfo.value)
+
+
+def test_a_secrets_key_is_needed_in_production(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from gateway.core.secrets import write_key_file
+
+    monkeypatch.delenv("TRUNKLINE_SECRETS_KEYS")
+    settings = Settings(operator_token=STRONG, data_dir=tmp_path)
+    assert not settings.has_secrets_key()
+    with pytest.raises(InsecureSettingsError, match="TRUNKLINE_SECRETS_KEYS") as excinfo:
+        settings.require_production_secrets()
+    assert "TRUNKLINE_OPERATOR_TOKEN" not in str(excinfo.value)
+    assert Settings(secrets_keys=" ", data_dir=tmp_path).has_secrets_key() is False
+
+    write_key_file(settings.effective_secrets_keys_dir)  # a key file in the data dir will do
+    assert settings.effective_secrets_keys_dir == tmp_path.resolve() / "secrets-keys"
+    settings.require_production_secrets()
+    elsewhere = Settings(operator_token=STRONG, data_dir=tmp_path, secrets_keys_dir=tmp_path / "other")
+    with pytest.raises(InsecureSettingsError, match="TRUNKLINE_SECRETS_KEYS"):
+        elsewhere.require_production_secrets()
+
+
+def test_malformed_secrets_keys_are_refused_without_quoting_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in ("not-a-key", "c2hvcnQ=", "jKAlooJ8gwF297SOIJUCu4AUfNfQadfhSp3Z8rf31RY,short"):
+        monkeypatch.setenv("TRUNKLINE_SECRETS_KEYS", value)
+        with pytest.raises(InsecureSettingsError, match="TRUNKLINE_SECRETS_KEYS") as excinfo:
+            Settings(operator_token=STRONG).require_production_secrets()
+        assert value not in str(excinfo.value)
+    monkeypatch.setenv("TRUNKLINE_SECRETS_KEYS", "jKAlooJ8gwF297SOIJUCu4AUfNfQadfhSp3Z8rf31RY")
+    assert Settings().has_secrets_key()

@@ -25,6 +25,7 @@ from azure.eventgrid import EventGridEvent
 from standardwebhooks.webhooks import Webhook
 
 from gateway.core.tls import TlsFiles, ensure_local_tls
+from tests.support.secrets_keys import TEST_SECRETS_KEYS
 from tests.support.waiting import wait_until
 
 from .acs_spec import validate_event_data
@@ -269,6 +270,7 @@ class Stack:
         return {
             "TRUNKLINE_DATA_DIR": str(self.tmp / "data"),
             "TRUNKLINE_DATABASE_URL": self.database_url,
+            "TRUNKLINE_SECRETS_KEYS": TEST_SECRETS_KEYS,
             "TRUNKLINE_BROKER_URL": self.broker_url,
             "TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
             "TRUNKLINE_WEBHOOK_CA_BUNDLE": str(self.tls.ca_file),

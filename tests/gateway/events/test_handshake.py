@@ -125,3 +125,38 @@ def test_cloudevents_verdicts() -> None:
     assert handshake.cloudevents_verdict(204, anyone).result is HandshakeResult.VALIDATED
     assert handshake.cloudevents_verdict(200, {}).result is HandshakeResult.FAILED
     assert handshake.cloudevents_verdict(500, allowed).result is HandshakeResult.FAILED
+
+
+def test_a_handshake_refused_by_the_workers_guard_waits_and_resumes_when_a_worker_starts(
+    database: Database, settings: Settings, rt: Runtime, resource_id: str, tmp_path: Path
+) -> None:
+    """The CLI was given TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS, the running worker was not."""
+    from datetime import timedelta
+
+    from gateway.core.db import utcnow
+
+    strict = Runtime.from_settings(settings.model_copy(update={"webhook_allowed_networks": []}), database)
+    try:
+        with running_receiver(make_tls(tmp_path)) as receiver:
+            sub = subscribe(database, settings, resource_id, receiver.url)
+            assert handshake.handshake(strict, sub.id) == SubscriptionStatus.PENDING_VALIDATION
+            assert receiver.handshakes == []
+            with database.session() as session:
+                parked = subscriptions.get_subscription(session, sub.id)
+                detail = parked.status_detail or ""
+                assert parked.validation_next_at is None  # waits, does not burn its tries
+                assert validation.due_validations(session, utcnow(), timedelta(seconds=5)) == []
+            assert detail.startswith(validation.REFUSED_BY_WORKER)
+            assert "TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8" in detail
+            assert f"trunkline events validate {sub.id}" in detail
+
+            # A worker started with the setting hands it out again, and it validates.
+            with database.session() as session:
+                assert validation.resume_refused_validations(session, utcnow()) == 1
+            with database.session() as session:
+                assert validation.due_validations(session, utcnow(), timedelta(seconds=5)) == [sub.id]
+            assert handshake.handshake(rt, sub.id) == SubscriptionStatus.ACTIVE
+            with database.session() as session:
+                assert validation.resume_refused_validations(session, utcnow()) == 0
+    finally:
+        strict.client.close()

@@ -200,3 +200,66 @@ def test_admin_api(client: TestClient) -> None:
     assert listed["total"] == 3
     assert {n["carrier"] for n in listed["value"]} == {"zeta"}
     assert client.delete("/admin/carriers/zeta", headers=admin_headers()).status_code == 409
+
+
+LATIN1 = ("\n".join([HEADER, GOOD[0], GOOD[1].replace(",,,", ",Montréal,,"), GOOD[2]]) + "\n").encode(
+    "latin-1"
+)
+
+
+def _assert_not_utf8_sentence(text: str) -> None:
+    words = " ".join(text.split())
+    assert "is not UTF-8 text: line 3 has the byte 0xE9" in words
+    assert "Save it as UTF-8" in words
+    assert "codec" not in words
+    assert "position" not in words
+
+
+def test_a_file_that_is_not_utf8_gets_a_sentence(
+    database: Database, acme: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(LATIN1)
+    with pytest.raises(importer.FileFormatError) as caught:
+        importer.import_file(database, path)
+    _assert_not_utf8_sentence(str(caught.value))
+
+    from gateway.cli import app
+    from gateway.core.settings import get_settings
+
+    monkeypatch.setenv("TRUNKLINE_DATABASE_URL", database.url)
+    monkeypatch.setenv("TRUNKLINE_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["numbers", "import", str(path)])
+    assert result.exit_code == 1
+    assert "rejected:" in result.output
+    _assert_not_utf8_sentence(result.output)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(InventoryNumber)) == 0
+
+
+def test_the_admin_api_says_the_same_of_a_body_that_is_not_utf8(client: TestClient) -> None:
+    response = client.post(
+        "/admin/numbers:import", content=LATIN1, headers={**admin_headers(), "content-type": "text/csv"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "InvalidImportFile"
+    _assert_not_utf8_sentence(response.json()["error"]["message"])
+
+
+def test_import_help_and_docs_give_each_columns_values() -> None:
+    from gateway.cli import app
+    from gateway.numbers.rules import ASSIGNMENT_TYPES, CAPABILITY_VALUES, PHONE_NUMBER_TYPES
+
+    result = CliRunner().invoke(app, ["numbers", "import", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    help_text = " ".join(result.output.replace("│", " ").split())
+    docs = (Path(__file__).parents[3] / "docs" / "numbers.md").read_text()
+    for values in (PHONE_NUMBER_TYPES, ASSIGNMENT_TYPES, CAPABILITY_VALUES):
+        assert " | ".join(values) in help_text
+        assert " \\| ".join(values) in docs or " | ".join(values) in docs
+    for column in IMPORT_COLUMNS:
+        assert f"{column}" in help_text
+        assert f"`{column}`" in docs
+    assert "UTF-8" in help_text
+    assert "UTF-8" in docs

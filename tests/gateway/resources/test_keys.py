@@ -122,3 +122,58 @@ def test_resolve_many_reads_the_stored_keys_once_and_answers_as_resolve(
         assert len(single_reads) == 2
         single_reads.clear()
         assert there.resolve_many(session, calls) == expected
+
+
+def _count_openings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every stored key the index opens (decrypts)."""
+    from gateway.resources import keys
+
+    opened: list[str] = []
+    real = keys.reveal
+
+    def counting(stored: str, purpose: str) -> str:
+        opened.append(stored)
+        return real(stored, purpose)
+
+    monkeypatch.setattr(keys, "reveal", counting)
+    return opened
+
+
+def test_keys_are_opened_when_loaded_not_per_request(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = _count_openings(monkeypatch)
+    a_id, a_primary, a_secondary = _create(database, "a", "a.example")
+    b_id, b_primary, _ = _create(database, "b", "b.example")
+    index = ResourceKeyIndex()
+    for _ in range(20):
+        assert _resolve(database, index, a_primary) == a_id
+        assert _resolve(database, index, b_primary) == b_id
+    with database.read_session() as session:
+        batch = [(_signed(a_secondary), "a.example"), (_signed(b_primary), "b.example")]
+        assert index.resolve_many(session, batch) == [a_id, b_id]
+    assert len(opened) == 4  # two keys of two resources, once
+
+
+def test_keys_sealed_again_are_opened_once(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After ``trunkline secrets rotate`` every stored key changes form, not value: the index
+    opens each new form once and keeps answering from memory."""
+    from gateway.core.db import Base
+    from gateway.core.sealed_columns import process_keyring, use_keyring
+    from gateway.core.secrets import SecretsKeyring, generate_key
+    from gateway.core.secrets_store import reseal
+
+    a_id, a_primary, _ = _create(database, "a", "a.example")
+    index = ResourceKeyIndex()
+    assert _resolve(database, index, a_primary) == a_id
+
+    rotated = SecretsKeyring([generate_key(), process_keyring().sealing_key()])
+    reseal(database, Base.metadata, rotated)
+    previous = use_keyring(rotated)
+    try:
+        opened = _count_openings(monkeypatch)
+        for _ in range(10):
+            assert _resolve(database, index, a_primary) == a_id
+        assert len(opened) == 2  # the primary and secondary key in their new form
+    finally:
+        use_keyring(previous)

@@ -418,3 +418,14 @@ def test_a_non_geographic_recipient_is_stored(acs_a: AcsClient, database: Databa
         message = session.get(SmsMessage, item["messageId"])
         assert message is not None
         assert message.country_code == "001"
+
+
+@pytest.mark.parametrize("version", ["2021-03-07", "2026-01-23"])
+def test_too_many_recipients_is_a_sentence(acs_a: AcsClient, sender: str, version: str) -> None:
+    body = {"from": sender, "smsRecipients": [{"to": TO1}] * 101, "message": "Hello"}
+    response = send(acs_a, body, version)
+    assert response.status_code == 400
+    text = response.text
+    assert "must have at most 100 entries; it has 101" in text
+    assert "after validation" not in text
+    assert "Input should" not in text

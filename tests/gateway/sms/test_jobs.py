@@ -24,12 +24,12 @@ from gateway.sms.jobs import SEND_TASK, NotASendJob, SendJobConsumer, SendJobPub
 from gateway.sms.models import SmsMessage
 from gateway.sms.schemas import SendMessageRequest
 from tests.gateway.events.harness import RedisServer, free_port
+from tests.sms.worker.harness import SENDER, Harness
 from tests.support.acs import OPERATOR_TOKEN, AcsClient
 from tests.support.smsc import SmscProcess
 from tests.support.waiting import wait_until
 
 from .support import give_number
-from .test_smpp_process import SENDER, Harness
 
 IDS = ["Outgoing_20260101000000" + str(uuid.uuid4()) for _ in range(3)]
 
@@ -354,7 +354,7 @@ def test_a_duplicate_job_does_not_submit_twice(
         wait_until(lambda: metric("trunkline_sms_jobs_received_total") - received >= 4, 10, what="every job")
         smpp = process.process
         assert smpp is not None
-        wait_until(lambda: not smpp.job_tickets, 5, what="every job handled")
+        wait_until(lambda: not smpp.jobs.tickets, 5, what="every job handled")
         time.sleep(0.5)
         assert submitted_to(smsc, "+14255550114") == 1
         with process.database.session() as session:

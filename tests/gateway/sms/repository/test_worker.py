@@ -1,5 +1,5 @@
-"""Plans of the SMPP process's hot lookups, on a new table (no statistics yet, as after a deployment
-or while a table grows faster than autovacuum analyses it). The send path's: repository/test_send.py."""
+"""Plans of the SMPP worker's statements (gateway/sms/repository/worker.py) on a new table (no
+statistics yet, as after a deployment or while a table grows faster than autovacuum analyses it)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from sqlalchemy import insert
 
 from gateway.core.db import Database, utcnow
 from gateway.resources.service import create_resource
-from gateway.sms import smpp_process
+from gateway.sms.lifecycle import SmsState
 from gateway.sms.models import SmsMessage
+from gateway.sms.repository import worker as repository
 
 
 def _queue(database: Database, count: int) -> list[str]:
@@ -27,7 +28,7 @@ def _queue(database: Database, count: int) -> list[str]:
                 "data_coding": 0,
                 "enable_delivery_report": False,
                 "delivery_report_timeout_seconds": 3600,
-                "state": "queued",
+                "state": SmsState.QUEUED,
                 "next_attempt_at": now,
                 "created_at": now,
             }
@@ -44,11 +45,11 @@ def test_a_claim_by_id_looks_each_id_up_by_primary_key(database: Database, db_ba
     with database.read_session() as session:
         connection = session.connection()
         if db_backend == "postgresql":
-            compiled = smpp_process._POSTGRES_CLAIMS[True].compile(dialect=connection.dialect)
+            compiled = repository.POSTGRES_CLAIMS[True].compile(dialect=connection.dialect)
             parameters = {**compiled.params, "now": now, "until": now, "room": 500, "ids": ids}
             plan = [row[0] for row in connection.exec_driver_sql("EXPLAIN " + str(compiled), parameters)]
         else:
-            find, _ = smpp_process._PORTABLE_CLAIMS[True]
+            find, _ = repository.PORTABLE_CLAIMS[True]
             compiled = find.compile(dialect=connection.dialect)
             state = compiled.construct_expanded_state({"now": now, "room": 500, "ids": ids})
             positional = tuple(state.parameters[name] for name in state.positiontup or ())
