@@ -5,16 +5,13 @@ works from any shell on the machine without talking to the process."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from gateway.core.cli_output import console, err_console, fail, print_json, print_table
 from gateway.core.settings import get_settings
 
 
@@ -32,45 +29,36 @@ def status(
     try:
         pool = read(path)
     except FileNotFoundError:
-        _fail(f"no SIP status at {path}: is `trunkline sip` running?")
+        raise fail(f"no SIP status at {path}: is `trunkline sip` running?") from None
     except (OSError, ValueError) as exc:
-        _fail(f"cannot read the SIP status at {path}: {exc}")
+        raise fail(f"cannot read the SIP status at {path}: {exc}") from exc
     age = max(0.0, time.time() - pool.written_at)
     stale = pool.is_stale()
     if as_json:
         body: dict[str, Any] = dataclasses.asdict(pool)
         body.update(calls=pool.calls, free=pool.free, age_seconds=round(age, 1), stale=stale)
-        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+        print_json(body)
     else:
-        table = Table()
-        for column in ("worker", "pid", "SIP port", "up", "calls", "free", "restarts"):
-            table.add_column(column, justify="left" if column == "up" else "right")
-        for worker in pool.workers:
-            table.add_row(
-                str(worker.index),
-                "-" if worker.pid is None else str(worker.pid),
-                str(worker.sip_port),
-                "yes" if worker.up else "[red]no[/red]",
-                str(worker.calls),
-                str(worker.free),
-                str(worker.restarts),
-            )
-        console = Console()
-        console.print(table)
-        console.print(
+        print_table(
+            ("worker", "pid", "SIP port", "up", "calls", "free", "restarts"),
+            (
+                (
+                    w.index,
+                    "-" if w.pid is None else w.pid,
+                    w.sip_port,
+                    "yes" if w.up else "no",
+                    w.calls,
+                    w.free,
+                    w.restarts,
+                )
+                for w in pool.workers
+            ),
+        )
+        summary = (
             f"{len(pool.workers)} workers, {pool.calls} calls, {pool.free} free slots; "
-            f"edge {pool.edge}, trunks send to {pool.address}; written {age:.0f} s ago",
-            highlight=False,
+            f"edge {pool.edge}, trunks send to {pool.address}; written {age:.0f} s ago"
         )
+        # Below the table on a terminal; on stderr when piped, so the rows stay plain lines.
+        (console if console.is_terminal else err_console).print(summary, highlight=False, markup=False)
     if stale:
-        Console(stderr=True).print(
-            f"[red]stale:[/red] {path} was last written {age:.0f} s ago; `trunkline sip` is not running"
-        )
-        raise typer.Exit(1)
-
-
-def _fail(message: str) -> NoReturn:
-    console = Console(stderr=True)
-    console.print("[red]error:[/red] ", end="")
-    console.print(message, markup=False, highlight=False)
-    raise typer.Exit(1)
+        raise fail(f"{path} was last written {age:.0f} s ago: `trunkline sip` is not running")
