@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from gateway.calls.status_cli import status as sip_status
 from gateway.core.cli_output import console, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
@@ -21,6 +22,7 @@ trunk_app = typer.Typer(help="SIP trunks: where calls go out and come in.", no_a
 route_app = typer.Typer(help="Routes: destination prefix -> ordered SIP trunks.", no_args_is_help=True)
 sip_app.add_typer(trunk_app, name="trunk")
 sip_app.add_typer(route_app, name="route")
+sip_app.command("status")(sip_status)
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 

@@ -338,6 +338,11 @@ class Settings(BaseSettings):
     def operator_token_file(self) -> Path:
         return self.data_dir / "operator-token"
 
+    @property
+    def sip_status_file(self) -> Path:
+        """Where `trunkline sip` rewrites its workers' status every second (`trunkline sip status`)."""
+        return self.data_dir / "sip-status.json"
+
     def require_production_secrets(self) -> None:
         """Refuse to run a production role with a missing or well-known secret."""
         problems: list[str] = []
