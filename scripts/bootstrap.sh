@@ -41,6 +41,8 @@ if [[ $dev -eq 1 ]]; then
     ensure_apt node nodejs                # the test SMSC (tests/smsc) runs on node-smpp
     ensure_apt npm npm
     ensure_apt wrk wrk                    # bench/api.py loads the API with it
+    ensure_apt sipp sip-tester            # the SIP worker tests use SIPp as the carrier
+    ensure_apt kamailio kamailio          # the SIP edge in front of the worker pool (tests/sip)
 fi
 
 if [[ ! -x .venv/bin/python ]]; then

@@ -1,0 +1,56 @@
+"""Plain configuration of one SIP worker process and of the pool (picklable, no settings import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_CALLS_PER_WORKER = 4  # PJSUA_MAX_CALLS of the pjsua2-python wheel
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """One worker: its pjsua2 endpoint's SIP port and RTP port range, on ``host``.
+
+    ``outbound_proxy`` (a SIP URI, e.g. Kamailio's) routes the worker's own INVITEs;
+    ``trust_source_header`` takes the carrier's address from the edge's X-Trunkline-Source
+    header, which only the edge may set (workers listen on loopback behind it).
+    """
+
+    index: int
+    host: str
+    sip_port: int
+    rtp_port: int
+    rtp_port_range: int = 40
+    max_calls: int = MAX_CALLS_PER_WORKER
+    poll_ms: int = 10
+    outbound_proxy: str | None = None
+    trust_source_header: bool = False
+    log_level: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    """N workers on consecutive SIP ports from ``sip_port`` and RTP ranges from ``rtp_port``."""
+
+    workers: int
+    host: str = "127.0.0.1"
+    sip_port: int = 5070
+    rtp_port: int = 20000
+    rtp_ports_per_worker: int = 40
+    poll_ms: int = 10
+    outbound_proxy: str | None = None
+    trust_source_header: bool = False
+    log_level: int = 1
+
+    def worker(self, index: int) -> WorkerConfig:
+        return WorkerConfig(
+            index=index,
+            host=self.host,
+            sip_port=self.sip_port + index,
+            rtp_port=self.rtp_port + index * self.rtp_ports_per_worker,
+            rtp_port_range=self.rtp_ports_per_worker,
+            poll_ms=self.poll_ms,
+            outbound_proxy=self.outbound_proxy,
+            trust_source_header=self.trust_source_header,
+            log_level=self.log_level,
+        )

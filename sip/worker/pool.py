@@ -1,0 +1,325 @@
+"""The supervisor of N SIP worker processes: start, route commands, collect events, replace the dead.
+
+Each worker is a fresh interpreter (``python -m sip.worker.process``, so it imports only the
+worker and pjsua2, not the parent's modules) with one socketpair, wrapped as a
+``multiprocessing`` Connection carrying ``messages.encode`` bytes; its pidfd tells its death.
+One reader thread waits on every pipe and every pidfd: it forwards events to ``events`` (a
+queue of ``WorkerEvent``), keeps the ``CallLedger`` and, when a worker dies, reports its calls
+ended ("worker died") and starts a replacement on the same ports. ``send`` routes a command to
+the worker holding its call id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+
+from sip.worker.config import PoolConfig
+from sip.worker.ledger import CallLedger, EdgeState
+from sip.worker.messages import (
+    Command,
+    CommandFailed,
+    Event,
+    MakeCall,
+    MessageError,
+    Shutdown,
+    WorkerReady,
+    decode,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 15.0
+HEALTHY_AFTER = 10.0  # seconds up after which a death is not counted as a crash loop
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+NO_CAPACITY = "no worker has a free call slot"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerEvent:
+    """An event and the index of the worker it came from (or is about, for 'worker died')."""
+
+    worker: int
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    index: int
+    pid: int | None
+    sip_port: int
+    up: bool
+    calls: int
+    free: int
+    restarts: int
+
+
+class _Handle:
+    def __init__(self, index: int, process: subprocess.Popen[bytes], conn: Connection) -> None:
+        self.index = index
+        self.process = process
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.pid: int | None = process.pid
+        self.sentinel = os.pidfd_open(process.pid)  # readable once the process has exited
+        self.dead = False
+        self.ready_at: float | None = None
+
+    def is_alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        self.conn.close()
+        with contextlib.suppress(OSError):
+            os.close(self.sentinel)
+
+
+EdgeHook = Callable[[EdgeState], None]
+
+
+class WorkerPool:
+    """N worker processes on ``config``'s ports; thread-safe ``send``; events on ``events``."""
+
+    def __init__(
+        self,
+        config: PoolConfig,
+        edge: EdgeHook | None = None,
+        end_calls: Callable[[int], object] | None = None,
+    ) -> None:
+        """``edge`` gets each worker's active/inactive change; ``end_calls(worker)`` is called
+        when a worker died, to end its calls toward the carriers (Kamailio's dialogs)."""
+        self.config = config
+        self._end_calls = end_calls
+        self.events: queue.Queue[WorkerEvent] = queue.Queue()
+        self._edge = edge
+        self._ledger = CallLedger(config.workers)
+        self._lock = threading.Lock()  # guards the ledger and the handles
+        self._handles: list[_Handle] = []
+        self._restarts = [0] * config.workers
+        self._quick_deaths = [0] * config.workers  # consecutive deaths soon after start
+        self._respawn_at: dict[int, float] = {}
+        self._starting = True
+        self._start_failure: str | None = None
+        self._stopping = False
+        self._reader: threading.Thread | None = None
+        self._ready = [threading.Event() for _ in range(config.workers)]
+
+    # lifecycle --------------------------------------------------------------------------------
+
+    def start(self, timeout: float = READY_TIMEOUT) -> None:
+        """Start every worker and wait until all report ready; a worker that exits first fails it."""
+        self._handles = [self._spawn(i) for i in range(self.config.workers)]
+        self._reader = threading.Thread(target=self._read_loop, name="sip-pool-reader", daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        try:
+            while not all(ready.is_set() for ready in self._ready):
+                if self._start_failure is not None:
+                    raise RuntimeError(self._start_failure)
+                if time.monotonic() > deadline:
+                    late = [i for i, ready in enumerate(self._ready) if not ready.is_set()]
+                    raise TimeoutError(f"SIP workers {late} did not start within {timeout:.0f}s")
+                time.sleep(0.02)
+        except BaseException:
+            self.stop()
+            raise
+        self._starting = False
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask every worker to hang up and exit; kill those that do not. Idempotent."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for handle in self._handles:
+            self._write(handle, Shutdown())
+        deadline = time.monotonic() + timeout
+        for handle in self._handles:
+            try:
+                handle.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                handle.process.kill()
+                handle.process.wait(2)
+        if self._reader is not None:
+            self._reader.join(2)
+        for handle in self._handles:
+            handle.close()
+
+    def wait_ready(self, worker: int, timeout: float) -> bool:
+        return self._ready[worker].wait(timeout)
+
+    # commands ---------------------------------------------------------------------------------
+
+    def send(self, command: Command) -> int | None:
+        """Route a command to the worker holding its call (MakeCall: the least loaded worker).
+
+        Returns the worker index, or None after queueing a ``CommandFailed`` event (unknown
+        call, no capacity, worker gone).
+        """
+        call_id = getattr(command, "call_id", "")
+        with self._lock:
+            if isinstance(command, MakeCall):
+                worker = self._ledger.place(call_id)
+                edge = self._ledger.placed(worker, call_id) if worker is not None else []
+                reason = NO_CAPACITY
+            else:
+                worker, edge, reason = self._ledger.holder(call_id), [], "no such call"
+            handle = self._handles[worker] if worker is not None else None
+        self._apply_edge(edge)
+        if worker is None or handle is None or not self._write(handle, command):
+            failed = CommandFailed(
+                call_id, type(command).__name__, reason if worker is None else "worker gone"
+            )
+            self.events.put(WorkerEvent(-1 if worker is None else worker, failed))
+            return None
+        return worker
+
+    def holder(self, call_id: str) -> int | None:
+        with self._lock:
+            return self._ledger.holder(call_id)
+
+    def status(self) -> list[WorkerStatus]:
+        """Each worker's pid, calls and free capacity (for `trunkline sip status`)."""
+        with self._lock:
+            return [
+                WorkerStatus(
+                    index=i,
+                    pid=h.pid,
+                    sip_port=self.config.sip_port + i,
+                    up=self._ledger.is_up(i),
+                    calls=len(self._ledger.calls(i)),
+                    free=self._ledger.free(i),
+                    restarts=self._restarts[i],
+                )
+                for i, h in enumerate(self._handles)
+            ]
+
+    def pid(self, worker: int) -> int | None:
+        return self._handles[worker].pid
+
+    # internals --------------------------------------------------------------------------------
+
+    def _spawn(self, index: int) -> _Handle:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config = json.dumps(dataclasses.asdict(self.config.worker(index)))
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, our module
+            [sys.executable, "-m", "sip.worker.process", str(child.fileno()), config],
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
+        )
+        child.close()
+        return _Handle(index, process, Connection(parent.detach()))
+
+    def _write(self, handle: _Handle, command: Command) -> bool:
+        try:
+            with handle.lock:
+                handle.conn.send_bytes(encode(command))
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _read_loop(self) -> None:
+        while not self._stopping or any(h.is_alive() for h in self._handles):
+            self._respawn_due()
+            handles = [h for h in self._handles if not h.dead]
+            if not handles:
+                time.sleep(0.05)
+                continue
+            conns = {id(h.conn): h.index for h in handles}
+            sentinels = {h.sentinel: h for h in handles}
+            ready = wait([h.conn for h in handles] + list(sentinels), timeout=0.2)
+            for item in ready:
+                if not isinstance(item, int):  # pipes first: a dead worker's last events count
+                    self._drain(conns[id(item)], item)  # type: ignore[arg-type]
+            for item in ready:
+                if isinstance(item, int):
+                    self._on_death(sentinels[item].index, sentinels[item])
+
+    def _respawn_due(self) -> None:
+        now = time.monotonic()
+        for index, when in list(self._respawn_at.items()):
+            if when <= now and not self._stopping:
+                del self._respawn_at[index]
+                replacement = self._spawn(index)
+                with self._lock:
+                    self._handles[index] = replacement
+
+    def _drain(self, index: int, conn: Connection) -> None:
+        try:
+            while conn.poll(0):
+                self._on_message(index, conn.recv_bytes())
+        except (EOFError, OSError):
+            pass
+
+    def _on_message(self, index: int, data: bytes) -> None:
+        try:
+            event = decode(data)
+        except MessageError:
+            log.warning("worker %d sent an unreadable message", index)
+            return
+        if isinstance(event, WorkerReady):
+            with self._lock:
+                self._handles[index].pid = event.pid
+                self._handles[index].ready_at = time.monotonic()
+                edge = self._ledger.worker_ready(index)
+            self._apply_edge(edge)
+            self._ready[index].set()
+        else:
+            with self._lock:
+                edge = self._ledger.on_event(index, event)  # type: ignore[arg-type]
+            self._apply_edge(edge)
+        self.events.put(WorkerEvent(index, event))  # type: ignore[arg-type]
+
+    def _on_death(self, index: int, handle: _Handle) -> None:
+        if self._handles[index] is not handle or handle.dead:
+            return
+        handle.dead = True
+        self._drain(index, handle.conn)  # events it sent before dying
+        handle.process.wait()
+        with self._lock:
+            ended, edge = self._ledger.worker_died(index)
+        self._ready[index].clear()
+        self._apply_edge(edge)
+        for event in ended:
+            self.events.put(WorkerEvent(index, event))
+        if ended and self._end_calls is not None and not self._stopping:
+            try:
+                self._end_calls(index)
+            except Exception:  # the edge being down must not stop the pool
+                log.exception("could not end the calls of worker %d at the edge", index)
+        handle.close()
+        code = handle.process.returncode
+        if self._starting and handle.ready_at is None:
+            self._start_failure = f"SIP worker {index} exited with {code} before it was ready"
+        if self._stopping or self._start_failure is not None:
+            return
+        healthy = handle.ready_at is not None and time.monotonic() - handle.ready_at > HEALTHY_AFTER
+        self._quick_deaths[index] = 0 if healthy else self._quick_deaths[index] + 1
+        delay = 0.0 if healthy else min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self._quick_deaths[index] - 1))
+        log.warning(
+            "SIP worker %d (pid %s) died with %s; replacing it in %.1fs", index, handle.pid, code, delay
+        )
+        self._restarts[index] += 1
+        self._respawn_at[index] = time.monotonic() + delay
+
+    def _apply_edge(self, changes: list[EdgeState]) -> None:
+        if self._edge is None:
+            return
+        for change in changes:
+            try:
+                self._edge(change)
+            except Exception:  # the edge being down must not stop the pool
+                log.exception("could not set worker %d %s at the edge", change.worker, change.active)

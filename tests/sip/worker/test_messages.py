@@ -1,0 +1,105 @@
+"""The worker wire messages: every message round-trips through encode/decode; garbage is refused."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import typing
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sip.worker import messages
+from sip.worker.messages import (
+    CallState,
+    CallStateChanged,
+    Command,
+    Event,
+    MakeCall,
+    Message,
+    MessageError,
+    Shutdown,
+    decode,
+    encode,
+    is_command,
+)
+
+text = st.text(max_size=40)
+headers = st.lists(st.tuples(text, text), max_size=4).map(tuple)
+
+
+def strategy_for(cls: type) -> st.SearchStrategy[Message]:
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, st.SearchStrategy[object]] = {}
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        if hint is CallState:
+            fields[field.name] = st.sampled_from(CallState)
+        elif hint is int:
+            fields[field.name] = st.integers(-(2**31), 2**31)
+        elif hint is str:
+            fields[field.name] = text
+        elif hint == (str | None):
+            fields[field.name] = st.none() | text
+        else:
+            fields[field.name] = headers
+    return st.builds(cls, **fields)
+
+
+every_message = st.one_of([strategy_for(cls) for cls in (*typing.get_args(Command), *typing.get_args(Event))])
+
+
+@given(every_message)
+def test_every_message_round_trips(message: Message) -> None:
+    assert decode(encode(message)) == message
+
+
+@given(every_message)
+def test_commands_and_events_are_told_apart(message: Message) -> None:
+    assert is_command(message) == isinstance(message, typing.get_args(Command))
+
+
+def test_wire_form_is_one_tagged_json_object() -> None:
+    event = CallStateChanged("c1", CallState.DISCONNECTED, 487, "Request Terminated")
+    assert encode(event) == (
+        b'{"type":"CallStateChanged","call_id":"c1","state":"disconnected","status":487,'
+        b'"reason":"Request Terminated"}'
+    )
+    call = MakeCall("o1", "sip:+1@h", "sip:+2@t", headers=(("P-Asserted-Identity", "<sip:+2@t>"),))
+    assert b'"headers":[["P-Asserted-Identity","<sip:+2@t>"]]' in encode(call)
+    assert decode(b'{"type":"Shutdown"}') == Shutdown()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"[]",
+        b'{"type":"Nope"}',
+        b'{"call_id":"x"}',
+        b'{"type":"Answer"}',
+        b'{"type":"Answer","call_id":1}',
+        b'{"type":"Answer","call_id":"x","extra":1}',
+        b'{"type":"Reject","call_id":"x","status":"486"}',
+        b'{"type":"Reject","call_id":"x","status":true}',
+        b'{"type":"CallStateChanged","call_id":"x","state":"gone"}',
+        b'{"type":"MakeCall","call_id":"x","target":"t","from_uri":"f","headers":[["a"]]}',
+        b'{"type":"MakeCall","call_id":"x","target":null,"from_uri":"f"}',
+        b"\xff",
+    ],
+)
+def test_malformed_messages_are_refused(data: bytes) -> None:
+    with pytest.raises(MessageError):
+        decode(data)
+
+
+@given(st.binary(max_size=64))
+def test_decode_never_raises_anything_but_message_error(data: bytes) -> None:
+    with contextlib.suppress(MessageError):
+        decode(data)
+
+
+def test_every_message_type_is_registered() -> None:
+    names = {cls.__name__ for cls in (*typing.get_args(Command), *typing.get_args(Event))}
+    assert names == set(messages._TYPES)
