@@ -52,6 +52,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database
     app.state.sms_jobs = sms_jobs
+    from gateway.calls.commands import CommandPublisher
+
+    # Call commands to the SIP process holding each call (its own broker queue).
+    app.state.call_commands = CommandPublisher(lambda: create_celery(settings))
     keyring = Keyring(
         settings.effective_token_keys_dir,
         settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(RequestContextMiddleware)
 
     from gateway.calls.router import admin_router as sip_admin_router
+    from gateway.calls.router import calling_router
     from gateway.calls.router import router as sip_router
     from gateway.events.router import admin_router as events_admin_router
     from gateway.events.router import public_router as events_public_router
@@ -107,6 +112,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         sms_admin_router,
         sip_router,
         sip_admin_router,
+        calling_router,
     ):
         app.include_router(router)
 

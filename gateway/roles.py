@@ -57,10 +57,16 @@ WORKER = Role(
 SMPP = Role(
     "smpp", "smpp", EntryPoint("gateway.sms.smpp_process", "run_smpp"), supervised=True, metrics_port=9465
 )
+SIP = Role(
+    "sip",
+    "sip",
+    EntryPoint("gateway.calls.sip_process", "run_sip_process"),
+    supervised=True,
+    metrics_port=9466,
+)
 UP = Role("up", "up", EntryPoint("gateway.supervisor", "run_local"), supervised=False)
-# The SIP worker (issue 12) joins as SIP = Role("sip", "sip", EntryPoint("sip.worker.main", ...), ...).
 
-ROLES: tuple[Role, ...] = (API, WORKER, SMPP, UP)
+ROLES: tuple[Role, ...] = (API, WORKER, SMPP, SIP, UP)
 
 
 def supervised_roles() -> tuple[Role, ...]:
