@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,19 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 10.0
 RPC_TIMEOUT = 2.0
 SET_STATE_TIMEOUT = 0.5  # the pool's reader thread waits for it
+
+
+def _die_with_parent() -> list[str]:
+    """A prefix making Kamailio get SIGTERM when the process that started it dies.
+
+    Without it a killed `trunkline sip` leaves Kamailio holding the trunk port. Linux's
+    parent-death signal follows the starting *thread*, so only from the main thread; setpriv
+    (util-linux) sets it before exec, where a preexec_fn could deadlock beside our threads.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return []
+    return [setpriv, "--pdeathsig", "TERM", "--"]
 
 
 class KamailioError(RuntimeError):
@@ -102,7 +116,20 @@ class KamailioEdge:
         self.log_path = self.directory / "kamailio.log"
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(  # noqa: S603 - our binary, our generated file
-                [binary, "-DD", "-E", "-f", str(cfg), "-Y", str(run_dir), "-m", "64", "-M", "8"],
+                [
+                    *_die_with_parent(),
+                    binary,
+                    "-DD",
+                    "-E",
+                    "-f",
+                    str(cfg),
+                    "-Y",
+                    str(run_dir),
+                    "-m",
+                    "64",
+                    "-M",
+                    "8",
+                ],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 cwd=self.directory,

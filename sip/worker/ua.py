@@ -12,8 +12,11 @@ commands name calls by string ids. Traps handled here (see docs/sip-worker.md):
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import pjsua2 as pj
 
@@ -38,6 +41,8 @@ from sip.worker.messages import (
     Shutdown,
 )
 
+log = logging.getLogger(__name__)
+
 SOURCE_HEADER = "X-Trunkline-Source"
 CODECS = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}  # G.711 only; telephone-event stays
 MAX_ACCOUNTS = 6  # PJSUA_MAX_ACC is 8; one is the inbound account
@@ -58,10 +63,12 @@ class _Call(pj.Call):  # type: ignore[misc]
         self.agent = agent
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
-        self.agent.on_call_state(self)
+        with _contained("onCallState"):
+            self.agent.on_call_state(self)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
-        self.agent.on_media_state(self)
+        with _contained("onCallMediaState"):
+            self.agent.on_media_state(self)
 
 
 class _Account(pj.Account):  # type: ignore[misc]
@@ -70,7 +77,17 @@ class _Account(pj.Account):  # type: ignore[misc]
         self.agent = agent
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
-        self.agent.on_incoming(self, prm)
+        with _contained("onIncomingCall"):
+            self.agent.on_incoming(self, prm)
+
+
+@contextlib.contextmanager
+def _contained(callback: str) -> Iterator[None]:
+    """An exception must not cross back into pjsua2's C++ (the SWIG director would abort)."""
+    try:
+        yield
+    except Exception:
+        log.exception("pjsua2 callback %s failed", callback)
 
 
 class UserAgent:
