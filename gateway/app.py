@@ -58,6 +58,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     use_keyring(keyring_of(settings))
     app.state.db = database
     app.state.sms_jobs = sms_jobs
+    from gateway.calls.commands import CommandPublisher
+
+    # Call commands to the SIP process holding each call (its own broker queue).
+    app.state.call_commands = CommandPublisher(lambda: create_celery(settings))
     keyring = Keyring(
         settings.effective_token_keys_dir,
         settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
@@ -83,7 +87,24 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Added last, so outermost: its log line and metrics cover the 413s too.
     app.add_middleware(RequestContextMiddleware)
 
+    _include_routers(app)
+
+    from gateway.sms.router import document_send
+
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            complete_openapi(document_send(generate_openapi()))
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
     from gateway.calls.router import admin_router as sip_admin_router
+    from gateway.calls.router import calling_router
     from gateway.calls.router import router as sip_router
     from gateway.events.router import admin_router as events_admin_router
     from gateway.events.router import public_router as events_public_router
@@ -114,17 +135,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         sms_admin_router,
         sip_router,
         sip_admin_router,
+        calling_router,
     ):
         app.include_router(router)
-
-    from gateway.sms.router import document_send
-
-    generate_openapi = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            complete_openapi(document_send(generate_openapi()))
-        return app.openapi_schema or {}
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    return app

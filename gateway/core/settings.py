@@ -210,6 +210,8 @@ class Settings(BaseSettings):
     # A TOML file of SIP trunks and routes (``[[trunks]]``, ``[[routes]]``, infra/sip.toml.example)
     # that ``trunkline sip`` applies when it starts (``trunkline sip apply FILE`` applies one now).
     sip_config_file: Path | None = None
+    # An unanswered IncomingCall is refused with 480 after this long; its context then stops working.
+    call_ring_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Inbound segments of a concatenated message are awaited this long.
     sms_reassembly_timeout_seconds: float = Field(default=300.0, gt=0)
 
