@@ -12,7 +12,8 @@ from gateway import __version__
 from gateway.core.api_docs import API_DESCRIPTION, install_docs
 from gateway.core.db import Database
 from gateway.core.http_errors import install_error_handlers
-from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, UrlTextMiddleware
+from gateway.core.openapi import complete_openapi
 from gateway.core.sealed_columns import keyring_of, use_keyring
 from gateway.core.settings import Settings, get_settings
 from gateway.identity.service import IdentityService
@@ -57,6 +58,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     use_keyring(keyring_of(settings))
     app.state.db = database
     app.state.sms_jobs = sms_jobs
+    from gateway.calls.commands import CommandPublisher
+
+    # Call commands to the SIP process holding each call (its own broker queue).
+    app.state.call_commands = CommandPublisher(lambda: create_celery(settings))
     keyring = Keyring(
         settings.effective_token_keys_dir,
         settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
@@ -78,10 +83,28 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         max_bytes=settings.max_request_bytes,
         max_admin_bytes=settings.max_admin_request_bytes,
     )
+    app.add_middleware(UrlTextMiddleware)
     # Added last, so outermost: its log line and metrics cover the 413s too.
     app.add_middleware(RequestContextMiddleware)
 
+    _include_routers(app)
+
+    from gateway.sms.router import document_send
+
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            complete_openapi(document_send(generate_openapi()))
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
     from gateway.calls.router import admin_router as sip_admin_router
+    from gateway.calls.router import calling_router
     from gateway.calls.router import router as sip_router
     from gateway.events.router import admin_router as events_admin_router
     from gateway.events.router import public_router as events_public_router
@@ -112,17 +135,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         sms_admin_router,
         sip_router,
         sip_admin_router,
+        calling_router,
     ):
         app.include_router(router)
-
-    from gateway.sms.router import document_send
-
-    generate_openapi = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document_send(generate_openapi())
-        return app.openapi_schema or {}
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    return app

@@ -1,6 +1,6 @@
 """Imports every domain's models so that Base.metadata (and Alembic) sees all tables."""
 
-from gateway.calls.models import SipRoute, SipTrunk, TenantSipRoute, TenantSipTrunk
+from gateway.calls.models import Call, CallLeg, SipRoute, SipTrunk, TenantSipRoute, TenantSipTrunk
 from gateway.events.models import Delivery, DeliveryAttempt, EventSubscription, OutboxEvent
 from gateway.identity.models import Identity
 from gateway.numbers.models import (
@@ -26,6 +26,8 @@ from gateway.sms.models import (
 )
 
 __all__ = [
+    "Call",
+    "CallLeg",
     "Carrier",
     "Delivery",
     "DeliveryAttempt",

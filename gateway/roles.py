@@ -54,10 +54,16 @@ WORKER = Role(
     "worker", "worker", EntryPoint("gateway.events.worker", "run_worker"), supervised=True, metrics_port=9464
 )
 SMPP = Role("smpp", "smpp", EntryPoint("sms.worker.main", "run_smpp"), supervised=True, metrics_port=9465)
+SIP = Role(
+    "sip",
+    "sip",
+    EntryPoint("gateway.calls.sip_process", "run_sip_process"),
+    supervised=True,
+    metrics_port=9466,
+)
 UP = Role("up", "up", EntryPoint("gateway.supervisor", "run_local"), supervised=False)
-# The SIP worker (issue 12) joins as SIP = Role("sip", "sip", EntryPoint("sip.worker.main", ...), ...).
 
-ROLES: tuple[Role, ...] = (API, WORKER, SMPP, UP)
+ROLES: tuple[Role, ...] = (API, WORKER, SMPP, SIP, UP)
 
 
 def supervised_roles() -> tuple[Role, ...]:

@@ -9,6 +9,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
+from gateway.core.http_protocol import ConnectionLimits, GuardedHttpToolsProtocol
 from gateway.core.logging import configure_logging
 from gateway.core.settings import Settings
 from gateway.core.storage import prepare_storage
@@ -50,7 +51,10 @@ def serve_api(settings: Settings) -> None:
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        # Read timeouts, a per-client cap and ACS-shaped 400s for malformed framing.
+        "http": GuardedHttpToolsProtocol,
     }
+    GuardedHttpToolsProtocol.configure(ConnectionLimits.from_settings(settings))
     if settings.api_workers == 1:
         uvicorn.Server(uvicorn.Config(create_app(settings), **common)).run()
         return
@@ -76,4 +80,5 @@ def worker_app() -> FastAPI:
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json_output)
+    GuardedHttpToolsProtocol.configure(ConnectionLimits.from_settings(settings))
     return create_app(settings)

@@ -26,7 +26,7 @@ from gateway.core.local_state import (
     write_local_gateway,
 )
 from gateway.core.settings import DEFAULT_API_PORT, Settings, is_strong_secret
-from gateway.roles import supervised_roles
+from gateway.roles import SIP, supervised_roles
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -47,9 +47,22 @@ class Child:
 
 
 def local_roles() -> list[Child]:
-    """A child for each supervised role, running ``trunkline <command>`` with this interpreter."""
+    """A child for each supervised role, running ``trunkline <command>`` with this interpreter.
+
+    The SIP role runs with ``--edge none`` when Kamailio is not installed (one worker faces the
+    trunk: 4 calls), and says how to get more."""
+    from sip.worker.config import MAX_CALLS_PER_WORKER
+    from sip.worker.main import NO_EDGE_HINT, kamailio_available
+
     python = sys.executable
-    return [Child(role.name, [python, "-m", "gateway", role.command]) for role in supervised_roles()]
+    children = []
+    for role in supervised_roles():
+        argv = [python, "-m", "gateway", role.command]
+        if role is SIP and not kamailio_available():
+            console.print(f"[yellow]{NO_EDGE_HINT.format(calls=MAX_CALLS_PER_WORKER)}")
+            argv += ["--edge", "none"]
+        children.append(Child(role.name, argv))
+    return children
 
 
 def local_operator_token(settings: Settings) -> str:

@@ -9,18 +9,23 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from gateway.core.cli_output import console, print_table
+from gateway.calls.status_cli import status as sip_status
+from gateway.core.cli_output import console, prepare_offline_command, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import get_settings
 
-# The SIP process (issue 12's `trunkline sip [--workers N] ...`) is this group's callback, added
-# with the SIP worker; until then the group only manages trunks and routes.
-sip_app = typer.Typer(help="SIP trunks and routes to the operator's carriers.", no_args_is_help=True)
+# `trunkline sip [--workers N] [--edge kamailio|none] [--listen HOST:PORT]` (no sub-command) runs
+# the SIP process; the sub-commands manage trunks and routes offline.
+sip_app = typer.Typer(
+    help="The SIP process (no sub-command), and SIP trunks and routes to the operator's carriers.",
+    invoke_without_command=True,
+)
 trunk_app = typer.Typer(help="SIP trunks: where calls go out and come in.", no_args_is_help=True)
 route_app = typer.Typer(help="Routes: destination prefix -> ordered SIP trunks.", no_args_is_help=True)
 sip_app.add_typer(trunk_app, name="trunk")
 sip_app.add_typer(route_app, name="route")
+sip_app.command("status")(sip_status)
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -32,6 +37,49 @@ def _database() -> Any:
     database = Database(get_settings().effective_database_url)
     upgrade(database.engine)
     return database
+
+
+@sip_app.callback()
+def sip_process(
+    ctx: typer.Context,
+    workers: Annotated[int, typer.Option(help="pjsua2 worker processes (4 calls each).")] = 1,
+    edge: Annotated[str, typer.Option(help="kamailio (production) | none (one worker faces the trunk)")] = (
+        "kamailio"
+    ),
+    listen: Annotated[
+        str, typer.Option(help="HOST:PORT the trunks send their INVITEs to.")
+    ] = "127.0.0.1:5060",
+    worker_port: Annotated[int, typer.Option(help="First worker's SIP port (behind Kamailio).")] = 15070,
+    rtp_port: Annotated[int, typer.Option(help="First RTP port (40 per worker).")] = 20000,
+    rpc_port: Annotated[int, typer.Option(help="Kamailio's JSON-RPC port on 127.0.0.1.")] = 15069,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+) -> None:
+    """Run the SIP process: the worker pool, the call controller and the command queue."""
+    if ctx.invoked_subcommand is not None:
+        prepare_offline_command()
+        return
+    from gateway.calls.sip_process import run_sip_process
+    from sip.worker.main import EdgeKind
+
+    settings = get_settings()
+
+    try:
+        edge_kind = EdgeKind(edge)
+    except ValueError as exc:
+        raise _fail(f"--edge must be kamailio or none, not {edge!r}", 2) from exc
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from outside
+    run_sip_process(
+        settings,
+        workers=workers,
+        edge=edge_kind,
+        listen=listen,
+        worker_sip_port=worker_port,
+        rtp_port=rtp_port,
+        rpc_port=rpc_port,
+    )
 
 
 @trunk_app.command("add")

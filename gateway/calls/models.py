@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
@@ -77,3 +77,52 @@ class TenantSipRoute(Base):
     description: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     number_pattern: Mapped[str] = mapped_column(String(1024))
     trunks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # FQDNs, in failover order
+
+
+class Call(Base):
+    """A call connection (ACS's ``callConnectionId`` is its id): who, where it stands
+    (gateway.calls.lifecycle owns ``state``), where the app wants its callbacks, and the SIP
+    process holding it, so that any API process can serve any command on it."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_process_state", "sip_process", "state"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))  # inbound | outbound
+    state: Mapped[str] = mapped_column(String(16))
+    end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    server_call_id: Mapped[str] = mapped_column(String(128), index=True)
+    correlation_id: Mapped[str] = mapped_column(String(36))
+    source_number: Mapped[str] = mapped_column(String(32))  # the caller (E.164)
+    target_number: Mapped[str] = mapped_column(String(32))  # the callee (E.164)
+    caller_display_name: Mapped[str] = mapped_column(String(256), default="")
+    callback_uri: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    callback_subscription_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    operation_context: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    sip_process: Mapped[str] = mapped_column(String(128))  # the `trunkline sip` process holding it
+    ring_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # outbound: the route plan's destinations (JSON list) and the index of the one being tried
+    destinations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    destination_index: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CallLeg(Base):
+    """One SIP dialog of a call, named by the worker's call id, in the worker that holds it."""
+
+    __tablename__ = "call_legs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the SIP worker's call id
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    sip_process: Mapped[str] = mapped_column(String(128))
+    worker: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    number: Mapped[str] = mapped_column(String(32))  # the PSTN party of this leg (E.164)
+    sip_call_id: Mapped[str] = mapped_column(String(256), default="")
+    remote: Mapped[str] = mapped_column(String(255), default="")  # carrier address or trunk
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

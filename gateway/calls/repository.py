@@ -1,15 +1,16 @@
-"""SQL of the calls domain's routing: the operator's trunks and routes, and each tenant's SIP
-configuration (read whole, written whole)."""
+"""SQL of the calls domain: the operator's trunks and routes, each tenant's SIP configuration
+(read whole, written whole), and the calls and their SIP legs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from gateway.calls.models import SipRoute, SipTrunk, TenantSipRoute, TenantSipTrunk
+from gateway.calls.models import Call, CallLeg, SipRoute, SipTrunk, TenantSipRoute, TenantSipTrunk
 from gateway.calls.sip_configuration import Route, SipConfiguration, Trunk
 from gateway.numbers.models import Carrier
 from gateway.resources.models import Resource
@@ -167,3 +168,80 @@ def save_tenant_configuration(
 
 def all_trunks(session: Session) -> Sequence[SipTrunk]:
     return list(session.scalars(select(SipTrunk).order_by(SipTrunk.name)))
+
+
+# Calls and legs -----------------------------------------------------------------------------------
+
+
+def add_call(session: Session, call: Call, leg: CallLeg | None) -> None:
+    session.add(call)
+    session.flush()
+    if leg is not None:
+        session.add(leg)
+        session.flush()
+
+
+def add_leg(session: Session, leg: CallLeg) -> None:
+    session.add(leg)
+    session.flush()
+
+
+def lock_call(session: Session, call_id: str, resource_id: str | None = None) -> Call | None:
+    """The call, locked for its state change (scoped to ``resource_id`` when given)."""
+    query = select(Call).where(Call.id == call_id)
+    if resource_id is not None:
+        query = query.where(Call.resource_id == resource_id)
+    return session.scalar(query.with_for_update())
+
+
+def find_call(session: Session, call_id: str, resource_id: str) -> Call | None:
+    return session.scalar(select(Call).where(Call.id == call_id, Call.resource_id == resource_id))
+
+
+def leg(session: Session, leg_id: str) -> CallLeg | None:
+    return session.get(CallLeg, leg_id)
+
+
+def active_leg(session: Session, call_id: str) -> CallLeg | None:
+    return session.scalar(
+        select(CallLeg)
+        .where(CallLeg.call_id == call_id, CallLeg.active.is_(True))
+        .order_by(CallLeg.created_at.desc())
+        .limit(1)
+    )
+
+
+def legs_of(session: Session, call_id: str) -> list[CallLeg]:
+    return list(
+        session.scalars(select(CallLeg).where(CallLeg.call_id == call_id).order_by(CallLeg.created_at))
+    )
+
+
+def end_leg(session: Session, leg_id: str, now: datetime) -> None:
+    session.execute(update(CallLeg).where(CallLeg.id == leg_id).values(active=False, ended_at=now))
+
+
+def place_leg(session: Session, leg_id: str, sip_process: str, worker: int | None) -> None:
+    """Record which SIP process and worker took an outbound leg (and so its call)."""
+    session.execute(
+        update(CallLeg).where(CallLeg.id == leg_id).values(sip_process=sip_process, worker=worker)
+    )
+    session.execute(
+        update(Call)
+        .where(Call.id == select(CallLeg.call_id).where(CallLeg.id == leg_id).scalar_subquery())
+        .values(sip_process=sip_process)
+    )
+
+
+def rings_due(session: Session, sip_process: str, now: datetime, state: str) -> list[str]:
+    """Ids of the process's calls in ``state`` whose ring deadline has passed."""
+    return list(
+        session.scalars(
+            select(Call.id).where(
+                Call.sip_process == sip_process,
+                Call.state == state,
+                Call.ring_deadline.is_not(None),
+                Call.ring_deadline <= now,
+            )
+        )
+    )

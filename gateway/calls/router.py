@@ -1,5 +1,6 @@
-"""SipRouting 2023-03-01 (``GET``/``PATCH /sip``, HMAC-authenticated per resource) and the
-operator's SIP trunks and routes under ``/admin/sip``. Thin: the rules are in service.py,
+"""SipRouting 2023-03-01 (``GET``/``PATCH /sip``, HMAC-authenticated per resource), the
+operator's SIP trunks and routes under ``/admin/sip``, and CallAutomation 2026-03-12's call
+connections under ``/calling``. Thin: the rules are in service.py,
 sip_routing.py and the pure modules they use."""
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from gateway.calls import service, sip_routing
-from gateway.calls.schemas import RouteSpec, TrunkSpec, describe
+from gateway.calls import connections, service, sip_routing
+from gateway.calls.schemas import SIP_CONFIGURATION_PATCH_SCHEMA, RouteSpec, TrunkSpec, describe
 from gateway.calls.sip_configuration import API_VERSION
 from gateway.core.auth import AppDatabase, AuthenticatedTenant, api_version, require_operator
 from gateway.core.bodies import json_body
+from gateway.core.db import utcnow
 from gateway.core.errors import AcsError, BadRequest
+from gateway.core.openapi import request_body
+from gateway.events.runtime import limits_from_settings, policy_from_settings
 
 router = APIRouter(tags=["sip routing"], dependencies=[api_version(API_VERSION)])
 admin_router = APIRouter(prefix="/admin/sip", tags=["admin: sip"], dependencies=[Depends(require_operator)])
@@ -30,7 +34,9 @@ def get_sip_configuration(tenant: AuthenticatedTenant, database: AppDatabase) ->
         return sip_routing.get_configuration(session, tenant.resource_id)
 
 
-@router.patch("/sip")
+@router.patch(
+    "/sip", openapi_extra=request_body(SIP_CONFIGURATION_PATCH_SCHEMA, media_types=PATCH_MEDIA_TYPES)
+)
 async def update_sip_configuration(
     request: Request, tenant: AuthenticatedTenant, database: AppDatabase
 ) -> dict[str, Any]:
@@ -61,7 +67,7 @@ async def _spec(request: Request, model: type[BaseModel]) -> Any:
         raise BadRequest(describe(exc), code="InvalidRequest") from exc
 
 
-@admin_router.post("/trunks", status_code=201)
+@admin_router.post("/trunks", status_code=201, openapi_extra=request_body(TrunkSpec))
 async def create_trunk(request: Request, database: AppDatabase) -> dict[str, Any]:
     spec: TrunkSpec = await _spec(request, TrunkSpec)
 
@@ -85,7 +91,7 @@ def delete_trunk(name: str, database: AppDatabase) -> Response:
     return Response(status_code=204)
 
 
-@admin_router.post("/routes", status_code=201)
+@admin_router.post("/routes", status_code=201, openapi_extra=request_body(RouteSpec))
 async def create_route(request: Request, database: AppDatabase) -> dict[str, Any]:
     spec: RouteSpec = await _spec(request, RouteSpec)
 
@@ -108,3 +114,122 @@ def delete_route(prefix: str, database: AppDatabase, trunk: str | None = None) -
     with database.session() as session:
         service.remove_route(session, prefix, trunk)
     return Response(status_code=204)
+
+
+# CallAutomation 2026-03-12: call connections ---------------------------------------------------------
+
+CALLING_API_VERSION = "2026-03-12"
+calling_router = APIRouter(
+    prefix="/calling", tags=["call automation"], dependencies=[api_version(CALLING_API_VERSION)]
+)
+
+
+def _calling(request: Request) -> tuple[Any, connections.Keys]:
+    """The app's command publisher and the keys that check incomingCallContexts."""
+    state = request.app.state
+    keys = connections.Keys(list(state.identity.keyring.keys()), state.settings.token_issuer)
+    return state.call_commands, keys
+
+
+def _send(publisher: Any, done: connections.Done) -> None:
+    """After the commit: the worker command to the SIP process holding the call."""
+    if done.applied.command is not None and done.applied.process:
+        publisher.send(done.applied.process, done.applied.command)
+
+
+@calling_router.post("/callConnections:answer")
+async def answer_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
+    body = json_body(await request.body())
+    publisher, keys = _calling(request)
+    settings = request.app.state.settings
+
+    def run() -> dict[str, Any]:
+        with database.session() as session:
+            done = connections.answer(
+                session,
+                keys,
+                tenant.resource_id,
+                body,
+                policy_from_settings(settings),
+                limits_from_settings(settings),
+                utcnow(),
+            )
+            result = connections.properties(done.call)
+        _send(publisher, done)
+        return result
+
+    return await run_in_threadpool(run)
+
+
+@calling_router.post("/callConnections:reject", status_code=204)
+async def reject_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:
+    body = json_body(await request.body())
+    publisher, keys = _calling(request)
+
+    def run() -> None:
+        with database.session() as session:
+            done = connections.reject(session, keys, tenant.resource_id, body, utcnow())
+        _send(publisher, done)
+
+    await run_in_threadpool(run)
+    return Response(status_code=204)
+
+
+@calling_router.post("/callConnections:redirect", status_code=204)
+async def redirect_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:
+    body = json_body(await request.body())
+    publisher, keys = _calling(request)
+
+    def run() -> None:
+        with database.session() as session:
+            done = connections.redirect(session, keys, tenant.resource_id, body, utcnow())
+        _send(publisher, done)
+
+    await run_in_threadpool(run)
+    return Response(status_code=204)
+
+
+@calling_router.get("/callConnections/{call_connection_id}")
+def get_call(call_connection_id: str, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
+    with database.read_session() as session:
+        return connections.properties(connections.get_call(session, tenant.resource_id, call_connection_id))
+
+
+def _hang_up(request: Request, tenant_id: str, database: Any, call_id: str) -> Response:
+    publisher, _ = _calling(request)
+    with database.session() as session:
+        done = connections.hang_up(session, tenant_id, call_id, utcnow())
+    _send(publisher, done)
+    return Response(status_code=204)
+
+
+@calling_router.delete("/callConnections/{call_connection_id}", status_code=204)
+def hang_up_call(
+    call_connection_id: str, request: Request, tenant: AuthenticatedTenant, database: AppDatabase
+) -> Response:
+    return _hang_up(request, tenant.resource_id, database, call_connection_id)
+
+
+@calling_router.post("/callConnections/{call_connection_id}:terminate", status_code=204)
+def terminate_call(
+    call_connection_id: str, request: Request, tenant: AuthenticatedTenant, database: AppDatabase
+) -> Response:
+    return _hang_up(request, tenant.resource_id, database, call_connection_id)
+
+
+@calling_router.get("/callConnections/{call_connection_id}/participants")
+def list_participants(
+    call_connection_id: str, tenant: AuthenticatedTenant, database: AppDatabase
+) -> dict[str, Any]:
+    with database.read_session() as session:
+        call = connections.get_call(session, tenant.resource_id, call_connection_id)
+        return {"value": connections.participants(call)}
+
+
+@calling_router.get("/callConnections/{call_connection_id}/participants/{participant_raw_id}")
+def get_participant(
+    call_connection_id: str, participant_raw_id: str, tenant: AuthenticatedTenant, database: AppDatabase
+) -> dict[str, Any]:
+    with database.read_session() as session:
+        call = connections.get_call(session, tenant.resource_id, call_connection_id)
+        return connections.participant(call, participant_raw_id)

@@ -10,11 +10,12 @@ import ipaddress
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from gateway.calls.routing import parse_networks
 from gateway.core import input_errors
+from gateway.core.text import InputModel
 
 CODECS = ("PCMU", "PCMA", "G722", "GSM", "opus")
 DEFAULT_CODECS = ("PCMU", "PCMA")
@@ -25,7 +26,39 @@ _HOSTNAME = re.compile(
 _PREFIX = re.compile(r"\+[0-9]{0,15}")
 
 
-class Model(BaseModel):
+# PATCH /sip (SipRouting 2023-03-01's SipConfigurationUpdate): a JSON merge patch, parsed in
+# sip_configuration.py (trunks by FQDN, null deletes one; routes replace the list).
+SIP_CONFIGURATION_PATCH_SCHEMA: dict[str, Any] = {
+    "title": "SipConfigurationUpdate",
+    "type": "object",
+    "properties": {
+        "trunks": {
+            "type": "object",
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "object", "properties": {"sipSignalingPort": {"type": "integer"}}},
+                    {"type": "null"},
+                ]
+            },
+        },
+        "routes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "numberPattern"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "numberPattern": {"type": "string"},
+                    "trunks": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+
+
+class Model(InputModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 

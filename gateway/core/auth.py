@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from gateway.core import hmac_auth
@@ -69,8 +69,13 @@ def checked_signature(
     body: bytes,
     settings: Settings,
 ) -> SignedCall:
-    """The request's HMAC signature checked for form and freshness; Unauthorized if it fails."""
+    """The request's HMAC signature checked for form and freshness; Unauthorized if it fails
+    (a header it is read from given twice too)."""
     raw_path = scope.get("raw_path") or scope["path"].encode()
+    repeated = hmac_auth.repeated_header(scope.get("headers", ()), hmac_auth.SINGLE_VALUED_HEADERS)
+    if repeated is not None:
+        AUTH_FAILURES.labels("hmac").inc()
+        raise Unauthorized(f"The {repeated} header is given more than once.")
     try:
         signed = hmac_auth.prepare(
             method=method,
@@ -131,12 +136,18 @@ async def authenticated_tenant(request: Request, call: SignedTenantCall, databas
 AuthenticatedTenant = Annotated[Tenant, Depends(authenticated_tenant)]
 
 
+# The operator's token is read from Authorization; given twice (or two Hosts), it is refused.
+_OPERATOR_SINGLE_HEADERS = frozenset({b"authorization", b"host"})
+
+
 async def require_operator(request: Request, settings: AppSettings) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     expected = settings.operator_token.get_secret_value() if settings.operator_token else ""
+    repeated = hmac_auth.repeated_header(request.scope.get("headers", ()), _OPERATOR_SINGLE_HEADERS)
     if (
-        scheme.lower() != "bearer"
+        repeated is not None
+        or scheme.lower() != "bearer"
         or not expected
         or not hmac.compare_digest(token.strip().encode(), expected.encode())
     ):
@@ -144,7 +155,9 @@ async def require_operator(request: Request, settings: AppSettings) -> None:
         raise AcsError(
             401,
             "Denied",
-            "The operator API needs 'Authorization: Bearer <TRUNKLINE_OPERATOR_TOKEN>'.",
+            f"The {repeated} header is given more than once."
+            if repeated
+            else "The operator API needs 'Authorization: Bearer <TRUNKLINE_OPERATOR_TOKEN>'.",
             headers={"WWW-Authenticate": 'Bearer realm="trunkline-admin"'},
         )
 
@@ -173,8 +186,17 @@ def api_version(*supported: str, validation_problems: tuple[str, ...] = ()) -> A
     version in ``validation_problems`` has its validation failures answered as a problem
     document (see gateway.core.http_errors)."""
 
-    async def check(request: Request) -> str:
-        value = checked_api_version(request.query_params.get("api-version"), supported)
+    # Declared, so that the OpenAPI document lists it (gateway.core.openapi makes it required);
+    # checked here, so that a missing or unknown one gets ACS's own error codes.
+    declared: Any = Query(
+        None,
+        alias="api-version",
+        description="The API version: " + ", ".join(supported),
+        json_schema_extra={"enum": list(supported)},
+    )
+
+    async def check(request: Request, value: str | None = declared) -> str:
+        value = checked_api_version(value, supported)
         if value in validation_problems:
             setattr(request.state, VALIDATION_PROBLEMS_STATE, True)
         return value

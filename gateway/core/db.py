@@ -179,3 +179,13 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def stored_length(attribute: Any) -> int:
+    """The length of the String column an ORM attribute (``SmsMessage.tag``) is stored in: the
+    ``max_length`` of a request field whose value goes there, so that an over-long value is a
+    400, not a PostgreSQL error (SQLite would store it)."""
+    length = attribute.property.columns[0].type.length
+    if not isinstance(length, int):
+        raise TypeError(f"{attribute} is not stored in a column of bounded length")
+    return length

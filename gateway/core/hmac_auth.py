@@ -13,7 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
@@ -23,6 +23,10 @@ SCHEME = "HMAC-SHA256"
 DATE_HEADERS = ("x-ms-date", "date")
 CONTENT_HASH_HEADER = "x-ms-content-sha256"
 DEFAULT_SIGNED_HEADERS = ("x-ms-date", "host", CONTENT_HASH_HEADER)
+# Headers a signature is read from. A request carrying one of them twice is refused: which copy
+# counts would be a guess, and a proxy in front may guess otherwise (junk first, the valid one
+# last, was accepted).
+SINGLE_VALUED_HEADERS = frozenset({b"authorization", b"x-ms-date", CONTENT_HASH_HEADER.encode(), b"host"})
 
 
 class HmacAuthError(ValueError):
@@ -77,6 +81,18 @@ def sign_request(
         "Authorization": f"{SCHEME} SignedHeaders={';'.join(DEFAULT_SIGNED_HEADERS)}"
         f"&Signature={base64.b64encode(sig).decode('ascii')}",
     }
+
+
+def repeated_header(headers: Iterable[tuple[bytes, bytes]], names: frozenset[bytes]) -> str | None:
+    """The first of ``names`` (lowercase) that ``headers`` (an ASGI header list, names
+    lowercase) carries more than once, else None."""
+    seen: set[bytes] = set()
+    for name, _ in headers:
+        if name in names:
+            if name in seen:
+                return name.decode("latin-1")
+            seen.add(name)
+    return None
 
 
 def parse_authorization(value: str | None) -> AuthorizationHeader:

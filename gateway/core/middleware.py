@@ -13,18 +13,37 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.core.errors import error_body
 from gateway.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from gateway.core.text import url_text_problem
 
 log = structlog.get_logger("trunkline.http")
 
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
 
 
-async def send_error(send: Send, status: int, code: str, message: str) -> None:
+async def send_error(send: Send, status: int, code: str, message: str, target: str | None = None) -> None:
     """A whole ACS-shaped error response, for answers given below the framework."""
-    body = json.dumps(error_body(code, message)).encode()
+    body = json.dumps(error_body(code, message, target)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class UrlTextMiddleware:
+    """Answer 400 to a request whose path or query breaks the text rule (gateway.core.text: NUL,
+    control characters, bytes that are not UTF-8), before any route, and so any database,
+    sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+            found = url_text_problem(raw_path, scope.get("query_string", b""))
+            if found is not None:
+                await send_error(send, 400, "InvalidRequest", found.message(), found.where)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyTooLarge(Exception):

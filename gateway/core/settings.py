@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     api_workers: int = Field(default=1, ge=1, le=64)
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Slow clients (gateway/core/http_protocol.py): a request's headers must arrive within this
+    # long of its first byte; its body may pause this long between bytes; a client address may
+    # hold this many connections at once (0: no cap).
+    api_header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    api_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    api_max_connections_per_client: int = Field(default=100, ge=0)
 
     # Data-plane HMAC: how far x-ms-date may be from the server clock.
     hmac_max_clock_skew_seconds: int = Field(default=900, ge=1)
@@ -204,6 +210,8 @@ class Settings(BaseSettings):
     # A TOML file of SIP trunks and routes (``[[trunks]]``, ``[[routes]]``, infra/sip.toml.example)
     # that ``trunkline sip`` applies when it starts (``trunkline sip apply FILE`` applies one now).
     sip_config_file: Path | None = None
+    # An unanswered IncomingCall is refused with 480 after this long; its context then stops working.
+    call_ring_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Inbound segments of a concatenated message are awaited this long.
     sms_reassembly_timeout_seconds: float = Field(default=300.0, gt=0)
 
@@ -331,6 +339,11 @@ class Settings(BaseSettings):
     @property
     def operator_token_file(self) -> Path:
         return self.data_dir / "operator-token"
+
+    @property
+    def sip_status_file(self) -> Path:
+        """Where `trunkline sip` rewrites its workers' status every second (`trunkline sip status`)."""
+        return self.data_dir / "sip-status.json"
 
     def require_production_secrets(self) -> None:
         """Refuse to run a production role with a missing or well-known secret."""

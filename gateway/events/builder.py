@@ -117,6 +117,15 @@ def render(schema: DeliverySchema, events: Sequence[Event], topic: str) -> tuple
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(), content_type
 
 
+def render_callbacks(events: Sequence[Event]) -> tuple[bytes, str]:
+    """(body, content type) of a call-automation callback: a JSON array of CloudEvents whose
+    ``source`` is their subject (``calling/callConnections/{id}``), posted as application/json."""
+    if not events:
+        raise ValueError("nothing to render")
+    payload = [{**cloud_event(e, e.subject), "datacontenttype": "application/json"} for e in events]
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(), EVENTGRID_CONTENT_TYPE
+
+
 def validation_event(
     event_id: str, topic: str, validation_code: str, validation_url: str | None, now: datetime
 ) -> dict[str, Any]:

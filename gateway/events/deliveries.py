@@ -17,6 +17,7 @@ from gateway.core.db import new_uuid
 from gateway.events import lifecycle, repository
 from gateway.events.builder import DeliverySchema, Event, TopicNamer
 from gateway.events.lifecycle import AttemptResult, Decision
+from gateway.events.models import SubscriptionKind
 from gateway.events.subscriptions import signing_secrets
 
 
@@ -31,6 +32,7 @@ class DeliveryWork:
     delivery_schema: DeliverySchema
     topic: str
     secrets: list[str]
+    kind: SubscriptionKind
     attempt: int  # this attempt's number, from 1
     max_attempts: int
     expires_at: datetime
@@ -75,6 +77,7 @@ def claim(
             delivery_schema=DeliverySchema(subscription.delivery_schema),
             topic=topic_of(resource_name),
             secrets=signing_secrets(subscription, now),
+            kind=SubscriptionKind(subscription.kind),
             attempt=delivery.attempts + 1,
             max_attempts=subscription.max_delivery_attempts,
             expires_at=delivery.expires_at,

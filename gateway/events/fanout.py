@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway.core.db import new_uuid
 from gateway.events import builder, lifecycle, repository
-from gateway.events.models import EventSubscription
+from gateway.events.models import EventSubscription, OutboxEvent
 from gateway.events.repository import QueuedDelivery
 
 
@@ -39,15 +39,24 @@ def dispatch_pending(
     if not events:
         return Dispatched([], [])
     subscriptions: dict[str, list[EventSubscription]] = {}
-    for subscription in repository.active_subscriptions(session, {e.resource_id for e in events}):
+    broadcast = {e.resource_id for e in events if e.subscription_id is None}
+    for subscription in repository.active_subscriptions(session, broadcast) if broadcast else ():
         subscriptions.setdefault(subscription.resource_id, []).append(subscription)
+    addressed_ids = {e.subscription_id for e in events if e.subscription_id is not None}
+    addressed = {
+        s.id: s
+        for s in (repository.active_subscriptions_by_id(session, addressed_ids) if addressed_ids else ())
+    }
     enqueued_until = now + enqueue_lease
     rows: list[dict[str, Any]] = []
     for event in events:
-        for subscription in subscriptions.get(event.resource_id, []):
-            if event.event_type not in subscription.event_types or not builder.subject_matches(
-                event.subject, subscription.subject_begins_with, subscription.subject_ends_with
-            ):
+        if event.subscription_id is not None:
+            target = addressed.get(event.subscription_id)
+            targets = [target] if target is not None and target.resource_id == event.resource_id else []
+        else:
+            targets = subscriptions.get(event.resource_id, [])
+        for subscription in targets:
+            if event.subscription_id is None and not _wants(subscription, event):
                 continue
             start = lifecycle.created(now, event.created_at, subscription.event_ttl_minutes)
             rows.append(
@@ -70,6 +79,13 @@ def dispatch_pending(
     repository.mark_dispatched(session, [e.id for e in events], now)
     return Dispatched(
         [QueuedDelivery(row["id"], row["subscription_id"]) for row in rows], [e.event_type for e in events]
+    )
+
+
+def _wants(subscription: EventSubscription, event: OutboxEvent) -> bool:
+    """A webhook's filters: event type and subject (addressed events skip them)."""
+    return event.event_type in subscription.event_types and builder.subject_matches(
+        event.subject, subscription.subject_begins_with, subscription.subject_ends_with
     )
 
 

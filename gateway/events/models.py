@@ -19,6 +19,15 @@ class SubscriptionStatus(StrEnum):
     VALIDATION_FAILED = "validationFailed"
 
 
+class SubscriptionKind(StrEnum):
+    """A tenant's webhook (Event Grid style, listed and managed by the tenant) or a call's
+    ``callbackUri`` (made by the calls domain, active at once, reached only by events addressed
+    to it; one per resource and URL)."""
+
+    WEBHOOK = "webhook"
+    CALLBACK = "callback"
+
+
 class EventSubscription(Base):
     """A resource's webhook: which events go where, in which schema, signed with which secret."""
 
@@ -27,6 +36,9 @@ class EventSubscription(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), index=True)
     endpoint_url: Mapped[str] = mapped_column(String(2048))
+    kind: Mapped[str] = mapped_column(
+        String(16), default=SubscriptionKind.WEBHOOK.value, server_default=SubscriptionKind.WEBHOOK.value
+    )
     event_types: Mapped[list[str]] = mapped_column(JSON)
     subject_begins_with: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     subject_ends_with: Mapped[str | None] = mapped_column(String(1024), nullable=True)
@@ -61,6 +73,8 @@ class OutboxEvent(Base):
     resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), index=True)
     event_type: Mapped[str] = mapped_column(String(128))
     subject: Mapped[str] = mapped_column(String(1024))
+    # An event addressed to one subscription (a call's callback) goes there only; None: fan out.
+    subscription_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     event_time: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -21,6 +21,7 @@ from gateway.events.models import (
     DeliveryAttempt,
     EventSubscription,
     OutboxEvent,
+    SubscriptionKind,
     SubscriptionStatus,
 )
 from gateway.resources.models import Resource
@@ -121,7 +122,11 @@ def queue_depth(session: Session) -> QueueDepth:
 
 
 def list_subscriptions(session: Session, resource_id: str | None) -> list[EventSubscription]:
-    query = select(EventSubscription).order_by(EventSubscription.created_at, EventSubscription.id)
+    query = (
+        select(EventSubscription)
+        .where(EventSubscription.kind == SubscriptionKind.WEBHOOK)
+        .order_by(EventSubscription.created_at, EventSubscription.id)
+    )
     if resource_id is not None:
         query = query.where(EventSubscription.resource_id == resource_id)
     return list(session.scalars(query))
@@ -130,7 +135,9 @@ def list_subscriptions(session: Session, resource_id: str | None) -> list[EventS
 def find_subscription(
     session: Session, subscription_id: str, resource_id: str | None, *, for_update: bool
 ) -> EventSubscription | None:
-    query = select(EventSubscription).where(EventSubscription.id == subscription_id)
+    query = select(EventSubscription).where(
+        EventSubscription.id == subscription_id, EventSubscription.kind == SubscriptionKind.WEBHOOK
+    )
     if resource_id is not None:
         query = query.where(EventSubscription.resource_id == resource_id)
     if for_update:
@@ -147,13 +154,39 @@ def delete_subscription(session: Session, subscription_id: str) -> None:
 
 
 def active_subscriptions(session: Session, resource_ids: set[str]) -> list[EventSubscription]:
+    """The resources' active webhooks (the subscriptions events fan out to)."""
     return list(
         session.scalars(
             select(EventSubscription).where(
                 EventSubscription.resource_id.in_(resource_ids),
                 EventSubscription.status == SubscriptionStatus.ACTIVE,
+                EventSubscription.kind == SubscriptionKind.WEBHOOK,
             )
         )
+    )
+
+
+def active_subscriptions_by_id(session: Session, subscription_ids: set[str]) -> list[EventSubscription]:
+    """Active subscriptions by id, of any kind (the targets of addressed events)."""
+    return list(
+        session.scalars(
+            select(EventSubscription).where(
+                EventSubscription.id.in_(subscription_ids),
+                EventSubscription.status == SubscriptionStatus.ACTIVE,
+            )
+        )
+    )
+
+
+def find_callback_subscription(session: Session, resource_id: str, url: str) -> EventSubscription | None:
+    return session.scalar(
+        select(EventSubscription)
+        .where(
+            EventSubscription.resource_id == resource_id,
+            EventSubscription.kind == SubscriptionKind.CALLBACK,
+            EventSubscription.endpoint_url == url,
+        )
+        .limit(1)
     )
 
 

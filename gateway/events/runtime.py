@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gateway.core.db import Database
 from gateway.core.settings import Settings, get_settings
 from gateway.events.backoff import Backoff
 from gateway.events.builder import TopicNamer
+from gateway.events.callback_auth import callback_token, issuer_of
 from gateway.events.http import WebhookClient
 from gateway.events.ssrf import Policy, parse_networks
 from gateway.events.subscriptions import Limits
+from gateway.identity.tokens import Keyring
 
 # Time between the end of a visibility timeout and the scheduler re-enqueueing, and the slack
 # between a claim and the task's own hard limits.
@@ -32,6 +34,12 @@ def limits_from_settings(settings: Settings) -> Limits:
     )
 
 
+def keyring_from_settings(settings: Settings) -> Keyring:
+    """The gateway's token signing keys, as the API holds them."""
+    pem = settings.token_signing_key.get_secret_value() if settings.token_signing_key else None
+    return Keyring(settings.effective_token_keys_dir, pem)
+
+
 def topic_namer(settings: Settings) -> TopicNamer:
     return TopicNamer(settings.events_topic_subscription_id, settings.events_topic_resource_group)
 
@@ -44,6 +52,14 @@ class Runtime:
     backoff: Backoff
     topic_of: TopicNamer
     stop: threading.Event = field(default_factory=threading.Event)
+    _keyring: Keyring | None = None
+
+    def callback_token(self, resource_id: str, now: datetime) -> str:
+        """The bearer JWT of a callback to one of ``resource_id``'s calls."""
+        if self._keyring is None:
+            self._keyring = keyring_from_settings(self.settings)
+        issuer = issuer_of(self.settings.effective_public_endpoint)
+        return callback_token(self._keyring.signing_key, issuer, resource_id, now)
 
     @property
     def visibility(self) -> timedelta:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from gateway.core.text import InputModel
 from gateway.events.builder import DeliverySchema
 from gateway.events.models import Delivery, DeliveryAttempt, EventSubscription, OutboxEvent
 from gateway.events.subscriptions import SubscriptionSpec, SubscriptionUpdate
 
 
-class CamelModel(BaseModel):
+class CamelModel(InputModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 

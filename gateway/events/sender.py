@@ -22,6 +22,7 @@ from gateway.events.metrics import (
     DELIVERY_LAG,
     attempt_label,
 )
+from gateway.events.models import SubscriptionKind
 from gateway.events.runtime import Runtime
 
 log = structlog.get_logger("trunkline.events")
@@ -62,12 +63,19 @@ def _attempt(rt: Runtime, work: DeliveryWork) -> Finished:
     expiry = lifecycle.expired(work, started)
     if expiry is not None:
         return Finished(work, None, expiry, started, started)
-    body, content_type = builder.render(work.delivery_schema, [work.event], work.topic)
-    headers = {
+    headers: dict[str, str]
+    if work.kind is SubscriptionKind.CALLBACK:
+        body, content_type = builder.render_callbacks([work.event])
+        headers = {"authorization": f"Bearer {rt.callback_token(work.resource_id, started)}"}
+    else:
+        body, content_type = builder.render(work.delivery_schema, [work.event], work.topic)
+        headers = {
+            "aeg-event-type": "Notification",
+            "aeg-delivery-count": str(work.attempt - 1),
+            "aeg-subscription-name": work.subscription_id,
+        }
+    headers |= {
         "content-type": content_type,
-        "aeg-event-type": "Notification",
-        "aeg-delivery-count": str(work.attempt - 1),
-        "aeg-subscription-name": work.subscription_id,
         **signing.sign_headers(work.secrets, work.event.id, int(time.time()), body),
     }
     try:

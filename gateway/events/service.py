@@ -44,11 +44,13 @@ def publish(
     data: dict[str, Any],
     event_time: datetime | None = None,
     event_id: str | None = None,
+    subscription_id: str | None = None,
 ) -> str:
     """Write an event to the outbox in the caller's transaction and return its id.
 
     ``data`` must be JSON-serialisable and already in the ACS shape for ``event_type`` (see
-    :mod:`gateway.events.builder`). Nothing is sent until the caller commits.
+    :mod:`gateway.events.builder`). Nothing is sent until the caller commits. With
+    ``subscription_id`` the event goes to that subscription only (a call's callback).
     """
     if not event_type:
         raise ValueError("event_type is required")
@@ -60,6 +62,7 @@ def publish(
         resource_id=resource_id,
         event_type=event_type,
         subject=subject,
+        subscription_id=subscription_id,
         data=data,
         event_time=event_time or utcnow(),
         created_at=utcnow(),

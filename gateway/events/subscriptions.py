@@ -18,7 +18,7 @@ from gateway.core.db import utcnow
 from gateway.core.errors import BadRequest, NotFound
 from gateway.events import builder, repository, signing
 from gateway.events.builder import DeliverySchema
-from gateway.events.models import EventSubscription, SubscriptionStatus
+from gateway.events.models import EventSubscription, SubscriptionKind, SubscriptionStatus
 from gateway.events.ssrf import DestinationRefused, Policy, Resolver, check_destination, system_resolver
 
 log = structlog.get_logger("trunkline.events")
@@ -140,6 +140,52 @@ def create_subscription(
         endpoint=spec.endpoint_url,
     )
     return subscription
+
+
+def callback_subscription(
+    session: Session,
+    resource_id: str,
+    url: str,
+    policy: Policy,
+    limits: Limits,
+    resolver: Resolver = system_resolver,
+) -> EventSubscription:
+    """The subscription that carries a resource's callbacks to ``url`` (a call's callbackUri),
+    made on first use: active at once (ACS does not validate callback URIs), CloudEvents, reached
+    only by events addressed to it. The URL passes the same SSRF check as a webhook's."""
+    found = repository.find_callback_subscription(session, resource_id, url)
+    if found is not None:
+        return found
+    check_endpoint(url, policy, resolver)
+    now = utcnow()
+    subscription = EventSubscription(
+        resource_id=resource_id,
+        endpoint_url=url,
+        kind=SubscriptionKind.CALLBACK.value,
+        event_types=[],
+        delivery_schema=DeliverySchema.CLOUD_EVENTS.value,
+        max_delivery_attempts=limits.max_delivery_attempts,
+        event_ttl_minutes=limits.event_ttl_minutes,
+        secret=signing.generate_secret(),
+        status=SubscriptionStatus.ACTIVE.value,
+        validation_code="",
+        validated_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(subscription)
+    session.flush()
+    return subscription
+
+
+def has_subscriber(session: Session, resource_id: str, event_type: str, subject: str) -> bool:
+    """Whether an event of ``event_type`` and ``subject`` would reach any active webhook of the
+    resource (an IncomingCall nobody would hear of is refused at once)."""
+    return any(
+        event_type in s.event_types
+        and builder.subject_matches(subject, s.subject_begins_with, s.subject_ends_with)
+        for s in repository.active_subscriptions(session, {resource_id})
+    )
 
 
 def list_subscriptions(session: Session, resource_id: str | None = None) -> list[EventSubscription]:

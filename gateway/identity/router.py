@@ -111,6 +111,16 @@ def verify_access_token(
     return _json(verified)
 
 
+@public_router.get("/.well-known/openid-configuration")
+def openid_configuration(request: Request) -> JSONResponse:
+    """Where an app finds the keys that verify call-automation callbacks' bearer JWTs."""
+    from gateway.events.callback_auth import issuer_of
+    from gateway.events.callback_auth import openid_configuration as document
+
+    issuer = issuer_of(request.app.state.settings.effective_public_endpoint)
+    return JSONResponse(document(issuer), headers={"Cache-Control": "public, max-age=300"})
+
+
 @public_router.get("/.well-known/jwks.json")
 def jwks(identities: Identities) -> JSONResponse:
     """Public keys that verify access tokens, for services that check tokens offline."""

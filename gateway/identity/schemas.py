@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from gateway.core.text import InputModel
 
 DEFAULT_EXPIRES_MINUTES = 1440
 
@@ -18,7 +20,7 @@ class TokenScope(StrEnum):
     VOIP_JOIN = "voip.join"
 
 
-class WireModel(BaseModel):
+class WireModel(InputModel):
     # The SDKs may add fields in later versions; ACS ignores what it does not know.
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 

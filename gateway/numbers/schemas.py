@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from gateway.core.text import InputModel
 
 PhoneNumberType = Literal["geographic", "tollFree", "mobile"]
 AssignmentType = Literal["person", "application"]
 Capability = Literal["none", "inbound", "outbound", "inbound+outbound"]
 
 
-class Model(BaseModel):
+class Model(InputModel):
     # Clients may echo read-only fields back; ignore what we do not know.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
@@ -58,6 +60,20 @@ class OperatorInformationOptions(Model):
 class OperatorInformationRequest(Model):
     phone_numbers: list[str]
     options: OperatorInformationOptions | None = None
+
+
+# PATCH availablePhoneNumbers/reservations/{id}: a merge patch of phone numbers by id (null
+# removes one), read by reservations.upsert_reservation.
+RESERVATION_PATCH_SCHEMA: dict[str, Any] = {
+    "title": "PhoneNumbersReservationPatch",
+    "type": "object",
+    "properties": {
+        "phoneNumbers": {
+            "type": "object",
+            "additionalProperties": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+        }
+    },
+}
 
 
 class CarrierCreate(Model):

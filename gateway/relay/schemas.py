@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.core.text import InputModel
+
 MAX_TTL_SECONDS = 172800
 
 
@@ -15,7 +17,7 @@ class RouteType(StrEnum):
     NEAREST = "nearest"
 
 
-class RelayConfigurationRequest(BaseModel):
+class RelayConfigurationRequest(InputModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     id: str | None = None

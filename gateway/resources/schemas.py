@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from gateway.core.text import InputModel
 from gateway.resources.models import Resource
 from gateway.resources.service import KeyType, connection_string
 
 
-class CamelModel(BaseModel):
+class CamelModel(InputModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 

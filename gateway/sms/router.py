@@ -26,6 +26,7 @@ from gateway.core.bodies import parse_model
 from gateway.core.db import utcnow
 from gateway.core.errors import AcsError, NotFound
 from gateway.core.http_errors import error_answer, problem_response
+from gateway.core.openapi import request_body
 from gateway.sms import connections, reports
 from gateway.sms.optouts import OptOutAction, optouts
 from gateway.sms.schemas import (
@@ -102,6 +103,7 @@ for _action in OptOutAction:
         methods=["POST"],
         dependencies=[api_version(OPTOUT_API_VERSION, validation_problems=VALIDATION_PROBLEM_VERSIONS)],
         name=f"optouts_{_action}",
+        openapi_extra=request_body(OptOutRequest),
     )
 
 
@@ -119,7 +121,7 @@ def get_delivery_report(outgoingMessageId: str, tenant: AuthenticatedTenant, dat
 # Operator ----------------------------------------------------------------------------------------------
 
 
-@admin_router.post("/smpp/connections", status_code=201)
+@admin_router.post("/smpp/connections", status_code=201, openapi_extra=request_body(ConnectionCreate))
 async def create_connection(request: Request, database: AppDatabase) -> dict[str, Any]:
     spec: ConnectionCreate = await _body(request, ConnectionCreate)
     with database.session() as session:
@@ -138,7 +140,7 @@ def delete_connection(name: str, database: AppDatabase) -> None:
         connections.delete_connection(session, name)
 
 
-@admin_router.post("/smpp/routes", status_code=201)
+@admin_router.post("/smpp/routes", status_code=201, openapi_extra=request_body(RouteCreate))
 async def create_route(request: Request, database: AppDatabase) -> dict[str, Any]:
     spec: RouteCreate = await _body(request, RouteCreate)
     with database.session() as session:
@@ -161,8 +163,9 @@ def sms_stats(database: AppDatabase) -> dict[str, Any]:
 REF = "#/components/schemas/"
 
 
-def document_send(schema: dict[str, Any]) -> None:
-    """Describe ``POST /sms`` in the app's OpenAPI schema: FastAPI describes its own routes only."""
+def document_send(schema: dict[str, Any]) -> dict[str, Any]:
+    """Describe ``POST /sms`` in the app's OpenAPI schema (returned): FastAPI describes its own
+    routes only."""
     body = SendMessageRequest.model_json_schema(by_alias=True, ref_template=REF + "{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(body.pop("$defs", {}))
@@ -192,3 +195,4 @@ def document_send(schema: dict[str, Any]) -> None:
             },
         }
     }
+    return schema

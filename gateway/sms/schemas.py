@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+from gateway.core.db import stored_length
+from gateway.core.text import InputModel
+from gateway.sms.models import SmsMessage
 
 SMS_API_VERSIONS = ("2021-03-07", "2026-01-23")
 OPTOUT_API_VERSION = "2026-01-23"
@@ -15,14 +19,18 @@ OPTOUT_API_VERSION = "2026-01-23"
 VALIDATION_PROBLEM_VERSIONS = ("2026-01-23",)
 
 
-class Model(BaseModel):
+class Model(InputModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
 class SmsRecipient(Model):
     to: str
-    repeatability_request_id: str | None = None
-    repeatability_first_sent: str | None = None
+    repeatability_request_id: str | None = Field(
+        default=None, max_length=stored_length(SmsMessage.repeatability_request_id)
+    )
+    repeatability_first_sent: str | None = Field(
+        default=None, max_length=stored_length(SmsMessage.repeatability_first_sent)
+    )
 
 
 class MessagingConnectOptions(Model):
@@ -32,7 +40,7 @@ class MessagingConnectOptions(Model):
 
 class SmsSendOptions(Model):
     enable_delivery_report: bool  # required in both versions' SmsSendOptions
-    tag: str | None = Field(default=None, max_length=1024)
+    tag: str | None = Field(default=None, max_length=stored_length(SmsMessage.tag))
     delivery_report_timeout_in_seconds: int | None = Field(default=None, ge=60, le=43200)
     # Sms 2021-03-07 (int32): how long the message may be retried and its report awaited; also
     # the submit_sm's validity_period, so the SMSC stops trying when the app's interest ends.

@@ -15,6 +15,7 @@ from gateway import roles
 from gateway.cli import app
 from gateway.roles import ROLES, EntryPoint, Role
 from gateway.supervisor import local_roles
+from sip.worker.main import kamailio_available
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 
@@ -39,12 +40,16 @@ def test_every_role_is_a_trunkline_command() -> None:
     assert {role.command for role in ROLES} <= set(commands.commands)
 
 
+NO_KAMAILIO = [] if kamailio_available() else ["--edge", "none"]
+
+
 def test_up_supervises_the_supervised_roles_in_order() -> None:
     children = local_roles()
     assert [(child.name, child.argv) for child in children] == [
         ("api", [sys.executable, "-m", "gateway", "api"]),
         ("worker", [sys.executable, "-m", "gateway", "worker"]),
         ("smpp", [sys.executable, "-m", "gateway", "smpp"]),
+        ("sip", [sys.executable, "-m", "gateway", "sip", *NO_KAMAILIO]),
     ]
     assert [child.name for child in children] == [role.name for role in roles.supervised_roles()]
     assert not roles.UP.supervised

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.core.auth import AppDatabase
 from gateway.core.db import utcnow
 from gateway.core.errors import AcsError, BadRequest
+from gateway.core.openapi import request_body
 from gateway.numbers import importer, inventory
 from gateway.numbers.routes.http import Skip
 from gateway.numbers.schemas import CarrierCreate
@@ -38,7 +39,13 @@ def admin_delete_carrier(name: str, database: AppDatabase) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/numbers:import")
+@router.post(
+    "/numbers:import",
+    openapi_extra=request_body(
+        {"type": "string", "description": "An inventory file: CSV, or JSON lines."},
+        media_types=("text/csv", "application/x-ndjson"),
+    ),
+)
 async def admin_import(
     request: Request,
     database: AppDatabase,

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from gateway.core.auth import AuthenticatedTenant
+from gateway.core.openapi import request_body
 from gateway.numbers import operator_information as operator_info
 from gateway.numbers.routes.http import parse, request_json
 from gateway.numbers.schemas import OperatorInformationRequest
@@ -14,7 +15,7 @@ from gateway.numbers.schemas import OperatorInformationRequest
 router = APIRouter()
 
 
-@router.post("/operatorInformation/:search")
+@router.post("/operatorInformation/:search", openapi_extra=request_body(OperatorInformationRequest))
 async def operator_information(request: Request, tenant: AuthenticatedTenant) -> dict[str, Any]:
     body: OperatorInformationRequest = parse(OperatorInformationRequest, await request_json(request))
     details = bool(body.options and body.options.include_additional_operator_details)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.core.auth import AppDatabase, AppSettings, AuthenticatedTenant
+from gateway.core.openapi import request_body
 from gateway.numbers import purchased, releases
 from gateway.numbers.acs import absolute
 from gateway.numbers.models import NumberOperation
@@ -41,7 +42,13 @@ def get_phone_number(phoneNumber: str, tenant: AuthenticatedTenant, database: Ap
         return purchased.purchased_json(purchased.get_owned(session, tenant.resource_id, phoneNumber))
 
 
-@router.patch("/phoneNumbers/{phoneNumber}/capabilities", status_code=202)
+@router.patch(
+    "/phoneNumbers/{phoneNumber}/capabilities",
+    status_code=202,
+    openapi_extra=request_body(
+        OptionalCapabilities, media_types=("application/merge-patch+json", "application/json")
+    ),
+)
 async def update_capabilities(
     request: Request,
     phoneNumber: str,

@@ -12,18 +12,26 @@ from starlette.concurrency import run_in_threadpool
 from gateway.core.auth import AppDatabase, AppSettings, AuthenticatedTenant
 from gateway.core.db import utcnow
 from gateway.core.errors import BadRequest
+from gateway.core.openapi import request_body
 from gateway.numbers import browse as browsing
 from gateway.numbers import reservations
 from gateway.numbers.acs import absolute, country
 from gateway.numbers.models import NumberOperation
 from gateway.numbers.routes.http import PageSize, Skip, accepted, base_url, parse, request_json
 from gateway.numbers.rules import InvalidPhoneNumber, NumberFilter, normalise_prefix
-from gateway.numbers.schemas import BrowseRequest, OptionalCapabilities, ReservationPurchaseRequest
+from gateway.numbers.schemas import (
+    RESERVATION_PATCH_SCHEMA,
+    BrowseRequest,
+    OptionalCapabilities,
+    ReservationPurchaseRequest,
+)
 
 router = APIRouter()
 
 
-@router.post("/availablePhoneNumbers/countries/{countryCode}/:browse")
+@router.post(
+    "/availablePhoneNumbers/countries/{countryCode}/:browse", openapi_extra=request_body(BrowseRequest)
+)
 async def browse(
     request: Request,
     countryCode: str,
@@ -77,7 +85,12 @@ def list_reservations(
     return data
 
 
-@router.patch("/availablePhoneNumbers/reservations/{reservationId}")
+@router.patch(
+    "/availablePhoneNumbers/reservations/{reservationId}",
+    openapi_extra=request_body(
+        RESERVATION_PATCH_SCHEMA, media_types=("application/merge-patch+json", "application/json")
+    ),
+)
 async def upsert_reservation(
     request: Request,
     reservationId: str,
@@ -118,7 +131,11 @@ def delete_reservation(reservationId: str, tenant: AuthenticatedTenant, database
     return Response(status_code=204)
 
 
-@router.post("/availablePhoneNumbers/reservations/{reservationId}/:purchase", status_code=202)
+@router.post(
+    "/availablePhoneNumbers/reservations/{reservationId}/:purchase",
+    status_code=202,
+    openapi_extra=request_body(ReservationPurchaseRequest, required=False),
+)
 async def purchase_reservation(
     request: Request,
     reservationId: str,

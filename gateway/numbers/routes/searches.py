@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.core.auth import AppDatabase, AppSettings, AuthenticatedTenant
 from gateway.core.db import utcnow
+from gateway.core.openapi import request_body
 from gateway.numbers import purchases, searches
 from gateway.numbers.acs import country
 from gateway.numbers.models import NumberOperation
@@ -19,7 +20,11 @@ from gateway.numbers.schemas import PurchaseRequest, SearchRequest
 router = APIRouter()
 
 
-@router.post("/availablePhoneNumbers/countries/{countryCode}/:search", status_code=202)
+@router.post(
+    "/availablePhoneNumbers/countries/{countryCode}/:search",
+    status_code=202,
+    openapi_extra=request_body(SearchRequest),
+)
 async def search(
     request: Request,
     countryCode: str,
@@ -59,7 +64,7 @@ def get_search_result(searchId: str, tenant: AuthenticatedTenant, database: AppD
         return searches.search_json(searches.get_search(session, tenant.resource_id, searchId))
 
 
-@router.post("/availablePhoneNumbers/:purchase", status_code=202)
+@router.post("/availablePhoneNumbers/:purchase", status_code=202, openapi_extra=request_body(PurchaseRequest))
 async def purchase(
     request: Request,
     tenant: AuthenticatedTenant,

@@ -235,3 +235,60 @@ def test_operator_token_is_not_a_data_plane_credential(
 def test_data_plane_key_is_not_an_operator_credential(client: TestClient, resource_a: dict[str, str]) -> None:
     headers = sdk_headers("GET", f"{BASE_URL}/admin/resources", resource_a["primaryKey"])
     assert_acs_error(client.get("/admin/resources", headers=headers), 401, "Denied")
+
+
+# Duplicate headers (issue 16): sent as raw header lists, each copy on the wire.
+
+_JUNK = {
+    "authorization": "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=AAAA",
+    "x-ms-date": "Mon, 01 Jan 2001 00:00:00 GMT",
+    "x-ms-content-sha256": content_hash(b"junk"),
+    "host": "elsewhere.example",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_JUNK))
+@pytest.mark.parametrize("junk_first", [True, False], ids=["junk-first", "junk-last"])
+def test_a_signature_header_given_twice_is_refused(
+    client: TestClient, resource_a: dict[str, str], name: str, junk_first: bool
+) -> None:
+    body = _encoded(PAYLOAD)
+    signed = sdk_headers("POST", f"{BASE_URL}{CREATE}", resource_a["primaryKey"], body)
+    signed = {k.lower(): v for k, v in signed.items()} | {"host": "testserver"}
+    headers: list[tuple[str, str]] = []
+    for key, value in signed.items():
+        pair = [(key, value), (key, _JUNK[name])] if key == name else [(key, value)]
+        headers.extend(reversed(pair) if junk_first else pair)
+    headers.append(("content-type", "application/json"))
+    assert [k for k, _ in headers].count(name) == 2
+    response = client.post(CREATE, content=body, headers=headers)
+    error = assert_acs_error(response, 401, "Denied")
+    assert name in error["message"]
+    # The same request with one copy of each is accepted.
+    single = [(k, v) for k, v in signed.items()] + [("content-type", "application/json")]
+    assert client.post(CREATE, content=body, headers=single).status_code == 201
+
+
+def test_post_sms_refuses_a_repeated_authorization(client: TestClient, resource_a: dict[str, str]) -> None:
+    body = _encoded({"from": "+14255550100", "smsRecipients": [{"to": "+14255550123"}], "message": "hi"})
+    url = f"{BASE_URL}/sms?api-version=2021-03-07"
+    signed = sdk_headers("POST", url, resource_a["primaryKey"], body)
+    headers = [("authorization", _JUNK["authorization"]), *signed.items()]
+    assert_acs_error(client.post(url, content=body, headers=headers), 401, "Denied")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("authorization", "Bearer junk"), ("authorization", f"Bearer {OPERATOR_TOKEN}")],
+        [("authorization", f"Bearer {OPERATOR_TOKEN}"), ("authorization", "Bearer junk")],
+        [("authorization", f"Bearer {OPERATOR_TOKEN}"), ("authorization", f"Bearer {OPERATOR_TOKEN}")],
+        [("authorization", f"Bearer {OPERATOR_TOKEN}"), ("host", "testserver"), ("host", "other")],
+    ],
+    ids=["junk-first", "junk-last", "same-twice", "two-hosts"],
+)
+def test_operator_token_given_twice_is_refused(
+    client: TestClient, database: Database, headers: list[tuple[str, str]]
+) -> None:
+    assert_acs_error(client.get("/admin/resources", headers=headers), 401, "Denied")
+    assert client.get("/admin/resources", headers=admin_headers()).status_code == 200

@@ -349,3 +349,11 @@ def test_header_names_match_in_any_case(
     as_sent = {name.upper(): value for name, value in signed.items()} | {"Host": host}
     request = _prepare(method, path, query, as_sent, body)
     assert request.matches(base64.b64decode(key))
+
+
+def test_repeated_header_finds_the_first_name_given_twice() -> None:
+    names = hmac_auth.SINGLE_VALUED_HEADERS
+    assert hmac_auth.repeated_header([(b"host", b"a"), (b"accept", b"x"), (b"accept", b"y")], names) is None
+    twice = [(b"x-ms-date", b"a"), (b"host", b"h"), (b"x-ms-date", b"b")]
+    assert hmac_auth.repeated_header(twice, names) == "x-ms-date"
+    assert hmac_auth.repeated_header([], names) is None

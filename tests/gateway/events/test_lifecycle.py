@@ -25,6 +25,7 @@ from gateway.events.lifecycle import (
 def _work(attempt: int, max_attempts: int, expires_in: float) -> Any:
     from gateway.events.builder import DeliverySchema, Event
     from gateway.events.deliveries import DeliveryWork
+    from gateway.events.models import SubscriptionKind
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     return (
@@ -38,6 +39,7 @@ def _work(attempt: int, max_attempts: int, expires_in: float) -> Any:
             delivery_schema=DeliverySchema.EVENT_GRID,
             topic="/t",
             secrets=[],
+            kind=SubscriptionKind.WEBHOOK,
             attempt=attempt,
             max_attempts=max_attempts,
             expires_at=now + timedelta(seconds=expires_in),

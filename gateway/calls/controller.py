@@ -1,0 +1,168 @@
+"""The SIP process's side of the calls domain: worker events in, call state and commands out.
+
+``trunkline sip`` runs the worker pool (sip.worker.main) with :meth:`CallController.on_event`
+as its event handler, a :class:`~gateway.calls.commands.CommandConsumer` feeding the pool the
+API's commands for this process, and a timer thread calling :meth:`CallController.tick` (ring
+timeouts). Thin: the decisions are in inbound.py and, through transitions.py, lifecycle.py;
+every state change commits before its command goes to the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from prometheus_client import Counter
+
+from gateway.calls import inbound, repository, service, transitions
+from gateway.calls.lifecycle import CallState, Input, LegConnected, LegEnded, RingTimeout
+from gateway.calls.routing import OperatorTrunk
+from gateway.core.db import Database, utcnow
+from gateway.identity.tokens import Keyring
+from sip.worker.main import SipRuntime
+from sip.worker.messages import CallState as LegState
+from sip.worker.messages import (
+    CallStateChanged,
+    Command,
+    CommandFailed,
+    IncomingCall,
+    MakeCall,
+    MediaStats,
+    QueryMedia,
+    Reject,
+    Ring,
+)
+from sip.worker.pool import WorkerEvent
+
+log = logging.getLogger("trunkline.calls.controller")
+
+RTP_PACKETS = Counter(
+    "trunkline_sip_rtp_packets_total",
+    "RTP packets of connected calls, as the workers count them (polled every second).",
+    ["direction"],
+)
+MEDIA_POLL_SECONDS = 1.0
+
+WORKER_DIED = "worker died"  # the supervisor's reason for a dead worker's calls (sip.worker.pool)
+TRUNKS_TTL = 2.0  # seconds the operator's trunks are cached between INVITEs
+
+
+class CallController:
+    def __init__(
+        self,
+        database: Database,
+        keyring: Keyring,
+        process: str,
+        ring_timeout: timedelta,
+        issuer: str,
+    ) -> None:
+        self.database = database
+        self.keyring = keyring
+        self.options = inbound.OfferSettings(process, ring_timeout, issuer)
+        self._trunks: list[OperatorTrunk] = []
+        self._trunks_at = 0.0
+        # connected legs -> their last (rx, tx) RTP counts, for the packet counters
+        self._media: dict[str, tuple[int, int]] = {}
+        self._media_lock = threading.Lock()
+        self._media_polled = 0.0
+
+    @property
+    def process(self) -> str:
+        return self.options.sip_process
+
+    def trunks(self) -> list[OperatorTrunk]:
+        if time.monotonic() - self._trunks_at > TRUNKS_TTL:
+            with self.database.read_session() as session:
+                _, by_name = service.operator_routing(session)
+            self._trunks, self._trunks_at = list(by_name.values()), time.monotonic()
+        return self._trunks
+
+    def on_event(self, item: WorkerEvent, runtime: SipRuntime) -> None:
+        event = item.event
+        if isinstance(event, IncomingCall):
+            self._offer(event, item.worker, runtime)
+        elif isinstance(event, CallStateChanged):
+            if event.state is LegState.CONNECTED:
+                with self._media_lock:
+                    self._media[event.call_id] = (0, 0)
+                self._leg(event.call_id, LegConnected(), runtime)
+            elif event.state is LegState.DISCONNECTED:
+                with self._media_lock:
+                    self._media.pop(event.call_id, None)
+                ended = LegEnded(event.status, event.reason, worker_died=event.reason == WORKER_DIED)
+                self._leg(event.call_id, ended, runtime)
+        elif isinstance(event, MediaStats):
+            self._count_media(event)
+        elif isinstance(event, CommandFailed):
+            log.warning("SIP command %s for %s failed: %s", event.command, event.call_id, event.reason)
+            if event.command == MakeCall.__name__:  # no worker took the INVITE: the attempt failed
+                self._leg(event.call_id, LegEnded(503, event.reason), runtime)
+
+    def _offer(self, invite: IncomingCall, worker: int, runtime: SipRuntime) -> None:
+        trunks = self.trunks()
+        with self.database.session() as session:
+            offered = inbound.offer(
+                session, invite, worker, trunks, self.keyring.signing_key, self.options, utcnow()
+            )
+        if offered.verdict is inbound.Verdict.RING:
+            runtime.send(Ring(invite.call_id))
+        else:
+            runtime.send(Reject(invite.call_id, offered.verdict.sip_status))
+        log.info("INVITE %s from %s to %s: %s", invite.call_id, invite.source, invite.to_uri, offered.verdict)
+
+    def _leg(self, leg_id: str, event: Input, runtime: SipRuntime) -> None:
+        with self.database.session() as session:
+            leg = repository.leg(session, leg_id)
+            if leg is None:
+                return
+            call = repository.lock_call(session, leg.call_id)
+            if call is None:
+                return
+            active = repository.active_leg(session, call.id)
+            if active is None or active.id != leg_id:
+                repository.end_leg(session, leg_id, utcnow())  # an earlier attempt's late news
+                return
+            applied = transitions.apply(session, call, event, utcnow())
+        if applied.command is not None:
+            self.send(applied.command, runtime)
+
+    def _count_media(self, stats: MediaStats) -> None:
+        with self._media_lock:
+            if stats.call_id not in self._media:
+                return
+            rx, tx = self._media[stats.call_id]
+            self._media[stats.call_id] = (max(rx, stats.rx_packets), max(tx, stats.tx_packets))
+        RTP_PACKETS.labels("received").inc(max(0, stats.rx_packets - rx))
+        RTP_PACKETS.labels("sent").inc(max(0, stats.tx_packets - tx))
+
+    def tick(self, runtime: SipRuntime) -> None:
+        """End the calls of this process that rang past their deadline (480 to the carrier);
+        every second, ask the workers for the RTP counts of connected calls."""
+        if time.monotonic() - self._media_polled >= MEDIA_POLL_SECONDS:
+            self._media_polled = time.monotonic()
+            with self._media_lock:
+                legs = list(self._media)
+            for leg_id in legs:
+                runtime.send(QueryMedia(leg_id))
+        now = utcnow()
+        with self.database.read_session() as session:
+            due = repository.rings_due(session, self.process, now, CallState.OFFERED.value)
+        for call_id in due:
+            with self.database.session() as session:
+                call = repository.lock_call(session, call_id)
+                if call is None:
+                    continue
+                applied = transitions.apply(session, call, RingTimeout(), now)
+            if applied.command is not None:
+                log.info("call %s rang out", call_id)
+                self.send(applied.command, runtime)
+
+    def send(self, command: Command, runtime: SipRuntime) -> None:
+        """A command from the API (or this controller) to the pool; an outbound leg's first
+        INVITE also records which worker took it."""
+        worker = runtime.send(command)
+        if isinstance(command, MakeCall):
+            with self.database.session() as session:
+                repository.place_leg(session, command.call_id, self.process, worker)

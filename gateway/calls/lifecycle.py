@@ -1,0 +1,270 @@
+"""A call's life, pure: its states, what may happen in each, and what each change sends.
+
+Every writer of a call's state goes through :func:`step`: the API (the app's answer, reject,
+redirect, hang up), the SIP process's controller (the worker's events, the ring timer) and the
+recovery of a dead worker. ``step`` takes the call's current view and one input and returns a
+:class:`Transition` (the new state, why it ended, the SIP action for the worker holding the leg
+and the callback for the app) or raises :class:`Refused` with what the API answers.
+
+::
+
+    inbound:  OFFERED --answer--> ANSWERING --leg connected--> CONNECTED --BYE either way--> ENDED
+              OFFERED --reject/redirect/ring timeout/caller cancel--> ENDED
+    outbound: DIALING --leg connected--> CONNECTED
+              DIALING --leg failed (5xx/408, more routes)--> DIALING (next destination)
+              DIALING --leg failed--> ENDED (CreateCallFailed)
+    any live: --app hangs up--> DISCONNECTING --leg ended--> ENDED (CallDisconnected)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class CallState(StrEnum):
+    OFFERED = "offered"  # inbound: 180 sent, IncomingCall published, the app has not answered
+    ANSWERING = "answering"  # inbound: the app answered; the worker sends 200 OK
+    DIALING = "dialing"  # outbound: an INVITE is out to one of the plan's destinations
+    CONNECTED = "connected"
+    DISCONNECTING = "disconnecting"  # the app hung up; BYE or CANCEL is out
+    ENDED = "ended"
+
+    @property
+    def live(self) -> bool:
+        return self is not CallState.ENDED
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class EndReason(StrEnum):
+    """Why a call ended (kept with the call, and told to the app in resultInformation)."""
+
+    REJECTED = "rejected"
+    REDIRECTED = "redirected"
+    RING_TIMEOUT = "ringTimeout"
+    CALLER_CANCELLED = "callerCancelled"
+    HUNG_UP = "hungUp"  # the app hung up or terminated
+    FAR_END = "farEnd"  # the other side sent BYE
+    FAILED = "failed"  # an outbound call that never connected
+    WORKER_DIED = "workerDied"
+
+
+class RejectReason(StrEnum):
+    """ACS's CallRejectReason and the SIP status each becomes."""
+
+    NONE = "none"
+    BUSY = "busy"
+    FORBIDDEN = "forbidden"
+
+    @property
+    def sip_status(self) -> int:
+        return {RejectReason.NONE: 480, RejectReason.BUSY: 486, RejectReason.FORBIDDEN: 403}[self]
+
+
+class Callback(StrEnum):
+    """The callback event a change sends to the app's callbackUri (type minus the prefix)."""
+
+    CALL_CONNECTED = "CallConnected"
+    CALL_DISCONNECTED = "CallDisconnected"
+    CREATE_CALL_FAILED = "CreateCallFailed"
+
+
+class SipAction(StrEnum):
+    """What the worker holding the call's leg is told to do."""
+
+    ANSWER = "answer"
+    REJECT = "reject"
+    REDIRECT = "redirect"
+    HANGUP = "hangup"
+    DIAL_NEXT = "dialNext"  # place the INVITE to the plan's next destination
+
+
+class Refusal(StrEnum):
+    """Why an app's command was refused; the API answers each in ACS's shape."""
+
+    NOT_FOUND = "notFound"  # 404: no such call (or it is over)
+    CONFLICT = "conflict"  # 409: the call is past the point where this command applies
+
+
+class Refused(Exception):
+    def __init__(self, refusal: Refusal, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.message = message
+
+
+# Inputs -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppAnswer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AppReject:
+    reason: RejectReason = RejectReason.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class AppRedirect:
+    target: str  # the E.164 number the caller is sent to
+
+
+@dataclass(frozen=True, slots=True)
+class AppHangup:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RingTimeout:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LegConnected:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LegEnded:
+    """The SIP leg ended: ``status`` is the last SIP status (200 after a BYE), ``reason`` its
+    phrase; ``worker_died`` when the supervisor reports the worker gone."""
+
+    status: int
+    reason: str = ""
+    worker_died: bool = False
+
+
+Input = AppAnswer | AppReject | AppRedirect | AppHangup | RingTimeout | LegConnected | LegEnded
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """What the state machine needs to know of a call."""
+
+    state: CallState
+    direction: Direction
+    answered: bool = False  # it reached CONNECTED once
+    destinations_left: int = 0  # outbound: destinations of the plan not tried yet
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    state: CallState
+    end_reason: EndReason | None = None
+    sip: SipAction | None = None
+    sip_status: int | None = None  # REJECT's final status
+    callback: Callback | None = None
+    # resultInformation of the callback: a code in ACS's style, and the SIP status and phrase
+    result_code: int = 200
+    result_subcode: int = 0
+    result_message: str = ""
+
+
+# ACS's resultInformation codes for the ends Trunkline reports.
+SUBCODE_NORMAL_END = 7000  # ACS: "The conversation has ended."
+SUBCODE_APP_HANGUP = 5001
+SUBCODE_WORKER_DIED = 5100
+SUBCODE_CALL_FAILED = 5200
+
+# Failures worth the next destination: the trunk is unwell, not the callee (RFC 3261 5xx, 408).
+_FAILOVER_STATUSES = frozenset({408}) | frozenset(range(500, 600))
+
+
+def failover(status: int) -> bool:
+    """Whether an outbound attempt that failed with ``status`` is tried on the next destination."""
+    return status in _FAILOVER_STATUSES
+
+
+def _conflict(call: CallView, what: str) -> Refused:
+    return Refused(Refusal.CONFLICT, f"The call cannot be {what}: it is {call.state.value}.")
+
+
+def step(call: CallView, event: Input) -> Transition:  # noqa: PLR0911, PLR0912 - one case per input
+    """The call's change on ``event``; :class:`Refused` for an app command that does not apply."""
+    state = call.state
+    if state is CallState.ENDED:
+        if isinstance(event, AppAnswer | AppReject | AppRedirect | AppHangup):
+            raise Refused(Refusal.NOT_FOUND, "The call is over.")
+        return Transition(state)  # late worker news about an ended call: nothing to do
+    if isinstance(event, AppAnswer):
+        if state is not CallState.OFFERED:
+            raise _conflict(call, "answered")
+        return Transition(CallState.ANSWERING, sip=SipAction.ANSWER)
+    if isinstance(event, AppReject):
+        if state is not CallState.OFFERED:
+            raise _conflict(call, "rejected")
+        return Transition(
+            CallState.ENDED, EndReason.REJECTED, SipAction.REJECT, sip_status=event.reason.sip_status
+        )
+    if isinstance(event, AppRedirect):
+        if state is not CallState.OFFERED:
+            raise _conflict(call, "redirected")
+        return Transition(CallState.ENDED, EndReason.REDIRECTED, SipAction.REDIRECT)
+    if isinstance(event, AppHangup):
+        if state is CallState.OFFERED:
+            raise _conflict(call, "hung up before it is answered (reject it)")
+        if state is CallState.DISCONNECTING:
+            return Transition(state)  # already on its way out: hanging up again is harmless
+        return Transition(CallState.DISCONNECTING, sip=SipAction.HANGUP)
+    if isinstance(event, RingTimeout):
+        if state is not CallState.OFFERED:
+            return Transition(state)
+        return Transition(CallState.ENDED, EndReason.RING_TIMEOUT, SipAction.REJECT, sip_status=480)
+    if isinstance(event, LegConnected):
+        if state in (CallState.ANSWERING, CallState.DIALING):
+            return Transition(CallState.CONNECTED, callback=Callback.CALL_CONNECTED)
+        return Transition(state)
+    return _leg_ended(call, event)
+
+
+def _leg_ended(call: CallView, event: LegEnded) -> Transition:
+    state = call.state
+    message = event.reason or f"SIP {event.status}"
+    if event.worker_died:
+        reason, code, subcode = EndReason.WORKER_DIED, 500, SUBCODE_WORKER_DIED
+        message = f"The SIP worker holding the call stopped ({message})."
+    elif state is CallState.DISCONNECTING:
+        reason, code, subcode = EndReason.HUNG_UP, 200, SUBCODE_APP_HANGUP
+    else:
+        reason, code, subcode = EndReason.FAR_END, 200, SUBCODE_NORMAL_END
+    if state is CallState.OFFERED:
+        return Transition(CallState.ENDED, EndReason.CALLER_CANCELLED)  # no app holds it yet
+    if state is CallState.DIALING or (state is CallState.DISCONNECTING and not call.answered):
+        retry = state is CallState.DIALING and not event.worker_died and failover(event.status)
+        if retry and call.destinations_left > 0:
+            return Transition(CallState.DIALING, sip=SipAction.DIAL_NEXT)
+        status = event.status if event.status >= 300 else 487
+        return Transition(
+            CallState.ENDED,
+            EndReason.HUNG_UP if state is CallState.DISCONNECTING else EndReason.FAILED,
+            callback=Callback.CREATE_CALL_FAILED,
+            result_code=status if not event.worker_died else 500,
+            result_subcode=SUBCODE_WORKER_DIED if event.worker_died else SUBCODE_CALL_FAILED,
+            result_message=message,
+        )
+    return Transition(
+        CallState.ENDED,
+        reason,
+        callback=Callback.CALL_DISCONNECTED,
+        result_code=code,
+        result_subcode=subcode,
+        result_message=message,
+    )
+
+
+def connection_state(state: CallState) -> str:
+    """ACS's callConnectionState of a call in ``state``."""
+    return {
+        CallState.OFFERED: "unknown",
+        CallState.ANSWERING: "connecting",
+        CallState.DIALING: "connecting",
+        CallState.CONNECTED: "connected",
+        CallState.DISCONNECTING: "disconnecting",
+        CallState.ENDED: "disconnected",
+    }[state]

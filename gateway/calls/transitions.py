@@ -1,0 +1,132 @@
+"""Applying the call state machine to a call row: every writer of a call's state goes through
+:func:`apply`, which asks gateway.calls.lifecycle for the change, writes it, puts the app's
+callback in the outbox (same transaction) and returns the command for the SIP process holding
+the call, to send once the transaction has committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from gateway.calls import callbacks, lifecycle, repository
+from gateway.calls.lifecycle import CallState, CallView, Direction, Input, SipAction, Transition
+from gateway.calls.models import Call, CallLeg
+from gateway.core.db import new_uuid
+from gateway.events.service import publish
+from sip.worker.messages import Answer, Command, Hangup, MakeCall, Redirect, Reject
+
+REASON_PHRASES = {403: "Forbidden", 404: "Not Found", 480: "Temporarily Unavailable", 486: "Busy Here"}
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What :func:`apply` did: the transition, and the command (for ``process``) to send after
+    the commit, if any."""
+
+    transition: Transition
+    process: str
+    command: Command | None
+
+
+def view(call: Call) -> CallView:
+    left = max(0, len(call.destinations) - call.destination_index - 1)
+    return CallView(CallState(call.state), Direction(call.direction), call.answered, left)
+
+
+def ids(call: Call) -> callbacks.CallIds:
+    return callbacks.CallIds(call.id, call.server_call_id, call.correlation_id)
+
+
+def apply(
+    session: Session, call: Call, event: Input, now: datetime, *, redirect_uri: str | None = None
+) -> Applied:
+    """Move ``call`` (locked by the caller) on ``event``; :class:`lifecycle.Refused` if the app's
+    command does not apply."""
+    transition = lifecycle.step(view(call), event)
+    leg = repository.active_leg(session, call.id)
+    call.state = transition.state.value
+    if transition.state is CallState.CONNECTED and not call.answered:
+        call.answered = True
+        call.connected_at = now
+    if transition.end_reason is not None:
+        call.end_reason = transition.end_reason.value
+    if transition.state is CallState.ENDED and call.ended_at is None:
+        call.ended_at = now
+        call.ring_deadline = None
+    command = _command(session, call, leg, transition, redirect_uri, now)
+    if transition.state is CallState.ENDED and leg is not None:
+        repository.end_leg(session, leg.id, now)
+    if transition.callback is not None and call.callback_subscription_id is not None:
+        result = None
+        if transition.callback is not lifecycle.Callback.CALL_CONNECTED:
+            sip_status = transition.result_code if transition.result_code >= 300 else None
+            result = callbacks.result_information(
+                transition.result_code, transition.result_subcode, transition.result_message, sip_status
+            )
+        publish(
+            session,
+            resource_id=call.resource_id,
+            event_type=callbacks.callback_type(transition.callback),
+            subject=callbacks.callback_subject(call.id),
+            data=callbacks.callback_data(ids(call), call.operation_context, result),
+            event_time=now,
+            subscription_id=call.callback_subscription_id,
+        )
+    session.flush()
+    return Applied(transition, call.sip_process, command)
+
+
+def _command(
+    session: Session,
+    call: Call,
+    leg: CallLeg | None,
+    transition: Transition,
+    redirect_uri: str | None,
+    now: datetime,
+) -> Command | None:
+    action = transition.sip
+    if action is SipAction.DIAL_NEXT:
+        if leg is not None:
+            repository.end_leg(session, leg.id, now)
+        call.destination_index += 1
+        return dial(session, call, now)
+    if action is None or leg is None:
+        return None
+    if action is SipAction.ANSWER:
+        return Answer(leg.id)
+    if action is SipAction.REJECT:
+        status = transition.sip_status or 480
+        return Reject(leg.id, status, REASON_PHRASES.get(status, ""))
+    if action is SipAction.REDIRECT:
+        assert redirect_uri is not None, "a redirect needs its target"
+        return Redirect(leg.id, redirect_uri)
+    return Hangup(leg.id)
+
+
+def dial(session: Session, call: Call, now: datetime) -> MakeCall:
+    """A new leg of an outbound call to its current destination, and the INVITE that places it."""
+    destination = call.destinations[call.destination_index]
+    leg = CallLeg(
+        id=new_uuid().replace("-", ""),
+        call_id=call.id,
+        sip_process=call.sip_process,
+        number=call.target_number,
+        remote=f"{destination['host']}:{destination['port']}",
+        created_at=now,
+    )
+    repository.add_leg(session, leg)
+    transport = destination.get("transport", "udp")
+    target = f"sip:{call.target_number}@{destination['host']}:{destination['port']}"
+    if transport != "udp":
+        target += f";transport={transport}"
+    return MakeCall(
+        leg.id,
+        target,
+        f"sip:{call.source_number}@{destination['host']}",
+        display_name=call.caller_display_name,
+        username=destination.get("username"),
+        password=destination.get("password"),
+        headers=(("P-Asserted-Identity", f"<sip:{call.source_number}@{destination['host']}>"),),
+    )

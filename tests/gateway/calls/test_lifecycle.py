@@ -1,0 +1,139 @@
+"""The call state machine: properties over every state and input, and the paths of issue 12."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.calls.lifecycle import (
+    AppAnswer,
+    AppHangup,
+    AppRedirect,
+    AppReject,
+    Callback,
+    CallState,
+    CallView,
+    Direction,
+    EndReason,
+    LegConnected,
+    LegEnded,
+    Refusal,
+    Refused,
+    RejectReason,
+    RingTimeout,
+    SipAction,
+    connection_state,
+    failover,
+    step,
+)
+
+APP = (AppAnswer, AppReject, AppRedirect, AppHangup)
+inputs = st.one_of(
+    st.just(AppAnswer()),
+    st.builds(AppReject, st.sampled_from(RejectReason)),
+    st.just(AppRedirect("+15550001")),
+    st.just(AppHangup()),
+    st.just(RingTimeout()),
+    st.just(LegConnected()),
+    st.builds(LegEnded, st.integers(100, 699), st.text(max_size=5), st.booleans()),
+)
+views = st.builds(
+    CallView, st.sampled_from(CallState), st.sampled_from(Direction), st.booleans(), st.integers(0, 3)
+)
+
+
+@given(views, inputs)
+def test_every_input_either_moves_the_call_or_is_refused_with_an_api_answer(
+    call: CallView, event: object
+) -> None:
+    try:
+        transition = step(call, event)  # type: ignore[arg-type]
+    except Refused:
+        assert isinstance(event, APP)  # only the app's commands are refused
+        return
+    if call.state is CallState.ENDED:
+        assert transition.state is CallState.ENDED
+        assert transition.sip is None
+        assert transition.callback is None
+    if transition.state is CallState.ENDED and call.state is not CallState.ENDED:
+        assert transition.end_reason is not None
+    if transition.sip is SipAction.REJECT:
+        assert transition.sip_status in (403, 480, 486)
+    if transition.callback is not None:
+        assert call.state is not CallState.OFFERED  # no app callback before the app answered
+
+
+@given(views, st.builds(LegEnded, st.integers(100, 699), st.text(max_size=5), st.booleans()))
+def test_a_leg_ending_always_ends_the_call_unless_it_fails_over(call: CallView, ended: LegEnded) -> None:
+    transition = step(call, ended)
+    if transition.sip is SipAction.DIAL_NEXT:
+        assert call.state is CallState.DIALING
+        assert call.destinations_left > 0
+        assert failover(ended.status)
+    else:
+        assert transition.state is CallState.ENDED
+
+
+def test_inbound_answer_connect_far_end_bye() -> None:
+    offered = CallView(CallState.OFFERED, Direction.INBOUND)
+    answering = step(offered, AppAnswer())
+    assert (answering.state, answering.sip) == (CallState.ANSWERING, SipAction.ANSWER)
+    connected = step(CallView(answering.state, Direction.INBOUND), LegConnected())
+    assert (connected.state, connected.callback) == (CallState.CONNECTED, Callback.CALL_CONNECTED)
+    ended = step(CallView(CallState.CONNECTED, Direction.INBOUND, answered=True), LegEnded(200, "BYE"))
+    assert (ended.state, ended.end_reason, ended.callback) == (
+        CallState.ENDED,
+        EndReason.FAR_END,
+        Callback.CALL_DISCONNECTED,
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"), [(RejectReason.NONE, 480), (RejectReason.BUSY, 486), (RejectReason.FORBIDDEN, 403)]
+)
+def test_reject_reasons_map_to_sip(reason: RejectReason, status: int) -> None:
+    transition = step(CallView(CallState.OFFERED, Direction.INBOUND), AppReject(reason))
+    assert (transition.sip, transition.sip_status, transition.end_reason) == (
+        SipAction.REJECT,
+        status,
+        EndReason.REJECTED,
+    )
+
+
+def test_ring_timeout_is_480_and_a_later_answer_conflicts() -> None:
+    transition = step(CallView(CallState.OFFERED, Direction.INBOUND), RingTimeout())
+    assert (transition.state, transition.sip_status) == (CallState.ENDED, 480)
+    with pytest.raises(Refused) as refused:
+        step(CallView(CallState.ENDED, Direction.INBOUND), AppAnswer())
+    assert refused.value.refusal is Refusal.NOT_FOUND
+    with pytest.raises(Refused) as twice:
+        step(CallView(CallState.CONNECTED, Direction.INBOUND), AppAnswer())
+    assert twice.value.refusal is Refusal.CONFLICT
+
+
+def test_outbound_fails_over_on_5xx_then_reports_create_call_failed() -> None:
+    dialing = CallView(CallState.DIALING, Direction.OUTBOUND, destinations_left=1)
+    assert step(dialing, LegEnded(503)).sip is SipAction.DIAL_NEXT
+    assert step(dialing, LegEnded(486)).callback is Callback.CREATE_CALL_FAILED  # busy: no failover
+    last = step(CallView(CallState.DIALING, Direction.OUTBOUND), LegEnded(503, "Service Unavailable"))
+    assert (last.callback, last.result_code, last.result_message) == (
+        Callback.CREATE_CALL_FAILED,
+        503,
+        "Service Unavailable",
+    )
+
+
+def test_a_dead_worker_ends_a_connected_call_saying_why() -> None:
+    transition = step(
+        CallView(CallState.CONNECTED, Direction.INBOUND, True), LegEnded(500, "worker died", True)
+    )
+    assert transition.end_reason is EndReason.WORKER_DIED
+    assert "worker" in transition.result_message
+    assert transition.result_code == 500
+
+
+def test_connection_states_are_acs_values() -> None:
+    assert {connection_state(s) for s in CallState} <= {
+        "unknown", "connecting", "connected", "disconnecting", "disconnected"
+    }  # fmt: skip
