@@ -131,16 +131,30 @@ def add(
 
 @smpp_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """List SMPP connections."""
-    from gateway.sms import connections
+    """List SMPP connections and the state of their binds (as the SMPP process publishes it)."""
+    from gateway.core.db import utcnow
+    from gateway.sms.bind_status import connections_with_status
 
     with _database().session() as session:
-        rows = [connections.connection_json(c) for c in connections.list_connections(session)]
+        rows = connections_with_status(session, utcnow())
     if as_json:
         _print_json(rows)
         return
     print_table(
-        ("name", "host", "port", "system_id", "bind mode", "window", "max rate"),
+        (
+            "name",
+            "host",
+            "port",
+            "system_id",
+            "bind mode",
+            "window",
+            "max rate",
+            "state",
+            "since",
+            "last error",
+            "window in use",
+            "sent last min",
+        ),
         [
             (
                 row["name"],
@@ -150,6 +164,11 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
                 row["bindMode"],
                 row["windowSize"],
                 row["maxSubmitsPerSecond"],
+                row["state"],
+                row["stateSince"],
+                row["lastError"],
+                row["windowInUse"],
+                row["sentLastMinute"],
             )
             for row in rows
         ],

@@ -67,6 +67,25 @@ class SmppRoute(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class SmppBindStatus(Base):
+    """One bind's status as the SMPP process holding it last published it (every second): the
+    API and the CLI read it; a row not refreshed for a few seconds belongs to a process gone."""
+
+    __tablename__ = "smpp_bind_status"
+
+    connection_id: Mapped[str] = mapped_column(
+        ForeignKey("smpp_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    process: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid
+    health: Mapped[str] = mapped_column(String(16))  # bound | connecting | failing | stopped
+    state: Mapped[str] = mapped_column(String(16))  # the bind's own state (sms.bind_types.BindState)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(String(256), default="")
+    window_in_use: Mapped[int] = mapped_column(Integer, default=0)
+    sent_last_minute: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class SmsMessage(Base):
     """One outgoing message to one recipient. Its ``state`` is the message lifecycle's
     (gateway/sms/lifecycle.py): queued -> submitted -> delivered | failed | expired."""

@@ -27,7 +27,7 @@ from gateway.core.db import utcnow
 from gateway.core.errors import AcsError, NotFound
 from gateway.core.http_errors import error_answer, problem_response
 from gateway.core.openapi import request_body
-from gateway.sms import connections, reports
+from gateway.sms import bind_status, connections, reports
 from gateway.sms.optouts import OptOutAction, optouts
 from gateway.sms.schemas import (
     OPTOUT_API_VERSION,
@@ -131,7 +131,7 @@ async def create_connection(request: Request, database: AppDatabase) -> dict[str
 @admin_router.get("/smpp/connections")
 def list_connections(database: AppDatabase) -> dict[str, Any]:
     with database.session() as session:
-        return {"value": [connections.connection_json(c) for c in connections.list_connections(session)]}
+        return {"value": bind_status.connections_with_status(session, utcnow())}
 
 
 @admin_router.delete("/smpp/connections/{name}", status_code=204)

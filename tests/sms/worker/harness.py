@@ -38,7 +38,9 @@ class Harness:
         # POST /sms's hook: jobs published after the commit (here on the filesystem broker)
         self.jobs = SendJobPublisher(lambda: create_celery(settings), queue=settings.sms_job_queue)
 
-    def connect(self, name: str, smsc: SmscProcess, prefix: str = "+", **extra: Any) -> None:
+    def connect(
+        self, name: str, smsc: SmscProcess, prefix: str = "+", password: str | None = None, **extra: Any
+    ) -> None:
         with self.database.session() as session:
             connections.add_connection(
                 session,
@@ -47,7 +49,7 @@ class Harness:
                     host=smsc.host,
                     port=smsc.port,
                     system_id=smsc.system_id,
-                    password=smsc.password,
+                    password=smsc.password if password is None else password,
                     reconnect_backoff_initial=0.05,
                     reconnect_backoff_max=0.5,
                     **extra,
@@ -68,6 +70,7 @@ class Harness:
             self.process.stop()
             self.thread.join(timeout=15)
             assert not self.thread.is_alive()
+            self.process = self.thread = None
 
     def send(
         self,
