@@ -77,7 +77,7 @@ def add(
     max_rate: Annotated[float, typer.Option("--max-rate", help="Submits per second (0: unlimited).")] = 0.0,
     enquire_link_interval: Annotated[float, typer.Option("--enquire-link-interval")] = 30.0,
     reconnect_backoff_initial: Annotated[float, typer.Option("--reconnect-backoff-initial")] = 1.0,
-    reconnect_backoff_max: Annotated[float, typer.Option("--reconnect-backoff-max")] = 60.0,
+    reconnect_backoff_max: Annotated[float, typer.Option("--reconnect-backoff-max")] = 10.0,
     data_coding: Annotated[str, typer.Option("--data-coding", help="auto | gsm7 | ucs2")] = "auto",
     resp_id_format: Annotated[
         str, typer.Option("--resp-id-format", help="Message ids in submit_sm_resp: as-is | hex | decimal")

@@ -87,6 +87,7 @@ class SmppProcess:
         self.next_reconcile = 0.0
         self._writer_thread: threading.Thread | None = None
         self.status = StatusPublisher(database, lambda: self.binds)
+        self.bound_connections: set[str] = set()
 
     # running --------------------------------------------------------------------------------------
 
@@ -107,6 +108,7 @@ class SmppProcess:
                     if not status_started:  # once the binds exist
                         self.status.start()
                         status_started = True
+                self.release_on_bind()
                 # Cleared before claiming, so a job or a finished batch arriving while we claim
                 # is not forgotten: the wait below then returns at once.
                 self.wakeup.clear()
@@ -237,6 +239,25 @@ class SmppProcess:
         return callback
 
     # claiming and submitting ----------------------------------------------------------------------
+
+    def release_on_bind(self) -> None:
+        """When a bind comes up, what waits for a bind goes at once: claimed by id like a job's
+        messages (waiting was not an attempt, so they kept no backoff of their own)."""
+        bound = {cid for cid, bind in self.binds.items() if bind.state is BindState.BOUND}
+        came_up = bound - self.bound_connections
+        self.bound_connections = bound
+        if not came_up:
+            return
+        try:
+            with self.database.session() as session:
+                released = repository.release_waiting_for_bind(session, utcnow())
+        except Exception:
+            log.exception("releasing the messages waiting for a bind failed")
+            self.bound_connections -= came_up  # try again on the next turn
+            return
+        if released:
+            log.info("a bind came up: %d messages waiting for one go now", len(released))
+            self.jobs.add(released)
 
     def bound(self) -> bool:
         return any(bind.state is BindState.BOUND for bind in self.binds.values())

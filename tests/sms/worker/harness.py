@@ -41,6 +41,8 @@ class Harness:
     def connect(
         self, name: str, smsc: SmscProcess, prefix: str = "+", password: str | None = None, **extra: Any
     ) -> None:
+        """A connection to ``smsc`` routing ``prefix``; fast reconnects unless ``extra`` says."""
+        spec: dict[str, Any] = {"reconnect_backoff_initial": 0.05, "reconnect_backoff_max": 0.5} | extra
         with self.database.session() as session:
             connections.add_connection(
                 session,
@@ -50,9 +52,7 @@ class Harness:
                     port=smsc.port,
                     system_id=smsc.system_id,
                     password=smsc.password if password is None else password,
-                    reconnect_backoff_initial=0.05,
-                    reconnect_backoff_max=0.5,
-                    **extra,
+                    **spec,
                 ),
             )
             connections.add_route(session, RouteCreate(prefix=prefix, connection=name))
