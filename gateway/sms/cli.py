@@ -252,3 +252,94 @@ def route_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
     print_table(
         ("prefix", "connection", "priority"), [(r["prefix"], r["connection"], r["priority"]) for r in rows]
     )
+
+
+sms_app = typer.Typer(help="Outgoing messages: look one up, search them.", no_args_is_help=True)
+
+
+@sms_app.callback()
+def sms() -> None:
+    prepare_offline_command()
+
+
+@sms_app.command("list")
+def sms_list(
+    to: Annotated[str | None, typer.Option("--to", help="Recipient (E.164, e.g. +14255550123).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Sender number.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="queued | submitted | delivered | failed | expired")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="30m, 2h, 1d or an ISO 8601 time.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Outgoing messages, newest first, filtered by recipient, sender, status and age."""
+    from gateway.core.db import utcnow
+    from gateway.core.errors import AcsError
+    from gateway.sms import history
+
+    try:
+        moment = history.parse_since(since, utcnow()) if since else None
+        with _database().session() as session:
+            rows = history.list_messages(
+                session, to_number=to, from_number=from_, status=status, since=moment, limit=limit
+            )
+    except AcsError as exc:
+        raise _fail(exc.message, 2) from exc
+    if as_json:
+        _print_json(rows)
+        return
+    print_table(
+        ("id", "created", "from", "to", "status", "delivery status", "parts", "attempts"),
+        [
+            (
+                row["id"],
+                row["createdAt"],
+                row["from"],
+                row["to"],
+                row["status"],
+                row["deliveryStatus"],
+                row["segmentCount"],
+                row["attempts"],
+            )
+            for row in rows
+        ],
+    )
+
+
+def _step_detail(step: dict[str, Any]) -> str:
+    keys = [k for k in step if k not in ("at", "step") and step[k] is not None]
+    return ", ".join(f"{key} {step[key]}" for key in keys)
+
+
+@sms_app.command("show")
+def sms_show(
+    message_id: Annotated[str, typer.Argument(help="The message id (Outgoing_...).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One message's whole history: accepted, each part submitted, receipts, events, deliveries."""
+    from gateway.core.errors import AcsError
+    from gateway.sms import history
+
+    try:
+        with _database().session() as session:
+            data = history.message_history(session, message_id)
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+    if as_json:
+        _print_json(data)
+        return
+    for label, key in (
+        ("id", "id"),
+        ("from", "from"),
+        ("to", "to"),
+        ("status", "status"),
+        ("delivery status", "deliveryStatus"),
+        ("details", "deliveryStatusDetails"),
+        ("parts", "segmentCount"),
+        ("attempts", "attempts"),
+        ("connection", "connection"),
+    ):
+        if data[key] is not None:
+            console.print(f"{label}: {data[key]}", markup=False, highlight=False)
+    print_table(("at", "step", "detail"), [(s["at"], s["step"], _step_detail(s)) for s in data["history"]])
