@@ -19,6 +19,7 @@ from kombu import entity, messaging
 from prometheus_client import Counter
 
 from gateway.core.broker import LOCAL_BROKER_SCHEME
+from gateway.core.metrics import owned_by
 from sip.worker.messages import Command, MessageError, decode, encode, is_command
 
 log = logging.getLogger("trunkline.calls.commands")
@@ -38,6 +39,8 @@ COMMANDS_RECEIVED = Counter(
 COMMANDS_REJECTED = Counter(
     "trunkline_call_commands_rejected_total", "Messages on a SIP process's queue that were not commands."
 )
+owned_by("api", COMMANDS_PUBLISHED)
+owned_by("sip", COMMANDS_RECEIVED, COMMANDS_REJECTED)
 
 
 def command_queue(process: str) -> Any:

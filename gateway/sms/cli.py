@@ -51,9 +51,9 @@ def smpp(
     from gateway.roles import SMPP
 
     if metrics_port is not None:
-        from prometheus_client import start_http_server
+        from gateway.core.metrics import serve_metrics
 
-        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from outside
+        serve_metrics(SMPP.name, metrics_port)
     SMPP.entry_point.load()(get_settings())  # sms.worker.main:run_smpp, named, not imported
 
 
