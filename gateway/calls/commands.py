@@ -27,6 +27,9 @@ Exchange: Any = entity.Exchange
 Queue: Any = entity.Queue
 
 QUEUE_PREFIX = "trunkline.sip."
+# An outbound call's first INVITE: every SIP process consumes this queue too, and the one that
+# takes the command places the call and records itself on it (repository.place_leg).
+PLACE_QUEUE = QUEUE_PREFIX + "place"
 
 COMMANDS_PUBLISHED = Counter(
     "trunkline_call_commands_published_total", "Call commands the API sent to SIP processes."
@@ -36,6 +39,11 @@ COMMANDS_PUBLISHED = Counter(
 def command_queue(process: str) -> Any:
     name = QUEUE_PREFIX + process
     return Queue(name, Exchange(name, type="direct"), routing_key=name, durable=False)
+
+
+def place_queue() -> Any:
+    """The queue the SIP processes compete for: new outbound calls."""
+    return Queue(PLACE_QUEUE, Exchange(PLACE_QUEUE, type="direct"), routing_key=PLACE_QUEUE, durable=False)
 
 
 class CommandPublisher:
@@ -55,8 +63,10 @@ class CommandPublisher:
             return self._app
 
     def send(self, process: str, command: Command) -> None:
+        """``command`` to the SIP process ``process``; with no process (a call no SIP process
+        holds yet: its first INVITE), to the queue every SIP process competes for."""
         app = self._celery()
-        queue = command_queue(process)
+        queue = command_queue(process) if process else place_queue()
         with app.producer_or_acquire() as producer:
             producer.publish(
                 encode(command).decode(),

@@ -13,7 +13,7 @@ from celery import Celery
 from kombu import messaging
 from prometheus_client import Counter
 
-from gateway.calls.commands import command_queue
+from gateway.calls.commands import command_queue, place_queue
 from gateway.core.broker import LOCAL_BROKER_SCHEME
 from sip.worker.messages import Command, MessageError, decode, is_command
 
@@ -30,12 +30,14 @@ COMMANDS_REJECTED = Counter(
 
 
 class CommandConsumer:
-    """Takes the commands of one SIP process off its queue in a thread and hands each to
-    ``on_command`` (the pool's ``send``); reconnects with backoff when the broker goes."""
+    """Takes the commands of one SIP process off its queue (and new calls off the shared one)
+    in a thread and hands each to ``on_command`` (the pool's ``send``); reconnects with backoff
+    when the broker goes."""
 
     def __init__(self, app: Celery, process: str, on_command: Callable[[Command], object]) -> None:
         self.app = app
         self.queue = command_queue(process)
+        self.queues = [self.queue, place_queue()]  # its own, and new outbound calls
         self.on_command = on_command
         self.stop_event = threading.Event()
         self.connected = threading.Event()
@@ -61,7 +63,7 @@ class CommandConsumer:
                     connection.ensure_connection(max_retries=1)
                     with (
                         connection.channel() as channel,
-                        Consumer(channel, queues=[self.queue], callbacks=[self._on_message], accept=["json"]),
+                        Consumer(channel, queues=self.queues, callbacks=[self._on_message], accept=["json"]),
                     ):
                         self.connected.set()
                         delay = 0.2
