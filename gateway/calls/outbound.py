@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gateway.calls import callbacks, repository, sip_routing, transitions
-from gateway.calls.connections import Done, _object, _optional_text, _phone_target, _text
+from gateway.calls.connections import Done, optional_text, phone_target, request_object, required_text
 from gateway.calls.lifecycle import CallState, Direction, LegEnded, Transition
 from gateway.calls.models import Call
 from gateway.calls.routing import Destination, RouteSource
@@ -43,25 +43,25 @@ class CallerIdNotAllowed(AcsError):
         )
 
 
-def _target(body: dict[str, Any]) -> str:
+def call_target(body: dict[str, Any]) -> str:
     targets = body.get("targets")
     if not isinstance(targets, list) or not targets:
         raise BadRequest("targets is required: one PSTN phone number.", "targets")
     if len(targets) != 1:
         raise BadRequest("Only one target is supported: a PSTN phone number.", "targets")
     try:
-        return _phone_target(targets[0])
+        return phone_target(targets[0])
     except BadRequest as exc:
         raise BadRequest(exc.message, "targets") from exc
 
 
-def _caller_id(body: dict[str, Any]) -> str:
+def caller_id(body: dict[str, Any]) -> str:
     raw = body.get("sourceCallerIdNumber")
     value = raw.get("value") if isinstance(raw, dict) else None
     if not isinstance(value, str) or not value:
         raise BadRequest("sourceCallerIdNumber is required to call a PSTN number.", "sourceCallerIdNumber")
     try:
-        return _phone_target({"phoneNumber": {"value": value}})
+        return phone_target({"phoneNumber": {"value": value}})
     except BadRequest as exc:
         raise BadRequest(
             "sourceCallerIdNumber must be an E.164 phone number.", "sourceCallerIdNumber"
@@ -94,12 +94,12 @@ def create_call(
 ) -> Done:
     """Check the request, store the call (DIALING) and return the first INVITE to place, or
     the call already failed (no route)."""
-    body = _object(body)
-    callback_uri = _text(body, "callbackUri")
-    target = _target(body)
-    caller = _caller_id(body)
-    display_name = _optional_text(body, "sourceDisplayName") or ""
-    operation_context = _optional_text(body, "operationContext")
+    body = request_object(body)
+    callback_uri = required_text(body, "callbackUri")
+    target = call_target(body)
+    caller = caller_id(body)
+    display_name = optional_text(body, "sourceDisplayName") or ""
+    operation_context = optional_text(body, "operationContext")
     owned = owned_number(session, resource_id, caller)
     if owned is None or owned.calling not in OUTBOUND_CAPABILITIES:
         raise CallerIdNotAllowed(caller)
