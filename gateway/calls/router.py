@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from gateway.calls import connections, service, sip_routing
+from gateway.calls import connections, outbound, service, sip_routing
 from gateway.calls.schemas import SIP_CONFIGURATION_PATCH_SCHEMA, RouteSpec, TrunkSpec, describe
 from gateway.calls.sip_configuration import API_VERSION
 from gateway.core.auth import AppDatabase, AuthenticatedTenant, api_version, require_operator
@@ -20,6 +20,7 @@ from gateway.core.db import utcnow
 from gateway.core.errors import AcsError, BadRequest
 from gateway.core.openapi import request_body
 from gateway.events.runtime import limits_from_settings, policy_from_settings
+from sip.worker.messages import MakeCall
 
 router = APIRouter(tags=["sip routing"], dependencies=[api_version(API_VERSION)])
 admin_router = APIRouter(prefix="/admin/sip", tags=["admin: sip"], dependencies=[Depends(require_operator)])
@@ -132,9 +133,34 @@ def _calling(request: Request) -> tuple[Any, connections.Keys]:
 
 
 def _send(publisher: Any, done: connections.Done) -> None:
-    """After the commit: the worker command to the SIP process holding the call."""
-    if done.applied.command is not None and done.applied.process:
-        publisher.send(done.applied.process, done.applied.command)
+    """After the commit: the worker command to the SIP process holding the call (a new call's
+    first INVITE, which no process holds yet, to the queue they all take new calls from)."""
+    command = done.applied.command
+    if command is not None and (done.applied.process or isinstance(command, MakeCall)):
+        publisher.send(done.applied.process, command)
+
+
+@calling_router.post("/callConnections", status_code=201)
+async def create_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
+    body = json_body(await request.body())
+    publisher, _ = _calling(request)
+    settings = request.app.state.settings
+
+    def run() -> dict[str, Any]:
+        with database.session() as session:
+            done = outbound.create_call(
+                session,
+                tenant.resource_id,
+                body,
+                policy_from_settings(settings),
+                limits_from_settings(settings),
+                utcnow(),
+            )
+            result = connections.properties(done.call)
+        _send(publisher, done)
+        return result
+
+    return await run_in_threadpool(run)
 
 
 @calling_router.post("/callConnections:answer")
