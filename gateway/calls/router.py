@@ -12,7 +12,16 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.calls import connections, outbound, service, sip_routing
-from gateway.calls.schemas import SIP_CONFIGURATION_PATCH_SCHEMA, RouteSpec, TrunkSpec, describe
+from gateway.calls.schemas import (
+    ANSWER_CALL_SCHEMA,
+    CREATE_CALL_SCHEMA,
+    REDIRECT_CALL_SCHEMA,
+    REJECT_CALL_SCHEMA,
+    SIP_CONFIGURATION_PATCH_SCHEMA,
+    RouteSpec,
+    TrunkSpec,
+    describe,
+)
 from gateway.calls.sip_configuration import API_VERSION
 from gateway.core.auth import AppDatabase, AuthenticatedTenant, api_version, require_operator
 from gateway.core.bodies import json_body
@@ -140,7 +149,7 @@ def _send(publisher: Any, done: connections.Done) -> None:
         publisher.send(done.applied.process, command)
 
 
-@calling_router.post("/callConnections", status_code=201)
+@calling_router.post("/callConnections", status_code=201, openapi_extra=request_body(CREATE_CALL_SCHEMA))
 async def create_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
     body = json_body(await request.body())
     publisher, _ = _calling(request)
@@ -163,7 +172,7 @@ async def create_call(request: Request, tenant: AuthenticatedTenant, database: A
     return await run_in_threadpool(run)
 
 
-@calling_router.post("/callConnections:answer")
+@calling_router.post("/callConnections:answer", openapi_extra=request_body(ANSWER_CALL_SCHEMA))
 async def answer_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
     body = json_body(await request.body())
     publisher, keys = _calling(request)
@@ -187,7 +196,9 @@ async def answer_call(request: Request, tenant: AuthenticatedTenant, database: A
     return await run_in_threadpool(run)
 
 
-@calling_router.post("/callConnections:reject", status_code=204)
+@calling_router.post(
+    "/callConnections:reject", status_code=204, openapi_extra=request_body(REJECT_CALL_SCHEMA)
+)
 async def reject_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:
     body = json_body(await request.body())
     publisher, keys = _calling(request)
@@ -201,7 +212,9 @@ async def reject_call(request: Request, tenant: AuthenticatedTenant, database: A
     return Response(status_code=204)
 
 
-@calling_router.post("/callConnections:redirect", status_code=204)
+@calling_router.post(
+    "/callConnections:redirect", status_code=204, openapi_extra=request_body(REDIRECT_CALL_SCHEMA)
+)
 async def redirect_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:
     body = json_body(await request.body())
     publisher, keys = _calling(request)
