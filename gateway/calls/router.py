@@ -5,6 +5,7 @@ sip_routing.py and the pure modules they use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -200,28 +201,29 @@ async def answer_call(request: Request, tenant: AuthenticatedTenant, database: A
     "/callConnections:reject", status_code=204, openapi_extra=request_body(REJECT_CALL_SCHEMA)
 )
 async def reject_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:
-    body = json_body(await request.body())
-    publisher, keys = _calling(request)
-
-    def run() -> None:
-        with database.session() as session:
-            done = connections.reject(session, keys, tenant.resource_id, body, utcnow())
-        _send(publisher, done)
-
-    await run_in_threadpool(run)
-    return Response(status_code=204)
+    return await _refuse(request, tenant, database, connections.reject)
 
 
 @calling_router.post(
     "/callConnections:redirect", status_code=204, openapi_extra=request_body(REDIRECT_CALL_SCHEMA)
 )
 async def redirect_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:
+    return await _refuse(request, tenant, database, connections.redirect)
+
+
+async def _refuse(
+    request: Request,
+    tenant: AuthenticatedTenant,
+    database: AppDatabase,
+    rule: Callable[..., connections.Done],
+) -> Response:
+    """:reject and :redirect: the rule decides on the ringing call, the SIP process answers it."""
     body = json_body(await request.body())
     publisher, keys = _calling(request)
 
     def run() -> None:
         with database.session() as session:
-            done = connections.redirect(session, keys, tenant.resource_id, body, utcnow())
+            done = rule(session, keys, tenant.resource_id, body, utcnow())
         _send(publisher, done)
 
     await run_in_threadpool(run)
