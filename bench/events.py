@@ -156,6 +156,7 @@ def main() -> None:
             TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS="0.02",
             TRUNKLINE_EVENTS_DELIVERY_BATCH_SIZE=str(args.batch_size),
             TRUNKLINE_LOG_LEVEL="WARNING",
+            TRUNKLINE_SECRETS_KEYS=os.environ["TRUNKLINE_SECRETS_KEYS"],
         )
         for n in range(args.processes):
             log = (tmp / f"worker{n}.log").open("wb")

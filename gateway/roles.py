@@ -57,7 +57,7 @@ SMPP = Role("smpp", "smpp", EntryPoint("sms.worker.main", "run_smpp"), supervise
 SIP = Role(
     "sip",
     "sip",
-    EntryPoint("gateway.calls.sip_process", "run_sip_process"),
+    EntryPoint("sip.control.process", "run_sip_process"),
     supervised=True,
     metrics_port=9466,
 )

@@ -51,8 +51,7 @@ def local_roles() -> list[Child]:
 
     The SIP role runs with ``--edge none`` when Kamailio is not installed (one worker faces the
     trunk: 4 calls), and says how to get more."""
-    from sip.worker.config import MAX_CALLS_PER_WORKER
-    from sip.worker.main import NO_EDGE_HINT, kamailio_available
+    from sip.worker.config import MAX_CALLS_PER_WORKER, NO_EDGE_HINT, kamailio_available
 
     python = sys.executable
     children = []

@@ -20,7 +20,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-from gateway.roles import SMPP
+from gateway.roles import SIP, SMPP
 
 PACKAGES = ("gateway", "sms", "sip")
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,9 +177,9 @@ def test_no_new_import_cycle_counting_late_imports() -> None:
     assert set(ALLOWED_CYCLES) <= set(strongly_connected(edges)), "a cycle is gone: unlist it"
 
 
-@pytest.mark.parametrize("module", [SMPP.entry_point.module, "gateway.core.errors"])
+@pytest.mark.parametrize("module", [SMPP.entry_point.module, SIP.entry_point.module, "gateway.core.errors"])
 def test_importing_leaves_fastapi_out(module: str) -> None:
-    """The SMPP worker (and the errors it raises) run without the web framework."""
+    """The SMPP and SIP workers (and the errors they raise) run without the web framework."""
     code = (
         f"import sys, {module}; "
         "print(sorted({name.split('.')[0] for name in sys.modules} & {'fastapi', 'starlette', 'uvicorn'}))"

@@ -58,8 +58,8 @@ def sip_process(
     if ctx.invoked_subcommand is not None:
         prepare_offline_command()
         return
-    from gateway.calls.sip_process import run_sip_process
-    from sip.worker.main import EdgeKind
+    from gateway.roles import SIP
+    from sip.worker.config import EdgeKind
 
     settings = get_settings()
 
@@ -71,7 +71,7 @@ def sip_process(
         from gateway.core.metrics import serve_metrics
 
         serve_metrics("sip", metrics_port)
-    run_sip_process(
+    SIP.entry_point.load()(  # sip.control.process:run_sip_process, named, not imported
         settings,
         workers=workers,
         edge=edge_kind,

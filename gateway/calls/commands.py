@@ -1,8 +1,9 @@
 """Call commands from any API process to the ``trunkline sip`` process holding the call.
 
 Each SIP process consumes its own broker queue, ``trunkline.sip.<process id>`` (the id is in
-every call row it holds). A message is the worker command's own wire form
-(``sip.worker.messages.encode``, a JSON object); the SIP process hands it to its pool as is.
+every call row it holds), in sip.control.commands; this module is the API's side. A message is
+the worker command's own wire form (``sip.worker.messages.encode``, a JSON object); the SIP
+process hands it to its pool as is.
 The call row is the truth: the API commits the state change first and publishes after, so a
 command lost with the broker leaves a call the ring timer or the far end ends.
 """
@@ -15,37 +16,36 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
-from kombu import entity, messaging
+from kombu import entity
 from prometheus_client import Counter
 
-from gateway.core.broker import LOCAL_BROKER_SCHEME
 from gateway.core.metrics import owned_by
-from sip.worker.messages import Command, MessageError, decode, encode, is_command
+from sip.worker.messages import Command, encode
 
 log = logging.getLogger("trunkline.calls.commands")
 
 Exchange: Any = entity.Exchange
 Queue: Any = entity.Queue
-Consumer: Any = messaging.Consumer
 
 QUEUE_PREFIX = "trunkline.sip."
+# An outbound call's first INVITE: every SIP process consumes this queue too, and the one that
+# takes the command places the call and records itself on it (repository.place_leg).
+PLACE_QUEUE = QUEUE_PREFIX + "place"
 
 COMMANDS_PUBLISHED = Counter(
     "trunkline_call_commands_published_total", "Call commands the API sent to SIP processes."
 )
-COMMANDS_RECEIVED = Counter(
-    "trunkline_call_commands_received_total", "Call commands a SIP process took from its queue."
-)
-COMMANDS_REJECTED = Counter(
-    "trunkline_call_commands_rejected_total", "Messages on a SIP process's queue that were not commands."
-)
-owned_by("api", COMMANDS_PUBLISHED)
-owned_by("sip", COMMANDS_RECEIVED, COMMANDS_REJECTED)
+owned_by("api", COMMANDS_PUBLISHED)  # the SIP process's own counters are in sip.control.commands
 
 
 def command_queue(process: str) -> Any:
     name = QUEUE_PREFIX + process
     return Queue(name, Exchange(name, type="direct"), routing_key=name, durable=False)
+
+
+def place_queue() -> Any:
+    """The queue the SIP processes compete for: new outbound calls."""
+    return Queue(PLACE_QUEUE, Exchange(PLACE_QUEUE, type="direct"), routing_key=PLACE_QUEUE, durable=False)
 
 
 class CommandPublisher:
@@ -65,8 +65,10 @@ class CommandPublisher:
             return self._app
 
     def send(self, process: str, command: Command) -> None:
+        """``command`` to the SIP process ``process``; with no process (a call no SIP process
+        holds yet: its first INVITE), to the queue every SIP process competes for."""
         app = self._celery()
-        queue = command_queue(process)
+        queue = command_queue(process) if process else place_queue()
         with app.producer_or_acquire() as producer:
             producer.publish(
                 encode(command).decode(),
@@ -78,70 +80,3 @@ class CommandPublisher:
                 retry_policy={"max_retries": 3, "interval_start": 0.1, "interval_step": 0.2},
             )
         COMMANDS_PUBLISHED.inc()
-
-
-class CommandConsumer:
-    """Takes the commands of one SIP process off its queue in a thread and hands each to
-    ``on_command`` (the pool's ``send``); reconnects with backoff when the broker goes."""
-
-    def __init__(self, app: Celery, process: str, on_command: Callable[[Command], object]) -> None:
-        self.app = app
-        self.queue = command_queue(process)
-        self.on_command = on_command
-        self.stop_event = threading.Event()
-        self.connected = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sip-commands", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stop_event.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        delay = 0.2
-        options: dict[str, Any] = {}
-        if self.app.conf.broker_url == LOCAL_BROKER_SCHEME:
-            options["polling_interval"] = 0.02
-        while not self.stop_event.is_set():
-            try:
-                with self.app.connection_for_read(transport_options=options) as connection:
-                    connection.ensure_connection(max_retries=1)
-                    with (
-                        connection.channel() as channel,
-                        Consumer(channel, queues=[self.queue], callbacks=[self._on_message], accept=["json"]),
-                    ):
-                        self.connected.set()
-                        delay = 0.2
-                        while not self.stop_event.is_set():
-                            try:
-                                connection.drain_events(timeout=0.25)
-                            except TimeoutError:
-                                continue
-            except Exception as exc:  # the broker went away: reconnect after a pause
-                self.connected.clear()
-                log.warning(
-                    "call-command consumer: %s: %s; reconnecting in %.1fs", type(exc).__name__, exc, delay
-                )
-                self.stop_event.wait(delay)
-                delay = min(delay * 2, 5.0)
-        self.connected.clear()
-
-    def _on_message(self, body: Any, message: Any) -> None:
-        try:
-            command = decode(body.encode() if isinstance(body, str) else b"")
-            if not is_command(command):
-                raise MessageError("an event, not a command")
-        except MessageError as exc:
-            COMMANDS_REJECTED.inc()
-            log.warning("dropping a message on %s: %s", self.queue.name, exc)
-            message.ack()
-            return
-        COMMANDS_RECEIVED.inc()
-        try:
-            self.on_command(command)  # type: ignore[arg-type]
-        finally:
-            message.ack()

@@ -52,18 +52,18 @@ class Done:
     applied: transitions.Applied
 
 
-def _text(body: dict[str, Any], name: str) -> str:
+def required_text(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
         raise BadRequest(f"{name} is required and must be a string.", name, "BadRequest")
     return value
 
 
-def _optional_text(body: dict[str, Any], name: str) -> str | None:
-    return None if body.get(name) is None else _text(body, name)
+def optional_text(body: dict[str, Any], name: str) -> str | None:
+    return None if body.get(name) is None else required_text(body, name)
 
 
-def _object(body: Any) -> dict[str, Any]:
+def request_object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
     return body
@@ -109,10 +109,10 @@ def answer(
     limits: Limits,
     now: datetime,
 ) -> Done:
-    body = _object(body)
-    token = _text(body, "incomingCallContext")
-    callback_uri = _text(body, "callbackUri")
-    operation_context = _optional_text(body, "operationContext")
+    body = request_object(body)
+    token = required_text(body, "incomingCallContext")
+    callback_uri = required_text(body, "callbackUri")
+    operation_context = optional_text(body, "operationContext")
     call = _offered_call(session, keys, resource_id, token, now)
     if CallState(call.state) is not CallState.OFFERED:
         raise _refused(Refused(Refusal.CONFLICT, f"The call was already {call.state}."))
@@ -124,8 +124,8 @@ def answer(
 
 
 def reject(session: Session, keys: Keys, resource_id: str, body: Any, now: datetime) -> Done:
-    body = _object(body)
-    token = _text(body, "incomingCallContext")
+    body = request_object(body)
+    token = required_text(body, "incomingCallContext")
     raw_reason = body.get("callRejectReason", RejectReason.NONE.value)
     try:
         reason = RejectReason(raw_reason)
@@ -139,17 +139,17 @@ def redirect(session: Session, keys: Keys, resource_id: str, body: Any, now: dat
     """A 302 to the carrier the call came from, with the target number as Contact: the carrier
     places the new call itself, so no worker slot or media is held for it (an outbound leg
     bridged in would keep two legs and the audio in this gateway for the whole call)."""
-    body = _object(body)
-    token = _text(body, "incomingCallContext")
+    body = request_object(body)
+    token = required_text(body, "incomingCallContext")
     target = body.get("target")
-    number = _phone_target(target)
+    number = phone_target(target)
     call = _offered_call(session, keys, resource_id, token, now)
     leg = repository.active_leg(session, call.id)
     host = leg.remote if leg is not None and leg.remote else "invalid"
     return Done(call, _apply(session, call, AppRedirect(number), now, redirect_uri=f"sip:{number}@{host}"))
 
 
-def _phone_target(target: Any) -> str:
+def phone_target(target: Any) -> str:
     if isinstance(target, dict):
         phone = target.get("phoneNumber")
         raw = target.get("rawId")

@@ -219,6 +219,10 @@ def step(call: CallView, event: Input) -> Transition:  # noqa: PLR0911, PLR0912 
     if isinstance(event, LegConnected):
         if state in (CallState.ANSWERING, CallState.DIALING):
             return Transition(CallState.CONNECTED, callback=Callback.CALL_CONNECTED)
+        if state is CallState.DISCONNECTING and call.direction is Direction.OUTBOUND and not call.answered:
+            # the app hung up before the INVITE was answered (or before a SIP process took it):
+            # the callee picked up anyway, so end the leg now
+            return Transition(state, sip=SipAction.HANGUP)
         return Transition(state)
     return _leg_ended(call, event)
 

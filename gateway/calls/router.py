@@ -5,14 +5,24 @@ sip_routing.py and the pure modules they use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from gateway.calls import connections, service, sip_routing
-from gateway.calls.schemas import SIP_CONFIGURATION_PATCH_SCHEMA, RouteSpec, TrunkSpec, describe
+from gateway.calls import connections, outbound, service, sip_routing
+from gateway.calls.schemas import (
+    ANSWER_CALL_SCHEMA,
+    CREATE_CALL_SCHEMA,
+    REDIRECT_CALL_SCHEMA,
+    REJECT_CALL_SCHEMA,
+    SIP_CONFIGURATION_PATCH_SCHEMA,
+    RouteSpec,
+    TrunkSpec,
+    describe,
+)
 from gateway.calls.sip_configuration import API_VERSION
 from gateway.core.auth import AppDatabase, AuthenticatedTenant, api_version, require_operator
 from gateway.core.bodies import json_body
@@ -20,6 +30,7 @@ from gateway.core.db import utcnow
 from gateway.core.errors import AcsError, BadRequest
 from gateway.core.openapi import request_body
 from gateway.events.runtime import limits_from_settings, policy_from_settings
+from sip.worker.messages import MakeCall
 
 router = APIRouter(tags=["sip routing"], dependencies=[api_version(API_VERSION)])
 admin_router = APIRouter(prefix="/admin/sip", tags=["admin: sip"], dependencies=[Depends(require_operator)])
@@ -132,12 +143,37 @@ def _calling(request: Request) -> tuple[Any, connections.Keys]:
 
 
 def _send(publisher: Any, done: connections.Done) -> None:
-    """After the commit: the worker command to the SIP process holding the call."""
-    if done.applied.command is not None and done.applied.process:
-        publisher.send(done.applied.process, done.applied.command)
+    """After the commit: the worker command to the SIP process holding the call (a new call's
+    first INVITE, which no process holds yet, to the queue they all take new calls from)."""
+    command = done.applied.command
+    if command is not None and (done.applied.process or isinstance(command, MakeCall)):
+        publisher.send(done.applied.process, command)
 
 
-@calling_router.post("/callConnections:answer")
+@calling_router.post("/callConnections", status_code=201, openapi_extra=request_body(CREATE_CALL_SCHEMA))
+async def create_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
+    body = json_body(await request.body())
+    publisher, _ = _calling(request)
+    settings = request.app.state.settings
+
+    def run() -> dict[str, Any]:
+        with database.session() as session:
+            done = outbound.create_call(
+                session,
+                tenant.resource_id,
+                body,
+                policy_from_settings(settings),
+                limits_from_settings(settings),
+                utcnow(),
+            )
+            result = connections.properties(done.call)
+        _send(publisher, done)
+        return result
+
+    return await run_in_threadpool(run)
+
+
+@calling_router.post("/callConnections:answer", openapi_extra=request_body(ANSWER_CALL_SCHEMA))
 async def answer_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> dict[str, Any]:
     body = json_body(await request.body())
     publisher, keys = _calling(request)
@@ -161,28 +197,33 @@ async def answer_call(request: Request, tenant: AuthenticatedTenant, database: A
     return await run_in_threadpool(run)
 
 
-@calling_router.post("/callConnections:reject", status_code=204)
+@calling_router.post(
+    "/callConnections:reject", status_code=204, openapi_extra=request_body(REJECT_CALL_SCHEMA)
+)
 async def reject_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:
-    body = json_body(await request.body())
-    publisher, keys = _calling(request)
-
-    def run() -> None:
-        with database.session() as session:
-            done = connections.reject(session, keys, tenant.resource_id, body, utcnow())
-        _send(publisher, done)
-
-    await run_in_threadpool(run)
-    return Response(status_code=204)
+    return await _refuse(request, tenant, database, connections.reject)
 
 
-@calling_router.post("/callConnections:redirect", status_code=204)
+@calling_router.post(
+    "/callConnections:redirect", status_code=204, openapi_extra=request_body(REDIRECT_CALL_SCHEMA)
+)
 async def redirect_call(request: Request, tenant: AuthenticatedTenant, database: AppDatabase) -> Response:
+    return await _refuse(request, tenant, database, connections.redirect)
+
+
+async def _refuse(
+    request: Request,
+    tenant: AuthenticatedTenant,
+    database: AppDatabase,
+    rule: Callable[..., connections.Done],
+) -> Response:
+    """:reject and :redirect: the rule decides on the ringing call, the SIP process answers it."""
     body = json_body(await request.body())
     publisher, keys = _calling(request)
 
     def run() -> None:
         with database.session() as session:
-            done = connections.redirect(session, keys, tenant.resource_id, body, utcnow())
+            done = rule(session, keys, tenant.resource_id, body, utcnow())
         _send(publisher, done)
 
     await run_in_threadpool(run)

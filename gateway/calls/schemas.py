@@ -176,3 +176,58 @@ _FIELD_LABELS = {"allow": "allow-list", "srtp": "SRTP setting"}
 def describe(exc: ValidationError) -> str:
     """What is wrong with a spec, in sentences (no pydantic dump)."""
     return input_errors.describe(exc, _FIELD_LABELS)
+
+
+# CallAutomation 2026-03-12's request bodies, as /openapi.json declares them (the routes read and
+# check their bodies themselves; the spec's required fields and the ones Trunkline reads).
+_IDENTIFIER: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "rawId": {"type": "string"},
+        "kind": {"type": "string"},
+        "phoneNumber": {"type": "object", "properties": {"value": {"type": "string"}}, "required": ["value"]},
+        "communicationUser": {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+    },
+}
+_PHONE_NUMBER: dict[str, Any] = {
+    "type": "object",
+    "properties": {"value": {"type": "string"}},
+    "required": ["value"],
+}
+CREATE_CALL_SCHEMA: dict[str, Any] = {
+    "title": "CreateCallRequest",
+    "type": "object",
+    "properties": {
+        "targets": {"type": "array", "items": _IDENTIFIER},
+        "sourceCallerIdNumber": _PHONE_NUMBER,
+        "sourceDisplayName": {"type": "string"},
+        "operationContext": {"type": "string"},
+        "callbackUri": {"type": "string"},
+    },
+    "required": ["callbackUri", "targets"],
+}
+ANSWER_CALL_SCHEMA: dict[str, Any] = {
+    "title": "AnswerCallRequest",
+    "type": "object",
+    "properties": {
+        "incomingCallContext": {"type": "string"},
+        "callbackUri": {"type": "string"},
+        "operationContext": {"type": "string"},
+    },
+    "required": ["callbackUri", "incomingCallContext"],
+}
+REJECT_CALL_SCHEMA: dict[str, Any] = {
+    "title": "RejectCallRequest",
+    "type": "object",
+    "properties": {
+        "incomingCallContext": {"type": "string"},
+        "callRejectReason": {"type": "string", "enum": ["none", "busy", "forbidden"]},
+    },
+    "required": ["incomingCallContext"],
+}
+REDIRECT_CALL_SCHEMA: dict[str, Any] = {
+    "title": "RedirectCallRequest",
+    "type": "object",
+    "properties": {"incomingCallContext": {"type": "string"}, "target": _IDENTIFIER},
+    "required": ["incomingCallContext", "target"],
+}

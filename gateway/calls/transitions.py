@@ -117,6 +117,10 @@ def dial(session: Session, call: Call, now: datetime) -> MakeCall:
         created_at=now,
     )
     repository.add_leg(session, leg)
+    password = None
+    if destination.get("username") and destination.get("source") == "operator":
+        trunk = repository.trunk_by_name(session, destination["trunk"])
+        password = trunk.password if trunk is not None else None
     transport = destination.get("transport", "udp")
     target = f"sip:{call.target_number}@{destination['host']}:{destination['port']}"
     if transport != "udp":
@@ -127,6 +131,6 @@ def dial(session: Session, call: Call, now: datetime) -> MakeCall:
         f"sip:{call.source_number}@{destination['host']}",
         display_name=call.caller_display_name,
         username=destination.get("username"),
-        password=destination.get("password"),
+        password=password,
         headers=(("P-Asserted-Identity", f"<sip:{call.source_number}@{destination['host']}>"),),
     )

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import enum
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 MAX_CALLS_PER_WORKER = 4  # PJSUA_MAX_CALLS of the pjsua2-python wheel
+
+
+NO_EDGE_HINT = (
+    "SIP: one worker faces the trunk directly and holds at most {calls} calls; "
+    "install Kamailio (apt-get install kamailio) and run `trunkline sip --edge kamailio --workers N` "
+    "for N x {calls} calls"
+)
+
+
+def kamailio_available() -> bool:
+    """Whether the Kamailio edge can run here (Debian's ``kamailio`` is installed)."""
+    return shutil.which("kamailio") is not None or Path("/usr/sbin/kamailio").exists()
+
+
+class EdgeKind(enum.StrEnum):
+    """What faces the trunks: Kamailio in front of the pool, or one worker alone."""
+
+    KAMAILIO = "kamailio"
+    NONE = "none"
 
 
 @dataclass(frozen=True, slots=True)

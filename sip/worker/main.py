@@ -9,10 +9,8 @@ the events it receives; see docs/sip-worker.md.
 
 from __future__ import annotations
 
-import enum
 import logging
 import queue
-import shutil
 import signal
 import threading
 import time
@@ -22,24 +20,13 @@ from pathlib import Path
 
 from sip.edge import destinations
 from sip.kamailio import KamailioEdge
-from sip.worker.config import MAX_CALLS_PER_WORKER, PoolConfig
+from sip.worker.config import MAX_CALLS_PER_WORKER, NO_EDGE_HINT, EdgeKind, PoolConfig
 from sip.worker.messages import Command
-from sip.worker.pool import WorkerEvent, WorkerPool, WorkerStatus
-from sip.worker.status import PoolStatus
+from sip.worker.pool import WorkerEvent, WorkerPool
+from sip.worker.status import PoolStatus, WorkerStatus
 from sip.worker.status import write as write_status
 
 log = logging.getLogger(__name__)
-
-NO_EDGE_HINT = (
-    "SIP: one worker faces the trunk directly and holds at most {calls} calls; "
-    "install Kamailio (apt-get install kamailio) and run `trunkline sip --edge kamailio --workers N` "
-    "for N x {calls} calls"
-)
-
-
-class EdgeKind(enum.StrEnum):
-    KAMAILIO = "kamailio"
-    NONE = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +55,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if host in ("0.0.0.0", "::"):  # noqa: S104 - refused, not bound
         raise ValueError("--listen wants the address the trunks reach (it goes into Via and Record-Route)")
     return host, int(port)
-
-
-def kamailio_available() -> bool:
-    return shutil.which("kamailio") is not None or Path("/usr/sbin/kamailio").exists()
 
 
 class SipRuntime:

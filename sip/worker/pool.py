@@ -39,6 +39,7 @@ from sip.worker.messages import (
     decode,
     encode,
 )
+from sip.worker.status import WorkerStatus
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +56,6 @@ class WorkerEvent:
 
     worker: int
     event: Event
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerStatus:
-    index: int
-    pid: int | None
-    sip_port: int
-    up: bool
-    calls: int
-    free: int
-    restarts: int
 
 
 class _Handle:

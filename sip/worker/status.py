@@ -1,7 +1,8 @@
 """The pool's status as a small JSON file, for `trunkline sip status` in another process.
 
-``run_sip`` rewrites it (atomically) every second: each worker's pid, port, calls, free slots
-and restarts, plus when it was written, so a reader can tell a stale file from a live pool.
+Pure (the control plane's ``trunkline sip status`` reads it). ``run_sip`` rewrites it
+(atomically) every second: each worker's pid, port, calls, free slots and restarts, plus when it
+was written, so a reader can tell a stale file from a live pool.
 """
 
 from __future__ import annotations
@@ -13,9 +14,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sip.worker.pool import WorkerStatus
-
 STALE_AFTER = 5.0  # seconds without a rewrite: the sip process is gone
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    """One worker as the pool reports it: its pid, port, calls and free call slots."""
+
+    index: int
+    pid: int | None
+    sip_port: int
+    up: bool
+    calls: int
+    free: int
+    restarts: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from gateway import roles
 from gateway.cli import app
 from gateway.roles import ROLES, EntryPoint, Role
 from gateway.supervisor import local_roles
-from sip.worker.main import kamailio_available
+from sip.worker.config import kamailio_available
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 

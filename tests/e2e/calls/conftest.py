@@ -31,6 +31,7 @@ from azure.eventgrid import EventGridEvent
 
 from gateway.core.db import Database
 from gateway.core.migrate import upgrade
+from gateway.core.sealed_columns import keyring_of, use_keyring
 from gateway.core.settings import Settings
 from gateway.core.tls import TlsFiles
 from gateway.events import builder, subscriptions
@@ -41,9 +42,12 @@ from tests.e2e.helpers import AcsHmacAuth, free_port, stop_process, strong_secre
 from tests.gateway.events.harness import RedisServer, make_tls, wait_until
 from tests.sip.support import free_udp_block, require
 from tests.support.postgres import throwaway_database
+from tests.support.secrets_keys import TEST_SECRETS_KEYS
 
 NUMBER = "+14255550123"  # the app's number, inbound calling
 OTHER_NUMBER = "+14255550199"  # purchased, calling none
+CALLER = "+15557770000"  # the app's caller id, outbound calling (tests/sip/scenarios/callee.xml)
+UNHEARD_NUMBER = "+14255550155"  # inbound calling, but no subscription hears of its calls
 
 
 @dataclass
@@ -300,6 +304,8 @@ def voice_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceStack
             stack.resource = json.loads(created.stdout)
             give_voice_number(database, stack.resource["id"], NUMBER, "inbound+outbound")
             give_voice_number(database, stack.resource["id"], OTHER_NUMBER, "none")
+            give_voice_number(database, stack.resource["id"], CALLER, "outbound")
+            give_voice_number(database, stack.resource["id"], UNHEARD_NUMBER, "inbound")
             for args in (
                 ("carriers", "add", "voice-test-carrier", "--kind", "sip"),
                 ("sip", "trunk", "add", "carrier1", "--carrier", "voice-test-carrier", "--host", "127.0.0.1"),
@@ -307,8 +313,14 @@ def voice_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceStack
                 done = stack.cli(*args)
                 assert done.returncode == 0, (args, done.stdout, done.stderr)
             settings = Settings(
-                webhook_allowed_networks=["127.0.0.0/8"], data_dir=tmp / "data", database_url=database_url
+                webhook_allowed_networks=["127.0.0.0/8"],
+                data_dir=tmp / "data",
+                database_url=database_url,
+                secrets_keys=TEST_SECRETS_KEYS,
             )
+            # the subscription's secret is sealed with the processes' key (a package fixture runs
+            # before the per-test environment sets it; the tests' own is the same key)
+            use_keyring(keyring_of(settings))
             with database.session() as session:
                 subscription = subscriptions.create_subscription(
                     session,
@@ -343,8 +355,11 @@ def voice_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceStack
             )
             yield stack
         finally:
-            os.environ.pop("REQUESTS_CA_BUNDLE", None)
-            os.environ.pop("SSL_CERT_FILE", None)
+            # Only if still ours: a session fixture (tests/e2e/conftest.py's trunkline) may have
+            # set its own CA since, for tests that run after this package.
+            for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+                if os.environ.get(name) == str(stack.ca_file):
+                    del os.environ[name]
             stack.stop_all()
             app.stop()
             redis.stop()

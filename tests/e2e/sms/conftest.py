@@ -230,8 +230,11 @@ def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
             yield stack
         finally:
             use_keyring(None)
-            os.environ.pop("REQUESTS_CA_BUNDLE", None)
-            os.environ.pop("SSL_CERT_FILE", None)
+            # Only if still ours: a session fixture (tests/e2e/conftest.py's trunkline) may have
+            # set its own CA since, for tests that run after this package.
+            for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+                if os.environ.get(name) == str(stack.ca_file):
+                    del os.environ[name]
             stack.stop_all()
             redis.stop()
             database.dispose()

@@ -137,3 +137,14 @@ def test_connection_states_are_acs_values() -> None:
     assert {connection_state(s) for s in CallState} <= {
         "unknown", "connecting", "connected", "disconnecting", "disconnected"
     }  # fmt: skip
+
+
+def test_an_outbound_leg_answered_after_the_app_hung_up_is_hung_up() -> None:
+    dialing = CallView(CallState.DIALING, Direction.OUTBOUND)
+    hung_up = step(dialing, AppHangup())
+    assert (hung_up.state, hung_up.sip) == (CallState.DISCONNECTING, SipAction.HANGUP)
+    late = step(CallView(CallState.DISCONNECTING, Direction.OUTBOUND), LegConnected())
+    assert (late.state, late.sip, late.callback) == (CallState.DISCONNECTING, SipAction.HANGUP, None)
+    # once connected, a repeated connect report changes nothing
+    again = step(CallView(CallState.DISCONNECTING, Direction.OUTBOUND, answered=True), LegConnected())
+    assert again.sip is None

@@ -11,8 +11,7 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from gateway.core.settings import get_settings
-from sip.worker.pool import WorkerStatus
-from sip.worker.status import PoolStatus, write
+from sip.worker.status import PoolStatus, WorkerStatus, write
 
 WORKERS = (
     WorkerStatus(index=0, pid=4242, sip_port=15070, up=True, calls=3, free=1, restarts=0),

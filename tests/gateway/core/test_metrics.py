@@ -48,7 +48,8 @@ def test_the_apis_metrics_have_no_other_roles_counters(client: TestClient) -> No
 
 
 def test_each_role_exports_its_own() -> None:
-    import gateway.calls.commands  # noqa: F401 - registers the call commands' metrics
+    import gateway.calls.commands  # noqa: F401 - registers the API's call command metrics
+    import sip.control.commands  # noqa: F401 - and the SIP process's
 
     assert exported("smpp") >= SMPP_ONLY
     assert not exported("smpp") & (API_ONLY | WORKER_ONLY | SIP_ONLY)

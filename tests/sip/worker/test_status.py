@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sip.worker.pool import WorkerStatus
-from sip.worker.status import PoolStatus, dumps, loads, read, write
+from sip.worker.status import PoolStatus, WorkerStatus, dumps, loads, read, write
 
 workers = st.builds(
     WorkerStatus,

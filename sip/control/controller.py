@@ -1,7 +1,7 @@
 """The SIP process's side of the calls domain: worker events in, call state and commands out.
 
 ``trunkline sip`` runs the worker pool (sip.worker.main) with :meth:`CallController.on_event`
-as its event handler, a :class:`~gateway.calls.commands.CommandConsumer` feeding the pool the
+as its event handler, a :class:`~sip.control.commands.CommandConsumer` feeding the pool the
 API's commands for this process, and a timer thread calling :meth:`CallController.tick` (ring
 timeouts). Thin: the decisions are in inbound.py and, through transitions.py, lifecycle.py;
 every state change commits before its command goes to the worker.

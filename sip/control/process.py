@@ -1,8 +1,8 @@
 """``trunkline sip``: the SIP worker pool with the calls domain's controller on its events.
 
 One process: the pool (sip.worker.main.run_sip: workers, optionally Kamailio), the controller
-that turns worker events into call state and events (gateway.calls.controller), the consumer of
-this process's command queue (gateway.calls.commands), and a timer for ring timeouts. The
+that turns worker events into call state and events (sip.control.controller), the consumer of
+this process's command queue (sip.control.commands), and a timer for ring timeouts. The
 process id names its queue and is written into every call it holds.
 """
 
@@ -17,13 +17,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from gateway.calls import service
-from gateway.calls.commands import CommandConsumer
-from gateway.calls.controller import CallController
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
 from gateway.core.settings import Settings
 from gateway.events.runtime import keyring_from_settings
-from sip.worker.main import EdgeKind, SipRuntime, run_sip
+from sip.control.commands import CommandConsumer
+from sip.control.controller import CallController
+from sip.worker.config import EdgeKind
+from sip.worker.main import SipRuntime, run_sip
 from sip.worker.pool import WorkerEvent
 
 log = logging.getLogger("trunkline.calls.sip")
