@@ -59,6 +59,15 @@ def _smpp_app() -> typer.Typer:
 app.add_typer(_smpp_app(), name=SMPP.command)
 
 
+def _sms_app() -> typer.Typer:
+    from gateway.sms.cli import sms_app
+
+    return sms_app
+
+
+app.add_typer(_sms_app(), name="sms")
+
+
 def _sip_app() -> typer.Typer:
     from gateway.calls.cli import sip_app  # trunks and routes; the SIP process will be its callback
 

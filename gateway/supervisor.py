@@ -57,11 +57,21 @@ def local_roles() -> list[Child]:
     children = []
     for role in supervised_roles():
         argv = [python, "-m", "gateway", role.command]
+        if role.metrics_port is not None:  # one port per role; the API's are on its HTTPS port
+            argv += ["--metrics-port", str(role.metrics_port)]
         if role is SIP and not kamailio_available():
             console.print(f"[yellow]{NO_EDGE_HINT.format(calls=MAX_CALLS_PER_WORKER)}")
             argv += ["--edge", "none"]
         children.append(Child(role.name, argv))
     return children
+
+
+def metrics_line(settings: Settings) -> str:
+    """Where each role's metrics are scraped, each process exporting only its own."""
+    ports = [
+        f"{role.name} :{role.metrics_port}" for role in supervised_roles() if role.metrics_port is not None
+    ]
+    return f"{settings.effective_public_endpoint}metrics (api), " + ", ".join(ports) + " (/metrics)"
 
 
 def local_operator_token(settings: Settings) -> str:
@@ -212,6 +222,7 @@ def prepare_local(host: str, port: int, environ: dict[str, str] | None = None) -
             "webhooks:        loopback allowed in local mode "
             f"(TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS={','.join(networks)})"
         )
+    banner.append("metrics:         " + metrics_line(settings))
     state = state_file()
     if state is not None:
         banner.append(f"state file:      {state} (commands in other shells use this gateway)")

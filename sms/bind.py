@@ -34,6 +34,7 @@ from concurrent.futures import Future
 from typing import Final
 
 from sms import metrics
+from sms.bind_health import BindHealth, BindStatus
 from sms.bind_sender import Queued, Sender, Tally
 from sms.bind_session import SMPPLIB_ERRORS, BindRejected, LockedSequence, Session, Stream, open_sessions
 from sms.bind_types import BindConfig, BindState, BindStats, SessionRole, SubmitRequest, SubmitResult
@@ -84,6 +85,7 @@ class SmppBind:
         self._deferred_callback: DeferredDeliverCallback | None = None
         self._threads: list[threading.Thread] = []
         self._bound_event = threading.Event()
+        self._health = BindHealth(time.time())  # under _core
         self._m_window = metrics.WINDOW_IN_USE.labels(config.name)
         self._m_delivers = {kind: metrics.DELIVERS.labels(config.name, kind.value) for kind in DeliveryKind}
 
@@ -155,6 +157,21 @@ class SmppBind:
             in_use = self._esme.window.in_use()
         return BindStats(state=self.state, window_in_use=in_use, queued=queued, **self._tally.snapshot())
 
+    def status(self) -> BindStatus:
+        """What the operator is shown of this bind (``trunkline smpp list``)."""
+        with self._core:
+            health = self._health
+            in_use = self._esme.window.in_use()
+            snapshot = (health.health, health.since, health.last_error)
+        return BindStatus(
+            health=snapshot[0],
+            state=self.state,
+            since=snapshot[1],
+            last_error=snapshot[2],
+            window_in_use=in_use,
+            sent_last_minute=self._tally.accepted_last_minute(),
+        )
+
     def stop(self, timeout: float | None = None) -> None:
         """Stop taking submits, wait for outstanding resps, unbind, close, join every thread.
 
@@ -194,7 +211,13 @@ class SmppBind:
             state = self._esme.handle(event)
         self._announce(state)
 
+    def _failed(self, error: str) -> None:
+        with self._core:
+            self._health.failed(error, time.time())
+
     def _announce(self, state: BindState) -> None:
+        with self._core:
+            self._health.state_changed(state, time.time())
         self._sender.wake()
         metrics.BOUND.labels(self._label).set(1 if state is BindState.BOUND else 0)
         if state is BindState.BOUND:
@@ -353,6 +376,7 @@ class SmppBind:
                 sessions = open_sessions(self.config, self._sequence)
             except Exception as exc:  # refused, unreachable, TLS, or an unparseable bind_resp
                 attempt += 1
+                self._failed(bind_error(exc))
                 self._tally.count("bind_failures")
                 metrics.BIND_FAILURES.labels(self._label).inc()
                 delay = self._backoff(attempt)
@@ -376,6 +400,7 @@ class SmppBind:
             if self._stopping:
                 self._unbind(sessions)
                 break
+            self._failed(reason)
             self._teardown(sessions, reason)
             self._tally.count("reconnects")
             metrics.RECONNECTS.labels(self._label, reason.split(":")[0][:40]).inc()
@@ -468,3 +493,13 @@ class SmppBind:
                 log.warning("smpp %s: no unbind_resp on the %s session", self._label, session.role)
         self._close(sessions)
         self._fail_window("bind stopped before the submit_sm_resp")
+
+
+def bind_error(exc: BaseException) -> str:
+    """The last error an operator is shown for a failed bind attempt: the SMSC's status name
+    (``ESME_RBINDFAIL``) when it refused the bind, else what went wrong."""
+    if isinstance(exc, BindRejected):
+        return command_status_name(exc.status)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

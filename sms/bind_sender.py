@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sms import metrics
+from sms.bind_health import RecentCount
 from sms.bind_session import Session
 from sms.bind_types import BindConfig, SubmitOutcome, SubmitRequest, SubmitResult
 from sms.esme import Completed, Esme
@@ -55,6 +56,7 @@ class Tally:
     def __init__(self, label: str) -> None:
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._lock = threading.Lock()
+        self._accepted_recently = RecentCount()
         self._m_submits = {outcome: metrics.SUBMITS.labels(label, outcome.value) for outcome in SubmitOutcome}
 
     def count(self, name: str, amount: int = 1) -> None:
@@ -65,8 +67,16 @@ class Tally:
         with self._lock:
             return dict(self._counts)
 
+    def accepted_last_minute(self) -> int:
+        """Submits the SMSC accepted in the last minute (what the operator's status shows)."""
+        with self._lock:
+            return self._accepted_recently.total(time.monotonic())
+
     def finish(self, item: Queued, result: SubmitResult) -> None:
-        self.count(result.outcome.value)
+        with self._lock:
+            self._counts[result.outcome.value] += 1
+            if result.ok:
+                self._accepted_recently.add(time.monotonic())
         self._m_submits[result.outcome].inc()
         if not item.future.done():
             item.future.set_result(result)

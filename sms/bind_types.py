@@ -144,7 +144,7 @@ class BindConfig:
     connect_timeout: float = 10.0
     io_timeout: float = 10.0  # a blocked write past this drops the link
     reconnect_backoff_initial: float = 1.0
-    reconnect_backoff_max: float = 60.0
+    reconnect_backoff_max: float = 10.0
     reconnect_jitter: float = 0.2  # ± this fraction of each delay
     throttle_backoff_initial: float = 0.1
     throttle_backoff_max: float = 5.0

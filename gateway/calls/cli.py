@@ -68,9 +68,9 @@ def sip_process(
     except ValueError as exc:
         raise _fail(f"--edge must be kamailio or none, not {edge!r}", 2) from exc
     if metrics_port is not None:
-        from prometheus_client import start_http_server
+        from gateway.core.metrics import serve_metrics
 
-        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from outside
+        serve_metrics("sip", metrics_port)
     SIP.entry_point.load()(  # sip.control.process:run_sip_process, named, not imported
         settings,
         workers=workers,

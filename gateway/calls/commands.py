@@ -19,6 +19,7 @@ from celery import Celery
 from kombu import entity
 from prometheus_client import Counter
 
+from gateway.core.metrics import owned_by
 from sip.worker.messages import Command, encode
 
 log = logging.getLogger("trunkline.calls.commands")
@@ -34,6 +35,7 @@ PLACE_QUEUE = QUEUE_PREFIX + "place"
 COMMANDS_PUBLISHED = Counter(
     "trunkline_call_commands_published_total", "Call commands the API sent to SIP processes."
 )
+owned_by("api", COMMANDS_PUBLISHED)  # the SIP process's own counters are in sip.control.commands
 
 
 def command_queue(process: str) -> Any:

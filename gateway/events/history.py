@@ -4,6 +4,7 @@ of dead letters."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from sqlalchemy.orm import Session
@@ -33,6 +34,51 @@ def list_attempts(
 ) -> list[DeliveryAttempt]:
     """Delivery attempts and handshakes, newest first."""
     return repository.list_attempts(session, subscription_id, event_id, limit)
+
+
+def event_history(session: Session, event_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """These events (as far as the outbox still holds them), each with its deliveries to the
+    subscriptions and their attempts: what another domain shows of what it published."""
+    events = repository.events_by_ids(session, event_ids)
+    deliveries: dict[str, list[dict[str, Any]]] = {}
+    attempts: dict[str | None, list[dict[str, Any]]] = {}
+    for attempt in repository.attempts_of_events(session, event_ids):
+        attempts.setdefault(attempt.delivery_id, []).append(
+            {
+                "number": attempt.number,
+                "at": attempt.started_at,
+                "statusCode": attempt.status_code,
+                "outcome": attempt.outcome,
+                "error": attempt.error,
+            }
+        )
+    for delivery in repository.deliveries_of_events(session, event_ids):
+        deliveries.setdefault(delivery.event_id, []).append(
+            {
+                "id": delivery.id,
+                "subscriptionId": delivery.subscription_id,
+                "status": delivery.status,
+                "attempts": delivery.attempts,
+                "createdAt": delivery.created_at,
+                "finishedAt": delivery.finished_at,
+                "lastStatusCode": delivery.last_status_code,
+                "lastError": delivery.last_error,
+                "deadLetterReason": delivery.dead_letter_reason,
+                "attemptLog": attempts.get(delivery.id, []),
+            }
+        )
+    return [
+        {
+            "id": event.id,
+            "type": event.event_type,
+            "subject": event.subject,
+            "eventTime": event.event_time,
+            "createdAt": event.created_at,
+            "dispatchedAt": event.dispatched_at,
+            "deliveries": deliveries.get(event.id, []),
+        }
+        for event in events
+    ]
 
 
 def replay(session: Session, subscription_id: str, event_ids: Sequence[str] | None = None) -> list[str]:

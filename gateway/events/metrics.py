@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 from gateway.core.broker import broker_url
 from gateway.core.celery_app import EVENTS_QUEUE
 from gateway.core.db import Database
+from gateway.core.metrics import owned_by
 from gateway.core.settings import Settings
 from gateway.events.lifecycle import FailureKind
 from gateway.events.repository import queue_depth
@@ -44,6 +45,10 @@ ATTEMPT_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 VALIDATIONS = Counter("trunkline_event_validations_total", "Validation handshakes, by result", ["result"])
+# Updated by the dispatcher and the delivery tasks (trunkline worker) only.
+owned_by(
+    "worker", EVENTS_PUBLISHED, DELIVERIES, ATTEMPTS, DEAD_LETTERS, DELIVERY_LAG, ATTEMPT_LATENCY, VALIDATIONS
+)
 
 
 def attempt_label(status: int | None, error_kind: FailureKind | None) -> str:

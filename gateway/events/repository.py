@@ -401,3 +401,33 @@ def lock_dead_letters(
     if event_ids is not None:
         conditions.append(Delivery.event_id.in_(list(event_ids)))
     return list(session.scalars(select(Delivery).where(and_(*conditions)).with_for_update()))
+
+
+def events_by_ids(session: Session, event_ids: Sequence[str]) -> list[OutboxEvent]:
+    """The outbox events of these ids, oldest first."""
+    if not event_ids:
+        return []
+    query = select(OutboxEvent).where(OutboxEvent.id.in_(event_ids)).order_by(OutboxEvent.created_at)
+    return list(session.scalars(query))
+
+
+def deliveries_of_events(session: Session, event_ids: Sequence[str]) -> list[Delivery]:
+    """Every subscription's delivery of these events, oldest first."""
+    if not event_ids:
+        return []
+    query = (
+        select(Delivery).where(Delivery.event_id.in_(event_ids)).order_by(Delivery.created_at, Delivery.id)
+    )
+    return list(session.scalars(query))
+
+
+def attempts_of_events(session: Session, event_ids: Sequence[str]) -> list[DeliveryAttempt]:
+    """The delivery attempts of these events, oldest first."""
+    if not event_ids:
+        return []
+    query = (
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.event_id.in_(event_ids))
+        .order_by(DeliveryAttempt.started_at, DeliveryAttempt.number)
+    )
+    return list(session.scalars(query))

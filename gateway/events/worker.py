@@ -100,9 +100,9 @@ def run_worker(
     set_celery_app(app)
     rt = runtime()
     if metrics_port:
-        from prometheus_client import start_http_server
+        from gateway.core.metrics import serve_metrics
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        serve_metrics("worker", metrics_port, addr="127.0.0.1")
     loop = Dispatcher(app, rt) if dispatcher else None
     if loop is not None:
         _resume_refused_validations(rt, log)

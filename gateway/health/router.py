@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.core.auth import AppDatabase, AppSettings
 from gateway.core.broker import check_broker
+from gateway.core.metrics import RoleMetrics
 
 router = APIRouter(tags=["operations"])
 
@@ -52,4 +53,5 @@ async def ready(database: AppDatabase, settings: AppSettings) -> JSONResponse:
     responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
 )
 def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """The API process's own metrics (gateway.core.metrics.RoleMetrics: no other role's)."""
+    return Response(generate_latest(RoleMetrics("api")), media_type=CONTENT_TYPE_LATEST)

@@ -51,9 +51,9 @@ def smpp(
     from gateway.roles import SMPP
 
     if metrics_port is not None:
-        from prometheus_client import start_http_server
+        from gateway.core.metrics import serve_metrics
 
-        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from outside
+        serve_metrics(SMPP.name, metrics_port)
     SMPP.entry_point.load()(get_settings())  # sms.worker.main:run_smpp, named, not imported
 
 
@@ -77,7 +77,7 @@ def add(
     max_rate: Annotated[float, typer.Option("--max-rate", help="Submits per second (0: unlimited).")] = 0.0,
     enquire_link_interval: Annotated[float, typer.Option("--enquire-link-interval")] = 30.0,
     reconnect_backoff_initial: Annotated[float, typer.Option("--reconnect-backoff-initial")] = 1.0,
-    reconnect_backoff_max: Annotated[float, typer.Option("--reconnect-backoff-max")] = 60.0,
+    reconnect_backoff_max: Annotated[float, typer.Option("--reconnect-backoff-max")] = 10.0,
     data_coding: Annotated[str, typer.Option("--data-coding", help="auto | gsm7 | ucs2")] = "auto",
     resp_id_format: Annotated[
         str, typer.Option("--resp-id-format", help="Message ids in submit_sm_resp: as-is | hex | decimal")
@@ -131,16 +131,30 @@ def add(
 
 @smpp_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """List SMPP connections."""
-    from gateway.sms import connections
+    """List SMPP connections and the state of their binds (as the SMPP process publishes it)."""
+    from gateway.core.db import utcnow
+    from gateway.sms.bind_status import connections_with_status
 
     with _database().session() as session:
-        rows = [connections.connection_json(c) for c in connections.list_connections(session)]
+        rows = connections_with_status(session, utcnow())
     if as_json:
         _print_json(rows)
         return
     print_table(
-        ("name", "host", "port", "system_id", "bind mode", "window", "max rate"),
+        (
+            "name",
+            "host",
+            "port",
+            "system_id",
+            "bind mode",
+            "window",
+            "max rate",
+            "state",
+            "since",
+            "last error",
+            "window in use",
+            "sent last min",
+        ),
         [
             (
                 row["name"],
@@ -150,6 +164,11 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
                 row["bindMode"],
                 row["windowSize"],
                 row["maxSubmitsPerSecond"],
+                row["state"],
+                row["stateSince"],
+                row["lastError"],
+                row["windowInUse"],
+                row["sentLastMinute"],
             )
             for row in rows
         ],
@@ -233,3 +252,94 @@ def route_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
     print_table(
         ("prefix", "connection", "priority"), [(r["prefix"], r["connection"], r["priority"]) for r in rows]
     )
+
+
+sms_app = typer.Typer(help="Outgoing messages: look one up, search them.", no_args_is_help=True)
+
+
+@sms_app.callback()
+def sms() -> None:
+    prepare_offline_command()
+
+
+@sms_app.command("list")
+def sms_list(
+    to: Annotated[str | None, typer.Option("--to", help="Recipient (E.164, e.g. +14255550123).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Sender number.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="queued | submitted | delivered | failed | expired")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="30m, 2h, 1d or an ISO 8601 time.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Outgoing messages, newest first, filtered by recipient, sender, status and age."""
+    from gateway.core.db import utcnow
+    from gateway.core.errors import AcsError
+    from gateway.sms import history
+
+    try:
+        moment = history.parse_since(since, utcnow()) if since else None
+        with _database().session() as session:
+            rows = history.list_messages(
+                session, to_number=to, from_number=from_, status=status, since=moment, limit=limit
+            )
+    except AcsError as exc:
+        raise _fail(exc.message, 2) from exc
+    if as_json:
+        _print_json(rows)
+        return
+    print_table(
+        ("id", "created", "from", "to", "status", "delivery status", "parts", "attempts"),
+        [
+            (
+                row["id"],
+                row["createdAt"],
+                row["from"],
+                row["to"],
+                row["status"],
+                row["deliveryStatus"],
+                row["segmentCount"],
+                row["attempts"],
+            )
+            for row in rows
+        ],
+    )
+
+
+def _step_detail(step: dict[str, Any]) -> str:
+    keys = [k for k in step if k not in ("at", "step") and step[k] is not None]
+    return ", ".join(f"{key} {step[key]}" for key in keys)
+
+
+@sms_app.command("show")
+def sms_show(
+    message_id: Annotated[str, typer.Argument(help="The message id (Outgoing_...).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One message's whole history: accepted, each part submitted, receipts, events, deliveries."""
+    from gateway.core.errors import AcsError
+    from gateway.sms import history
+
+    try:
+        with _database().session() as session:
+            data = history.message_history(session, message_id)
+    except AcsError as exc:
+        raise _fail(exc.message) from exc
+    if as_json:
+        _print_json(data)
+        return
+    for label, key in (
+        ("id", "id"),
+        ("from", "from"),
+        ("to", "to"),
+        ("status", "status"),
+        ("delivery status", "deliveryStatus"),
+        ("details", "deliveryStatusDetails"),
+        ("parts", "segmentCount"),
+        ("attempts", "attempts"),
+        ("connection", "connection"),
+    ):
+        if data[key] is not None:
+            console.print(f"{label}: {data[key]}", markup=False, highlight=False)
+    print_table(("at", "step", "detail"), [(s["at"], s["step"], _step_detail(s)) for s in data["history"]])

@@ -25,6 +25,7 @@ from kombu import entity, messaging
 from prometheus_client import Counter
 
 from gateway.core.broker import LOCAL_BROKER_SCHEME
+from gateway.core.metrics import owned_by
 
 log = logging.getLogger("trunkline.sms.jobs")
 
@@ -54,6 +55,8 @@ JOBS_REJECTED = Counter(
 JOB_CONSUMER_ERRORS = Counter(
     "trunkline_sms_job_consumer_errors_total", "Broker connections of the send-job consumer lost or refused."
 )
+owned_by("api", JOBS_PUBLISHED, JOB_PUBLISH_FAILURES)
+owned_by("smpp", JOBS_RECEIVED, JOBS_REJECTED, JOB_CONSUMER_ERRORS)
 
 
 def send_queue(name: str = SEND_QUEUE) -> Any:

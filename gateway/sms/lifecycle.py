@@ -201,9 +201,12 @@ class Unroutable:
 
 @dataclass(frozen=True, slots=True)
 class NoBoundConnection:
-    """Nothing was submitted: no connection of the route is bound now; retried at ``retry_at``."""
+    """Nothing was submitted: no connection of the route is bound now. Waiting for a bind is not
+    an attempt: ``attempts`` goes back to what it was before the claim, and the message waits
+    for a bind (released when one comes up), ``retry_at`` being only a backstop."""
 
     retry_at: datetime
+    attempts: int = 0
 
     @property
     def kind(self) -> Outcome:
@@ -419,8 +422,14 @@ def _values(  # noqa: PLR0911 - one return per kind of outcome
             return refused, Report(AcsDeliveryStatus.FAILED, error, 0, segment_count)
         case SubmitTemporaryError(retry_at):
             return {"next_attempt_at": retry_at}, None
-        case NoBoundConnection(retry_at):  # nothing was written: the claim is over, in no doubt
-            return {"claimed_until": None, "in_doubt": False, "next_attempt_at": retry_at}, None
+        case NoBoundConnection(retry_at, attempts):  # nothing was written: the claim is over, in no doubt
+            return {
+                "claimed_until": None,
+                "in_doubt": False,
+                "next_attempt_at": retry_at,
+                "attempts": attempts,
+                "waiting_for_bind": True,
+            }, None
         case Unroutable(reason, segment_count):
             unroutable: dict[str, Any] = {"claimed_until": None, "in_doubt": False, "error": reason}
             return unroutable, Report(AcsDeliveryStatus.FAILED, reason, 0, segment_count)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
 from gateway.core.sealed_columns import SealedText
@@ -45,7 +46,7 @@ class SmppConnection(Base):
     max_submits_per_second: Mapped[float] = mapped_column(default=0.0)  # 0: unlimited
     enquire_link_interval: Mapped[float] = mapped_column(default=30.0)
     reconnect_backoff_initial: Mapped[float] = mapped_column(default=1.0)
-    reconnect_backoff_max: Mapped[float] = mapped_column(default=60.0)
+    reconnect_backoff_max: Mapped[float] = mapped_column(default=10.0)
     default_data_coding: Mapped[str] = mapped_column(String(8), default="auto")  # auto | gsm7 | ucs2
     # How this SMSC writes message ids in submit_sm_resp and in receipts (as-is | hex | decimal):
     # many answer in hex and quote the id in decimal in the receipt.
@@ -65,6 +66,25 @@ class SmppRoute(Base):
     prefix: Mapped[str] = mapped_column(String(16), index=True)  # "+1", "+4420", "+" for all
     connection_id: Mapped[str] = mapped_column(ForeignKey("smpp_connections.id", ondelete="CASCADE"))
     priority: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SmppBindStatus(Base):
+    """One bind's status as the SMPP process holding it last published it (every second): the
+    API and the CLI read it; a row not refreshed for a few seconds belongs to a process gone."""
+
+    __tablename__ = "smpp_bind_status"
+
+    connection_id: Mapped[str] = mapped_column(
+        ForeignKey("smpp_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    process: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid
+    health: Mapped[str] = mapped_column(String(16))  # bound | connecting | failing | stopped
+    state: Mapped[str] = mapped_column(String(16))  # the bind's own state (sms.bind_types.BindState)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(String(256), default="")
+    window_in_use: Mapped[int] = mapped_column(Integer, default=0)
+    sent_last_minute: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SmsMessage(Base):
@@ -100,6 +120,9 @@ class SmsMessage(Base):
     in_doubt: Mapped[bool] = mapped_column(Boolean, default=False)
     possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # No connection of its route was bound when it was claimed: not an attempt; it goes as soon
+    # as one binds (the SMPP process releases such messages then), next_attempt_at is a backstop.
+    waiting_for_bind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     connection_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # where submitted
     tried_connections: Mapped[str] = mapped_column(Text, default="")  # comma list: rejected there

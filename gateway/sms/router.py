@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -27,7 +27,7 @@ from gateway.core.db import utcnow
 from gateway.core.errors import AcsError, NotFound
 from gateway.core.http_errors import error_answer, problem_response
 from gateway.core.openapi import request_body
-from gateway.sms import connections, reports
+from gateway.sms import bind_status, connections, history, reports
 from gateway.sms.optouts import OptOutAction, optouts
 from gateway.sms.schemas import (
     OPTOUT_API_VERSION,
@@ -131,7 +131,7 @@ async def create_connection(request: Request, database: AppDatabase) -> dict[str
 @admin_router.get("/smpp/connections")
 def list_connections(database: AppDatabase) -> dict[str, Any]:
     with database.session() as session:
-        return {"value": [connections.connection_json(c) for c in connections.list_connections(session)]}
+        return {"value": bind_status.connections_with_status(session, utcnow())}
 
 
 @admin_router.delete("/smpp/connections/{name}", status_code=204)
@@ -152,6 +152,32 @@ async def create_route(request: Request, database: AppDatabase) -> dict[str, Any
 def list_routes(database: AppDatabase) -> dict[str, Any]:
     with database.session() as session:
         return {"value": connections.list_routes(session)}
+
+
+@admin_router.get("/sms/messages")
+def list_messages(
+    database: AppDatabase,
+    to: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    status: str | None = None,
+    since: str | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """Outgoing messages, newest first: by recipient, sender, status, ``since`` (30m, 2h, 1d or
+    an ISO 8601 time)."""
+    moment = history.parse_since(since, utcnow()) if since else None
+    with database.session() as session:
+        rows = history.list_messages(
+            session, to_number=to, from_number=from_, status=status, since=moment, limit=limit
+        )
+    return {"value": rows}
+
+
+@admin_router.get("/sms/messages/{message_id}")
+def show_message(message_id: str, database: AppDatabase) -> dict[str, Any]:
+    """One message's whole history: parts submitted, receipts, events and their deliveries."""
+    with database.session() as session:
+        return history.message_history(session, message_id)
 
 
 @admin_router.get("/sms/stats")

@@ -88,7 +88,8 @@ class ConnectionCreate(Model):
     max_submits_per_second: float = Field(default=0.0, ge=0)
     enquire_link_interval: float = Field(default=30.0, gt=0)
     reconnect_backoff_initial: float = Field(default=1.0, gt=0)
-    reconnect_backoff_max: float = Field(default=60.0, gt=0)
+    # at most this between bind attempts: an SMSC back from an outage is bound again within it
+    reconnect_backoff_max: float = Field(default=10.0, gt=0)
     default_data_coding: Literal["auto", "gsm7", "ucs2"] = "auto"
     resp_id_format: Literal["as-is", "hex", "decimal"] = "as-is"
     receipt_id_format: Literal["as-is", "hex", "decimal"] = "as-is"

@@ -15,6 +15,7 @@ from prometheus_client import Counter
 
 from gateway.calls.commands import command_queue, place_queue
 from gateway.core.broker import LOCAL_BROKER_SCHEME
+from gateway.core.metrics import owned_by
 from sip.worker.messages import Command, MessageError, decode, is_command
 
 log = logging.getLogger("trunkline.calls.commands")
@@ -27,6 +28,7 @@ COMMANDS_RECEIVED = Counter(
 COMMANDS_REJECTED = Counter(
     "trunkline_call_commands_rejected_total", "Messages on a SIP process's queue that were not commands."
 )
+owned_by("sip", COMMANDS_RECEIVED, COMMANDS_REJECTED)
 
 
 class CommandConsumer:

@@ -44,6 +44,7 @@ from sms.segmentation import ConcatenationMode, ReferenceAllocator
 from sms.worker.claims import Claimer, JobTickets
 from sms.worker.inbound import InboundRecorder
 from sms.worker.routing import ConnectionView, RoutingTable
+from sms.worker.status import StatusPublisher
 from sms.worker.submitter import Submitter
 from sms.worker.sweeper import Sweeper
 from sms.worker.work import Inbound, NoRoute, WakeUp, Work
@@ -85,6 +86,8 @@ class SmppProcess:
         self.job_consumer: SendJobConsumer | None = None
         self.next_reconcile = 0.0
         self._writer_thread: threading.Thread | None = None
+        self.status = StatusPublisher(database, lambda: self.binds)
+        self.bound_connections: set[str] = set()
 
     # running --------------------------------------------------------------------------------------
 
@@ -95,12 +98,17 @@ class SmppProcess:
         self._writer_thread = self.writer.start(self.sweep, self._drained)
         self.start_job_consumer()
         next_reload = 0.0
+        status_started = False
         try:
             while not self.stop_event.is_set():
                 now = time.monotonic()
                 if now >= next_reload:
                     self.reload()
                     next_reload = now + CONFIG_RELOAD_SECONDS
+                    if not status_started:  # once the binds exist
+                        self.status.start()
+                        status_started = True
+                self.release_on_bind()
                 # Cleared before claiming, so a job or a finished batch arriving while we claim
                 # is not forgotten: the wait below then returns at once.
                 self.wakeup.clear()
@@ -159,6 +167,7 @@ class SmppProcess:
         for bind in list(self.binds.values()):
             bind.stop()  # drains the window: outcomes still reach the writer
         self.binds.clear()
+        self.status.stop()
         self.writer.hand_over(Work(WakeUp()))
         if self._writer_thread is not None:
             self._writer_thread.join(timeout=10)
@@ -230,6 +239,25 @@ class SmppProcess:
         return callback
 
     # claiming and submitting ----------------------------------------------------------------------
+
+    def release_on_bind(self) -> None:
+        """When a bind comes up, what waits for a bind goes at once: claimed by id like a job's
+        messages (waiting was not an attempt, so they kept no backoff of their own)."""
+        bound = {cid for cid, bind in self.binds.items() if bind.state is BindState.BOUND}
+        came_up = bound - self.bound_connections
+        self.bound_connections = bound
+        if not came_up:
+            return
+        try:
+            with self.database.session() as session:
+                released = repository.release_waiting_for_bind(session, utcnow())
+        except Exception:
+            log.exception("releasing the messages waiting for a bind failed")
+            self.bound_connections -= came_up  # try again on the next turn
+            return
+        if released:
+            log.info("a bind came up: %d messages waiting for one go now", len(released))
+            self.jobs.add(released)
 
     def bound(self) -> bool:
         return any(bind.state is BindState.BOUND for bind in self.binds.values())

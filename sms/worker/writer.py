@@ -53,6 +53,10 @@ from sms.worker.outcomes import bulk_rows, part_receipts, record
 from sms.worker.routing import RoutingTable, tried_list
 from sms.worker.work import Inbound, NoRoute, SubmitBatch, WakeUp, Work, WorkItem
 
+# A message waiting for a bind is released the moment a bind comes up in this process; this is
+# when it is looked at again otherwise (its bind may be up in another SMPP process).
+BIND_WAIT_BACKSTOP_SECONDS = 5.0
+
 log = logging.getLogger("trunkline.smpp.process")
 
 SWEEP_SECONDS = 0.5
@@ -289,7 +293,9 @@ class Writer:
         if item.permanent:
             outcome = Unroutable(item.reason, message.segment_count)
         else:
-            outcome = NoBoundConnection(self.retry_at(message.attempts, now))
+            # not an attempt: no backoff of its own; released when a bind of the route comes up
+            wait = timedelta(seconds=min(self.settings.sms_retry_max_seconds, BIND_WAIT_BACKSTOP_SECONDS))
+            outcome = NoBoundConnection(now + wait, attempts=max(0, message.attempts - 1))
         record(session, message, outcome, now)
 
     def record_submits(self, session: Session, batch: SubmitBatch, cache: BatchCache) -> None:

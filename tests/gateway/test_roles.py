@@ -47,9 +47,9 @@ def test_up_supervises_the_supervised_roles_in_order() -> None:
     children = local_roles()
     assert [(child.name, child.argv) for child in children] == [
         ("api", [sys.executable, "-m", "gateway", "api"]),
-        ("worker", [sys.executable, "-m", "gateway", "worker"]),
-        ("smpp", [sys.executable, "-m", "gateway", "smpp"]),
-        ("sip", [sys.executable, "-m", "gateway", "sip", *NO_KAMAILIO]),
+        ("worker", [sys.executable, "-m", "gateway", "worker", "--metrics-port", "9464"]),
+        ("smpp", [sys.executable, "-m", "gateway", "smpp", "--metrics-port", "9465"]),
+        ("sip", [sys.executable, "-m", "gateway", "sip", "--metrics-port", "9466", *NO_KAMAILIO]),
     ]
     assert [child.name for child in children] == [role.name for role in roles.supervised_roles()]
     assert not roles.UP.supervised

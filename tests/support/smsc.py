@@ -66,9 +66,11 @@ class SmscProcess:
         system_id: str = "test",
         password: str = "secret",
         tls: tuple[Path, Path] | None = None,
+        port: int = 0,
         **config: Any,
     ) -> SmscProcess:
-        """Start the SMSC (over TLS with ``tls=(key_pem, cert_pem)``), then apply ``config``."""
+        """Start the SMSC (over TLS with ``tls=(key_pem, cert_pem)``; on ``port``, or a free one),
+        then apply ``config``."""
         reason = smsc_available()
         if reason:
             raise SmscUnavailable(reason)
@@ -76,7 +78,7 @@ class SmscProcess:
         if tls is not None:
             env.update(SMSC_TLS_KEY=str(tls[0]), SMSC_TLS_CERT=str(tls[1]))
         process = subprocess.Popen(
-            ["node", str(SMSC_SCRIPT), "--port", "0", "--control-port", "0"],
+            ["node", str(SMSC_SCRIPT), "--port", str(port), "--control-port", "0"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

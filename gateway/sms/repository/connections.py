@@ -1,11 +1,15 @@
-"""SQL of the operator's SMPP connections (``smpp_connections``) and routes (``smpp_routes``)."""
+"""SQL of the operator's SMPP connections (``smpp_connections``), routes (``smpp_routes``) and
+the status the SMPP processes publish of their binds (``smpp_bind_status``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import delete as delete_rows
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.sms.models import SmppConnection, SmppRoute
+from gateway.sms.models import SmppBindStatus, SmppConnection, SmppRoute
 
 
 def connection_named(session: Session, name: str) -> SmppConnection | None:
@@ -46,3 +50,21 @@ def routes_with_connection_names(session: Session) -> list[tuple[SmppRoute, str]
         .order_by(SmppRoute.prefix, SmppRoute.priority)
     ).all()
     return [(route, name) for route, name in rows]
+
+
+def publish_bind_status(session: Session, process: str, rows: Sequence[SmppBindStatus]) -> None:
+    """Replace what ``process`` published before with ``rows`` (its binds now)."""
+    session.execute(delete_rows(SmppBindStatus).where(SmppBindStatus.process == process))
+    session.add_all(rows)
+
+
+def forget_process(session: Session, process: str) -> None:
+    """A process stopping: its binds are gone with it."""
+    session.execute(delete_rows(SmppBindStatus).where(SmppBindStatus.process == process))
+
+
+def bind_statuses(session: Session) -> list[SmppBindStatus]:
+    """Every published bind status, by connection then process."""
+    return list(
+        session.scalars(select(SmppBindStatus).order_by(SmppBindStatus.connection_id, SmppBindStatus.process))
+    )

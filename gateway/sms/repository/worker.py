@@ -474,3 +474,16 @@ def enabled_connections(session: Session) -> list[SmppConnection]:
 
 def routes_by_priority(session: Session) -> list[SmppRoute]:
     return list(session.scalars(select(SmppRoute).order_by(SmppRoute.priority)))
+
+
+def release_waiting_for_bind(session: Session, now: datetime) -> list[str]:
+    """The queued messages waiting for a bind, due now (a bind came up); their ids."""
+    m = _messages.c
+    ids = list(session.scalars(select(m.id).where(m.state == SmsState.QUEUED, m.waiting_for_bind.is_(True))))
+    if ids:
+        session.execute(
+            update(_messages)
+            .where(m.id.in_(ids), m.state == SmsState.QUEUED)
+            .values(waiting_for_bind=False, next_attempt_at=now)
+        )
+    return ids

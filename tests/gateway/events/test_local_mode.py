@@ -17,8 +17,8 @@ from .harness import Stack, make_tls, running_receiver, wait_until
 
 
 def test_up_runs_the_event_worker() -> None:
-    roles = {role.name: role.argv[-1] for role in local_roles()}
-    assert roles["worker"] == "worker"
+    roles = {role.name: role.argv[3:] for role in local_roles()}
+    assert roles["worker"] == ["worker", "--metrics-port", "9464"]
 
 
 def test_worker_delivers_with_sqlite_and_the_filesystem_queue(tmp_path: Path) -> None:

@@ -260,9 +260,15 @@ def test_a_refusal_fails_over_while_the_route_has_another_connection() -> None:
 
 def test_nothing_routable_releases_the_claim() -> None:
     later = NOW + timedelta(seconds=5)
-    waiting = transition(SmsState.QUEUED, NoBoundConnection(later), NOW)
+    waiting = transition(SmsState.QUEUED, NoBoundConnection(later, attempts=2), NOW)
     assert waiting is not None
-    assert waiting.values == {"claimed_until": None, "in_doubt": False, "next_attempt_at": later}
+    assert waiting.values == {
+        "claimed_until": None,
+        "in_doubt": False,
+        "next_attempt_at": later,
+        "attempts": 2,  # what it was before the claim: waiting for a bind is not an attempt
+        "waiting_for_bind": True,
+    }
     failed = transition(SmsState.QUEUED, Unroutable("No SMPP route for destination +44.", 1), NOW)
     assert failed is not None
     assert failed.after is SmsState.FAILED

@@ -13,7 +13,7 @@ from gateway.supervisor import local_roles
 
 def test_up_runs_the_smpp_process() -> None:
     roles = {role.name: role.argv[3:] for role in local_roles()}
-    assert roles["smpp"] == ["smpp"]
+    assert roles["smpp"] == ["smpp", "--metrics-port", "9465"]  # its own metrics, on its own port
 
 
 def _subcommands(*path: str) -> dict[str, Any]:

@@ -38,7 +38,11 @@ class Harness:
         # POST /sms's hook: jobs published after the commit (here on the filesystem broker)
         self.jobs = SendJobPublisher(lambda: create_celery(settings), queue=settings.sms_job_queue)
 
-    def connect(self, name: str, smsc: SmscProcess, prefix: str = "+", **extra: Any) -> None:
+    def connect(
+        self, name: str, smsc: SmscProcess, prefix: str = "+", password: str | None = None, **extra: Any
+    ) -> None:
+        """A connection to ``smsc`` routing ``prefix``; fast reconnects unless ``extra`` says."""
+        spec: dict[str, Any] = {"reconnect_backoff_initial": 0.05, "reconnect_backoff_max": 0.5} | extra
         with self.database.session() as session:
             connections.add_connection(
                 session,
@@ -47,10 +51,8 @@ class Harness:
                     host=smsc.host,
                     port=smsc.port,
                     system_id=smsc.system_id,
-                    password=smsc.password,
-                    reconnect_backoff_initial=0.05,
-                    reconnect_backoff_max=0.5,
-                    **extra,
+                    password=smsc.password if password is None else password,
+                    **spec,
                 ),
             )
             connections.add_route(session, RouteCreate(prefix=prefix, connection=name))
@@ -68,6 +70,7 @@ class Harness:
             self.process.stop()
             self.thread.join(timeout=15)
             assert not self.thread.is_alive()
+            self.process = self.thread = None
 
     def send(
         self,
