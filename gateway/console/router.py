@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from gateway.console import session as console_session
+from gateway.core import hmac_auth
 from gateway.core.auth import AppDatabase, AppSettings
 from gateway.core.db import utcnow
 from gateway.core.errors import AcsError
@@ -31,6 +32,7 @@ from gateway.status import gather_status
 
 PREFIX = "/admin/console"
 MAX_FORM_BYTES = 4096
+_SINGLE_HEADERS = frozenset({b"authorization", b"host"})
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -74,8 +76,8 @@ class _Viewer:
 
 def _viewer(request: Request, settings: Settings) -> _Viewer | None:
     token = _operator_token(settings)
-    if not token:
-        return None
+    if not token or hmac_auth.repeated_header(request.scope.get("headers", ()), _SINGLE_HEADERS):
+        return None  # as the operator API: a repeated Authorization or Host is refused
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         return _Viewer(None, "") if console_session.token_matches(token, given) else None

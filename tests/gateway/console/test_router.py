@@ -53,6 +53,8 @@ def test_no_token_is_401_with_the_login_page(browser: TestClient, path: str) -> 
         assert response.status_code == 401
         assert "Operator login" in response.text
         assert "webhook deliveries" not in response.text
+    twice = [("authorization", f"Bearer {OPERATOR_TOKEN}"), ("authorization", f"Bearer {OPERATOR_TOKEN}")]
+    assert browser.get(path, headers=twice).status_code == 401
     browser.cookies.set(COOKIE_NAME, "1.forged.cafe")
     assert browser.get(path).status_code == 401
 
