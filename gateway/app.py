@@ -106,6 +106,7 @@ def _include_routers(app: FastAPI) -> None:
     from gateway.calls.router import admin_router as sip_admin_router
     from gateway.calls.router import calling_router
     from gateway.calls.router import router as sip_router
+    from gateway.console.router import router as console_router
     from gateway.events.router import admin_router as events_admin_router
     from gateway.events.router import public_router as events_public_router
     from gateway.events.router import tenant_router as events_tenant_router
@@ -136,5 +137,6 @@ def _include_routers(app: FastAPI) -> None:
         sip_router,
         sip_admin_router,
         calling_router,
+        console_router,
     ):
         app.include_router(router)

@@ -77,6 +77,15 @@ def _sip_app() -> typer.Typer:
 app.add_typer(_sip_app(), name="sip")
 
 
+def _status_command() -> Any:
+    from gateway.status_cli import status
+
+    return status
+
+
+app.command("status")(_status_command())
+
+
 def _database(settings: Settings) -> Any:
     from gateway.core.db import Database
     from gateway.core.migrate import upgrade

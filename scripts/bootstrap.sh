@@ -43,6 +43,7 @@ if [[ $dev -eq 1 ]]; then
     ensure_apt wrk wrk                    # bench/api.py loads the API with it
     ensure_apt sipp sip-tester            # the SIP worker tests use SIPp as the carrier
     ensure_apt kamailio kamailio          # the SIP edge in front of the worker pool (tests/sip)
+    ensure_apt chromium chromium          # the operator console tests drive a headless browser
 fi
 
 if [[ ! -x .venv/bin/python ]]; then

@@ -118,6 +118,12 @@ def queue_depth(session: Session) -> QueueDepth:
     return QueueDepth(int(outbox), int(pending))
 
 
+def dead_lettered_count(session: Session) -> int:
+    """Deliveries given up on (dead-lettered), waiting for an operator's replay."""
+    query = select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.DEAD_LETTERED)
+    return int(session.scalar(query) or 0)
+
+
 # Subscriptions ----------------------------------------------------------------------------------
 
 

@@ -12,6 +12,9 @@ from starlette.routing import BaseRoute, Route
 
 # FastAPI's own pages, not part of the API.
 FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# The operator console's HTML pages (gateway/console), deliberately left out of the API document;
+# tests/gateway/console covers them, hostile text included.
+CONSOLE_PREFIX = "/admin/console"
 PUBLIC_PATHS = frozenset(
     {
         "/health",
@@ -98,7 +101,7 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
     return {
         (method, path)
         for path, methods in _leaf_routes(list(app.routes))
-        if path not in FRAMEWORK_PATHS
+        if path not in FRAMEWORK_PATHS and not path.startswith(CONSOLE_PREFIX)
         for method in methods
         if method != "HEAD"
     }

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gateway.sms.lifecycle import SmsState
 from gateway.sms.models import SmsMessage, SmsSegment
 
 
@@ -51,3 +53,28 @@ def search_messages(
     if since is not None:
         query = query.where(SmsMessage.created_at >= since)
     return list(session.scalars(query))
+
+
+class QueuedSummary(NamedTuple):
+    """The SMS queue: how many messages wait for a submit, and when the oldest was accepted."""
+
+    queued: int
+    oldest_created_at: datetime | None
+
+
+def queued_summary(session: Session) -> QueuedSummary:
+    """Messages in the ``queued`` state and the oldest one's acceptance time."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(SmsMessage.created_at)).where(SmsMessage.state == SmsState.QUEUED)
+    ).one()
+    return QueuedSummary(int(count or 0), oldest)
+
+
+def count_by_state_since(session: Session, since: datetime) -> dict[str, int]:
+    """How many of the messages accepted at or after ``since`` are in each state."""
+    rows = session.execute(
+        select(SmsMessage.state, func.count())
+        .where(SmsMessage.created_at >= since)
+        .group_by(SmsMessage.state)
+    ).all()
+    return {str(state): int(count) for state, count in rows}
