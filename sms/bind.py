@@ -252,6 +252,8 @@ class SmppBind:
                     reason = f"read failed: {exc}"
                     break
                 if not chunk:
+                    # After our own unbind the SMSC closes: not the SMSC's doing.
+                    reason = "closed after our unbind" if self._stopping else reason
                     break
                 try:
                     with core:

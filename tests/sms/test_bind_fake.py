@@ -7,6 +7,7 @@ stray resps, PDUs split into single octets.
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import threading
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sms import bind as bind_module
 from sms import bind_session, pdu
 from sms.bind import SmppBind
 from sms.bind_types import BindConfig, SubmitOutcome, SubmitRequest
@@ -226,3 +228,27 @@ def test_queued_submits_go_out_in_bursts_within_the_window(
     assert sum(submits_per_write) == total
     assert max(submits_per_write) <= window  # never past the window
     assert len(submits_per_write) < total  # some writes carried several submits
+
+
+def test_the_smsc_closing_on_our_unbind_is_not_logged_as_its_doing(
+    fake: tuple[FakeSmsc, SmppBind, list[DeliverSm]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smsc, bind, _ = fake
+    logged: list[tuple[int, str]] = []
+    monkeypatch.setattr(
+        bind_module.log, "log", lambda level, message, *args: logged.append((level, message % args))
+    )
+
+    def close_on_unbind() -> None:  # no unbind_resp: the bind sees the close while it waits
+        smsc.read_until(pdu.UNBIND)
+        assert smsc.conn is not None
+        smsc.conn.close()
+
+    closer = threading.Thread(target=close_on_unbind)
+    closer.start()
+    bind.stop(timeout=3)
+    closer.join(5)
+    lost = [(level, message) for level, message in logged if "session lost" in message]
+    assert lost, logged
+    assert all(level == logging.INFO for level, _ in lost), lost
+    assert all("closed by the SMSC" not in message for _, message in lost), lost
