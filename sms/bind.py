@@ -36,7 +36,15 @@ from typing import Final
 from sms import metrics
 from sms.bind_health import BindHealth, BindStatus
 from sms.bind_sender import Queued, Sender, Tally
-from sms.bind_session import SMPPLIB_ERRORS, BindRejected, LockedSequence, Session, Stream, open_sessions
+from sms.bind_session import (
+    SMPPLIB_ERRORS,
+    BindRejected,
+    LockedSequence,
+    Session,
+    Stream,
+    bind_error,
+    open_sessions,
+)
 from sms.bind_types import BindConfig, BindState, BindStats, SessionRole, SubmitRequest, SubmitResult
 from sms.esme import (
     DELIVERY_RETRY_LATER,
@@ -495,13 +503,3 @@ class SmppBind:
                 log.warning("smpp %s: no unbind_resp on the %s session", self._label, session.role)
         self._close(sessions)
         self._fail_window("bind stopped before the submit_sm_resp")
-
-
-def bind_error(exc: BaseException) -> str:
-    """The last error an operator is shown for a failed bind attempt: the SMSC's status name
-    (``ESME_RBINDFAIL``) when it refused the bind, else what went wrong."""
-    if isinstance(exc, BindRejected):
-        return command_status_name(exc.status)
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__

@@ -22,7 +22,7 @@ import smpplib.exceptions
 
 from sms.bind_types import BindConfig, SessionRole
 from sms.esme import Esme, Link
-from sms.status import describe_command_status
+from sms.status import command_status_name, describe_command_status
 from sms.tlsstream import TlsStream
 
 log = logging.getLogger("trunkline.smpp")
@@ -166,3 +166,13 @@ def open_session(config: BindConfig, role: SessionRole, sequence: LockedSequence
     client.sock.settimeout(config.io_timeout)
     log.info("smpp %s: bound as %s to %s:%d", config.name, role, config.host, config.port)
     return Session(role, client)
+
+
+def bind_error(exc: BaseException) -> str:
+    """The last error an operator is shown for a failed bind attempt: the SMSC's status name
+    (``ESME_RBINDFAIL``) when it refused the bind, else what went wrong."""
+    if isinstance(exc, BindRejected):
+        return command_status_name(exc.status)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
