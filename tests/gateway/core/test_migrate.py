@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,45 @@ def test_the_chain_has_one_head() -> None:
 
     heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
     assert heads == [head_revision()]
+
+
+def _insert_minimal_row(connection: Any, table: Any, values: dict[str, Any]) -> None:
+    """A row of ``table`` with ``values`` and a plain value for every other required column."""
+    from sqlalchemy import Boolean, DateTime, Float, Integer, Numeric
+
+    row = dict(values)
+    for column in table.columns:
+        if column.name in row or column.nullable or column.server_default is not None:
+            continue
+        if isinstance(column.type, Boolean):
+            row[column.name] = False
+        elif isinstance(column.type, Integer | Float | Numeric):
+            row[column.name] = 1
+        elif isinstance(column.type, DateTime):
+            row[column.name] = datetime(2026, 1, 1, tzinfo=UTC)
+        else:
+            row[column.name] = "x"
+    connection.execute(table.insert().values(row))
+
+
+def test_sqlite_table_rebuilds_keep_the_rows_that_reference_them(tmp_path: Path) -> None:
+    """0006 rebuilds sms_messages on SQLite (batch_alter_table); with foreign keys on, dropping
+    the old table would cascade-delete every sms_segments row of an upgraded database."""
+    from sqlalchemy import MetaData, func, select
+
+    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        upgrade(database.engine, "0005_sms_send_counters")
+        tables = MetaData()
+        tables.reflect(database.engine)
+        with database.engine.begin() as connection:
+            _insert_minimal_row(connection, tables.tables["resources"], {"id": "r1", "name": "old"})
+            _insert_minimal_row(connection, tables.tables["sms_messages"], {"id": "m1", "resource_id": "r1"})
+            _insert_minimal_row(connection, tables.tables["sms_segments"], {"message_id": "m1"})
+        upgrade(database.engine)
+        with database.engine.connect() as connection:
+            segments = connection.execute(select(func.count()).select_from(tables.tables["sms_segments"]))
+            assert segments.scalar_one() == 1
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    finally:
+        database.dispose()
