@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -90,6 +91,20 @@ def _contained(callback: str) -> Iterator[None]:
         log.exception("pjsua2 callback %s failed", callback)
 
 
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """File descriptor 1 goes to /dev/null (pjlib writes to it from C, past Python's sys.stdout)."""
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 class UserAgent:
     """One pjsua2 Endpoint with a UDP transport on ``config.sip_port``; not thread-safe by design."""
 
@@ -99,7 +114,8 @@ class UserAgent:
         self.calls: dict[str, _Call] = {}
         self._outbound: OrderedDict[tuple[str, str, str | None], _Account] = OrderedDict()
         self.ep = pj.Endpoint()
-        self.ep.libCreate()
+        with _stdout_silenced():  # pjlib logs its start-up at level 4 before libInit sets ours
+            self.ep.libCreate()
         ep_cfg = pj.EpConfig()
         ep_cfg.uaConfig.threadCnt = 0  # every SIP callback runs inside poll(), on this thread
         ep_cfg.uaConfig.maxCalls = config.max_calls
