@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from gateway.core.http_protocol import ConnectionLimits, GuardedHttpToolsProtocol
 from gateway.core.logging import configure_logging
 from gateway.core.settings import Settings
+from gateway.core.startup import freeze_startup_objects
 from gateway.core.storage import prepare_storage
 
 log = structlog.get_logger("trunkline.api")
@@ -56,7 +57,9 @@ def serve_api(settings: Settings) -> None:
     }
     GuardedHttpToolsProtocol.configure(ConnectionLimits.from_settings(settings))
     if settings.api_workers == 1:
-        uvicorn.Server(uvicorn.Config(create_app(settings), **common)).run()
+        app = create_app(settings)
+        freeze_startup_objects()
+        uvicorn.Server(uvicorn.Config(app, **common)).run()
         return
     # Several processes on one socket: each builds its app from the environment, so the
     # settings given on the command line travel there. The signing key must exist before they
@@ -81,4 +84,6 @@ def worker_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json_output)
     GuardedHttpToolsProtocol.configure(ConnectionLimits.from_settings(settings))
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app

@@ -72,7 +72,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # Connections open now, by client address (one event loop per process: no lock needed).
     open_by_client: ClassVar[Counter[str]] = Counter()
 
+    # One timer a connection, moved lazily: re-arming only moves the deadline, and the timer,
+    # when it fires early, waits again for what is left (a timer a parser callback costs more
+    # than the rest of the guard).
     _timer: asyncio.TimerHandle | None = None
+    _deadline: float | None = None  # loop time the current read must end by; None: none awaited
     _counted_as: str | None = None
     _reading_headers = False
 
@@ -97,7 +101,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._arm(self.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._cancel()
         if self._counted_as is not None:
             self.open_by_client[self._counted_as] -= 1
             if self.open_by_client[self._counted_as] <= 0:
@@ -107,7 +111,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         """The parser refused the request (framing, request line, headers): ACS's 400."""
-        self._disarm()
+        self._cancel()
         self._refuse(400, "BadRequest", f"{msg} The request is not well-formed HTTP/1.1.")
 
     # Parser callbacks: the timers follow the request -------------------------------------------
@@ -134,16 +138,37 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # Timers -----------------------------------------------------------------------------------
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(seconds, self._timed_out)
+        """The current read must end within ``seconds`` from now."""
+        deadline = self.loop.time() + seconds
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._check_deadline)
 
     def _disarm(self) -> None:
+        """No read is awaited (the timer, if it fires, finds nothing to do)."""
+        self._deadline = None
+
+    def _cancel(self) -> None:
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _timed_out(self) -> None:
+    def _check_deadline(self) -> None:
         self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if deadline > self.loop.time():  # moved on since the timer was set
+            self._timer = self.loop.call_at(deadline, self._check_deadline)
+            return
+        self._deadline = None
+        self._timed_out()
+
+    def _timed_out(self) -> None:
         if self.transport.is_closing():
             return
         client = self.client[0] if self.client else ""

@@ -27,7 +27,8 @@ class _ProcessKeys:
     def __init__(self) -> None:
         self.lock = Lock()
         self.installed: SecretsKeyring | None = None
-        self.from_settings: tuple[tuple[str, str], SecretsKeyring] | None = None
+        # The settings' fields the keyring was made from, and the keyring.
+        self.from_settings: tuple[tuple[Any, ...], SecretsKeyring] | None = None
 
 
 _process = _ProcessKeys()
@@ -55,10 +56,11 @@ def process_keyring() -> SecretsKeyring:
     if installed is not None:
         return installed
     settings = get_settings()
-    identity = (
-        settings.secrets_keys.get_secret_value() if settings.secrets_keys else "",
-        str(settings.effective_secrets_keys_dir),
-    )
+    # The fields keyring_of reads (compared as they are: this runs for every value opened).
+    identity = (settings.secrets_keys, settings.secrets_keys_dir, settings.data_dir)
+    current = _process.from_settings
+    if current is not None and current[0] == identity:
+        return current[1]
     with _process.lock:
         if _process.from_settings is None or _process.from_settings[0] != identity:
             _process.from_settings = (identity, keyring_of(settings))

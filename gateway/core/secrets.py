@@ -183,6 +183,10 @@ def write_key_file(directory: Path, key: SecretsKey | None = None) -> tuple[Path
     return path, key
 
 
+# How many opened values a keyring remembers (one a subscription, connection, trunk, resource key).
+_OPENED_LIMIT = 4096
+
+
 class SecretsKeyring:
     """The keys of a process: configured ones (``TRUNKLINE_SECRETS_KEYS``, first seals) ahead of
     the key directory's (newest seals).
@@ -190,6 +194,10 @@ class SecretsKeyring:
     Sealing re-reads the directory when its listing changed, so a ``trunkline secrets rotate``
     reaches running processes without a restart; opening re-reads it only for a key id it does
     not know (a value sealed by a process that saw the new key first).
+
+    A value opened once is remembered by its sealed text and column (a webhook's secret is read
+    with every delivery claimed, and opening costs more than the rest of reading the row); the
+    memory is forgotten whenever the keys change, so it opens exactly what the keys open.
     """
 
     def __init__(self, configured: Sequence[SecretsKey] = (), directory: Path | None = None) -> None:
@@ -198,6 +206,7 @@ class SecretsKeyring:
         self._lock = Lock()
         self._listing: tuple[tuple[str, int], ...] | None = None
         self._keys: list[SecretsKey] = list(configured)
+        self._opened: dict[tuple[str, str], str] = {}
 
     def _current_listing(self) -> tuple[tuple[str, int], ...]:
         if self.directory is None:
@@ -215,6 +224,7 @@ class SecretsKeyring:
         configured_ids = {k.kid for k in self.configured}
         self._keys = self.configured + [k for k in from_files if k.kid not in configured_ids]
         self._listing = listing
+        self._opened = {}
 
     def keys(self, *, fresh: bool = True) -> list[SecretsKey]:
         """Every key, the sealing one first; ``fresh`` checks the directory for changes first."""
@@ -238,7 +248,15 @@ class SecretsKeyring:
     def open(self, stored: str, purpose: str) -> str:
         if not is_sealed(stored):
             return stored
+        opened = self._opened  # this key set's memory (a reload swaps in an empty one)
+        plain = opened.get((stored, purpose))
+        if plain is not None:
+            return plain
         try:
-            return open_sealed(self.keys(fresh=False), stored, purpose)
+            plain = open_sealed(self.keys(fresh=False), stored, purpose)
         except UnknownSecretsKey:
-            return open_sealed(self.keys(), stored, purpose)
+            plain = open_sealed(self.keys(), stored, purpose)
+        if len(opened) >= _OPENED_LIMIT:
+            opened.clear()
+        opened[(stored, purpose)] = plain
+        return plain

@@ -36,6 +36,9 @@ class TextProblem(StrEnum):
 _BODY_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # In a URL (after percent-decoding): every C0 control and DEL.
 _URL_FORBIDDEN = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# A raw URL part without these bytes (printable ASCII, no percent-escape) decodes to itself and
+# cannot break the rule: the usual request is passed by one search of each part.
+_URL_NOT_PLAIN = re.compile(rb"[^\x20-\x24\x26-\x7e]")
 
 
 def _problem_of(match: re.Match[str] | None) -> TextProblem | None:
@@ -108,6 +111,13 @@ def _url_problem(raw: bytes, *, plus_is_space: bool) -> tuple[str, TextProblem |
 def url_text_problem(raw_path: bytes, query_string: bytes) -> BadText | None:
     """The first part of a request URL that breaks the rule: its path (``path``), or a query
     parameter (named by its name, ``query`` when the name itself breaks it)."""
+    if _URL_NOT_PLAIN.search(raw_path) is None and _URL_NOT_PLAIN.search(query_string) is None:
+        return None
+    return decoded_url_text_problem(raw_path, query_string)
+
+
+def decoded_url_text_problem(raw_path: bytes, query_string: bytes) -> BadText | None:
+    """``url_text_problem`` the long way, decoding each part (what its shortcut must agree with)."""
     _, problem = _url_problem(raw_path, plus_is_space=False)
     if problem:
         return BadText("path", problem)

@@ -15,6 +15,7 @@ from celery.signals import worker_shutting_down
 
 from gateway.core.celery_app import EVENTS_QUEUE, create_celery, set_celery_app
 from gateway.core.settings import Settings, get_settings
+from gateway.core.startup import freeze_startup_objects
 from gateway.events.dispatcher import Dispatcher
 from gateway.events.runtime import Runtime, runtime
 from gateway.events.tasks import register
@@ -104,6 +105,7 @@ def run_worker(
 
         serve_metrics("worker", metrics_port, addr="127.0.0.1")
     loop = Dispatcher(app, rt) if dispatcher else None
+    freeze_startup_objects()
     if loop is not None:
         _resume_refused_validations(rt, log)
         loop.start()

@@ -9,6 +9,7 @@ from types import FrameType
 
 from gateway.core.db import Database
 from gateway.core.settings import Settings
+from gateway.core.startup import freeze_startup_objects
 from gateway.sms.connections import apply_config_file
 from sms.worker.process import SmppProcess
 
@@ -32,5 +33,6 @@ def run_smpp(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("trunkline smpp starting")
+    freeze_startup_objects()
     process.run()
     database.dispose()

@@ -168,3 +168,21 @@ def test_opening_a_value_of_a_key_added_since_rereads_the_directory(tmp_path: Pa
 
 def test_generated_keys_are_random() -> None:
     assert generate_key() != generate_key()
+
+
+def test_keyring_remembers_opened_values_until_its_keys_change(tmp_path: Path) -> None:
+    old_key, new_key = generate_key(), generate_key()
+    old_path, _ = write_key_file(tmp_path, old_key)
+    keyring = SecretsKeyring(directory=tmp_path)
+    stored = keyring.seal("whsec_x", "t.c")
+    assert keyring.open(stored, "t.c") == "whsec_x"
+    assert keyring.open(stored, "t.c") == "whsec_x"  # remembered
+    with pytest.raises(TamperedSecret):  # remembered by column too: another still does not open
+        keyring.open(stored, "t.other")
+    # The key that sealed it is retired and a new one written: once the keys are re-read
+    # (sealing re-reads them), the remembered value is forgotten and no longer opens.
+    old_path.unlink()
+    write_key_file(tmp_path, new_key)
+    keyring.seal("x", "t.c")
+    with pytest.raises(UnknownSecretsKey):
+        keyring.open(stored, "t.c")

@@ -14,6 +14,7 @@ from gateway.core.text import (
     BadText,
     InputModel,
     TextProblem,
+    decoded_url_text_problem,
     json_text_problem,
     may_hide_bad_text,
     text_problem,
@@ -87,6 +88,33 @@ def test_a_url_of_any_printable_text_passes(value: str) -> None:
 )
 def test_url_text_problem(raw_path: bytes, query: bytes, found: BadText | None) -> None:
     assert url_text_problem(raw_path, query) == found
+
+
+url_bytes = st.binary(max_size=40) | st.lists(
+    st.sampled_from(
+        [
+            b"a",
+            b"%",
+            b"%00",
+            b"%0A",
+            b"%FF",
+            b"%ED%A0%80",
+            b"%E2%82%AC",
+            b"+",
+            b"&",
+            b"=",
+            b"\x00",
+            b"\x7f",
+            b"\xc3\xa9",
+        ]
+    ),
+    max_size=12,
+).map(b"".join)
+
+
+@given(url_bytes, url_bytes)
+def test_url_text_problem_shortcut_agrees_with_decoding(raw_path: bytes, query: bytes) -> None:
+    assert url_text_problem(raw_path, query) == decoded_url_text_problem(raw_path, query)
 
 
 class Inner(InputModel):
