@@ -11,7 +11,6 @@ import json
 import os
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -38,7 +37,8 @@ from gateway.events import builder, subscriptions
 from gateway.events.models import SubscriptionStatus
 from gateway.events.runtime import limits_from_settings, policy_from_settings
 from gateway.numbers.models import Carrier, InventoryNumber, PurchasedNumber
-from tests.e2e.helpers import AcsHmacAuth, free_port, stop_process, strong_secret, trunkline_env
+from tests.e2e.helpers import free_port, strong_secret, trunkline_env
+from tests.e2e.stack import ProcessStack
 from tests.gateway.events.harness import RedisServer, make_tls, wait_until
 from tests.sip.support import free_udp_block, require
 from tests.support.postgres import throwaway_database
@@ -173,7 +173,7 @@ class App:
 
 
 @dataclass
-class VoiceStack:
+class VoiceStack(ProcessStack):
     tmp: Path
     env: dict[str, str]
     database: Database
@@ -184,54 +184,6 @@ class VoiceStack:
     metrics_port: int
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     resource: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self.port}/"
-
-    @property
-    def ca_file(self) -> Path:
-        return Path(self.env["TRUNKLINE_DATA_DIR"]) / "tls" / "ca.pem"
-
-    def start(self, role: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{role}.log").open("ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", *args],
-            env=self.env,
-            cwd=str(self.tmp),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.processes[role] = process
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            stop_process(process)
-        self.processes.clear()
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gateway", *args],
-            env=self.env,
-            cwd=str(self.tmp),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    def log(self, role: str) -> str:
-        path = self.tmp / f"{role}.log"
-        return path.read_text(errors="replace")[-6000:] if path.exists() else ""
-
-    def http(self, key: str | None = None) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.endpoint,
-            verify=ssl.create_default_context(cafile=str(self.ca_file)),
-            auth=AcsHmacAuth(key or self.resource["primaryKey"]),
-            timeout=30,
-        )
 
     def rtp_packets(self) -> dict[str, float]:
         """The SIP process's RTP counters (its Prometheus endpoint)."""

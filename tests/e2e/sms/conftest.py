@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,8 @@ from gateway.events import builder, subscriptions
 from gateway.events.models import SubscriptionStatus
 from gateway.events.runtime import limits_from_settings, policy_from_settings
 from gateway.sms.models import SmsMessage
-from tests.e2e.helpers import AcsHmacAuth, free_port, stop_process, strong_secret, trunkline_env
+from tests.e2e.helpers import free_port, strong_secret, trunkline_env
+from tests.e2e.stack import ProcessStack
 from tests.gateway.events.harness import Receiver, RedisServer, make_tls, running_receiver, wait_until
 from tests.gateway.sms.support import give_number
 from tests.support.postgres import throwaway_database
@@ -43,7 +43,7 @@ JOB_GRACE_SECONDS = 6
 
 
 @dataclass
-class SmsStack:
+class SmsStack(ProcessStack):
     tmp: Path
     env: dict[str, str]
     database: Database
@@ -54,63 +54,13 @@ class SmsStack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     resource: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self.port}/"
-
-    @property
-    def ca_file(self) -> Path:
-        return Path(self.env["TRUNKLINE_DATA_DIR"]) / "tls" / "ca.pem"
-
-    def start(self, role: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{role}.log").open("ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", *args],
-            env=self.env,
-            cwd=str(self.tmp),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.processes[role] = process
-        return process
-
     def kill(self, role: str) -> None:
         process = self.processes.pop(role)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
 
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            stop_process(process)
-        self.processes.clear()
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gateway", *args],
-            env=self.env,
-            cwd=str(self.tmp),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    def log(self, role: str) -> str:
-        path = self.tmp / f"{role}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
-
     def sms_client(self) -> SmsClient:
         return SmsClient.from_connection_string(self.resource["connectionString"], retry_total=0)
-
-    def http(self) -> httpx.Client:
-        import ssl
-
-        return httpx.Client(
-            base_url=self.endpoint,
-            verify=ssl.create_default_context(cafile=str(self.ca_file)),
-            auth=AcsHmacAuth(self.resource["primaryKey"]),
-            timeout=30,
-        )
 
     def counts(self) -> dict[str, int]:
         with self.database.session() as session:
