@@ -42,21 +42,9 @@ COLUMNS = (
     "imported_at",
     "updated_at",
 )
-# What a re-import changes on a number already in inventory (a hold, if any, is kept).
-UPDATABLE = (
-    "country_code",
-    "phone_number_type",
-    "assignment_type",
-    "area_code",
-    "locality",
-    "administrative_division",
-    "calling",
-    "sms",
-    "cost_amount",
-    "currency_code",
-    "carrier_id",
-    "updated_at",
-)
+# What a re-import changes on a number already in inventory (a hold, if any, is kept): every
+# column but the number itself, its status and hold, and when it was first imported.
+UPDATABLE = tuple(c for c in COLUMNS if c not in {"phone_number", "status", "free_at", "imported_at"})
 
 
 def row_values(row: ImportRow, carrier_ids: Mapping[str, str], now: datetime) -> tuple[Any, ...]:
