@@ -19,6 +19,22 @@ from typing import Any, Union
 Headers = tuple[tuple[str, str], ...]
 
 
+class DtmfMethod(enum.StrEnum):
+    """How a DTMF digit travelled."""
+
+    RFC2833 = "rfc2833"  # RTP telephone-event
+    SIP_INFO = "sip-info"  # INFO with application/dtmf-relay (or application/dtmf)
+    INBAND = "inband"  # tones in the audio itself, found by the worker's detector
+
+
+class PlayOutcome(enum.StrEnum):
+    """How a ``Play`` ended."""
+
+    COMPLETED = "completed"  # every file played (a looping play never completes)
+    STOPPED = "stopped"  # StopPlay, a newer Play on the call, Hold, or the call ended
+    FAILED = "failed"  # a file could not be opened or played (reason says why)
+
+
 class CallState(enum.StrEnum):
     """Where a call stands, as the worker reports it."""
 
@@ -85,6 +101,7 @@ class MakeCall:
     username: str | None = None
     password: str | None = None
     headers: Headers = ()
+    bridge_with: str = ""  # a call of the worker that must hold this leg too; bridged once connected
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +116,110 @@ class Shutdown:
     """Hang up every call and stop the worker process."""
 
 
-Command = Union[Ring, Answer, Reject, Redirect, Hangup, MakeCall, QueryMedia, Shutdown]  # noqa: UP007
+@dataclass(frozen=True, slots=True)
+class Play:
+    """Play local files, one after another, into a call: what its far end hears.
+
+    The files are 8 kHz mono 16-bit PCM WAV, prepared by the control plane. A new ``Play`` on a
+    call stops the one playing (which ends ``STOPPED``). Answered by ``PlayStarted`` when the
+    first frame goes out and ``PlayFinished`` at the end.
+    """
+
+    call_id: str
+    operation_id: str
+    files: tuple[str, ...]
+    loop: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlay:
+    """Stop the play ``operation_id`` on the call (any play when empty): ``PlayFinished`` STOPPED."""
+
+    call_id: str
+    operation_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SendDtmf:
+    """Send DTMF tones (``0-9*#A-D``) to the call's far end; answered by ``DtmfSent``."""
+
+    call_id: str
+    operation_id: str
+    tones: str
+    method: DtmfMethod = DtmfMethod.RFC2833
+
+
+@dataclass(frozen=True, slots=True)
+class DetectDtmf:
+    """Turn detection of in-band tones (in the audio) on or off for a call.
+
+    RFC 2833 and SIP INFO digits are always reported; in-band detection costs CPU per frame, so
+    the control plane turns it on only while something listens for digits.
+    """
+
+    call_id: str
+    inband: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """Connect the audio of two calls of this worker both ways (they hear each other)."""
+
+    call_id: str
+    other_call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unbridge:
+    """Undo ``Bridge``: the two calls no longer hear each other."""
+
+    call_id: str
+    other_call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """While muted, what the call's far end says reaches none of the calls it is bridged to."""
+
+    call_id: str
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """While held, the call neither hears nor is heard by its bridged calls; plays still reach it."""
+
+    call_id: str
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Send REFER to the call's far end with ``target`` (a SIP URI); progress in ``TransferProgress``."""
+
+    call_id: str
+    target: str
+
+
+Command = Union[  # noqa: UP007
+    Ring,
+    Answer,
+    Reject,
+    Redirect,
+    Hangup,
+    MakeCall,
+    QueryMedia,
+    Shutdown,
+    Play,
+    StopPlay,
+    SendDtmf,
+    DetectDtmf,
+    Bridge,
+    Unbridge,
+    Mute,
+    Hold,
+    Transfer,
+]
 
 # Events (worker -> supervisor) ---------------------------------------------------------------
 
@@ -167,7 +287,67 @@ class CommandFailed:
     reason: str
 
 
-Event = Union[WorkerReady, IncomingCall, CallStateChanged, MediaActive, MediaStats, CommandFailed]  # noqa: UP007
+@dataclass(frozen=True, slots=True)
+class PlayStarted:
+    """The first frame of a ``Play`` went out."""
+
+    call_id: str
+    operation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayFinished:
+    """A ``Play`` ended; ``reason`` says why when it failed."""
+
+    call_id: str
+    operation_id: str
+    outcome: PlayOutcome
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived:
+    """One digit from the call's far end (``0-9*#A-D``), as it ended (key released)."""
+
+    call_id: str
+    digit: str
+    method: DtmfMethod
+    duration_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfSent:
+    """The tones of a ``SendDtmf`` went out (``ok``), or could not (``reason``)."""
+
+    call_id: str
+    operation_id: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferProgress:
+    """A NOTIFY of a ``Transfer``: the SIP status of the referred call; ``final`` ends it."""
+
+    call_id: str
+    status: int
+    final: bool
+    reason: str = ""
+
+
+Event = Union[  # noqa: UP007
+    WorkerReady,
+    IncomingCall,
+    CallStateChanged,
+    MediaActive,
+    MediaStats,
+    CommandFailed,
+    PlayStarted,
+    PlayFinished,
+    DtmfReceived,
+    DtmfSent,
+    TransferProgress,
+]
 Message = Union[Command, Event]  # noqa: UP007
 
 _COMMANDS: tuple[type[Any], ...] = typing.get_args(Command)
@@ -184,7 +364,9 @@ def encode(message: Message) -> bytes:
     body: dict[str, Any] = {"type": type(message).__name__}
     for field in dataclasses.fields(message):
         value = getattr(message, field.name)
-        body[field.name] = [list(pair) for pair in value] if isinstance(value, tuple) else value
+        if isinstance(value, tuple):
+            value = [list(item) if isinstance(item, tuple) else item for item in value]
+        body[field.name] = value
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -222,9 +404,13 @@ def _coerce(hint: Any, value: Any) -> Any:
         raise TypeError("null for a required field")
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(value)
-    if hint is Headers or typing.get_origin(hint) is tuple:
+    if hint == Headers:
         return tuple((_text(name), _text(val)) for name, val in value)
+    if typing.get_origin(hint) is tuple:  # tuple[str, ...]
+        return tuple(_text(item) for item in value)
     scalars = [a for a in typing.get_args(hint) if a is not type(None)] if _is_union(hint) else [hint]
+    if scalars == [bool] and not isinstance(value, bool):
+        raise TypeError(f"expected a boolean, got {value!r}")
     if scalars == [int] and (isinstance(value, bool) or not isinstance(value, int)):
         raise TypeError(f"expected an integer, got {value!r}")
     if scalars == [str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import typing
 
 import pytest
@@ -15,6 +16,7 @@ from sip.worker.messages import (
     CallState,
     CallStateChanged,
     Command,
+    DtmfMethod,
     Event,
     MakeCall,
     Message,
@@ -34,14 +36,18 @@ def strategy_for(cls: type) -> st.SearchStrategy[Message]:
     fields: dict[str, st.SearchStrategy[object]] = {}
     for field in dataclasses.fields(cls):
         hint = hints[field.name]
-        if hint is CallState:
-            fields[field.name] = st.sampled_from(CallState)
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            fields[field.name] = st.sampled_from(hint)
+        elif hint is bool:
+            fields[field.name] = st.booleans()
         elif hint is int:
             fields[field.name] = st.integers(-(2**31), 2**31)
         elif hint is str:
             fields[field.name] = text
         elif hint == (str | None):
             fields[field.name] = st.none() | text
+        elif hint == tuple[str, ...]:
+            fields[field.name] = st.lists(text, max_size=4).map(tuple)
         else:
             fields[field.name] = headers
     return st.builds(cls, **fields)
@@ -69,6 +75,12 @@ def test_wire_form_is_one_tagged_json_object() -> None:
     call = MakeCall("o1", "sip:+1@h", "sip:+2@t", headers=(("P-Asserted-Identity", "<sip:+2@t>"),))
     assert b'"headers":[["P-Asserted-Identity","<sip:+2@t>"]]' in encode(call)
     assert decode(b'{"type":"Shutdown"}') == Shutdown()
+    play = messages.Play("c1", "op1", ("/a.wav", "/b.wav"), loop=True)
+    assert b'"files":["/a.wav","/b.wav"],"loop":true' in encode(play)
+    assert (
+        decode(encode(messages.SendDtmf("c1", "op", "12#", DtmfMethod.SIP_INFO))).method
+        is DtmfMethod.SIP_INFO
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,6 +98,9 @@ def test_wire_form_is_one_tagged_json_object() -> None:
         b'{"type":"CallStateChanged","call_id":"x","state":"gone"}',
         b'{"type":"MakeCall","call_id":"x","target":"t","from_uri":"f","headers":[["a"]]}',
         b'{"type":"MakeCall","call_id":"x","target":null,"from_uri":"f"}',
+        b'{"type":"Play","call_id":"x","operation_id":"o","files":[1]}',
+        b'{"type":"Play","call_id":"x","operation_id":"o","files":["a"],"loop":1}',
+        b'{"type":"SendDtmf","call_id":"x","operation_id":"o","tones":"1","method":"morse"}',
         b"\xff",
     ],
 )
