@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from gateway.core.cli_database import command_session, migrated_database
 from gateway.core.cli_output import console, prepare_offline_command, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
@@ -84,15 +85,6 @@ def _status_command() -> Any:
 
 
 app.command("status")(_status_command())
-
-
-def _database(settings: Settings) -> Any:
-    from gateway.core.db import Database
-    from gateway.core.migrate import upgrade
-
-    database = Database(settings.effective_database_url)
-    upgrade(database.engine)
-    return database
 
 
 # Roles ------------------------------------------------------------------------------------------
@@ -184,17 +176,12 @@ def resources_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create a resource and print its keys and connection strings."""
-    from gateway.core.errors import AcsError
     from gateway.resources import service
 
     settings = get_settings()
-    database = _database(settings)
-    try:
-        with database.session() as session:
-            resource = service.create_resource(session, name, endpoint or settings.effective_public_endpoint)
-            data = _resource_json(resource)
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        resource = service.create_resource(session, name, endpoint or settings.effective_public_endpoint)
+        data = _resource_json(resource)
     if as_json:
         _print_json(data)
         return
@@ -207,8 +194,7 @@ def resources_list(as_json: Annotated[bool, typer.Option("--json", help="Print J
     """List resources."""
     from gateway.resources import service
 
-    database = _database(get_settings())
-    with database.session() as session:
+    with command_session() as session:
         rows = [
             {"id": r.id, "name": r.name, "endpoint": r.endpoint, "createdAt": r.created_at.isoformat()}
             for r in service.list_resources(session)
@@ -228,15 +214,10 @@ def resources_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (show always does).")] = False,
 ) -> None:
     """Print one resource with its keys, as JSON."""
-    from gateway.core.errors import AcsError
     from gateway.resources import service
 
-    database = _database(get_settings())
-    try:
-        with database.session() as session:
-            _print_json(_resource_json(service.get_resource(session, name)))
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        _print_json(_resource_json(service.get_resource(session, name)))
 
 
 @resources_app.command("delete")
@@ -247,7 +228,7 @@ def resources_delete(
     from gateway.core.errors import AcsError
     from gateway.resources import service
 
-    database = _database(get_settings())
+    database = migrated_database()
     try:
         if not yes:
             with database.session() as session:
@@ -268,18 +249,13 @@ def resources_regenerate_key(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Replace one key; the old one stops working at once."""
-    from gateway.core.errors import AcsError
     from gateway.resources import service
 
     if primary == secondary:
         raise _fail("give exactly one of --primary or --secondary", 2)
     key_type = service.KeyType.PRIMARY if primary else service.KeyType.SECONDARY
-    database = _database(get_settings())
-    try:
-        with database.session() as session:
-            data = _resource_json(service.regenerate_key(session, name, key_type))
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        data = _resource_json(service.regenerate_key(session, name, key_type))
     if as_json:
         _print_json(data)
         return
@@ -346,7 +322,7 @@ def _sealed_store(settings: Settings) -> tuple[Any, Any]:
     import gateway.models  # noqa: F401 - registers every domain's tables
     from gateway.core.db import Base
 
-    return _database(settings), Base.metadata
+    return migrated_database(settings.effective_database_url), Base.metadata
 
 
 def _reseal(settings: Settings) -> None:

@@ -81,18 +81,11 @@ def render(data: dict[str, Any]) -> RenderableType:
 
 def collect() -> dict[str, Any]:
     """One reading of the gateway this shell points at."""
-    from gateway.core.db import Database
-    from gateway.core.migrate import upgrade
+    from gateway.core.cli_database import command_session
     from gateway.status import gather_status
 
-    settings = get_settings()
-    database = Database(settings.effective_database_url)
-    upgrade(database.engine)
-    try:
-        with database.session() as session:
-            return gather_status(session, settings, utcnow())
-    finally:
-        database.engine.dispose()
+    with command_session() as session:
+        return gather_status(session, get_settings(), utcnow())
 
 
 def status(

@@ -4,12 +4,13 @@ config file that sets them."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
 from gateway.calls.status_cli import status as sip_status
+from gateway.core.cli_database import command_session
 from gateway.core.cli_output import console, prepare_offline_command, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
@@ -28,15 +29,6 @@ sip_app.add_typer(route_app, name="route")
 sip_app.command("status")(sip_status)
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _database() -> Any:
-    from gateway.core.db import Database
-    from gateway.core.migrate import upgrade
-
-    database = Database(get_settings().effective_database_url)
-    upgrade(database.engine)
-    return database
 
 
 @sip_app.callback()
@@ -105,7 +97,6 @@ def trunk_add(
     """Add a SIP trunk to a carrier."""
     from gateway.calls import service
     from gateway.calls.schemas import TrunkSpec, describe
-    from gateway.core.errors import AcsError
 
     try:
         spec = TrunkSpec.model_validate(
@@ -125,11 +116,8 @@ def trunk_add(
         )
     except ValidationError as exc:
         raise _fail(describe(exc), 2) from exc
-    try:
-        with _database().session() as session:
-            data = service.trunk_json(service.add_trunk(session, spec), spec.carrier)
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        data = service.trunk_json(service.add_trunk(session, spec), spec.carrier)
     if as_json:
         _print_json(data)
         return
@@ -141,7 +129,7 @@ def trunk_list(as_json: AsJson = False) -> None:
     """List SIP trunks."""
     from gateway.calls import service
 
-    with _database().session() as session:
+    with command_session() as session:
         rows = service.list_trunks(session)
     if as_json:
         _print_json(rows)
@@ -167,13 +155,9 @@ def trunk_list(as_json: AsJson = False) -> None:
 def trunk_remove(name: str) -> None:
     """Remove a SIP trunk (and its place in every route)."""
     from gateway.calls import service
-    from gateway.core.errors import AcsError
 
-    try:
-        with _database().session() as session:
-            service.remove_trunk(session, name)
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        service.remove_trunk(session, name)
     console.print(f"removed {name}")
 
 
@@ -186,17 +170,13 @@ def route_add(
     """Route numbers starting with PREFIX to the trunks (after the prefix's earlier ones)."""
     from gateway.calls import service
     from gateway.calls.schemas import RouteSpec, describe
-    from gateway.core.errors import AcsError
 
     try:
         spec = RouteSpec(prefix=prefix, trunks=trunk)
     except ValidationError as exc:
         raise _fail(describe(exc), 2) from exc
-    try:
-        with _database().session() as session:
-            route = service.add_route(session, spec)
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        route = service.add_route(session, spec)
     if as_json:
         _print_json(route)
         return
@@ -208,7 +188,7 @@ def route_list(as_json: AsJson = False) -> None:
     """List routes, each prefix with its trunks in failover order."""
     from gateway.calls import service
 
-    with _database().session() as session:
+    with command_session() as session:
         rows = service.list_routes(session)
     if as_json:
         _print_json(rows)
@@ -225,13 +205,9 @@ def route_remove(
 ) -> None:
     """Remove a prefix's route, or one trunk from it."""
     from gateway.calls import service
-    from gateway.core.errors import AcsError
 
-    try:
-        with _database().session() as session:
-            service.remove_route(session, prefix, trunk)
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        service.remove_route(session, prefix, trunk)
     console.print(f"removed route {prefix}{f' -> {trunk}' if trunk else ''}", highlight=False)
 
 
@@ -239,11 +215,7 @@ def route_remove(
 def apply(path: Annotated[Path, typer.Argument(help="TOML file with [[trunks]] and [[routes]].")]) -> None:
     """Create or update trunks and set routes from a file (TRUNKLINE_SIP_CONFIG_FILE's format)."""
     from gateway.calls import service
-    from gateway.core.errors import AcsError
 
-    try:
-        with _database().session() as session:
-            applied = service.apply_config_file(session, path)
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        applied = service.apply_config_file(session, path)
     console.print(f"{applied.trunks} trunks applied, {applied.routes} routes set")

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from gateway.core.cli_database import command_session
 from gateway.core.cli_output import console, note, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
@@ -24,20 +25,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _run(work: Callable[[Any], T]) -> T:
-    from gateway.core.db import Database
-    from gateway.core.errors import AcsError
-    from gateway.core.migrate import upgrade
-
-    settings = get_settings()
-    database = Database(settings.effective_database_url)
-    try:
-        upgrade(database.engine)
-        with database.session() as session:
-            return work(session)
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
-    finally:
-        database.dispose()
+    with command_session() as session:
+        return work(session)
 
 
 def _dump(model: Any) -> dict[str, Any]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from gateway.core.cli_database import command_session, migrated_database
 from gateway.core.cli_output import console, err_console, print_table
 from gateway.core.cli_output import print_json as _print_json
 from gateway.numbers.rules import IMPORT_COLUMNS, column_guide
@@ -25,16 +26,6 @@ IMPORT_EPILOG = (
 )
 
 
-def _database() -> Any:
-    from gateway.core.db import Database
-    from gateway.core.migrate import upgrade
-    from gateway.core.settings import get_settings
-
-    database = Database(get_settings().effective_database_url)
-    upgrade(database.engine)
-    return database
-
-
 @numbers_app.command("import", epilog=IMPORT_EPILOG)
 def numbers_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
@@ -48,7 +39,7 @@ def numbers_import(
     """Import (or re-import) inventory from a CSV or JSON-lines file, all or nothing."""
     from gateway.numbers.importer import FileFormatError, count_lines, detect_format, import_file
 
-    database = _database()
+    database = migrated_database()
     try:
         header_lines = 0 if detect_format(file.name, fmt) == "jsonl" else 1
     except FileFormatError as exc:
@@ -108,22 +99,14 @@ def numbers_list(
 ) -> None:
     """List inventory numbers with their state."""
     from gateway.core.db import utcnow
-    from gateway.core.errors import AcsError
     from gateway.numbers.inventory import inventory_json, list_numbers
 
-    database = _database()
     now = utcnow()
-    try:
-        with database.session() as session:
-            rows, total = list_numbers(
-                session, now, status=status, country_code=country, carrier=carrier, skip=skip, top=top
-            )
-            data = [inventory_json(number, name, now) for number, name in rows]
-    except AcsError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from exc
-    finally:
-        database.dispose()
+    with command_session(error_code=2) as session:
+        rows, total = list_numbers(
+            session, now, status=status, country_code=country, carrier=carrier, skip=skip, top=top
+        )
+        data = [inventory_json(number, name, now) for number, name in rows]
     if as_json:
         _print_json({"total": total, "numbers": data})
         return
@@ -156,18 +139,10 @@ def carriers_add(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Add a carrier."""
-    from gateway.core.errors import AcsError
     from gateway.numbers.inventory import carrier_json, create_carrier
 
-    database = _database()
-    try:
-        with database.session() as session:
-            data = carrier_json(create_carrier(session, name, kind, notes))
-    except AcsError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
-    finally:
-        database.dispose()
+    with command_session() as session:
+        data = carrier_json(create_carrier(session, name, kind, notes))
     if as_json:
         _print_json(data)
     else:
@@ -179,12 +154,8 @@ def carriers_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
     """List carriers and how many inventory numbers each has."""
     from gateway.numbers.inventory import carrier_json, list_carriers
 
-    database = _database()
-    try:
-        with database.session() as session:
-            data = [carrier_json(c, n) for c, n in list_carriers(session)]
-    finally:
-        database.dispose()
+    with command_session() as session:
+        data = [carrier_json(c, n) for c, n in list_carriers(session)]
     if as_json:
         _print_json(data)
         return
@@ -196,16 +167,8 @@ def carriers_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
 @carriers_app.command("delete")
 def carriers_delete(name: str) -> None:
     """Delete a carrier that has no inventory numbers."""
-    from gateway.core.errors import AcsError
     from gateway.numbers.inventory import delete_carrier
 
-    database = _database()
-    try:
-        with database.session() as session:
-            delete_carrier(session, name)
-    except AcsError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
-    finally:
-        database.dispose()
+    with command_session() as session:
+        delete_carrier(session, name)
     console.print(f"deleted carrier {name}")

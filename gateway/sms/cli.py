@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from gateway.core.cli_database import command_session
 from gateway.core.cli_output import console, prepare_offline_command, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
@@ -28,15 +29,6 @@ OPTION_LABELS = {
     "default_data_coding": "data coding (--data-coding)",
     "system_id": "system id (--system-id)",
 }
-
-
-def _database() -> Any:
-    from gateway.core.db import Database
-    from gateway.core.migrate import upgrade
-
-    database = Database(get_settings().effective_database_url)
-    upgrade(database.engine)
-    return database
 
 
 @smpp_app.callback()
@@ -88,7 +80,6 @@ def add(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Add an SMPP connection (the running SMPP process binds it within seconds)."""
-    from gateway.core.errors import AcsError
     from gateway.sms import connections
     from gateway.sms.schemas import ConnectionCreate
 
@@ -117,12 +108,8 @@ def add(
         )
     except ValidationError as exc:
         raise _fail(describe(exc, OPTION_LABELS), 2) from exc
-    database = _database()
-    try:
-        with database.session() as session:
-            data = connections.connection_json(connections.add_connection(session, spec))
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        data = connections.connection_json(connections.add_connection(session, spec))
     if as_json:
         _print_json(data)
         return
@@ -135,7 +122,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
     from gateway.core.db import utcnow
     from gateway.sms.bind_status import connections_with_status
 
-    with _database().session() as session:
+    with command_session() as session:
         rows = connections_with_status(session, utcnow())
     if as_json:
         _print_json(rows)
@@ -178,14 +165,10 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 @smpp_app.command("remove")
 def remove(name: str) -> None:
     """Remove an SMPP connection and its routes."""
-    from gateway.core.errors import AcsError
     from gateway.sms import connections
 
-    try:
-        with _database().session() as session:
-            connections.delete_connection(session, name)
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        connections.delete_connection(session, name)
     console.print(f"removed {name}")
 
 
@@ -194,14 +177,10 @@ def apply(
     path: Annotated[Path, typer.Argument(help="TOML file with [[connections]] and [[routes]].")],
 ) -> None:
     """Create or update connections and add routes from a file (TRUNKLINE_SMPP_CONFIG_FILE's format)."""
-    from gateway.core.errors import AcsError
     from gateway.sms.connections import apply_config_file
 
-    try:
-        with _database().session() as session:
-            connections, routes = apply_config_file(session, path)
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        connections, routes = apply_config_file(session, path)
     console.print(f"{connections} connections applied, {routes} routes added")
 
 
@@ -212,7 +191,7 @@ def stats(
     """Messages by state and possible duplicates, as JSON."""
     from gateway.sms import reports
 
-    with _database().session() as session:
+    with command_session() as session:
         _print_json(reports.stats(session))
 
 
@@ -223,7 +202,6 @@ def route_add(
     priority: Annotated[int | None, typer.Option(help="Order among the prefix's connections.")] = None,
 ) -> None:
     """Route destinations starting with PREFIX to CONNECTION (after the prefix's earlier ones)."""
-    from gateway.core.errors import AcsError
     from gateway.sms import connections
     from gateway.sms.schemas import RouteCreate
 
@@ -231,12 +209,9 @@ def route_add(
         spec = RouteCreate(prefix=prefix, connection=connection, priority=priority)
     except ValidationError as exc:
         raise _fail(describe(exc), 2) from exc
-    try:
-        with _database().session() as session:
-            route = connections.add_route(session, spec)
-            console.print(f"route {route.prefix} -> {connection} (priority {route.priority})")
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        route = connections.add_route(session, spec)
+        console.print(f"route {route.prefix} -> {connection} (priority {route.priority})")
 
 
 @route_app.command("list")
@@ -244,7 +219,7 @@ def route_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
     """List routes."""
     from gateway.sms import connections
 
-    with _database().session() as session:
+    with command_session() as session:
         rows = connections.list_routes(session)
     if as_json:
         _print_json(rows)
@@ -280,12 +255,12 @@ def sms_list(
 
     try:
         moment = history.parse_since(since, utcnow()) if since else None
-        with _database().session() as session:
-            rows = history.list_messages(
-                session, to_number=to, from_number=from_, status=status, since=moment, limit=limit
-            )
     except AcsError as exc:
         raise _fail(exc.message, 2) from exc
+    with command_session(error_code=2) as session:
+        rows = history.list_messages(
+            session, to_number=to, from_number=from_, status=status, since=moment, limit=limit
+        )
     if as_json:
         _print_json(rows)
         return
@@ -318,14 +293,10 @@ def sms_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One message's whole history: accepted, each part submitted, receipts, events, deliveries."""
-    from gateway.core.errors import AcsError
     from gateway.sms import history
 
-    try:
-        with _database().session() as session:
-            data = history.message_history(session, message_id)
-    except AcsError as exc:
-        raise _fail(exc.message) from exc
+    with command_session() as session:
+        data = history.message_history(session, message_id)
     if as_json:
         _print_json(data)
         return
