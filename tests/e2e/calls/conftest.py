@@ -28,8 +28,8 @@ from azure.communication.callautomation import CallAutomationClient
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
 
+from gateway.core.cli_database import migrated_database
 from gateway.core.db import Database
-from gateway.core.migrate import upgrade
 from gateway.core.sealed_columns import keyring_of, use_keyring
 from gateway.core.settings import Settings
 from gateway.core.tls import TlsFiles
@@ -37,7 +37,7 @@ from gateway.events import builder, subscriptions
 from gateway.events.models import SubscriptionStatus
 from gateway.events.runtime import limits_from_settings, policy_from_settings
 from gateway.numbers.models import Carrier, InventoryNumber, PurchasedNumber
-from tests.e2e.helpers import free_port, strong_secret, trunkline_env
+from tests.e2e.helpers import fast_events_env, free_port, strong_secret, trunkline_env
 from tests.e2e.stack import ProcessStack
 from tests.gateway.events.harness import RedisServer, make_tls, wait_until
 from tests.sip.support import free_udp_block, require
@@ -233,21 +233,13 @@ def voice_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceStack
         env = trunkline_env(tmp / "data", port, strong_secret(), database_url=database_url)
         env.update(
             {
-                "TRUNKLINE_BROKER_URL": redis.url,
-                "TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
-                "TRUNKLINE_WEBHOOK_CA_BUNDLE": str(tls.ca_file),
-                "TRUNKLINE_EVENTS_VISIBILITY_TIMEOUT_SECONDS": "5",
-                "TRUNKLINE_EVENTS_UNACKED_RESTORE_INTERVAL_SECONDS": "1",
-                "TRUNKLINE_EVENTS_RETRY_BASE_SECONDS": "0.2",
-                "TRUNKLINE_EVENTS_RETRY_MAX_SECONDS": "1",
-                "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": "0.05",
+                **fast_events_env(redis.url, tls.ca_file),
                 "TRUNKLINE_CALL_RING_TIMEOUT_SECONDS": "4",
                 "TRUNKLINE_LOG_LEVEL": "INFO",
                 "TRUNKLINE_LOG_JSON": "false",
             }
         )
-        database = Database(database_url)
-        upgrade(database.engine)
+        database = migrated_database(database_url)
         stack = VoiceStack(tmp, env, database, redis, app, port, sip_port, metrics_port)
         try:
             stack.start("api", "api", "--host", "127.0.0.1", "--port", str(port))

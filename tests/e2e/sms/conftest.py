@@ -22,15 +22,15 @@ import pytest
 from azure.communication.sms import SmsClient
 from sqlalchemy import func, select
 
+from gateway.core.cli_database import migrated_database
 from gateway.core.db import Database
-from gateway.core.migrate import upgrade
 from gateway.core.sealed_columns import keyring_of, use_keyring
 from gateway.core.settings import Settings
 from gateway.events import builder, subscriptions
 from gateway.events.models import SubscriptionStatus
 from gateway.events.runtime import limits_from_settings, policy_from_settings
 from gateway.sms.models import SmsMessage
-from tests.e2e.helpers import free_port, strong_secret, trunkline_env
+from tests.e2e.helpers import fast_events_env, free_port, strong_secret, trunkline_env
 from tests.e2e.stack import ProcessStack
 from tests.gateway.events.harness import Receiver, RedisServer, make_tls, running_receiver, wait_until
 from tests.gateway.sms.support import give_number
@@ -93,14 +93,7 @@ def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
         env = trunkline_env(tmp / "data", port, strong_secret(), database_url=database_url)
         env.update(
             {
-                "TRUNKLINE_BROKER_URL": redis.url,
-                "TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
-                "TRUNKLINE_WEBHOOK_CA_BUNDLE": str(tls.ca_file),
-                "TRUNKLINE_EVENTS_VISIBILITY_TIMEOUT_SECONDS": "5",
-                "TRUNKLINE_EVENTS_UNACKED_RESTORE_INTERVAL_SECONDS": "1",
-                "TRUNKLINE_EVENTS_RETRY_BASE_SECONDS": "0.2",
-                "TRUNKLINE_EVENTS_RETRY_MAX_SECONDS": "1",
-                "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": "0.05",
+                **fast_events_env(redis.url, tls.ca_file),
                 "TRUNKLINE_SMS_CLAIM_LEASE_SECONDS": "4",
                 # long enough that a message sent within it was sent through its Celery job
                 "TRUNKLINE_SMS_JOB_GRACE_SECONDS": str(JOB_GRACE_SECONDS),
@@ -113,8 +106,8 @@ def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsStack]:
                 "TRUNKLINE_LOG_LEVEL": "WARNING",
             }
         )
-        database = Database(database_url)
-        upgrade(database.engine)  # once, before several processes would race to create the schema
+        # migrated once, before several processes would race to create the schema
+        database = migrated_database(database_url)
         stack = SmsStack(tmp, env, database, smsc, redis, receiver, port)
         try:
             stack.start("api", "api", "--host", "127.0.0.1", "--port", str(port))
