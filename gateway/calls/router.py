@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gateway.calls import connections, outbound, service, sip_routing
@@ -142,12 +143,17 @@ def _calling(request: Request) -> tuple[Any, connections.Keys]:
     return state.call_commands, keys
 
 
-def _send(publisher: Any, done: connections.Done) -> None:
-    """After the commit: the worker command to the SIP process holding the call (a new call's
-    first INVITE, which no process holds yet, to the queue they all take new calls from)."""
+def _decide(database: Any, publisher: Any, decide: Callable[[Session], connections.Done]) -> dict[str, Any]:
+    """Commit what the rules decide about a call, then send its worker command to the SIP process
+    holding the call (a new call's first INVITE, which no process holds yet, to the queue they
+    all take new calls from). Answers the call's properties as they were committed."""
+    with database.session() as session:
+        done = decide(session)
+        result = connections.properties(done.call)
     command = done.applied.command
     if command is not None and (done.applied.process or isinstance(command, MakeCall)):
         publisher.send(done.applied.process, command)
+    return result
 
 
 @calling_router.post("/callConnections", status_code=201, openapi_extra=request_body(CREATE_CALL_SCHEMA))
@@ -156,21 +162,11 @@ async def create_call(request: Request, tenant: AuthenticatedTenant, database: A
     publisher, _ = _calling(request)
     settings = request.app.state.settings
 
-    def run() -> dict[str, Any]:
-        with database.session() as session:
-            done = outbound.create_call(
-                session,
-                tenant.resource_id,
-                body,
-                policy_from_settings(settings),
-                limits_from_settings(settings),
-                utcnow(),
-            )
-            result = connections.properties(done.call)
-        _send(publisher, done)
-        return result
+    def decide(session: Session) -> connections.Done:
+        policy, limits = policy_from_settings(settings), limits_from_settings(settings)
+        return outbound.create_call(session, tenant.resource_id, body, policy, limits, utcnow())
 
-    return await run_in_threadpool(run)
+    return await run_in_threadpool(_decide, database, publisher, decide)
 
 
 @calling_router.post("/callConnections:answer", openapi_extra=request_body(ANSWER_CALL_SCHEMA))
@@ -179,22 +175,11 @@ async def answer_call(request: Request, tenant: AuthenticatedTenant, database: A
     publisher, keys = _calling(request)
     settings = request.app.state.settings
 
-    def run() -> dict[str, Any]:
-        with database.session() as session:
-            done = connections.answer(
-                session,
-                keys,
-                tenant.resource_id,
-                body,
-                policy_from_settings(settings),
-                limits_from_settings(settings),
-                utcnow(),
-            )
-            result = connections.properties(done.call)
-        _send(publisher, done)
-        return result
+    def decide(session: Session) -> connections.Done:
+        policy, limits = policy_from_settings(settings), limits_from_settings(settings)
+        return connections.answer(session, keys, tenant.resource_id, body, policy, limits, utcnow())
 
-    return await run_in_threadpool(run)
+    return await run_in_threadpool(_decide, database, publisher, decide)
 
 
 @calling_router.post(
@@ -221,12 +206,10 @@ async def _refuse(
     body = json_body(await request.body())
     publisher, keys = _calling(request)
 
-    def run() -> None:
-        with database.session() as session:
-            done = rule(session, keys, tenant.resource_id, body, utcnow())
-        _send(publisher, done)
+    def decide(session: Session) -> connections.Done:
+        return rule(session, keys, tenant.resource_id, body, utcnow())
 
-    await run_in_threadpool(run)
+    await run_in_threadpool(_decide, database, publisher, decide)
     return Response(status_code=204)
 
 
@@ -238,9 +221,7 @@ def get_call(call_connection_id: str, tenant: AuthenticatedTenant, database: App
 
 def _hang_up(request: Request, tenant_id: str, database: Any, call_id: str) -> Response:
     publisher, _ = _calling(request)
-    with database.session() as session:
-        done = connections.hang_up(session, tenant_id, call_id, utcnow())
-    _send(publisher, done)
+    _decide(database, publisher, lambda session: connections.hang_up(session, tenant_id, call_id, utcnow()))
     return Response(status_code=204)
 
 
