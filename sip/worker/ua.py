@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_HEADER = "X-Trunkline-Source"
 CODECS = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}  # G.711 only; telephone-event stays
+NOT_CARRIED_OUT = "this worker does not carry out this command"
 MAX_ACCOUNTS = 6  # PJSUA_MAX_ACC is 8; one is the inbound account
 
 _STATES = {
@@ -247,6 +248,8 @@ class UserAgent:
                     rx += stat.rtcp.rxStat.pkt
                     tx += stat.rtcp.txStat.pkt
             self.events.append(MediaStats(command.call_id, rx, tx))
+        else:  # a command of the media contract this worker does not carry out: said, not dropped
+            self.events.append(CommandFailed(call.call_id, type(command).__name__, NOT_CARRIED_OUT))
 
     def _make_call(self, command: MakeCall) -> None:
         if command.call_id in self.calls:

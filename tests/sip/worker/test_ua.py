@@ -18,12 +18,14 @@ from sip.worker.messages import (
     MakeCall,
     MediaActive,
     MediaStats,
+    Play,
     QueryMedia,
     Redirect,
     Reject,
     Ring,
 )
 from sip.worker.pool import WorkerPool
+from sip.worker.ua import NOT_CARRIED_OUT
 from tests.sip.support import HOST, SCENARIOS, RtpPeer, Sipp, events_until, next_event
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(90)]
@@ -83,6 +85,10 @@ def test_inbound_answer_with_rtp_both_ways_then_far_end_bye(pool: WorkerPool, tm
         assert stats.rx_packets >= 25, stats  # the carrier's audio reached the worker
         assert stats.tx_packets >= 25, stats
         assert peer.received >= 25  # and the worker's audio reached the carrier
+
+        pool.send(Play(incoming.call_id, "op-1", ("prompt.wav",)))  # not carried out yet: said so
+        refused = next_event(pool, CommandFailed, incoming.call_id)
+        assert (refused.command, refused.reason) == ("Play", NOT_CARRIED_OUT)
 
         ended = next_event(pool, CallStateChanged, incoming.call_id)  # the far end's BYE
         assert (ended.state, ended.status) == (CallState.DISCONNECTED, 200)
