@@ -3,7 +3,8 @@
 Each SIP process consumes its own broker queue, ``trunkline.sip.<process id>`` (the id is in
 every call row it holds), in sip.control.commands; this module is the API's side. A message is
 the worker command's own wire form (``sip.worker.messages.encode``, a JSON object); the SIP
-process hands it to its pool as is.
+process hands it to its pool as is. A media request (gateway.calls.media_requests) travels on the
+same queue, tagged ``MediaRequest``, for the SIP process's media controller.
 The call row is the truth: the API commits the state change first and publishes after, so a
 command lost with the broker leaves a call the ring timer or the far end ends.
 """
@@ -19,6 +20,8 @@ from celery import Celery
 from kombu import entity
 from prometheus_client import Counter
 
+from gateway.calls import media_requests
+from gateway.calls.media_requests import MediaRequest
 from gateway.core.metrics import owned_by
 from sip.worker.messages import Command, encode
 
@@ -67,11 +70,18 @@ class CommandPublisher:
     def send(self, process: str, command: Command) -> None:
         """``command`` to the SIP process ``process``; with no process (a call no SIP process
         holds yet: its first INVITE), to the queue every SIP process competes for."""
+        self._publish(process, encode(command).decode())
+
+    def send_media(self, process: str, request: MediaRequest) -> None:
+        """A media request (gateway.calls.media) to the SIP process holding the call."""
+        self._publish(process, media_requests.encode(request))
+
+    def _publish(self, process: str, body: str) -> None:
         app = self._celery()
         queue = command_queue(process) if process else place_queue()
         with app.producer_or_acquire() as producer:
             producer.publish(
-                encode(command).decode(),
+                body,
                 exchange=queue.exchange,
                 routing_key=queue.routing_key,
                 declare=[queue],

@@ -4,6 +4,7 @@ this ``trunkline sip`` process (gateway.calls.commands publishes them on
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from kombu import messaging
 from prometheus_client import Counter
 
 from gateway.calls.commands import command_queue, place_queue
+from gateway.calls.media_requests import MediaRequest, MediaRequestError, is_media_request
+from gateway.calls.media_requests import decode as decode_media_request
 from gateway.core.broker import LOCAL_BROKER_SCHEME
 from gateway.core.metrics import owned_by
 from sip.worker.messages import Command, MessageError, decode, is_command
@@ -21,6 +24,7 @@ from sip.worker.messages import Command, MessageError, decode, is_command
 log = logging.getLogger("trunkline.calls.commands")
 
 Consumer: Any = messaging.Consumer
+MEDIA_REQUEST_PREFIX = '{"type":"MediaRequest"'  # how media_requests.encode starts
 
 COMMANDS_RECEIVED = Counter(
     "trunkline_call_commands_received_total", "Call commands a SIP process took from its queue."
@@ -36,8 +40,15 @@ class CommandConsumer:
     in a thread and hands each to ``on_command`` (the pool's ``send``); reconnects with backoff
     when the broker goes."""
 
-    def __init__(self, app: Celery, process: str, on_command: Callable[[Command], object]) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        process: str,
+        on_command: Callable[[Command], object],
+        on_media: Callable[[MediaRequest], object] | None = None,
+    ) -> None:
         self.app = app
+        self.on_media = on_media
         self.queue = command_queue(process)
         self.queues = [self.queue, place_queue()]  # its own, and new outbound calls
         self.on_command = on_command
@@ -84,6 +95,8 @@ class CommandConsumer:
         self.connected.clear()
 
     def _on_message(self, body: Any, message: Any) -> None:
+        if self._media_request(body, message):
+            return
         try:
             command = decode(body.encode() if isinstance(body, str) else b"")
             if not is_command(command):
@@ -98,3 +111,26 @@ class CommandConsumer:
             self.on_command(command)  # type: ignore[arg-type]
         finally:
             message.ack()
+
+    def _media_request(self, body: Any, message: Any) -> bool:
+        """A media request for the media controller (sip.control.media): handled here."""
+        try:
+            tagged = isinstance(body, str) and body.startswith(MEDIA_REQUEST_PREFIX)
+            data = json.loads(body) if tagged else None
+        except ValueError:
+            return False
+        if not isinstance(data, dict) or not is_media_request(data) or self.on_media is None:
+            return False
+        try:
+            request = decode_media_request(data)
+        except MediaRequestError as exc:
+            COMMANDS_REJECTED.inc()
+            log.warning("dropping a media request on %s: %s", self.queue.name, exc)
+            message.ack()
+            return True
+        COMMANDS_RECEIVED.inc()
+        try:
+            self.on_media(request)
+        finally:
+            message.ack()
+        return True

@@ -21,6 +21,7 @@ from gateway.calls.lifecycle import CallState, Input, LegConnected, LegEnded, Ri
 from gateway.calls.routing import OperatorTrunk
 from gateway.core.db import Database, utcnow
 from gateway.identity.tokens import Keyring
+from sip.control.media import MediaController
 from sip.worker.main import SipRuntime
 from sip.worker.messages import CallState as LegState
 from sip.worker.messages import (
@@ -57,8 +58,10 @@ class CallController:
         process: str,
         ring_timeout: timedelta,
         issuer: str,
+        media: MediaController | None = None,
     ) -> None:
         self.database = database
+        self.media = media  # play, recognize, DTMF, hold (sip.control.media)
         self.keyring = keyring
         self.options = inbound.OfferSettings(process, ring_timeout, issuer)
         self._trunks: list[OperatorTrunk] = []
@@ -81,6 +84,8 @@ class CallController:
 
     def on_event(self, item: WorkerEvent, runtime: SipRuntime) -> None:
         event = item.event
+        if self.media is not None and self.media.on_event(item, runtime):
+            return
         if isinstance(event, IncomingCall):
             self._offer(event, item.worker, runtime)
         elif isinstance(event, CallStateChanged):
@@ -139,7 +144,9 @@ class CallController:
 
     def tick(self, runtime: SipRuntime) -> None:
         """End the calls of this process that rang past their deadline (480 to the carrier);
-        every second, ask the workers for the RTP counts of connected calls."""
+        every second, ask the workers for the RTP counts of connected calls; media timers."""
+        if self.media is not None:
+            self.media.tick(runtime)
         if time.monotonic() - self._media_polled >= MEDIA_POLL_SECONDS:
             self._media_polled = time.monotonic()
             with self._media_lock:

@@ -17,12 +17,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from gateway.calls import service
+from gateway.calls.play_sources import PlaySourcePreparer
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
 from gateway.core.settings import Settings
 from gateway.events.runtime import keyring_from_settings
 from sip.control.commands import CommandConsumer
 from sip.control.controller import CallController
+from sip.control.media import MediaController
 from sip.worker.config import EdgeKind
 from sip.worker.main import SipRuntime, run_sip
 from sip.worker.pool import WorkerEvent
@@ -60,19 +62,26 @@ def run_sip_process(
             "SIP config %s: %d trunks, %d routes", settings.sip_config_file, applied.trunks, applied.routes
         )
     name = process_id()
+    media = MediaController(database, PlaySourcePreparer(settings))
     controller = CallController(
         database,
         keyring_from_settings(settings),
         name,
         timedelta(seconds=settings.call_ring_timeout_seconds),
         settings.token_issuer,
+        media,
     )
     stop = stop or threading.Event()
     celery = create_celery(settings)
     consumers: list[CommandConsumer] = []
 
     def started(runtime: SipRuntime) -> None:
-        consumer = CommandConsumer(celery, name, lambda command: controller.send(command, runtime))
+        consumer = CommandConsumer(
+            celery,
+            name,
+            lambda command: controller.send(command, runtime),
+            lambda request: media.on_request(request, runtime),
+        )
         consumer.start()
         consumers.append(consumer)
 
@@ -109,4 +118,5 @@ def run_sip_process(
         stop.set()
         for consumer in consumers:
             consumer.stop()
+        media.close()
         database.dispose()

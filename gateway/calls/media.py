@@ -1,0 +1,264 @@
+"""CallAutomation 2026-03-12's ``CallMedia_*`` operations, the API side: play, recognize (DTMF),
+continuous DTMF recognition, send DTMF, hold, unhold and cancel all media operations.
+
+Each checks the request and the call, resolves where the operation's callbacks go (its
+``operationCallbackUri`` becomes a callback subscription, as a call's callbackUri does; else the
+call's own) and returns the :class:`~gateway.calls.media_requests.MediaRequest` the router
+publishes to the SIP process holding the call. What happens next (queueing, recognizing, the
+callbacks) is the SIP process's, through gateway.calls.media_operations. Errors are ACS's shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway.calls import dtmf_recognizer, repository
+from gateway.calls.connections import optional_text, request_object
+from gateway.calls.lifecycle import CallState
+from gateway.calls.media_requests import Action, MediaRequest
+from gateway.calls.models import Call
+from gateway.calls.play_sources import parse_play_sources, play_source_body
+from gateway.core.db import new_uuid
+from gateway.core.errors import AcsError, BadRequest, NotFound
+from gateway.events import subscriptions
+from gateway.events.ssrf import Policy
+from gateway.events.subscriptions import Limits
+
+MAX_TONES_TO_COLLECT = 100  # Trunkline's bound: the spec sets none
+MAX_TONES_TO_SEND = 18  # ACS's
+MAX_OPERATION_CONTEXT = 5000
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """What resolving callbacks needs: the SSRF policy and the subscription limits."""
+
+    policy: Policy
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A checked media request and the SIP process to send it to."""
+
+    process: str
+    request: MediaRequest
+
+
+def connected_call(session: Session, resource_id: str, call_id: str) -> Call:
+    """The resource's call, which must be connected: 404 for an unknown or ended one (ACS no
+    longer knows a disconnected call), 400 for one not (or no longer) established."""
+    call = repository.find_call(session, call_id, resource_id)
+    if call is None or CallState(call.state) in (CallState.OFFERED, CallState.ENDED):
+        raise NotFound(f"Call {call_id} not found.", "callConnectionId", "CallNotFound")
+    if CallState(call.state) is not CallState.CONNECTED or not call.sip_process:
+        raise BadRequest(
+            f"Action is not valid when the call is not established (the call is {call.state}).",
+            "callConnectionId",
+            "CallNotEstablished",
+        )
+    return call
+
+
+def plan(
+    session: Session, resource_id: str, call_id: str, action: Action, body: Any, callbacks: Callbacks
+) -> Planned:
+    """Check ``body`` for ``action`` on the call and build its request."""
+    body = request_object({} if body is None else body)
+    call = connected_call(session, resource_id, call_id)
+    leg = repository.active_leg(session, call.id)
+    if leg is None:
+        raise BadRequest(f"Call {call_id} has no connected party.", "callConnectionId", "CallNotEstablished")
+    options = _CHECKS[action](body, call)
+    context = optional_text(body, "operationContext")
+    if context is not None and len(context) > MAX_OPERATION_CONTEXT:
+        raise BadRequest(
+            f"operationContext is longer than {MAX_OPERATION_CONTEXT} characters.", "operationContext"
+        )
+    subscription_id = call.callback_subscription_id
+    uri = optional_text(body, "operationCallbackUri")
+    if uri is not None:
+        try:
+            found = subscriptions.callback_subscription(
+                session, resource_id, uri, callbacks.policy, callbacks.limits
+            )
+        except AcsError as exc:
+            raise BadRequest(exc.message, "operationCallbackUri") from exc
+        subscription_id = found.id
+    request = MediaRequest(
+        action=action,
+        call_id=call.id,
+        leg_id=leg.id,
+        resource_id=call.resource_id,
+        server_call_id=call.server_call_id,
+        correlation_id=call.correlation_id,
+        operation_id=new_uuid().replace("-", ""),
+        subscription_id=subscription_id,
+        operation_context=context,
+        **options,
+    )
+    return Planned(call.sip_process, request)
+
+
+# Checks of each action's body: its MediaRequest fields --------------------------------------------
+
+
+def _play(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    play_to = body.get("playTo")
+    if play_to is not None:
+        if not isinstance(play_to, list):
+            raise BadRequest("playTo must be an array of participants.", "playTo")
+        for index, target in enumerate(play_to):
+            _participant(target, call, f"playTo[{index}]")
+    play_options = body.get("playOptions")
+    loop = False
+    if play_options is not None:
+        if not isinstance(play_options, dict):
+            raise BadRequest("playOptions must be an object.", "playOptions")
+        loop = _boolean(play_options, "loop", "playOptions.loop")
+    return {
+        "sources": _sources(body.get("playSources"), "playSources"),
+        "loop": loop,
+        "interrupt": _boolean(body, "interruptCallMediaOperation"),
+    }
+
+
+def _recognize(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    kind = body.get("recognizeInputType")
+    if kind in ("speech", "speechOrDtmf", "choices"):
+        raise BadRequest(
+            f"recognizeInputType {kind} needs a speech engine, which this gateway does not have; "
+            "only dtmf is recognized.",
+            "recognizeInputType",
+            "UnsupportedRecognizeInputType",
+        )
+    if kind != "dtmf":
+        raise BadRequest("recognizeInputType is required and must be dtmf.", "recognizeInputType")
+    options = body.get("recognizeOptions")
+    if not isinstance(options, dict):
+        raise BadRequest("recognizeOptions is required and must be an object.", "recognizeOptions")
+    _participant(options.get("targetParticipant"), call, "recognizeOptions.targetParticipant")
+    silence = _integer(options, "initialSilenceTimeoutInSeconds", 0, 300, "recognizeOptions")
+    dtmf_options = options.get("dtmfOptions") or {}
+    if not isinstance(dtmf_options, dict):
+        raise BadRequest("recognizeOptions.dtmfOptions must be an object.", "recognizeOptions.dtmfOptions")
+    where = "recognizeOptions.dtmfOptions"
+    inter_tone = _integer(dtmf_options, "interToneTimeoutInSeconds", 1, 60, where)
+    max_tones = _integer(dtmf_options, "maxTonesToCollect", 1, MAX_TONES_TO_COLLECT, where)
+    stop_tones = _tones(dtmf_options.get("stopTones"), f"{where}.stopTones", allow_empty=True)
+    prompts: list[Any] = []
+    if body.get("playPrompts") is not None:
+        prompts = _sources(body["playPrompts"], "playPrompts")
+    elif body.get("playPrompt") is not None:
+        prompts = _sources([body["playPrompt"]], "playPrompt")
+    return {
+        "sources": tuple(prompts),
+        "interrupt": _boolean(body, "interruptCallMediaOperation"),
+        "interrupt_prompt": _boolean(options, "interruptPrompt", "recognizeOptions.interruptPrompt"),
+        "max_tones": dtmf_recognizer.DEFAULT_MAX_TONES if max_tones is None else max_tones,
+        "inter_tone_timeout": dtmf_recognizer.DEFAULT_INTER_TONE_TIMEOUT
+        if inter_tone is None
+        else inter_tone,
+        "initial_silence_timeout": (
+            dtmf_recognizer.DEFAULT_INITIAL_SILENCE_TIMEOUT if silence is None else silence
+        ),
+        "stop_tones": stop_tones,
+    }
+
+
+def _continuous(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    _participant(body.get("targetParticipant"), call, "targetParticipant")
+    return {}
+
+
+def _send_dtmf(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    _participant(body.get("targetParticipant"), call, "targetParticipant")
+    tones = _tones(body.get("tones"), "tones", allow_empty=False)
+    if len(tones) > MAX_TONES_TO_SEND:
+        raise BadRequest(
+            f"tones has {len(tones)} tones; at most {MAX_TONES_TO_SEND} are sent at once.", "tones"
+        )
+    return {"tones": tones}
+
+
+def _hold(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    _participant(body.get("targetParticipant"), call, "targetParticipant")
+    music = body.get("playSourceInfo")
+    return {"sources": tuple(_sources([music], "playSourceInfo")) if music is not None else ()}
+
+
+def _nothing(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    return {}
+
+
+_CHECKS = {
+    Action.PLAY: _play,
+    Action.RECOGNIZE: _recognize,
+    Action.START_CONTINUOUS_DTMF: _continuous,
+    Action.STOP_CONTINUOUS_DTMF: _continuous,
+    Action.SEND_DTMF: _send_dtmf,
+    Action.HOLD: _hold,
+    Action.UNHOLD: _continuous,
+    Action.CANCEL_ALL: _nothing,
+}
+
+
+def _sources(value: Any, field: str) -> list[dict[str, Any]]:
+    """Play sources checked (gateway.calls.play_sources) and in their canonical wire form."""
+    try:
+        return [play_source_body(source) for source in parse_play_sources(value)]
+    except BadRequest as exc:
+        target = (exc.target or "playSources").replace("playSources", field, 1)
+        if field in {"playPrompt", "playSourceInfo"}:
+            target = target.replace(f"{field}[0]", field)
+        raise BadRequest(exc.message.replace("playSources", field, 1), target, exc.code) from exc
+
+
+def _participant(target: Any, call: Call, field: str) -> None:
+    """``target`` must name the call's PSTN party (its rawId or phone number)."""
+    if not isinstance(target, dict):
+        raise BadRequest(f"{field} is required and must be a communication identifier.", field)
+    number = call.source_number if call.direction == "inbound" else call.target_number
+    phone = target.get("phoneNumber")
+    if target.get("rawId") == f"4:{number}" or (isinstance(phone, dict) and phone.get("value") == number):
+        return
+    raise BadRequest(f"{field} is not a participant of call {call.id}.", field, "ParticipantNotFound")
+
+
+def _boolean(body: dict[str, Any], name: str, field: str | None = None) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest(f"{field or name} must be a boolean.", field or name)
+    return value
+
+
+def _integer(body: dict[str, Any], name: str, low: int, high: int, where: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"{where}.{name} must be an integer from {low} to {high}.", f"{where}.{name}")
+    return value
+
+
+def _tones(value: Any, field: str, *, allow_empty: bool) -> str:
+    """ACS Tone names (``one``, ``pound``...) as the digits the worker sends and reports."""
+    if value is None and allow_empty:
+        return ""
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise BadRequest(f"{field} must be a non-empty array of tones.", field)
+    digits = []
+    for index, name in enumerate(value):
+        digit = dtmf_recognizer.DIGITS_BY_NAME.get(name.lower()) if isinstance(name, str) else None
+        if digit is None:
+            raise BadRequest(
+                f"{field}[{index}] is not a tone (zero-nine, a-d, pound, asterisk): {name!r}.",
+                f"{field}[{index}]",
+            )
+        digits.append(digit)
+    return "".join(digits)

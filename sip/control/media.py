@@ -1,0 +1,282 @@
+"""The SIP process's side of call media: carries out the API's media requests on the calls this
+process holds, with gateway.calls.media_operations deciding and this module doing the IO.
+
+A request (gateway.calls.media_requests, from the command queue) becomes a queued operation;
+its play sources are made into files (gateway.calls.play_sources) on a small thread pool, off
+the event thread. The owner's effects become worker commands (``Play``, ``StopPlay``,
+``DetectDtmf``, ``Hold``, ``SendDtmf``, sip.worker.messages) and callbacks, written to the
+outbox (gateway.events.service.publish) to the operation's subscription. Worker events
+(``PlayStarted``, ``PlayFinished``, ``DtmfReceived``, ``DtmfSent``, ``CommandFailed``) and the
+process's tick (recognition timers) feed the owner back. Calls are named by their leg id, as
+the workers name them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from prometheus_client import Counter
+
+from gateway.calls import callbacks
+from gateway.calls.dtmf_recognizer import DtmfOptions
+from gateway.calls.media_operations import (
+    CallMedia,
+    DetectInband,
+    Effect,
+    Kind,
+    MediaOperation,
+    Notify,
+    PrepareFailure,
+    Reply,
+    Result,
+    SendTones,
+    SetHold,
+    StartPlay,
+)
+from gateway.calls.media_operations import StopPlay as StopEffect
+from gateway.calls.media_requests import Action, MediaRequest
+from gateway.calls.play_sources import PlaySourceFailed, parse_play_sources
+from gateway.core.db import Database, utcnow
+from gateway.core.metrics import owned_by
+from gateway.events.service import publish
+from sip.worker.main import SipRuntime
+from sip.worker.messages import (
+    CallState,
+    CallStateChanged,
+    Command,
+    CommandFailed,
+    DetectDtmf,
+    DtmfReceived,
+    DtmfSent,
+    Hold,
+    Play,
+    PlayFinished,
+    PlayStarted,
+    SendDtmf,
+    StopPlay,
+)
+from sip.worker.pool import WorkerEvent
+
+log = logging.getLogger("trunkline.calls.media")
+
+MEDIA_CALLBACKS = Counter(
+    "trunkline_call_media_events_total",
+    "Media callbacks the SIP process wrote, by ACS event type.",
+    ["event"],
+)
+owned_by("sip", MEDIA_CALLBACKS)
+
+PREPARE_THREADS = 2
+_MEDIA_COMMANDS = frozenset({"Play", "StopPlay", "SendDtmf", "DetectDtmf", "Hold"})
+
+
+class Preparer(Protocol):
+    """gateway.calls.play_sources.PlaySourcePreparer: a source made into an 8 kHz mono WAV."""
+
+    def prepare(self, source: Any) -> Path: ...
+
+
+@dataclass
+class _Call:
+    """A call this process carries media operations of."""
+
+    ids: callbacks.CallIds
+    resource_id: str
+    media: CallMedia = field(default_factory=CallMedia)
+
+
+class MediaController:
+    def __init__(
+        self,
+        database: Database,
+        preparer: Preparer,
+        clock: Callable[[], float] = time.monotonic,
+        threads: int = PREPARE_THREADS,
+    ) -> None:
+        self.database = database
+        self.preparer = preparer
+        self.clock = clock
+        self._calls: dict[str, _Call] = {}  # by leg id
+        self._lock = threading.RLock()  # one call's decisions and their IO, in order
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sip-play-sources")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # Requests ----------------------------------------------------------------------------------
+
+    def on_request(self, request: MediaRequest, runtime: SipRuntime) -> None:
+        """A media request from the API (the command consumer's thread)."""
+        reply = Reply(request.operation_context, request.subscription_id)
+        with self._lock:
+            call = self._calls.get(request.leg_id)
+            if call is None:
+                ids = callbacks.CallIds(request.call_id, request.server_call_id, request.correlation_id)
+                call = self._calls[request.leg_id] = _Call(ids, request.resource_id)
+            media, now = call.media, self.clock()
+            action = request.action
+            operation = _operation(request, reply)
+            if action in (Action.PLAY, Action.RECOGNIZE):
+                effects = media.submit(operation, request.interrupt, now)
+            elif action is Action.HOLD:
+                effects = media.hold(reply, operation if request.sources else None, now)
+            elif action is Action.UNHOLD:
+                effects = media.unhold(now)
+            elif action is Action.CANCEL_ALL:
+                effects = media.cancel_all(now)
+            elif action is Action.START_CONTINUOUS_DTMF:
+                effects = media.start_continuous(reply)
+            elif action is Action.STOP_CONTINUOUS_DTMF:
+                effects = media.stop_continuous(reply)
+            else:
+                effects = media.send_dtmf(request.operation_id, request.tones, reply)
+            log.info(
+                "media %s on call %s (operation %s)", action.value, request.call_id, request.operation_id
+            )
+            self._carry_out(request.leg_id, call, effects, runtime)
+        if request.sources:
+            self._pool.submit(self._prepare, request, runtime)
+
+    def _prepare(self, request: MediaRequest, runtime: SipRuntime) -> None:
+        """The request's sources made into files, in order (a pool thread)."""
+        outcome: tuple[str, ...] | PrepareFailure
+        files: list[str] = []
+        try:
+            for source in parse_play_sources(list(request.sources)):
+                files.append(str(self.preparer.prepare(source)))
+            outcome = tuple(files)
+        except PlaySourceFailed as exc:
+            outcome = PrepareFailure(len(files), Result(exc.code, exc.subcode, exc.message))
+        except Exception as exc:  # a bug must not leave the call silent: the play fails
+            log.exception("preparing the sources of operation %s", request.operation_id)
+            outcome = PrepareFailure(len(files), Result(500, 9999, f"Unknown internal server error. {exc}"))
+        with self._lock:
+            call = self._calls.get(request.leg_id)
+            if call is not None:
+                effects = call.media.prepared(request.operation_id, outcome, self.clock())
+                self._carry_out(request.leg_id, call, effects, runtime)
+
+    # Worker events and ticks -------------------------------------------------------------------
+
+    def on_event(self, item: WorkerEvent, runtime: SipRuntime) -> bool:
+        """Feed a worker event to its call's owner; True when it was media's alone."""
+        event = item.event
+        call_id = getattr(event, "call_id", "")
+        with self._lock:
+            call = self._calls.get(call_id)
+            if call is None:
+                return isinstance(event, (PlayStarted, PlayFinished, DtmfReceived, DtmfSent))
+            media, now = call.media, self.clock()
+            if isinstance(event, CallStateChanged):
+                if event.state is CallState.DISCONNECTED:
+                    media.call_ended()
+                    del self._calls[call_id]
+                return False
+            if isinstance(event, PlayStarted):
+                effects = media.play_started(event.operation_id)
+            elif isinstance(event, PlayFinished):
+                effects = media.play_finished(event.operation_id, event.outcome.value, event.reason, now)
+            elif isinstance(event, DtmfReceived):
+                effects = media.digit(event.digit, now)
+            elif isinstance(event, DtmfSent):
+                effects = media.dtmf_sent(event.operation_id, event.ok, event.reason)
+            elif isinstance(event, CommandFailed) and event.command in _MEDIA_COMMANDS:
+                log.warning("media command %s for %s failed: %s", event.command, call_id, event.reason)
+                effects = media.command_failed(event.command, event.reason, now)
+            else:
+                return False
+            self._carry_out(call_id, call, effects, runtime)
+            return True
+
+    def tick(self, runtime: SipRuntime) -> None:
+        """Recognition timers (the SIP process's timer thread)."""
+        with self._lock:
+            now = self.clock()
+            for leg_id, call in list(self._calls.items()):
+                effects = call.media.tick(now)
+                if effects:
+                    self._carry_out(leg_id, call, effects, runtime)
+
+    # Effects -----------------------------------------------------------------------------------
+
+    def _carry_out(self, leg_id: str, call: _Call, effects: list[Effect], runtime: SipRuntime) -> None:
+        notices: list[Notify] = []
+        for effect in effects:
+            if isinstance(effect, Notify):
+                notices.append(effect)
+                continue
+            if notices:  # callbacks before a later command, in the order decided
+                self._write(call, notices)
+                notices = []
+            runtime.send(_command(leg_id, effect))
+        if notices:
+            self._write(call, notices)
+
+    def _write(self, call: _Call, notices: list[Notify]) -> None:
+        now = utcnow()
+        with self.database.session() as session:
+            for notice in notices:
+                if notice.reply.subscription_id is None:
+                    continue  # a call without callbackUri: nobody to tell
+                result = callbacks.result_information(
+                    notice.result.code, notice.result.subcode, notice.result.message
+                )
+                data = callbacks.callback_data(call.ids, notice.reply.operation_context, result)
+                data.update(notice.extra)
+                publish(
+                    session,
+                    resource_id=call.resource_id,
+                    event_type=callbacks.EVENT_PREFIX + notice.event,
+                    subject=callbacks.callback_subject(call.ids.call_connection_id),
+                    data=data,
+                    event_time=now,
+                    subscription_id=notice.reply.subscription_id,
+                )
+                MEDIA_CALLBACKS.labels(notice.event).inc()
+        for notice in notices:
+            log.info(
+                "call %s: %s %s/%s",
+                call.ids.call_connection_id,
+                notice.event,
+                notice.result.code,
+                notice.result.subcode,
+            )
+
+
+def _operation(request: MediaRequest, reply: Reply) -> MediaOperation:
+    kind = {Action.PLAY: Kind.PLAY, Action.RECOGNIZE: Kind.RECOGNIZE}.get(request.action, Kind.HOLD_MUSIC)
+    options = DtmfOptions(
+        max_tones=request.max_tones,
+        inter_tone_timeout=float(request.inter_tone_timeout),
+        initial_silence_timeout=float(request.initial_silence_timeout),
+        stop_tones=frozenset(request.stop_tones),
+    )
+    return MediaOperation(
+        request.operation_id,
+        kind,
+        reply,
+        sources=len(request.sources),
+        loop=request.loop,
+        dtmf=options,
+        interrupt_prompt=request.interrupt_prompt,
+    )
+
+
+def _command(leg_id: str, effect: Effect) -> Command:
+    if isinstance(effect, StartPlay):
+        return Play(leg_id, effect.operation_id, effect.files, effect.loop)
+    if isinstance(effect, StopEffect):
+        return StopPlay(leg_id, effect.operation_id)
+    if isinstance(effect, DetectInband):
+        return DetectDtmf(leg_id, effect.on)
+    if isinstance(effect, SetHold):
+        return Hold(leg_id, effect.held)
+    assert isinstance(effect, SendTones)
+    return SendDtmf(leg_id, effect.operation_id, effect.tones)
