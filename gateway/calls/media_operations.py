@@ -150,27 +150,39 @@ class CallMedia:
         return effects + self._advance(now)
 
     def cancel_all(self, now: float) -> list[Effect]:
+        if self.ended:
+            return []
         return self._cancel_queue() + self._advance(now)
 
     def hold(self, reply: Reply, music: MediaOperation | None, now: float) -> list[Effect]:
+        if self.ended:
+            return []
         effects = self._cancel_queue() + self._stop_music()
         self.held, self.music = reply, music
         return [*effects, SetHold(True), *self._advance(now)]
 
     def unhold(self, now: float) -> list[Effect]:
+        if self.ended:
+            return []
         effects = self._stop_music()
         self.held, self.music = None, None
         return [*effects, SetHold(False), *self._advance(now)]
 
     def start_continuous(self, reply: Reply) -> list[Effect]:
+        if self.ended:
+            return []
         self.continuous = reply
         return self._detection()
 
     def stop_continuous(self, reply: Reply) -> list[Effect]:
+        if self.ended:
+            return []
         self.continuous = None
         return [Notify("ContinuousDtmfRecognitionStopped", reply, SUCCESS), *self._detection()]
 
     def send_dtmf(self, operation_id: str, tones: str, reply: Reply) -> list[Effect]:
+        if self.ended:
+            return []
         self.sends[operation_id] = reply
         return [SendTones(operation_id, tones)]
 
