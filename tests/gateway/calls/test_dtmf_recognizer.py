@@ -48,7 +48,8 @@ def test_a_stop_tone_completes_with_8514_without_the_stop_tone() -> None:
 def test_initial_silence_fails_with_8510_at_its_deadline_not_before() -> None:
     options = DtmfOptions(initial_silence_timeout=5)
     recognizer, results = feed(options, [(None, 4.99)])
-    assert results == [] and recognizer.deadline() == 5.0
+    assert results == []
+    assert recognizer.deadline() == 5.0
     _, results = feed(options, [(None, 5.0)])
     assert results == [dtmf.Result(Outcome.INITIAL_SILENCE, ())]
     assert (results[0].code.completed, results[0].code.code, results[0].code.subcode) == (False, 400, 8510)
@@ -98,7 +99,8 @@ def test_one_result_at_most_and_it_respects_the_options(
         assert recognizer.result is None
         return
     result = results[0]
-    assert recognizer.result == result and not recognizer.listening
+    assert recognizer.result == result
+    assert not recognizer.listening
     fed = [digit for digit, _ in script if digit is not None]
     assert list(result.tones) == fed[: len(result.tones)]  # the first digits, in order
     assert len(result.tones) <= options.max_tones
@@ -107,7 +109,8 @@ def test_one_result_at_most_and_it_respects_the_options(
     if result.outcome is Outcome.STOP_TONE:
         assert fed[len(result.tones)] in options.stop_tones
     if result.outcome is Outcome.INITIAL_SILENCE:
-        assert result.tones == () and options.initial_silence_timeout > 0
+        assert result.tones == ()
+        assert options.initial_silence_timeout > 0
     if result.outcome is Outcome.INTER_TONE_TIMEOUT:
         assert result.tones
     assert result.code is dtmf.RESULTS[result.outcome]

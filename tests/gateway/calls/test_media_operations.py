@@ -156,7 +156,8 @@ def test_hold_cancels_and_loops_its_music_while_nothing_else_plays() -> None:
     media.prepared("a", ("a.wav",), 0)
     music = MediaOperation("m", Kind.HOLD_MUSIC, Reply("h", "sub"), sources=1)
     held = media.hold(Reply("h", "sub"), music, 0)
-    assert held[0] == StopPlay("a") and SetHold(True) in held
+    assert held[0] == StopPlay("a")
+    assert SetHold(True) in held
     assert notices(held) == [("PlayCanceled", "a", 400, 8508)]
     assert media.prepared("m", ("m.wav",), 0) == [StartPlay("m", ("m.wav",), True)]
     media.submit(play("b"), False, 0)
@@ -170,7 +171,8 @@ def test_the_call_ending_stops_everything_without_callbacks() -> None:
     media.submit(recognize("r", prompt=False), False, 0)
     media.start_continuous(Reply("c", "sub"))
     assert media.call_ended() == []
-    assert media.digit("1", 1) == [] and media.tick(100) == []
+    assert media.digit("1", 1) == []
+    assert media.tick(100) == []
     assert media.submit(play("x"), False, 2) == []
 
 
@@ -196,7 +198,8 @@ class MediaMachine(RuleBasedStateMachine):
                 self.inband = effect.on
             if isinstance(effect, StartPlay) and effect.operation_id != "music":
                 running = self.media._running()
-                assert running is not None and running.operation_id == effect.operation_id
+                assert running is not None
+                assert running.operation_id == effect.operation_id
 
     @rule(kind=st.sampled_from([Kind.PLAY, Kind.RECOGNIZE]), interrupt=st.booleans(), prompt=st.booleans())
     def submit(self, kind: Kind, interrupt: bool, prompt: bool) -> None:
