@@ -120,7 +120,7 @@ def _play(body: dict[str, Any], call: Call) -> dict[str, Any]:
             raise BadRequest("playOptions must be an object.", "playOptions")
         loop = _boolean(play_options, "loop", "playOptions.loop")
     return {
-        "sources": _sources(body.get("playSources"), "playSources"),
+        "sources": tuple(_sources(body.get("playSources"), "playSources")),
         "loop": loop,
         "interrupt": _boolean(body, "interruptCallMediaOperation"),
     }
