@@ -32,6 +32,12 @@ ACCEPTED_FORMATS = {
 MAX_CHANNELS = 2
 
 
+def _reason(exc: Exception) -> str:
+    """libsndfile's own words, without the Python object it was reading from."""
+    reason = getattr(exc, "error_string", None) or str(exc)
+    return str(reason).split(">: ", 1)[-1]
+
+
 class UnsupportedAudio(ValueError):
     """Not audio Trunkline plays: another format, a corrupt file, or too long."""
 
@@ -46,7 +52,7 @@ def _read(data: bytes, max_seconds: float) -> tuple[npt.NDArray[np.float32], int
     try:
         info = soundfile.info(io.BytesIO(data))
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise UnsupportedAudio(f"not a WAV or MP3 file ({exc})") from None
+        raise UnsupportedAudio(f"not a WAV or MP3 file ({_reason(exc)})") from None
     subtypes = ACCEPTED_FORMATS.get(info.format)
     if subtypes is None:
         raise UnsupportedAudio(f"{info.format} files are not played: use WAV or MP3")
@@ -66,7 +72,7 @@ def _read(data: bytes, max_seconds: float) -> tuple[npt.NDArray[np.float32], int
             frames=int(max_seconds * info.samplerate) + 1,
         )
     except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise UnsupportedAudio(f"the file is corrupt ({exc})") from None
+        raise UnsupportedAudio(f"the file is corrupt ({_reason(exc)})") from None
     if samples.shape[0] == 0:
         raise UnsupportedAudio("the file has no audio")
     if samples.shape[0] > max_seconds * rate:

@@ -137,7 +137,7 @@ class FileFetcher:
         cap = self.limits.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
-            raise FetchFailed(f"the file is {int(declared)} bytes, more than the {cap} allowed")
+            raise FetchFailed(f"the file is {int(declared)} bytes, more than the {cap} bytes allowed")
         body = bytearray()
         for chunk in response.iter_bytes(65536):  # decoded: the cap counts what is kept
             body += chunk

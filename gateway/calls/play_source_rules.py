@@ -120,6 +120,7 @@ class PlaySourceFailed(Exception):
 
     @classmethod
     def of(cls, result: ResultCode, detail: str) -> PlaySourceFailed:
+        detail = detail[:1].upper() + detail[1:]
         return cls(result.code, result.subcode, f"{result.message} {detail}".strip())
 
 
