@@ -233,9 +233,12 @@ _near_sources = st.lists(
 @settings(max_examples=300)
 @given(_json | _near_sources)
 def test_any_body_is_sources_or_a_400(body: Any) -> None:
+    error: InvalidField | None = None
     try:
         sources = parse_play_sources(body)
-    except InvalidField as error:
+    except InvalidField as caught:
+        error = caught
+    if error is not None:
         assert error.status_code == 400
         assert error.target is not None
         assert error.target.startswith("playSources")
