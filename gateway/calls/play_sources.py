@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -116,6 +117,12 @@ class PreparerSettings:
         )
 
 
+def _without_query(uri: str) -> str:
+    """A URL fit for logs: a signed URL's query (a SAS token) is a credential."""
+    parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
 class PlaySourcePreparer:
     """One per process; thread-safe, and safe beside other processes sharing the cache."""
 
@@ -144,7 +151,8 @@ class PlaySourcePreparer:
         """The WAV file (8 kHz, mono, 16-bit PCM) that plays ``source``, or PlaySourceFailed.
 
         ``scope`` (the resource the request came from) keeps one tenant's
-        ``playSourceCacheId`` from naming another tenant's audio.
+        ``playSourceCacheId`` from naming another tenant's audio. Blocking: a miss may take up
+        to the fetch or speech timeout, so an event loop calls it in a thread.
         """
         kind = source.kind.value
         started = time.perf_counter()
@@ -161,7 +169,7 @@ class PlaySourcePreparer:
                 code=failure.code,
                 subcode=failure.subcode,
                 reason=failure.message,
-                uri=source.file.uri if source.file else None,
+                uri=_without_query(source.file.uri) if source.file else None,
             )
             raise
         except Exception as exc:  # a bug or the disk: still a PlayFailed, never a silent call
