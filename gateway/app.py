@@ -103,8 +103,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 
 def _include_routers(app: FastAPI) -> None:
-    from gateway.calls.router import admin_router as sip_admin_router
     from gateway.calls.media_router import media_router
+    from gateway.calls.router import admin_router as sip_admin_router
     from gateway.calls.router import calling_router
     from gateway.calls.router import router as sip_router
     from gateway.console.router import router as console_router

@@ -212,9 +212,10 @@ def _sources(value: Any, field: str) -> list[dict[str, Any]]:
         return [play_source_body(source) for source in parse_play_sources(value)]
     except BadRequest as exc:
         target = (exc.target or "playSources").replace("playSources", field, 1)
-        if field in {"playPrompt", "playSourceInfo"}:
-            target = target.replace(f"{field}[0]", field)
-        raise BadRequest(exc.message.replace("playSources", field, 1), target, exc.code) from exc
+        message = exc.message.replace("playSources", field, 1)
+        if field in {"playPrompt", "playSourceInfo"}:  # one source, not an array
+            target, message = target.replace(f"{field}[0]", field), message.replace(f"{field}[0]", field)
+        raise BadRequest(message, target, exc.code) from exc
 
 
 def _participant(target: Any, call: Call, field: str) -> None:

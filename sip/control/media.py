@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import Counter
 
@@ -42,7 +42,7 @@ from gateway.calls.media_operations import (
 )
 from gateway.calls.media_operations import StopPlay as StopEffect
 from gateway.calls.media_requests import Action, MediaRequest
-from gateway.calls.play_sources import PlaySourceFailed, parse_play_sources
+from gateway.calls.play_sources import PlaySource, PlaySourceFailed, parse_play_sources
 from gateway.core.db import Database, utcnow
 from gateway.core.metrics import owned_by
 from gateway.events.service import publish
@@ -78,9 +78,10 @@ _MEDIA_COMMANDS = frozenset({"Play", "StopPlay", "SendDtmf", "DetectDtmf", "Hold
 
 
 class Preparer(Protocol):
-    """gateway.calls.play_sources.PlaySourcePreparer: a source made into an 8 kHz mono WAV."""
+    """gateway.calls.play_sources.PlaySourcePreparer: a source made into an 8 kHz mono WAV
+    (``scope``: the resource, whose ``playSourceCacheId`` names are its own)."""
 
-    def prepare(self, source: Any) -> Path: ...
+    def prepare(self, source: PlaySource, *, scope: str = "") -> Path: ...
 
 
 @dataclass
@@ -150,7 +151,7 @@ class MediaController:
         files: list[str] = []
         try:
             for source in parse_play_sources(list(request.sources)):
-                files.append(str(self.preparer.prepare(source)))
+                files.append(str(self.preparer.prepare(source, scope=request.resource_id)))
             outcome = tuple(files)
         except PlaySourceFailed as exc:
             outcome = PrepareFailure(len(files), Result(exc.code, exc.subcode, exc.message))

@@ -62,7 +62,7 @@ def run_sip_process(
             "SIP config %s: %d trunks, %d routes", settings.sip_config_file, applied.trunks, applied.routes
         )
     name = process_id()
-    media = MediaController(database, PlaySourcePreparer(settings))
+    media = MediaController(database, PlaySourcePreparer.from_settings(settings))
     controller = CallController(
         database,
         keyring_from_settings(settings),

@@ -196,7 +196,7 @@ def test_recognizing_speech_or_choices_is_a_clear_400(
         (
             "hold",
             {"targetParticipant": CALLER_ID, "playSourceInfo": {"kind": "file"}},
-            "playSourceInfo.file.uri",
+            "playSourceInfo.file",
         ),
         ("startContinuousDtmfRecognition", {}, "targetParticipant"),
     ],

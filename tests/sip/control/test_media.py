@@ -15,7 +15,7 @@ from azure.communication.callautomation._generated import models as sdk
 from sqlalchemy import select
 
 from gateway.calls.media_requests import Action, MediaRequest
-from gateway.calls.play_sources import PlaySourceFailed
+from gateway.calls.play_sources import PlaySource, PlaySourceFailed
 from gateway.core.db import Database
 from gateway.events.models import OutboxEvent
 from sip.control.media import MediaController
@@ -72,7 +72,8 @@ class Preparer:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def prepare(self, source: Any) -> Path:
+    def prepare(self, source: PlaySource, *, scope: str = "") -> Path:
+        assert scope  # the resource: its cache ids are its own
         if "missing" in repr(source):
             raise PlaySourceFailed(400, 8536, "Action failed, file could not be downloaded.")
         return self.directory / "prompt.wav"
