@@ -182,12 +182,12 @@ class UserAgent:
         state = _STATES.get(info.state)
         if state is None:
             return
-        self.events.append(CallStateChanged(call.call_id, state, info.lastStatusCode, info.lastReason))
         if state is CallState.DISCONNECTED:
             # Released now, inside the callback: the slot may be reused by the next INVITE
             # of this very poll, and a late destructor would hang that call up.
             self.calls.pop(call.call_id, None)
-            self.media.call_ended(call.call_id)
+            self.media.call_ended(call.call_id)  # its play ends before the call's last event
+        self.events.append(CallStateChanged(call.call_id, state, info.lastStatusCode, info.lastReason))
 
     def on_media_state(self, call: _Call) -> None:
         info = call.getInfo()
