@@ -35,7 +35,7 @@ def test_a_tone_sequence_is_found_in_order_and_noise_or_silence_is_not() -> None
     found = [f for f, count in runs(dominant_tones(heard, [600, 1100, 1700])) if f and count >= 10]
     assert found == [600, 1100, 1700]
     assert best_correlation(heard, prompt, range(300, 500))[0] > 0.95
-    noise = [random.randint(-8000, 8000) for _ in range(len(heard))]  # noqa: S311
+    noise = [random.randint(-8000, 8000) for _ in range(len(heard))]
     assert [f for f, count in runs(dominant_tones(noise, [600, 1100, 1700])) if f and count >= 3] == []
     assert best_correlation(noise, prompt, range(300, 500))[0] < 0.2
     assert best_correlation([0] * len(heard), prompt, range(300, 500))[0] == 0.0
