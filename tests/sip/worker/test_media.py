@@ -205,6 +205,7 @@ def test_a_leg_made_beside_a_call_is_placed_with_it_and_bridged(
     callee_dir = tmp_path / "callee"
     callee_dir.mkdir()
     callee_sipp = Sipp(callee_dir, SCENARIOS / "callee_rtp.xml", "-key", "rtp_sink", str(callee.port))
+    busy: Sipp | None = None
     try:
         time.sleep(0.3)
         holder = pool.holder(call_id)
@@ -217,6 +218,22 @@ def test_a_leg_made_beside_a_call_is_placed_with_it_and_bridged(
 
         assert pool.send(MakeCall("leg-2", target, "sip:+1@x.invalid", bridge_with="gone")) is None
         assert next_event(pool, CommandFailed, "leg-2").reason == "no such call gone"
+
+        # Two more legs beside the call fill its worker (slots are reserved when sent); a fifth
+        # is refused even though the other worker is idle.
+        busy_dir = tmp_path / "busy"
+        busy_dir.mkdir()
+        busy = Sipp(busy_dir, SCENARIOS / "callee_busy.xml", calls=2)
+        time.sleep(0.3)
+        busy_target = f"sip:+15551112222@{HOST}:{busy.port}"
+        caller_id = "sip:+15557770000@trunkline.invalid"
+        for leg_id in ("fill-1", "fill-2"):
+            assert pool.send(MakeCall(leg_id, busy_target, caller_id, bridge_with=call_id)) == holder
+        assert pool.send(MakeCall("fill-3", busy_target, caller_id, bridge_with=call_id)) is None
+        assert next_event(pool, CommandFailed, "fill-3").reason == f"no free call slot beside {call_id}"
+        for leg_id in ("fill-1", "fill-2"):
+            assert events_until(pool, leg_id, CallState.DISCONNECTED)[-1].status == 486  # type: ignore[union-attr]
+        assert busy.wait() == 0, busy.errors()
         pool.send(Hangup("leg-1"))
         events_until(pool, "leg-1", CallState.DISCONNECTED)
         assert tone_share(caller, B_TONE) == 0.0
@@ -226,3 +243,5 @@ def test_a_leg_made_beside_a_call_is_placed_with_it_and_bridged(
     finally:
         sipp.kill()
         callee_sipp.kill()
+        if busy is not None:
+            busy.kill()
