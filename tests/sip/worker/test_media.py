@@ -19,10 +19,12 @@ from sip.worker.messages import (
     CallState,
     CallStateChanged,
     CommandFailed,
+    Event,
     Hangup,
     Hold,
     IncomingCall,
     MakeCall,
+    MediaActive,
     Mute,
     Play,
     PlayFinished,
@@ -245,3 +247,54 @@ def test_a_leg_made_beside_a_call_is_placed_with_it_and_bridged(
         callee_sipp.kill()
         if busy is not None:
             busy.kill()
+
+
+def test_plays_end_with_their_calls_under_slot_churn(pool: WorkerPool, tmp_path: Path) -> None:
+    """12 calls, 3 at a time, through 4 slots, each looping a play until the far end's BYE."""
+    calls = 12
+    prompt = write_wav(tmp_path / "prompt.wav", tone(PROMPT_TONES[1], 0.1))
+    sipp = Sipp(
+        tmp_path, SCENARIOS / "carrier_call.xml", "-s", NUMBER, "-key", "rtp_sink", "9", "-d", "400",
+        "-l", "3", "-r", "20", target=worker_uri(pool), calls=calls,
+    )  # fmt: skip
+    try:
+        started: set[str] = set()
+        finished: dict[str, PlayFinished] = {}
+        ended: set[str] = set()
+        while len(ended) < calls:
+            event = next_event(pool, Event, timeout=20)  # type: ignore[type-abstract]
+            if isinstance(event, IncomingCall):
+                pool.send(Answer(event.call_id))
+            elif isinstance(event, MediaActive):
+                pool.send(Play(event.call_id, "loop", (str(prompt),), loop=True))
+            elif isinstance(event, PlayStarted):
+                started.add(event.call_id)
+            elif isinstance(event, PlayFinished):
+                finished[event.call_id] = event
+            elif isinstance(event, CallStateChanged) and event.state is CallState.DISCONNECTED:
+                assert event.status == 200, event
+                assert event.call_id in finished  # the play ended before the call's last event
+                ended.add(event.call_id)
+        assert started == ended
+        assert {(f.outcome, f.reason) for f in finished.values()} == {(PlayOutcome.STOPPED, "the call ended")}
+        assert sipp.wait() == 0, sipp.errors()
+        status = pool.status()[0]
+        assert (status.free, status.restarts) == (4, 0)
+    finally:
+        sipp.kill()
+
+
+def test_a_worker_stopped_mid_play_exits_cleanly(make_pool: PoolFactory, tmp_path: Path) -> None:
+    """No player, stream or call may be left for libDestroy (it would abort the worker)."""
+    pool = make_pool(1)
+    peer = RtpPeer()
+    prompt = write_wav(tmp_path / "prompt.wav", tone(PROMPT_TONES[0], 0.2))
+    try:
+        a, sipp_a = answered_call(pool, tmp_path, peer, 10.0)
+        pool.send(Play(a, "loop", (str(prompt),), loop=True))
+        next_event(pool, PlayStarted, a)
+        pool.stop()
+        assert pool._handles[0].process.returncode == 0
+        sipp_a.kill()
+    finally:
+        peer.close()
