@@ -136,8 +136,13 @@ class CallMedia:
         while self._eofs:
             token = self._eofs.popleft()
             playback = next((p for p in self.plays.values() if p.token == token), None)
-            if playback is not None:  # else a player stopped before its end was handled
+            if playback is None:  # a player stopped before its end was handled
+                continue
+            try:
                 self._next_file(playback)
+            except pj.Error as exc:  # after the poll nothing may raise into the owner loop
+                if playback.call_id in self.plays:
+                    self._finish(playback.call_id, PlayOutcome.FAILED, exc.info())
         self._stopped.clear()
 
     def _next_file(self, playback: Playback) -> None:
@@ -153,7 +158,7 @@ class CallMedia:
         old, new = step
         stream = self.streams.get(call_id)
         if stream is not None and (wiring.player_node(call_id), wiring.call_node(call_id)) in self.edges:
-            self._connect(new, stream)
+            new.startTransmit(stream)
             self._disconnect(old, stream)
         self._stopped.append(old)
 
@@ -163,13 +168,20 @@ class CallMedia:
             self.streams.keys(), self.bridges, self.muted, self.held, self.plays.keys()
         )
         remove, add = wiring.diff(self.edges, wanted)
+        edges = set(self.edges)
         for source, sink in remove:
             self._disconnect(self._port(source), self._port(sink))
+            edges.discard((source, sink))
         for source, sink in add:
-            self._connect(self._port(source), self._port(sink))
-        self.edges = wanted
+            try:
+                self._port(source).startTransmit(self._port(sink))
+            except pj.Error as exc:  # left out of the edges: the next change tries it again
+                log.warning("cannot connect %s to %s: %s", source, sink, exc.info())
+                continue
+            edges.add((source, sink))
+        self.edges = frozenset(edges)
         for call_id, playback in self.plays.items():
-            if not playback.started and (wiring.player_node(call_id), wiring.call_node(call_id)) in wanted:
+            if not playback.started and (wiring.player_node(call_id), wiring.call_node(call_id)) in edges:
                 playback.started = True
                 self._emit(PlayStarted(call_id, playback.operation_id))
 
@@ -188,10 +200,6 @@ class CallMedia:
         if node.kind == "player":
             return self.plays[node.call_id].player
         return self._clock
-
-    @staticmethod
-    def _connect(source: pj.AudioMedia, sink: pj.AudioMedia) -> None:
-        source.startTransmit(sink)
 
     @staticmethod
     def _disconnect(source: pj.AudioMedia, sink: pj.AudioMedia) -> None:
