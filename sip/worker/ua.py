@@ -23,12 +23,14 @@ import pjsua2 as pj
 
 from sip.headers import application_headers, header, parse_headers, parse_name_addr, request_uri
 from sip.worker.config import WorkerConfig
+from sip.worker.dtmf import DtmfCalls
 from sip.worker.messages import (
     Answer,
     CallState,
     CallStateChanged,
     Command,
     CommandFailed,
+    DetectDtmf,
     Event,
     Hangup,
     IncomingCall,
@@ -39,6 +41,7 @@ from sip.worker.messages import (
     Redirect,
     Reject,
     Ring,
+    SendDtmf,
     Shutdown,
 )
 
@@ -71,6 +74,14 @@ class _Call(pj.Call):  # type: ignore[misc]
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         with _contained("onCallMediaState"):
             self.agent.on_media_state(self)
+
+    def onDtmfEvent(self, prm: pj.OnDtmfEventParam) -> None:
+        with _contained("onDtmfEvent"):
+            self.agent.dtmf.on_dtmf_event(self.call_id, prm)
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
+        with _contained("onCallTsxState"):
+            self.agent.dtmf.on_transaction(self.call_id, prm.e)
 
 
 class _Account(pj.Account):  # type: ignore[misc]
@@ -113,6 +124,8 @@ class UserAgent:
         self.config = config
         self.events: list[Event] = []
         self.calls: dict[str, _Call] = {}
+        # Not self.events.append: take_events swaps the list, the lambda finds the current one.
+        self.dtmf = DtmfCalls(lambda event: self.events.append(event))  # noqa: PLW0108
         self._outbound: OrderedDict[tuple[str, str, str | None], _Account] = OrderedDict()
         self.ep = pj.Endpoint()
         with _stdout_silenced():  # pjlib logs its start-up at level 4 before libInit sets ours
@@ -178,6 +191,7 @@ class UserAgent:
             # Released now, inside the callback: the slot may be reused by the next INVITE
             # of this very poll, and a late destructor would hang that call up.
             self.calls.pop(call.call_id, None)
+            self.dtmf.call_ended(call.call_id)
 
     def on_media_state(self, call: _Call) -> None:
         info = call.getInfo()
@@ -190,12 +204,14 @@ class UserAgent:
             devices.getCaptureDevMedia().startTransmit(audio)
             codec = call.getStreamInfo(index).codecName
             self.events.append(MediaActive(call.call_id, codec))
+        self.dtmf.on_media(call, call.call_id)
 
     # the owner's API ----------------------------------------------------------------------------
 
     def poll(self, ms: int) -> None:
         """Run pjsua2 for up to ``ms`` milliseconds: timers, SIP messages, callbacks."""
         self.ep.libHandleEvents(ms)
+        self.dtmf.tick()
 
     def take_events(self) -> list[Event]:
         events, self.events = self.events, []
@@ -248,6 +264,10 @@ class UserAgent:
                     rx += stat.rtcp.rxStat.pkt
                     tx += stat.rtcp.txStat.pkt
             self.events.append(MediaStats(command.call_id, rx, tx))
+        elif isinstance(command, SendDtmf):
+            self.dtmf.send(call, call.call_id, command)
+        elif isinstance(command, DetectDtmf):
+            self.dtmf.detect(call, call.call_id, command)
         else:  # a command of the media contract this worker does not carry out: said, not dropped
             self.events.append(CommandFailed(call.call_id, type(command).__name__, NOT_CARRIED_OUT))
 
@@ -326,6 +346,7 @@ class UserAgent:
                 break
             self.ep.libHandleEvents(20)
         self.calls.clear()
+        self.dtmf.close()
         for account in self._outbound.values():
             account.shutdown()
         self._outbound.clear()
