@@ -131,8 +131,8 @@ class DtmfCalls:
     def on_transaction(self, call_id: str, event: pj.SipEvent) -> None:
         """An ``application/dtmf`` INFO (the body is the digit alone), which pjsua does not parse.
 
-        pjsua then answers it 500 (no dialog usage takes it) and pjsua2 gives no way to answer
-        a transaction: the digit is reported, the carrier sees the 500 (docs/sip-worker.md).
+        Left alone, the dialog answers it 500 "Unhandled by dialog usages" once this callback
+        returns, and pjsua2 has no call to answer a transaction: ``_answer_200`` does it.
         """
         if event.type != pj.PJSIP_EVENT_TSX_STATE:
             return
@@ -144,6 +144,7 @@ class DtmfCalls:
             return
         found = info_digit(change.src.rdata.wholeMsg)
         if found is not None and found.content_type == BARE:
+            _answer_200(change.src.rdata)
             self._state(call_id).out_of_band = True
             self._received(call_id, found.digit, DtmfMethod.SIP_INFO, found.duration_ms)
 
@@ -279,6 +280,34 @@ class DtmfCalls:
         for call_id in list(self._calls):
             self.call_ended(call_id)
         self._retired.clear()
+
+
+def _answer_200(rdata: pj.SipRxData) -> bool:
+    """Answer a request of a dialog 200 from inside its transaction callback.
+
+    pjsip's own ``pjsip_dlg_respond`` on the ``pjsip_rx_data`` that pjsua2 hands over as an
+    opaque pointer, called through ctypes in the wheel's extension, which exports pjsip's C
+    symbols. ctypes releases the GIL during the call, so the transaction's next callback
+    (COMPLETED, same thread) can enter Python. False (and pjsua's 500) when anything is off.
+    """
+    global _PJSIP  # noqa: PLW0603
+    try:
+        if _PJSIP is None:
+            lib = ctypes.CDLL(pj._pjsua2.__file__)
+            lib.pjsip_rdata_get_dlg.restype = ctypes.c_void_p
+            lib.pjsip_rdata_get_dlg.argtypes = [ctypes.c_void_p]
+            lib.pjsip_dlg_respond.restype = ctypes.c_int
+            lib.pjsip_dlg_respond.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int] + [ctypes.c_void_p] * 3
+            _PJSIP = lib
+        address = int(rdata.pjRxData)
+        dialog = _PJSIP.pjsip_rdata_get_dlg(address) if address else None
+        return bool(dialog) and _PJSIP.pjsip_dlg_respond(dialog, address, 200, None, None, None) == 0
+    except (OSError, AttributeError, TypeError, ValueError):
+        log.exception("answering an INFO")
+        return False
+
+
+_PJSIP: ctypes.CDLL | None = None
 
 
 def _audio(call: pj.Call) -> pj.AudioMedia | None:
