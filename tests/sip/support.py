@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 import socket
@@ -9,6 +10,7 @@ import struct
 import subprocess
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import TypeVar
 
@@ -145,8 +147,43 @@ class Sipp:
         return "".join(p.read_text(errors="replace") for p in self.log_dir.glob("*_messages.log"))
 
 
+DTMF_EVENTS = "0123456789*#ABCD"  # RFC 4733 event codes 0-15
+TELEPHONE_EVENT = 101  # the payload type the carrier scenarios offer for telephone-event
+DTMF_FREQUENCIES = {
+    digit: (low, high)
+    for low, row in zip((697, 770, 852, 941), ("123A", "456B", "789C", "*0#D"), strict=True)
+    for high, digit in zip((1209, 1336, 1477, 1633), row, strict=True)
+}
+
+
+def alaw(samples: list[int]) -> bytes:
+    """16-bit linear samples as G.711 A-law bytes (the PCMA the carrier scenarios negotiate)."""
+    out = bytearray()
+    for sample in samples:
+        sign = 0x80 if sample >= 0 else 0
+        magnitude = (sample if sample >= 0 else -sample - 1) >> 3
+        if magnitude < 32:
+            code = magnitude >> 1
+        else:
+            exponent = magnitude.bit_length() - 5
+            code = (exponent << 4) | ((magnitude >> exponent) & 0x0F)
+        out.append((code | sign) ^ 0x55)
+    return bytes(out)
+
+
+def dtmf_tone(digit: str, ms: int, level_dbm0: float = -10.0) -> list[int]:
+    """The two sines of a DTMF key, ``ms`` long, each at ``level_dbm0``."""
+    low, high = DTMF_FREQUENCIES[digit]
+    amplitude = 22713 * 10 ** (level_dbm0 / 20)  # 0 dBm0 peak in 16-bit linear
+    return [
+        round(amplitude * (math.sin(2 * math.pi * low * n / 8000) + math.sin(2 * math.pi * high * n / 8000)))
+        for n in range(ms * 8)
+    ]
+
+
 class RtpPeer:
-    """The carrier's RTP endpoint: records what the worker sends, sends PCMA back to it.
+    """The carrier's RTP endpoint: records what the worker sends (audio and telephone-events),
+    and sends PCMA back: what a test queued (RFC 2833 events, in-band tone audio), else ``audio``.
 
     Until it hears the worker it sends nothing (it learns the worker's address from the first
     packet). It sends ``audio`` (16-bit samples, repeated) when set, else A-law silence; a test
@@ -165,36 +202,87 @@ class RtpPeer:
         self.packets: list[tuple[float, int, bytes]] = []  # (arrival, payload type, payload)
         self.first_packet_at: float | None = None
         self._lock = threading.Lock()
+        self.events: list[tuple[int, int, bool, int]] = []  # (timestamp, event, end, duration)
+        self._script: deque[tuple[int, bool, bytes, bool]] = deque()  # (pt, new event, payload, advance)
+        self.script_done_at = 0.0  # monotonic time the last queued packet went out
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def press_rfc2833(self, digit: str, ms: int = 100, *, end_packets: int = 3, pause_ms: int = 100) -> None:
+        """Queue one key press as RFC 2833 packets (one per 20 ms, then the end packets), then a pause."""
+        code, units = DTMF_EVENTS.index(digit), ms * 8
+        for step in range(1, units // 160 + 1):
+            self._script.append((TELEPHONE_EVENT, step == 1, struct.pack("!BBH", code, 10, step * 160), True))
+        for index in range(end_packets):
+            last = index == end_packets - 1
+            self._script.append((TELEPHONE_EVENT, False, struct.pack("!BBH", code, 0x80 | 10, units), last))
+        self.play_audio([0] * pause_ms * 8)
+
+    def press_inband(self, digit: str, ms: int = 80, *, pause_ms: int = 80, level_dbm0: float = -10) -> None:
+        """Queue one key press as tones in the PCMA audio, then silence."""
+        self.play_audio(dtmf_tone(digit, ms, level_dbm0) + [0] * pause_ms * 8)
+
+    def play_audio(self, samples: list[int]) -> None:
+        samples = samples + [0] * (-len(samples) % 160)
+        for start in range(0, len(samples), 160):
+            self._script.append((8, False, alaw(samples[start : start + 160]), True))
+
+    def decoded_digits(self) -> str:
+        """The keys the worker sent as telephone-events: one per event timestamp that ended."""
+        digits: dict[int, str] = {}
+        for stamp, event, end, _ in self.events:
+            if end and stamp not in digits:
+                digits[stamp] = DTMF_EVENTS[event] if event < len(DTMF_EVENTS) else "?"
+        return "".join(digits[stamp] for stamp in sorted(digits))
+
     def _run(self) -> None:
         remote: tuple[str, int] | None = None
         seq, stamp, position, next_send = 0, 0, 0, time.monotonic()
+        event_stamp = 0
         deadline = time.monotonic() + 60
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
-                data, remote = self.sock.recvfrom(2048)
+                packet, remote = self.sock.recvfrom(2048)
                 self.received += 1
                 if self.first_packet_at is None:
                     self.first_packet_at = time.monotonic()
-                if self.record and len(data) > 12:
+                if self.record and len(packet) > 12:
                     with self._lock:
-                        self.packets.append((time.monotonic(), data[1] & 0x7F, data[12:]))
+                        self.packets.append((time.monotonic(), packet[1] & 0x7F, packet[12:]))
+                if len(packet) >= 16 and packet[1] & 0x7F == TELEPHONE_EVENT:
+                    stamp_in = struct.unpack("!I", packet[4:8])[0]
+                    event, flags, duration = struct.unpack("!BBH", packet[12:16])
+                    self.events.append((stamp_in, event, bool(flags & 0x80), duration))
             except TimeoutError:
                 pass
-            if remote is not None and time.monotonic() >= next_send:
-                audio = self.audio
-                if audio:
-                    frame = [audio[(position + i) % len(audio)] for i in range(FRAME)]
-                    payload, position = alaw_encode(frame), position + FRAME
-                else:
-                    payload = b"\xd5" * FRAME
-                header = struct.pack("!BBHII", 0x80, PCMA, seq & 0xFFFF, stamp & 0xFFFFFFFF, 0x7E57AB1E)
-                self.sock.sendto(header + payload, remote)
-                self.sent += 1
-                seq, stamp, next_send = seq + 1, stamp + FRAME, next_send + 0.02
+            if remote is None or time.monotonic() < next_send:
+                continue
+            pt, marker, payload, advance = PCMA, False, b"", True
+            if self._script:
+                pt, marker, payload, advance = self._script.popleft()
+                if not self._script:
+                    self.script_done_at = time.monotonic()
+            elif self.audio:
+                frame = [self.audio[(position + i) % len(self.audio)] for i in range(FRAME)]
+                payload, position = alaw_encode(frame), position + FRAME
+            else:
+                payload = b"\xd5" * FRAME
+            if marker:
+                event_stamp = stamp
+            header = struct.pack(
+                "!BBHII",
+                0x80,
+                pt | (0x80 if marker else 0),
+                seq & 0xFFFF,
+                (event_stamp if pt == TELEPHONE_EVENT else stamp) & 0xFFFFFFFF,
+                0x7E57AB1E,
+            )
+            self.sock.sendto(header + payload, remote)
+            self.sent += 1
+            seq += 1
+            if advance:
+                stamp, next_send = stamp + FRAME, next_send + 0.02
 
     def pcm(self, since: float = 0.0) -> list[int]:
         """The G.711 audio received after ``since`` (monotonic time), decoded to 16-bit samples."""
