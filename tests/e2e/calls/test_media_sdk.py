@@ -1,5 +1,6 @@
 """Call media end to end with the official client: SIPp calls in and presses a PIN as RFC 2833
-telephone-events; the app answers, recognizes the PIN behind a spoken prompt, plays, sends DTMF,
+telephone-events; the app answers, recognizes the PIN behind a spoken prompt (and every key with
+continuous recognition), plays, sends DTMF,
 holds and unholds, cancels a looping play, and is refused speech recognition. Every callback is
 checked as the app receives it (JWT, CloudEvents) and read by the SDK's event models."""
 
@@ -47,6 +48,16 @@ def callback(stack: VoiceStack, call_id: str, event_type: str, context: str) -> 
     return getattr(sdk, event_type).deserialize(data)
 
 
+def keys(stack: VoiceStack, call_id: str) -> list[tuple[str, int]]:
+    with stack.app.lock:
+        return [
+            (event.data["tone"], event.data["sequenceId"])
+            for event in stack.app.callbacks
+            if event.type == PREFIX + "ContinuousDtmfRecognitionToneReceived"
+            and event.data["callConnectionId"] == call_id
+        ]
+
+
 def test_an_ivr_with_the_official_client(stack: VoiceStack, tmp_path: Path) -> None:
     app = stack.app
     assert app.client is not None
@@ -66,7 +77,9 @@ def test_an_ivr_with_the_official_client(stack: VoiceStack, tmp_path: Path) -> N
         wait(lambda: PREFIX + "CallConnected" in app.callback_types(call_id), 20, what="CallConnected")
         connection = app.client.get_call_connection(call_id)
 
-        # The caller presses 1 4 7 # six seconds in: a PIN behind a prompt it may interrupt.
+        # The caller presses 1 4 7 # six seconds in: a PIN behind a prompt it may interrupt, and
+        # every key as it comes.
+        connection.start_continuous_dtmf_recognition(CALLER, operation_context="keys")
         connection.start_recognizing_media(
             RecognizeInputType.DTMF,
             CALLER,
@@ -79,8 +92,15 @@ def test_an_ivr_with_the_official_client(stack: VoiceStack, tmp_path: Path) -> N
         )
         recognized = callback(stack, call_id, "RecognizeCompleted", "pin")
         assert recognized.recognition_type == "dtmf"
-        assert recognized.dtmf_result.tones == ["one", "four", "seven"]
+        assert recognized.dtmf_result.tones == ["one", "four", "seven"], (recognized, keys(stack, call_id))
         assert (recognized.result_information.code, recognized.result_information.sub_code) == (200, 8514)
+
+        last_key = callback(stack, call_id, "ContinuousDtmfRecognitionToneReceived", "keys")
+        wait(lambda: len(keys(stack, call_id)) == 4, 10, what="four keys")
+        assert keys(stack, call_id) == [("one", 1), ("four", 2), ("seven", 3), ("pound", 4)]
+        assert last_key.result_information.code == 200
+        connection.stop_continuous_dtmf_recognition(CALLER, operation_context="keys-off")
+        callback(stack, call_id, "ContinuousDtmfRecognitionStopped", "keys-off")
 
         connection.play_media(TextSource(text="Thank you."), operation_context="thanks")
         assert callback(stack, call_id, "PlayStarted", "thanks").result_information.code == 200
