@@ -192,8 +192,9 @@ class RtpPeer:
         self.received = 0
         self.sent = 0
         self.events: list[tuple[int, int, bool, int]] = []  # (timestamp, event, end, duration)
-        self._script: deque[tuple[int, bool, bytes, bool]] = deque()  # (pt, new event, payload, advance)
-        self.script_done_at = 0.0  # monotonic time the last queued packet went out
+        # (payload type, starts an event, payload, advances the clock, ends a key press)
+        self._script: deque[tuple[int, bool, bytes, bool, bool]] = deque()
+        self.key_ends: list[float] = []  # monotonic time each queued key press ended on the wire
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -202,20 +203,25 @@ class RtpPeer:
         """Queue one key press as RFC 2833 packets (one per 20 ms, then the end packets), then a pause."""
         code, units = DTMF_EVENTS.index(digit), ms * 8
         for step in range(1, units // 160 + 1):
-            self._script.append((TELEPHONE_EVENT, step == 1, struct.pack("!BBH", code, 10, step * 160), True))
+            packet = struct.pack("!BBH", code, 10, step * 160)
+            self._script.append((TELEPHONE_EVENT, step == 1, packet, True, False))
         for index in range(end_packets):
             last = index == end_packets - 1
-            self._script.append((TELEPHONE_EVENT, False, struct.pack("!BBH", code, 0x80 | 10, units), last))
+            packet = struct.pack("!BBH", code, 0x80 | 10, units)
+            self._script.append((TELEPHONE_EVENT, False, packet, last, index == 0))
         self.play_audio([0] * pause_ms * 8)
 
     def press_inband(self, digit: str, ms: int = 80, *, pause_ms: int = 80, level_dbm0: float = -10) -> None:
         """Queue one key press as tones in the PCMA audio, then silence."""
-        self.play_audio(dtmf_tone(digit, ms, level_dbm0) + [0] * pause_ms * 8)
+        self.play_audio(dtmf_tone(digit, ms, level_dbm0), key=True)
+        self.play_audio([0] * pause_ms * 8)
 
-    def play_audio(self, samples: list[int]) -> None:
+    def play_audio(self, samples: list[int], *, key: bool = False) -> None:
+        """Queue PCMA frames; ``key``: the audio is a key press whose end ``key_ends`` records."""
         samples = samples + [0] * (-len(samples) % 160)
         for start in range(0, len(samples), 160):
-            self._script.append((8, False, alaw(samples[start : start + 160]), True))
+            last = start + 160 >= len(samples)
+            self._script.append((8, False, alaw(samples[start : start + 160]), True, key and last))
 
     def decoded_digits(self) -> str:
         """The keys the worker sent as telephone-events: one per event timestamp that ended."""
@@ -242,13 +248,9 @@ class RtpPeer:
                 pass
             if remote is None or time.monotonic() < next_send:
                 continue
-            pt, marker, payload, advance = TELEPHONE_EVENT, False, b"", True
+            pt, marker, payload, advance, key_end = 8, False, b"\xd5" * 160, True, False
             if self._script:
-                pt, marker, payload, advance = self._script.popleft()
-                if not self._script:
-                    self.script_done_at = time.monotonic()
-            else:
-                pt, payload = 8, b"\xd5" * 160
+                pt, marker, payload, advance, key_end = self._script.popleft()
             if marker:
                 event_stamp = stamp
             header = struct.pack(
@@ -260,6 +262,8 @@ class RtpPeer:
                 0x7E57AB1E,
             )
             self.sock.sendto(header + payload, remote)
+            if key_end:
+                self.key_ends.append(time.monotonic())
             self.sent += 1
             seq += 1
             if advance:
