@@ -12,7 +12,7 @@ conference bridge calls from its clock thread: it only copies the frame's bytes 
   SIP_INFO and the END flag once. ``application/dtmf`` (a bare digit): pjsua does not parse it;
   ``on_transaction`` reads it from the transaction (``ua._Call.onCallTsxState``).
 - In-band and out-of-band together: once a call has sent a digit out of band, in-band
-  detection on it stops reporting (the carrier sends the same key both ways).
+  detection on it stops (the carrier sends the same key both ways).
 """
 
 from __future__ import annotations
@@ -208,6 +208,9 @@ class DtmfCalls:
         tap, detector = state.tap, state.detector
         if tap is None or detector is None or len(tap.frames) < at_least:
             return
+        if state.out_of_band:  # its digits come out of band: the detector's CPU is saved
+            tap.frames.clear()
+            return
         chunk = b"".join(tap.frames.popleft() for _ in range(len(tap.frames)))
         self._report_inband(state, detector.feed(chunk))
 
@@ -279,6 +282,8 @@ class DtmfCalls:
     def close(self) -> None:
         for call_id in list(self._calls):
             self.call_ended(call_id)
+        if self._retired:
+            time.sleep(TAP_GRACE_S)  # the clock thread still runs until libDestroy
         self._retired.clear()
 
 
