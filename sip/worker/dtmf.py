@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 TONES = frozenset("0123456789*#ABCD")
 DTMF_END = 2  # PJMEDIA_STREAM_DTMF_IS_END (pjmedia/stream.h); the wheel does not export it
 INFO_DURATION_MS = 160  # the Duration= of an INFO digit we send
-RFC2833_DIGIT_S = 0.26  # pjmedia sends a queued digit for 200 ms, then 3 end packets ~20 ms apart
+RFC2833_DIGIT_S = 0.26  # pjmedia sends a queued digit for 160 ms and starts the next 240 ms after it
 FEED_FRAMES = 2  # frames batched per detector feed: numpy's per-call cost spread over 40 ms
 TAP_GRACE_S = 0.1  # a tap no longer fed lives this long before its C++ port is destroyed
 _METHODS = {
