@@ -98,13 +98,15 @@ class ResultCode:
     message: str
 
 
-# ACS's resultInformation of PlayFailed (and RecognizeFailed for a prompt), as its play-action
-# documentation lists them; 8565 is what ACS reports when its speech service refuses or times
-# out, which espeak-ng stands in for here.
+# ACS's resultInformation of PlayFailed (and RecognizeFailed for a prompt): the subcodes are the
+# SDKs' MediaEventReasonCode values (PlayDownloadFailed 8536, PlayInvalidFileFormat 8535,
+# CognitiveServicesError 8565, PlaySourceTextOrSsmlEmpty 8582, UnspecifiedError 9999); 8565 is
+# what ACS reports when its speech service refuses or times out, which espeak-ng stands in for.
 FILE_FORMAT_INVALID = ResultCode(400, 8535, "Action failed, file format is invalid.")
 FILE_DOWNLOAD_FAILED = ResultCode(400, 8536, "Action failed, file could not be downloaded.")
 SPEECH_REQUEST_INVALID = ResultCode(400, 8565, "Action failed, bad request to the speech engine.")
 SPEECH_TIMED_OUT = ResultCode(408, 8565, "Action failed, the speech engine timed out.")
+SPEECH_EMPTY = ResultCode(400, 8582, "Action failed, play source text or ssml empty.")
 UNKNOWN_ERROR = ResultCode(500, 9999, "Unknown internal server error.")
 
 
