@@ -194,9 +194,10 @@ class UserAgent:
         for index, media in enumerate(info.media):
             if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
-            self.media.media_active(call.call_id, call.getAudioMedia(index))  # wired to the clock
             codec = call.getStreamInfo(index).codecName
             self.events.append(MediaActive(call.call_id, codec))
+            # wired to the clock, its bridges and its play (whose PlayStarted follows MediaActive)
+            self.media.media_active(call.call_id, call.getAudioMedia(index))
 
     # the owner's API ----------------------------------------------------------------------------
 
