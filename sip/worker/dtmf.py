@@ -34,6 +34,7 @@ from sip.worker.messages import DetectDtmf, DtmfMethod, DtmfReceived, DtmfSent, 
 log = logging.getLogger(__name__)
 
 TONES = frozenset("0123456789*#ABCD")
+DTMF_COMMANDS = (SendDtmf, DetectDtmf)
 DTMF_END = 2  # PJMEDIA_STREAM_DTMF_IS_END (pjmedia/stream.h); the wheel does not export it
 INFO_DURATION_MS = 160  # the Duration= of an INFO digit we send
 RFC2833_DIGIT_S = 0.26  # pjmedia sends a queued digit for 160 ms and starts the next 240 ms after it
@@ -104,6 +105,12 @@ class DtmfCalls:
         if state is None:
             state = self._calls[call_id] = _CallDtmf(call_id)
         return state
+
+    def execute(self, call: pj.Call, call_id: str, command: SendDtmf | DetectDtmf) -> None:
+        if isinstance(command, SendDtmf):
+            self.send(call, call_id, command)
+        else:
+            self.detect(call, call_id, command)
 
     # digits in ---------------------------------------------------------------------------
 

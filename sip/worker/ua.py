@@ -22,15 +22,16 @@ from collections.abc import Iterator
 import pjsua2 as pj
 
 from sip.headers import application_headers, header, parse_headers, parse_name_addr, request_uri
+from sip.worker import transfer
 from sip.worker.config import WorkerConfig
-from sip.worker.dtmf import DtmfCalls
+from sip.worker.dtmf import DTMF_COMMANDS, DtmfCalls
+from sip.worker.media import MEDIA_COMMANDS, CallMedia
 from sip.worker.messages import (
     Answer,
     CallState,
     CallStateChanged,
     Command,
     CommandFailed,
-    DetectDtmf,
     Event,
     Hangup,
     IncomingCall,
@@ -41,8 +42,8 @@ from sip.worker.messages import (
     Redirect,
     Reject,
     Ring,
-    SendDtmf,
     Shutdown,
+    Transfer,
 )
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,10 @@ class _Call(pj.Call):  # type: ignore[misc]
     def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
         with _contained("onCallTsxState"):
             self.agent.dtmf.on_transaction(self.call_id, prm.e)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        with _contained("onCallTransferStatus"):
+            self.agent.events.append(transfer.progress(self.call_id, prm))
 
 
 class _Account(pj.Account):  # type: ignore[misc]
@@ -124,8 +129,7 @@ class UserAgent:
         self.config = config
         self.events: list[Event] = []
         self.calls: dict[str, _Call] = {}
-        # Not self.events.append: take_events swaps the list, the lambda finds the current one.
-        self.dtmf = DtmfCalls(lambda event: self.events.append(event))  # noqa: PLW0108
+        self.dtmf = DtmfCalls(self._emit)
         self._outbound: OrderedDict[tuple[str, str, str | None], _Account] = OrderedDict()
         self.ep = pj.Endpoint()
         with _stdout_silenced():  # pjlib logs its start-up at level 4 before libInit sets ours
@@ -153,6 +157,8 @@ class UserAgent:
         self.ep.audDevManager().setNullDev()
         for codec in self.ep.codecEnum2():
             self.ep.codecSetPriority(codec.codecId, CODECS.get(codec.codecId, 0))
+        clock = self.ep.audDevManager().getPlaybackDevMedia()  # slot 0, the null device
+        self.media = CallMedia(clock, self._emit, self.calls.__contains__)
         self.inbound = _Account(self)
         self.inbound.create(self._account_config(f"sip:trunkline@{config.host}:{config.sip_port}"), True)
 
@@ -186,24 +192,23 @@ class UserAgent:
         state = _STATES.get(info.state)
         if state is None:
             return
-        self.events.append(CallStateChanged(call.call_id, state, info.lastStatusCode, info.lastReason))
         if state is CallState.DISCONNECTED:
             # Released now, inside the callback: the slot may be reused by the next INVITE
             # of this very poll, and a late destructor would hang that call up.
             self.calls.pop(call.call_id, None)
-            self.dtmf.call_ended(call.call_id)
+            self.media.call_ended(call.call_id)  # its play ends before the call's last event
+            self.dtmf.call_ended(call.call_id)  # so do its digits
+        self.events.append(CallStateChanged(call.call_id, state, info.lastStatusCode, info.lastReason))
 
     def on_media_state(self, call: _Call) -> None:
         info = call.getInfo()
         for index, media in enumerate(info.media):
             if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
-            audio = call.getAudioMedia(index)
-            devices = self.ep.audDevManager()
-            audio.startTransmit(devices.getPlaybackDevMedia())
-            devices.getCaptureDevMedia().startTransmit(audio)
             codec = call.getStreamInfo(index).codecName
             self.events.append(MediaActive(call.call_id, codec))
+            # wired to the clock, its bridges and its play (whose PlayStarted follows MediaActive)
+            self.media.media_active(call.call_id, call.getAudioMedia(index))
         self.dtmf.on_media(call, call.call_id)
 
     # the owner's API ----------------------------------------------------------------------------
@@ -212,6 +217,10 @@ class UserAgent:
         """Run pjsua2 for up to ``ms`` milliseconds: timers, SIP messages, callbacks."""
         self.ep.libHandleEvents(ms)
         self.dtmf.tick()
+        self.media.after_poll()
+
+    def _emit(self, event: Event) -> None:
+        self.events.append(event)
 
     def take_events(self) -> list[Event]:
         events, self.events = self.events, []
@@ -229,7 +238,10 @@ class UserAgent:
             self.events.append(CommandFailed(command.call_id, type(command).__name__, "no such call"))
             return
         try:
-            self._on_call(call, command)
+            if isinstance(command, DTMF_COMMANDS):
+                self.dtmf.execute(call, call.call_id, command)
+            else:
+                self._on_call(call, command)
         except pj.Error as exc:
             self.events.append(CommandFailed(command.call_id, type(command).__name__, exc.info()))
 
@@ -255,6 +267,10 @@ class UserAgent:
             call.hangup(prm)
         elif isinstance(command, Hangup):
             call.hangup(prm)
+        elif isinstance(command, MEDIA_COMMANDS):
+            self.media.execute(command)
+        elif isinstance(command, Transfer):
+            transfer.refer(call, command.target)
         elif isinstance(command, QueryMedia):
             rx = tx = 0
             info = call.getInfo()  # keep it: .media is a view into it (a SWIG temporary dies)
@@ -264,10 +280,6 @@ class UserAgent:
                     rx += stat.rtcp.rxStat.pkt
                     tx += stat.rtcp.txStat.pkt
             self.events.append(MediaStats(command.call_id, rx, tx))
-        elif isinstance(command, SendDtmf):
-            self.dtmf.send(call, call.call_id, command)
-        elif isinstance(command, DetectDtmf):
-            self.dtmf.detect(call, call.call_id, command)
         else:  # a command of the media contract this worker does not carry out: said, not dropped
             self.events.append(CommandFailed(call.call_id, type(command).__name__, NOT_CARRIED_OUT))
 
@@ -279,6 +291,10 @@ class UserAgent:
             account = self._account_for(command)
         except pj.Error as exc:  # reported like any failed call, so its slot is freed
             self.events.append(CallStateChanged(command.call_id, CallState.DISCONNECTED, 500, exc.info()))
+            return
+        if command.bridge_with and command.bridge_with not in self.calls:
+            reason = f"no call {command.bridge_with} to bridge with"
+            self.events.append(CallStateChanged(command.call_id, CallState.DISCONNECTED, 500, reason))
             return
         call = _Call(self, account, command.call_id, pj.PJSUA_INVALID_ID)
         self.calls[command.call_id] = call
@@ -295,6 +311,9 @@ class UserAgent:
             self.events.append(
                 CallStateChanged(command.call_id, CallState.DISCONNECTED, exc.status, exc.info())
             )
+            return
+        if command.bridge_with:
+            self.media.bridge_when_active(command.call_id, command.bridge_with)
 
     def _account_for(self, command: MakeCall) -> _Account:
         """An account per caller id and credentials (pjsua takes From from the account)."""
@@ -347,6 +366,7 @@ class UserAgent:
             self.ep.libHandleEvents(20)
         self.calls.clear()
         self.dtmf.close()
+        self.media.close()
         for account in self._outbound.values():
             account.shutdown()
         self._outbound.clear()

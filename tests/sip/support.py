@@ -18,6 +18,7 @@ import pytest
 
 from sip.worker.messages import CallState, CallStateChanged, Event
 from sip.worker.pool import WorkerEvent, WorkerPool
+from tests.sip.audio import FRAME, PCMA, PCMU, alaw_encode, g711_decode
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 HOST = "127.0.0.1"
@@ -155,21 +156,6 @@ DTMF_FREQUENCIES = {
 }
 
 
-def alaw(samples: list[int]) -> bytes:
-    """16-bit linear samples as G.711 A-law bytes (the PCMA the carrier scenarios negotiate)."""
-    out = bytearray()
-    for sample in samples:
-        sign = 0x80 if sample >= 0 else 0
-        magnitude = (sample if sample >= 0 else -sample - 1) >> 3
-        if magnitude < 32:
-            code = magnitude >> 1
-        else:
-            exponent = magnitude.bit_length() - 5
-            code = (exponent << 4) | ((magnitude >> exponent) & 0x0F)
-        out.append((code | sign) ^ 0x55)
-    return bytes(out)
-
-
 def dtmf_tone(digit: str, ms: int, level_dbm0: float = -10.0) -> list[int]:
     """The two sines of a DTMF key, ``ms`` long, each at ``level_dbm0``."""
     low, high = DTMF_FREQUENCIES[digit]
@@ -181,20 +167,31 @@ def dtmf_tone(digit: str, ms: int, level_dbm0: float = -10.0) -> list[int]:
 
 
 class RtpPeer:
-    """The carrier's RTP endpoint: counts the worker's packets, records its telephone-events,
-    and sends PCMA back: silence, or what a test queued (RFC 2833 events, in-band tone audio)."""
+    """The carrier's RTP endpoint: records what the worker sends, sends PCMA back to it.
 
-    def __init__(self) -> None:
+    Until it hears the worker it sends nothing (it learns the worker's address from the first
+    packet). It sends what a test queued (``press_rfc2833``, ``press_inband``, ``play_audio``:
+    key presses as telephone-events or as tones), else ``audio`` (16-bit samples, repeated) when
+    set, else A-law silence; a test may change ``audio`` at any time. ``packets`` keeps every
+    received (arrival, payload type, payload); ``events`` the telephone-events among them.
+    """
+
+    def __init__(self, audio: list[int] | None = None, *, record: bool = True) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((HOST, 0))
         self.sock.settimeout(0.005)
         self.port: int = self.sock.getsockname()[1]
         self.received = 0
         self.sent = 0
+        self.audio = audio
+        self.record = record
+        self.packets: list[tuple[float, int, bytes]] = []  # (arrival, payload type, payload)
         self.events: list[tuple[int, int, bool, int]] = []  # (timestamp, event, end, duration)
+        self.first_packet_at: float | None = None
         # (payload type, starts an event, payload, advances the clock, ends a key press)
         self._script: deque[tuple[int, bool, bytes, bool, bool]] = deque()
         self.key_ends: list[float] = []  # monotonic time each queued key press ended on the wire
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -202,8 +199,8 @@ class RtpPeer:
     def press_rfc2833(self, digit: str, ms: int = 100, *, end_packets: int = 3, pause_ms: int = 100) -> None:
         """Queue one key press as RFC 2833 packets (one per 20 ms, then the end packets), then a pause."""
         code, units = DTMF_EVENTS.index(digit), ms * 8
-        for step in range(1, units // 160 + 1):
-            packet = struct.pack("!BBH", code, 10, step * 160)
+        for step in range(1, units // FRAME + 1):
+            packet = struct.pack("!BBH", code, 10, step * FRAME)
             self._script.append((TELEPHONE_EVENT, step == 1, packet, True, False))
         for index in range(end_packets):
             last = index == end_packets - 1
@@ -218,47 +215,61 @@ class RtpPeer:
 
     def play_audio(self, samples: list[int], *, key: bool = False) -> None:
         """Queue PCMA frames; ``key``: the audio is a key press whose end ``key_ends`` records."""
-        samples = samples + [0] * (-len(samples) % 160)
-        for start in range(0, len(samples), 160):
-            last = start + 160 >= len(samples)
-            self._script.append((8, False, alaw(samples[start : start + 160]), True, key and last))
+        samples = samples + [0] * (-len(samples) % FRAME)
+        for start in range(0, len(samples), FRAME):
+            last = start + FRAME >= len(samples)
+            self._script.append(
+                (PCMA, False, alaw_encode(samples[start : start + FRAME]), True, key and last)
+            )
 
     def decoded_digits(self) -> str:
         """The keys the worker sent as telephone-events: one per event timestamp that ended."""
         digits: dict[int, str] = {}
-        for stamp, event, end, _ in self.events:
+        for stamp, event, end, _ in list(self.events):
             if end and stamp not in digits:
                 digits[stamp] = DTMF_EVENTS[event] if event < len(DTMF_EVENTS) else "?"
         return "".join(digits[stamp] for stamp in sorted(digits))
 
     def _run(self) -> None:
         remote: tuple[str, int] | None = None
-        seq, stamp, next_send = 0, 0, time.monotonic()
+        seq, stamp, position, next_send = 0, 0, 0, time.monotonic()
         event_stamp = 0
         deadline = time.monotonic() + 60
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
-                packet, remote = self.sock.recvfrom(2048)
+                data, remote = self.sock.recvfrom(2048)
                 self.received += 1
-                if len(packet) >= 16 and packet[1] & 0x7F == TELEPHONE_EVENT:
-                    stamp_in = struct.unpack("!I", packet[4:8])[0]
-                    event, flags, duration = struct.unpack("!BBH", packet[12:16])
-                    self.events.append((stamp_in, event, bool(flags & 0x80), duration))
+                if self.first_packet_at is None:
+                    self.first_packet_at = time.monotonic()
+                if self.record and len(data) > 12:
+                    with self._lock:
+                        self.packets.append((time.monotonic(), data[1] & 0x7F, data[12:]))
+                if len(data) >= 16 and data[1] & 0x7F == TELEPHONE_EVENT:
+                    event, flags, duration = struct.unpack("!BBH", data[12:16])
+                    self.events.append(
+                        (struct.unpack("!I", data[4:8])[0], event, bool(flags & 0x80), duration)
+                    )
             except TimeoutError:
                 pass
             if remote is None or time.monotonic() < next_send:
                 continue
-            pt, marker, payload, advance, key_end = 8, False, b"\xd5" * 160, True, False
+            payload_type, marker, advance, key_end = PCMA, False, True, False
             if self._script:
-                pt, marker, payload, advance, key_end = self._script.popleft()
+                payload_type, marker, payload, advance, key_end = self._script.popleft()
+            elif self.audio:
+                audio = self.audio
+                frame = [audio[(position + i) % len(audio)] for i in range(FRAME)]
+                payload, position = alaw_encode(frame), position + FRAME
+            else:
+                payload = b"\xd5" * FRAME
             if marker:
                 event_stamp = stamp
             header = struct.pack(
                 "!BBHII",
                 0x80,
-                pt | (0x80 if marker else 0),
+                payload_type | (0x80 if marker else 0),
                 seq & 0xFFFF,
-                (event_stamp if pt == TELEPHONE_EVENT else stamp) & 0xFFFFFFFF,
+                (event_stamp if payload_type == TELEPHONE_EVENT else stamp) & 0xFFFFFFFF,
                 0x7E57AB1E,
             )
             self.sock.sendto(header + payload, remote)
@@ -267,7 +278,17 @@ class RtpPeer:
             self.sent += 1
             seq += 1
             if advance:
-                stamp, next_send = stamp + 160, next_send + 0.02
+                stamp, next_send = stamp + FRAME, next_send + 0.02
+
+    def pcm(self, since: float = 0.0) -> list[int]:
+        """The G.711 audio received after ``since`` (monotonic time), decoded to 16-bit samples."""
+        with self._lock:
+            packets = [p for p in self.packets if p[0] >= since]
+        samples: list[int] = []
+        for _, payload_type, payload in packets:
+            if payload_type in (PCMA, PCMU):
+                samples.extend(g711_decode(payload_type, payload))
+        return samples
 
     def close(self) -> None:
         self._stop.set()
