@@ -15,6 +15,7 @@ import pytest
 from sip.worker.messages import (
     Answer,
     CallState,
+    CallStateChanged,
     DetectDtmf,
     DtmfMethod,
     DtmfReceived,
@@ -223,3 +224,44 @@ def test_inband_tones_beside_rfc2833_are_not_reported_twice(pool: WorkerPool, tm
     finally:
         sipp.kill()
         peer.close()
+
+
+def test_taps_never_outlive_their_calls_under_slot_churn(pool: WorkerPool, tmp_path: Path) -> None:
+    """12 calls through 4 slots, each detecting in-band digits until the carrier hangs up (some
+    turned on twice, some off again): the worker survives, and the next call is detected."""
+    peer = RtpPeer()
+    sipp = Sipp(
+        tmp_path,
+        SCENARIOS / "carrier_call.xml",
+        "-s",
+        NUMBER,
+        "-key",
+        "rtp_sink",
+        str(peer.port),
+        "-d",
+        "300",
+        "-l",
+        "4",
+        target=worker_uri(pool),
+        calls=12,
+    )
+    try:
+        ended = 0
+        while ended < 12:
+            event = next_event(pool, Event, timeout=20)  # type: ignore[type-abstract]
+            if isinstance(event, IncomingCall):
+                pool.send(Answer(event.call_id))
+                pool.send(DetectDtmf(event.call_id, inband=True))
+                if ended % 3 == 1:
+                    pool.send(DetectDtmf(event.call_id, inband=True))
+                if ended % 3 == 2:
+                    pool.send(DetectDtmf(event.call_id, inband=False))
+            elif isinstance(event, CallStateChanged) and event.state is CallState.DISCONNECTED:
+                ended += 1
+        assert sipp.wait() == 0, sipp.errors()
+        assert pool.status()[0].restarts == 0
+    finally:
+        sipp.kill()
+        peer.close()
+    (tmp_path / "after").mkdir()
+    test_inband_digits_are_detected_while_asked_for(pool, tmp_path / "after")
