@@ -6,6 +6,8 @@ record and decode what the worker sends). Figures:
 - ``Play`` → ``PlayStarted`` (the command's and the event's trip through the supervisor) and
   ``Play`` → the first packet of the prompt at the far end (found by its tone), p50/p99 over
   ``--plays`` plays;
+- the silence between two files of one play (20 ms frames), a file's end being seen on
+  pjmedia's thread and the next file opened by the owner after its poll;
 - the worker process's CPU (one core = 100%) over ``--seconds`` with the calls connected and
   silent, all playing a looping prompt, and bridged in pairs.
 
@@ -33,10 +35,11 @@ from sip.worker.messages import (
     StopPlay,
 )
 from sip.worker.pool import WorkerPool
-from tests.sip.audio import FRAME, g711_decode, tone, tone_share, write_wav
+from tests.sip.audio import FRAME, dominant_tones, g711_decode, runs, tone, tone_share, write_wav
 from tests.sip.support import HOST, SCENARIOS, RtpPeer, Sipp, events_until, free_udp_block, next_event
 
 PROMPT_HZ = 1000
+OTHER_HZ = 1500
 
 
 def first_prompt_packet(peer: RtpPeer, since: float) -> float | None:
@@ -109,6 +112,19 @@ def run(calls: int, plays: int, seconds: float, work: Path) -> None:
             f"Play -> first prompt packet at the far end ms: p50 {percentile(ms, 0.5):.1f} "
             f"p99 {percentile(ms, 0.99):.1f} ({len(ms)}/{plays} heard)"
         )
+
+        other = write_wav(work / "other.wav", tone(OTHER_HZ, 0.2))
+        gaps: list[int] = []
+        for number in range(max(1, plays // 4)):
+            since = time.monotonic()
+            pool.send(Play(call_ids[0], f"s{number}", (str(prompt), str(other))))
+            next_event(pool, PlayFinished, call_ids[0])
+            time.sleep(0.1)
+            frames = runs(dominant_tones(peers[0].pcm(since), [PROMPT_HZ, OTHER_HZ]))
+            tones = [i for i, (freq, _) in enumerate(frames) if freq is not None]
+            if len(tones) >= 2:
+                gaps.append(sum(count for freq, count in frames[tones[0] + 1 : tones[-1]]))
+        print(f"silent 20 ms frames between two files of a play: {sorted(gaps)}")
 
         for call_id in call_ids:
             pool.send(Play(call_id, "loop", (str(prompt),), loop=True))

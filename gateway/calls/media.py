@@ -207,15 +207,15 @@ _CHECKS = {
 
 
 def _sources(value: Any, field: str) -> list[dict[str, Any]]:
-    """Play sources checked (gateway.calls.play_sources) and in their canonical wire form."""
+    """Play sources checked (gateway.calls.play_sources) and in their canonical wire form; a
+    single source (``playPrompt``, ``playSourceInfo``) is checked as a list of one."""
     try:
-        return [play_source_body(source) for source in parse_play_sources(value)]
+        return [play_source_body(source) for source in parse_play_sources(value, field=field)]
     except BadRequest as exc:
-        target = (exc.target or "playSources").replace("playSources", field, 1)
-        message = exc.message.replace("playSources", field, 1)
-        if field in {"playPrompt", "playSourceInfo"}:  # one source, not an array
-            target, message = target.replace(f"{field}[0]", field), message.replace(f"{field}[0]", field)
-        raise BadRequest(message, target, exc.code) from exc
+        if field not in {"playPrompt", "playSourceInfo"}:
+            raise
+        target = (exc.target or field).replace(f"{field}[0]", field)
+        raise BadRequest(exc.message.replace(f"{field}[0]", field), target, exc.code) from exc
 
 
 def _participant(target: Any, call: Call, field: str) -> None:

@@ -62,7 +62,7 @@ def _read(data: bytes, max_seconds: float) -> tuple[npt.NDArray[np.float32], int
         raise UnsupportedAudio(f"{info.channels} channels: mono or stereo only")
     described = f"{info.format}/{info.subtype} {info.samplerate} Hz x{info.channels}"
     if info.frames > max_seconds * info.samplerate:
-        raise UnsupportedAudio(f"longer than {max_seconds:g} seconds")
+        raise UnsupportedAudio(f"the audio is longer than {max_seconds:g} seconds")
     try:
         # MP3's frame count is an estimate: read at most a little past the bound, then check.
         samples, rate = soundfile.read(
@@ -76,7 +76,7 @@ def _read(data: bytes, max_seconds: float) -> tuple[npt.NDArray[np.float32], int
     if samples.shape[0] == 0:
         raise UnsupportedAudio("the file has no audio")
     if samples.shape[0] > max_seconds * rate:
-        raise UnsupportedAudio(f"longer than {max_seconds:g} seconds")
+        raise UnsupportedAudio(f"the audio is longer than {max_seconds:g} seconds")
     mono: npt.NDArray[np.float32] = samples.mean(axis=1, dtype=np.float32)
     return mono, int(rate), described
 

@@ -98,13 +98,15 @@ class ResultCode:
     message: str
 
 
-# ACS's resultInformation of PlayFailed (and RecognizeFailed for a prompt), as its play-action
-# documentation lists them; 8565 is what ACS reports when its speech service refuses or times
-# out, which espeak-ng stands in for here.
+# ACS's resultInformation of PlayFailed (and RecognizeFailed for a prompt): the subcodes are the
+# SDKs' MediaEventReasonCode values (PlayDownloadFailed 8536, PlayInvalidFileFormat 8535,
+# CognitiveServicesError 8565, PlaySourceTextOrSsmlEmpty 8582, UnspecifiedError 9999); 8565 is
+# what ACS reports when its speech service refuses or times out, which espeak-ng stands in for.
 FILE_FORMAT_INVALID = ResultCode(400, 8535, "Action failed, file format is invalid.")
 FILE_DOWNLOAD_FAILED = ResultCode(400, 8536, "Action failed, file could not be downloaded.")
 SPEECH_REQUEST_INVALID = ResultCode(400, 8565, "Action failed, bad request to the speech engine.")
 SPEECH_TIMED_OUT = ResultCode(408, 8565, "Action failed, the speech engine timed out.")
+SPEECH_EMPTY = ResultCode(400, 8582, "Action failed, play source text or ssml empty.")
 UNKNOWN_ERROR = ResultCode(500, 9999, "Unknown internal server error.")
 
 
@@ -127,8 +129,9 @@ class PlaySourceFailed(Exception):
 # Parsing ----------------------------------------------------------------------------------------
 
 
-def _field(index: int, *names: str) -> str:
-    return f"playSources[{index}]" + "".join(f".{name}" for name in names)
+def _field(item: str, *names: str) -> str:
+    """A field's name in the body: ``_field("playSources[1]", "file", "uri")``."""
+    return item + "".join(f".{name}" for name in names)
 
 
 def _optional_string(value: Any, field: str, limit: int) -> str | None:
@@ -147,8 +150,8 @@ def _object(value: Any, field: str) -> dict[str, Any]:
     return value
 
 
-def _parse_file(detail: dict[str, Any], index: int) -> FileSource:
-    field = _field(index, "file", "uri")
+def _parse_file(detail: dict[str, Any], item: str) -> FileSource:
+    field = _field(item, "file", "uri")
     uri = detail.get("uri")
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidField(f"{field} is required: the URL of a WAV or MP3 file", field)
@@ -170,14 +173,14 @@ def _parse_locale(value: Any, field: str) -> str | None:
     return locale
 
 
-def _parse_text(detail: dict[str, Any], index: int) -> TextSource:
-    field = _field(index, "text", "text")
+def _parse_text(detail: dict[str, Any], item: str) -> TextSource:
+    field = _field(item, "text", "text")
     text = detail.get("text")
     if not isinstance(text, str) or not text.strip():
         raise InvalidField(f"{field} is required and must not be empty", field)
     if len(text) > MAX_TEXT_CHARS:
         raise InvalidField(f"{field} is longer than {MAX_TEXT_CHARS} characters", field)
-    kind_field = _field(index, "text", "voiceKind")
+    kind_field = _field(item, "text", "voiceKind")
     kind = _optional_string(detail.get("voiceKind"), kind_field, 16)
     voice_kind: VoiceKind | None = None
     if kind is not None:
@@ -187,13 +190,13 @@ def _parse_text(detail: dict[str, Any], index: int) -> TextSource:
             raise InvalidField(f"{kind_field} must be male or female, not {kind!r}", kind_field) from None
     return TextSource(
         text=text,
-        source_locale=_parse_locale(detail.get("sourceLocale"), _field(index, "text", "sourceLocale")),
+        source_locale=_parse_locale(detail.get("sourceLocale"), _field(item, "text", "sourceLocale")),
         voice_kind=voice_kind,
         voice_name=_optional_string(
-            detail.get("voiceName"), _field(index, "text", "voiceName"), MAX_VOICE_NAME_CHARS
+            detail.get("voiceName"), _field(item, "text", "voiceName"), MAX_VOICE_NAME_CHARS
         ),
         custom_voice_endpoint_id=_optional_string(
-            detail.get("customVoiceEndpointId"), _field(index, "text", "customVoiceEndpointId"), 200
+            detail.get("customVoiceEndpointId"), _field(item, "text", "customVoiceEndpointId"), 200
         ),
     )
 
@@ -231,8 +234,8 @@ def read_ssml(ssml_text: str, field: str = "ssmlText") -> tuple[str | None, str 
     return locale, voice_name
 
 
-def _parse_ssml(detail: dict[str, Any], index: int) -> SsmlSource:
-    field = _field(index, "ssml", "ssmlText")
+def _parse_ssml(detail: dict[str, Any], item: str) -> SsmlSource:
+    field = _field(item, "ssml", "ssmlText")
     ssml_text = detail.get("ssmlText")
     if not isinstance(ssml_text, str) or not ssml_text.strip():
         raise InvalidField(f"{field} is required and must not be empty", field)
@@ -242,18 +245,18 @@ def _parse_ssml(detail: dict[str, Any], index: int) -> SsmlSource:
     return SsmlSource(
         ssml_text=ssml_text,
         custom_voice_endpoint_id=_optional_string(
-            detail.get("customVoiceEndpointId"), _field(index, "ssml", "customVoiceEndpointId"), 200
+            detail.get("customVoiceEndpointId"), _field(item, "ssml", "customVoiceEndpointId"), 200
         ),
         locale=locale,
         voice_name=voice_name,
     )
 
 
-def _parse_one(item: Any, index: int) -> PlaySource:
-    if not isinstance(item, dict):
-        raise InvalidField(f"{_field(index)} must be an object", _field(index))
-    kind_field = _field(index, "kind")
-    raw_kind = item.get("kind")
+def _parse_one(value: Any, item: str) -> PlaySource:
+    if not isinstance(value, dict):
+        raise InvalidField(f"{item} must be an object", item)
+    kind_field = _field(item, "kind")
+    raw_kind = value.get("kind")
     if not isinstance(raw_kind, str):
         raise InvalidField(f"{kind_field} is required: file, text or ssml", kind_field)
     try:
@@ -263,28 +266,28 @@ def _parse_one(item: Any, index: int) -> PlaySource:
             f"{kind_field} {raw_kind!r} is not a play source kind: file, text or ssml", kind_field
         ) from None
     cache_id = _optional_string(
-        item.get("playSourceCacheId"), _field(index, "playSourceCacheId"), MAX_CACHE_ID_CHARS
+        value.get("playSourceCacheId"), _field(item, "playSourceCacheId"), MAX_CACHE_ID_CHARS
     )
-    detail = _object(item.get(kind.value), _field(index, kind.value))
+    detail = _object(value.get(kind.value), _field(item, kind.value))
     if kind is PlaySourceKind.FILE:
-        return PlaySource(kind, file=_parse_file(detail, index), play_source_cache_id=cache_id)
+        return PlaySource(kind, file=_parse_file(detail, item), play_source_cache_id=cache_id)
     if kind is PlaySourceKind.TEXT:
-        return PlaySource(kind, text=_parse_text(detail, index), play_source_cache_id=cache_id)
-    return PlaySource(kind, ssml=_parse_ssml(detail, index), play_source_cache_id=cache_id)
+        return PlaySource(kind, text=_parse_text(detail, item), play_source_cache_id=cache_id)
+    return PlaySource(kind, ssml=_parse_ssml(detail, item), play_source_cache_id=cache_id)
 
 
-def parse_play_sources(body_sources: Any) -> list[PlaySource]:
+def parse_play_sources(body_sources: Any, *, field: str = "playSources") -> list[PlaySource]:
     """The ``playSources`` of a request, in order; InvalidField (a 400 in ACS's shape, naming
-    the field) for the first malformed one."""
+    the field) for the first malformed one. ``field`` names the array in errors (recognize's
+    ``playPrompts``; a single ``playPrompt`` is passed as a list of one)."""
     if not isinstance(body_sources, list) or not body_sources:
-        raise InvalidField("playSources must be a non-empty array of play sources", "playSources")
+        raise InvalidField(f"{field} must be a non-empty array of play sources", field)
     if len(body_sources) > MAX_PLAY_SOURCES:
         raise InvalidField(
-            f"playSources has {len(body_sources)} sources; at most {MAX_PLAY_SOURCES} are played "
-            "in one request",
-            "playSources",
+            f"{field} has {len(body_sources)} sources; at most {MAX_PLAY_SOURCES} are played in one request",
+            field,
         )
-    return [_parse_one(item, index) for index, item in enumerate(body_sources)]
+    return [_parse_one(value, f"{field}[{index}]") for index, value in enumerate(body_sources)]
 
 
 def play_source_body(source: PlaySource) -> dict[str, Any]:

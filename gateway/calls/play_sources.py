@@ -30,6 +30,7 @@ from gateway.calls.play_source_rules import (
     FILE_DOWNLOAD_FAILED,
     FILE_FORMAT_INVALID,
     MAX_PLAY_SOURCES,
+    SPEECH_EMPTY,
     SPEECH_REQUEST_INVALID,
     SPEECH_TIMED_OUT,
     UNKNOWN_ERROR,
@@ -237,6 +238,8 @@ class PlaySourcePreparer:
                 spoken = self.speaker.speak(text, voice, ssml=ssml)
             except SpeechFailed as exc:
                 result = SPEECH_TIMED_OUT if exc.timed_out else SPEECH_REQUEST_INVALID
+                if exc.empty:
+                    result = SPEECH_EMPTY
                 raise PlaySourceFailed.of(result, str(exc)) from None
             self._convert(spoken, path, UNKNOWN_ERROR)  # espeak's own WAV: unreadable is our fault
 

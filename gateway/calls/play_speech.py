@@ -18,11 +18,13 @@ ESPEAK = "espeak-ng"
 
 
 class SpeechFailed(Exception):
-    """espeak-ng could not speak the text; ``timed_out`` when it ran past its bound."""
+    """espeak-ng could not speak the text; ``timed_out`` when it ran past its bound, ``empty``
+    when it ran but said nothing (markup without words)."""
 
-    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+    def __init__(self, message: str, *, timed_out: bool = False, empty: bool = False) -> None:
         super().__init__(message)
         self.timed_out = timed_out
+        self.empty = empty
 
 
 class Speaker:
@@ -86,5 +88,5 @@ class Speaker:
             if result.returncode != 0:
                 raise SpeechFailed(f"espeak-ng failed ({result.returncode}): {stderr[:200]}")
             if not out.exists() or out.stat().st_size <= 44:
-                raise SpeechFailed(f"espeak-ng produced no audio {stderr[:200]}".strip())
+                raise SpeechFailed(f"espeak-ng produced no audio {stderr[:200]}".strip(), empty=True)
             return out.read_bytes()

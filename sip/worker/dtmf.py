@@ -12,7 +12,7 @@ conference bridge calls from its clock thread: it only copies the frame's bytes 
   SIP_INFO and the END flag once. ``application/dtmf`` (a bare digit): pjsua does not parse it;
   ``on_transaction`` reads it from the transaction (``ua._Call.onCallTsxState``).
 - In-band and out-of-band together: once a call has sent a digit out of band, in-band
-  detection on it stops reporting (the carrier sends the same key both ways).
+  detection on it stops (the carrier sends the same key both ways).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from sip.worker.messages import DetectDtmf, DtmfMethod, DtmfReceived, DtmfSent, 
 log = logging.getLogger(__name__)
 
 TONES = frozenset("0123456789*#ABCD")
+DTMF_COMMANDS = (SendDtmf, DetectDtmf)
 DTMF_END = 2  # PJMEDIA_STREAM_DTMF_IS_END (pjmedia/stream.h); the wheel does not export it
 INFO_DURATION_MS = 160  # the Duration= of an INFO digit we send
-RFC2833_DIGIT_S = 0.26  # pjmedia sends a queued digit for 200 ms, then 3 end packets ~20 ms apart
+RFC2833_DIGIT_S = 0.26  # pjmedia sends a queued digit for 160 ms and starts the next 240 ms after it
 FEED_FRAMES = 2  # frames batched per detector feed: numpy's per-call cost spread over 40 ms
 TAP_GRACE_S = 0.1  # a tap no longer fed lives this long before its C++ port is destroyed
 _METHODS = {
@@ -104,6 +105,12 @@ class DtmfCalls:
         if state is None:
             state = self._calls[call_id] = _CallDtmf(call_id)
         return state
+
+    def execute(self, call: pj.Call, call_id: str, command: SendDtmf | DetectDtmf) -> None:
+        if isinstance(command, SendDtmf):
+            self.send(call, call_id, command)
+        else:
+            self.detect(call, call_id, command)
 
     # digits in ---------------------------------------------------------------------------
 
@@ -208,6 +215,9 @@ class DtmfCalls:
         tap, detector = state.tap, state.detector
         if tap is None or detector is None or len(tap.frames) < at_least:
             return
+        if state.out_of_band:  # its digits come out of band: the detector's CPU is saved
+            tap.frames.clear()
+            return
         chunk = b"".join(tap.frames.popleft() for _ in range(len(tap.frames)))
         self._report_inband(state, detector.feed(chunk))
 
@@ -279,6 +289,8 @@ class DtmfCalls:
     def close(self) -> None:
         for call_id in list(self._calls):
             self.call_ended(call_id)
+        if self._retired:
+            time.sleep(TAP_GRACE_S)  # the clock thread still runs until libDestroy
         self._retired.clear()
 
 

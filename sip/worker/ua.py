@@ -24,7 +24,7 @@ import pjsua2 as pj
 from sip.headers import application_headers, header, parse_headers, parse_name_addr, request_uri
 from sip.worker import transfer
 from sip.worker.config import WorkerConfig
-from sip.worker.dtmf import DtmfCalls
+from sip.worker.dtmf import DTMF_COMMANDS, DtmfCalls
 from sip.worker.media import MEDIA_COMMANDS, CallMedia
 from sip.worker.messages import (
     Answer,
@@ -32,7 +32,6 @@ from sip.worker.messages import (
     CallStateChanged,
     Command,
     CommandFailed,
-    DetectDtmf,
     Event,
     Hangup,
     IncomingCall,
@@ -43,7 +42,6 @@ from sip.worker.messages import (
     Redirect,
     Reject,
     Ring,
-    SendDtmf,
     Shutdown,
     Transfer,
 )
@@ -78,10 +76,6 @@ class _Call(pj.Call):  # type: ignore[misc]
         with _contained("onCallMediaState"):
             self.agent.on_media_state(self)
 
-    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
-        with _contained("onCallTransferStatus"):
-            self.agent.events.append(transfer.progress(self.call_id, prm))
-
     def onDtmfEvent(self, prm: pj.OnDtmfEventParam) -> None:
         with _contained("onDtmfEvent"):
             self.agent.dtmf.on_dtmf_event(self.call_id, prm)
@@ -89,6 +83,10 @@ class _Call(pj.Call):  # type: ignore[misc]
     def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
         with _contained("onCallTsxState"):
             self.agent.dtmf.on_transaction(self.call_id, prm.e)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        with _contained("onCallTransferStatus"):
+            self.agent.events.append(transfer.progress(self.call_id, prm))
 
 
 class _Account(pj.Account):  # type: ignore[misc]
@@ -131,8 +129,7 @@ class UserAgent:
         self.config = config
         self.events: list[Event] = []
         self.calls: dict[str, _Call] = {}
-        # Not self.events.append: take_events swaps the list, the lambda finds the current one.
-        self.dtmf = DtmfCalls(lambda event: self.events.append(event))  # noqa: PLW0108
+        self.dtmf = DtmfCalls(self._emit)
         self._outbound: OrderedDict[tuple[str, str, str | None], _Account] = OrderedDict()
         self.ep = pj.Endpoint()
         with _stdout_silenced():  # pjlib logs its start-up at level 4 before libInit sets ours
@@ -200,7 +197,7 @@ class UserAgent:
             # of this very poll, and a late destructor would hang that call up.
             self.calls.pop(call.call_id, None)
             self.media.call_ended(call.call_id)  # its play ends before the call's last event
-            self.dtmf.call_ended(call.call_id)
+            self.dtmf.call_ended(call.call_id)  # so do its digits
         self.events.append(CallStateChanged(call.call_id, state, info.lastStatusCode, info.lastReason))
 
     def on_media_state(self, call: _Call) -> None:
@@ -208,9 +205,10 @@ class UserAgent:
         for index, media in enumerate(info.media):
             if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
-            self.media.media_active(call.call_id, call.getAudioMedia(index))  # wired to the clock
             codec = call.getStreamInfo(index).codecName
             self.events.append(MediaActive(call.call_id, codec))
+            # wired to the clock, its bridges and its play (whose PlayStarted follows MediaActive)
+            self.media.media_active(call.call_id, call.getAudioMedia(index))
         self.dtmf.on_media(call, call.call_id)
 
     # the owner's API ----------------------------------------------------------------------------
@@ -218,8 +216,8 @@ class UserAgent:
     def poll(self, ms: int) -> None:
         """Run pjsua2 for up to ``ms`` milliseconds: timers, SIP messages, callbacks."""
         self.ep.libHandleEvents(ms)
-        self.media.after_poll()
         self.dtmf.tick()
+        self.media.after_poll()
 
     def _emit(self, event: Event) -> None:
         self.events.append(event)
@@ -240,7 +238,10 @@ class UserAgent:
             self.events.append(CommandFailed(command.call_id, type(command).__name__, "no such call"))
             return
         try:
-            self._on_call(call, command)
+            if isinstance(command, DTMF_COMMANDS):
+                self.dtmf.execute(call, call.call_id, command)
+            else:
+                self._on_call(call, command)
         except pj.Error as exc:
             self.events.append(CommandFailed(command.call_id, type(command).__name__, exc.info()))
 
@@ -266,8 +267,10 @@ class UserAgent:
             call.hangup(prm)
         elif isinstance(command, Hangup):
             call.hangup(prm)
-        elif isinstance(command, (*MEDIA_COMMANDS, Transfer, SendDtmf, DetectDtmf)):
-            self._media_command(call, command)
+        elif isinstance(command, MEDIA_COMMANDS):
+            self.media.execute(command)
+        elif isinstance(command, Transfer):
+            transfer.refer(call, command.target)
         elif isinstance(command, QueryMedia):
             rx = tx = 0
             info = call.getInfo()  # keep it: .media is a view into it (a SWIG temporary dies)
@@ -279,17 +282,6 @@ class UserAgent:
             self.events.append(MediaStats(command.call_id, rx, tx))
         else:  # a command of the media contract this worker does not carry out: said, not dropped
             self.events.append(CommandFailed(call.call_id, type(command).__name__, NOT_CARRIED_OUT))
-
-    def _media_command(self, call: _Call, command: Command) -> None:
-        """Audio (sip.worker.media), DTMF (sip.worker.dtmf) and REFER (sip.worker.transfer)."""
-        if isinstance(command, SendDtmf):
-            self.dtmf.send(call, call.call_id, command)
-        elif isinstance(command, DetectDtmf):
-            self.dtmf.detect(call, call.call_id, command)
-        elif isinstance(command, Transfer):
-            transfer.refer(call, command.target)
-        else:
-            self.media.execute(command)  # type: ignore[arg-type]
 
     def _make_call(self, command: MakeCall) -> None:
         if command.call_id in self.calls:
@@ -373,8 +365,8 @@ class UserAgent:
                 break
             self.ep.libHandleEvents(20)
         self.calls.clear()
-        self.media.close()
         self.dtmf.close()
+        self.media.close()
         for account in self._outbound.values():
             account.shutdown()
         self._outbound.clear()

@@ -156,21 +156,6 @@ DTMF_FREQUENCIES = {
 }
 
 
-def alaw(samples: list[int]) -> bytes:
-    """16-bit linear samples as G.711 A-law bytes (the PCMA the carrier scenarios negotiate)."""
-    out = bytearray()
-    for sample in samples:
-        sign = 0x80 if sample >= 0 else 0
-        magnitude = (sample if sample >= 0 else -sample - 1) >> 3
-        if magnitude < 32:
-            code = magnitude >> 1
-        else:
-            exponent = magnitude.bit_length() - 5
-            code = (exponent << 4) | ((magnitude >> exponent) & 0x0F)
-        out.append((code | sign) ^ 0x55)
-    return bytes(out)
-
-
 def dtmf_tone(digit: str, ms: int, level_dbm0: float = -10.0) -> list[int]:
     """The two sines of a DTMF key, ``ms`` long, each at ``level_dbm0``."""
     low, high = DTMF_FREQUENCIES[digit]
@@ -182,12 +167,13 @@ def dtmf_tone(digit: str, ms: int, level_dbm0: float = -10.0) -> list[int]:
 
 
 class RtpPeer:
-    """The carrier's RTP endpoint: records what the worker sends (audio and telephone-events),
-    and sends PCMA back: what a test queued (RFC 2833 events, in-band tone audio), else ``audio``.
+    """The carrier's RTP endpoint: records what the worker sends, sends PCMA back to it.
 
     Until it hears the worker it sends nothing (it learns the worker's address from the first
-    packet). It sends ``audio`` (16-bit samples, repeated) when set, else A-law silence; a test
-    may change ``audio`` at any time. ``packets`` keeps every received (payload type, payload).
+    packet). It sends what a test queued (``press_rfc2833``, ``press_inband``, ``play_audio``:
+    key presses as telephone-events or as tones), else ``audio`` (16-bit samples, repeated) when
+    set, else A-law silence; a test may change ``audio`` at any time. ``packets`` keeps every
+    received (arrival, payload type, payload); ``events`` the telephone-events among them.
     """
 
     def __init__(self, audio: list[int] | None = None, *, record: bool = True) -> None:
@@ -200,11 +186,12 @@ class RtpPeer:
         self.audio = audio
         self.record = record
         self.packets: list[tuple[float, int, bytes]] = []  # (arrival, payload type, payload)
-        self.first_packet_at: float | None = None
-        self._lock = threading.Lock()
         self.events: list[tuple[int, int, bool, int]] = []  # (timestamp, event, end, duration)
-        self._script: deque[tuple[int, bool, bytes, bool]] = deque()  # (pt, new event, payload, advance)
-        self.script_done_at = 0.0  # monotonic time the last queued packet went out
+        self.first_packet_at: float | None = None
+        # (payload type, starts an event, payload, advances the clock, ends a key press)
+        self._script: deque[tuple[int, bool, bytes, bool, bool]] = deque()
+        self.key_ends: list[float] = []  # monotonic time each queued key press ended on the wire
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -212,26 +199,33 @@ class RtpPeer:
     def press_rfc2833(self, digit: str, ms: int = 100, *, end_packets: int = 3, pause_ms: int = 100) -> None:
         """Queue one key press as RFC 2833 packets (one per 20 ms, then the end packets), then a pause."""
         code, units = DTMF_EVENTS.index(digit), ms * 8
-        for step in range(1, units // 160 + 1):
-            self._script.append((TELEPHONE_EVENT, step == 1, struct.pack("!BBH", code, 10, step * 160), True))
+        for step in range(1, units // FRAME + 1):
+            packet = struct.pack("!BBH", code, 10, step * FRAME)
+            self._script.append((TELEPHONE_EVENT, step == 1, packet, True, False))
         for index in range(end_packets):
             last = index == end_packets - 1
-            self._script.append((TELEPHONE_EVENT, False, struct.pack("!BBH", code, 0x80 | 10, units), last))
+            packet = struct.pack("!BBH", code, 0x80 | 10, units)
+            self._script.append((TELEPHONE_EVENT, False, packet, last, index == 0))
         self.play_audio([0] * pause_ms * 8)
 
     def press_inband(self, digit: str, ms: int = 80, *, pause_ms: int = 80, level_dbm0: float = -10) -> None:
         """Queue one key press as tones in the PCMA audio, then silence."""
-        self.play_audio(dtmf_tone(digit, ms, level_dbm0) + [0] * pause_ms * 8)
+        self.play_audio(dtmf_tone(digit, ms, level_dbm0), key=True)
+        self.play_audio([0] * pause_ms * 8)
 
-    def play_audio(self, samples: list[int]) -> None:
-        samples = samples + [0] * (-len(samples) % 160)
-        for start in range(0, len(samples), 160):
-            self._script.append((8, False, alaw(samples[start : start + 160]), True))
+    def play_audio(self, samples: list[int], *, key: bool = False) -> None:
+        """Queue PCMA frames; ``key``: the audio is a key press whose end ``key_ends`` records."""
+        samples = samples + [0] * (-len(samples) % FRAME)
+        for start in range(0, len(samples), FRAME):
+            last = start + FRAME >= len(samples)
+            self._script.append(
+                (PCMA, False, alaw_encode(samples[start : start + FRAME]), True, key and last)
+            )
 
     def decoded_digits(self) -> str:
         """The keys the worker sent as telephone-events: one per event timestamp that ended."""
         digits: dict[int, str] = {}
-        for stamp, event, end, _ in self.events:
+        for stamp, event, end, _ in list(self.events):
             if end and stamp not in digits:
                 digits[stamp] = DTMF_EVENTS[event] if event < len(DTMF_EVENTS) else "?"
         return "".join(digits[stamp] for stamp in sorted(digits))
@@ -243,28 +237,28 @@ class RtpPeer:
         deadline = time.monotonic() + 60
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
-                packet, remote = self.sock.recvfrom(2048)
+                data, remote = self.sock.recvfrom(2048)
                 self.received += 1
                 if self.first_packet_at is None:
                     self.first_packet_at = time.monotonic()
-                if self.record and len(packet) > 12:
+                if self.record and len(data) > 12:
                     with self._lock:
-                        self.packets.append((time.monotonic(), packet[1] & 0x7F, packet[12:]))
-                if len(packet) >= 16 and packet[1] & 0x7F == TELEPHONE_EVENT:
-                    stamp_in = struct.unpack("!I", packet[4:8])[0]
-                    event, flags, duration = struct.unpack("!BBH", packet[12:16])
-                    self.events.append((stamp_in, event, bool(flags & 0x80), duration))
+                        self.packets.append((time.monotonic(), data[1] & 0x7F, data[12:]))
+                if len(data) >= 16 and data[1] & 0x7F == TELEPHONE_EVENT:
+                    event, flags, duration = struct.unpack("!BBH", data[12:16])
+                    self.events.append(
+                        (struct.unpack("!I", data[4:8])[0], event, bool(flags & 0x80), duration)
+                    )
             except TimeoutError:
                 pass
             if remote is None or time.monotonic() < next_send:
                 continue
-            pt, marker, payload, advance = PCMA, False, b"", True
+            payload_type, marker, advance, key_end = PCMA, False, True, False
             if self._script:
-                pt, marker, payload, advance = self._script.popleft()
-                if not self._script:
-                    self.script_done_at = time.monotonic()
+                payload_type, marker, payload, advance, key_end = self._script.popleft()
             elif self.audio:
-                frame = [self.audio[(position + i) % len(self.audio)] for i in range(FRAME)]
+                audio = self.audio
+                frame = [audio[(position + i) % len(audio)] for i in range(FRAME)]
                 payload, position = alaw_encode(frame), position + FRAME
             else:
                 payload = b"\xd5" * FRAME
@@ -273,12 +267,14 @@ class RtpPeer:
             header = struct.pack(
                 "!BBHII",
                 0x80,
-                pt | (0x80 if marker else 0),
+                payload_type | (0x80 if marker else 0),
                 seq & 0xFFFF,
-                (event_stamp if pt == TELEPHONE_EVENT else stamp) & 0xFFFFFFFF,
+                (event_stamp if payload_type == TELEPHONE_EVENT else stamp) & 0xFFFFFFFF,
                 0x7E57AB1E,
             )
             self.sock.sendto(header + payload, remote)
+            if key_end:
+                self.key_ends.append(time.monotonic())
             self.sent += 1
             seq += 1
             if advance:

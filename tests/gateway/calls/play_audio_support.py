@@ -117,7 +117,8 @@ class FileServer:
 
 
 @contextmanager
-def running_file_server(tls: TlsFiles, routes: dict[str, Route]) -> Iterator[FileServer]:
+def running_file_server(tls: TlsFiles | None, routes: dict[str, Route]) -> Iterator[FileServer]:
+    """An HTTPS server with the test CA's certificate; plain HTTP when ``tls`` is None."""
     holder: list[FileServer] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -144,11 +145,12 @@ def running_file_server(tls: TlsFiles, routes: dict[str, Route]) -> Iterator[Fil
             with contextlib.suppress(BrokenPipeError, ConnectionResetError, ssl.SSLError):
                 self.wfile.write(route.body)
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     server = FileServer(port=httpd.server_address[1], routes=routes)
     holder.append(server)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

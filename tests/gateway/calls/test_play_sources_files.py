@@ -80,13 +80,13 @@ def server(tls: TlsFiles) -> Iterator[FileServer]:
 
 
 def make_preparer(
-    tmp: Path, tls: TlsFiles, allowed: tuple[str, ...] = ("127.0.0.0/8",)
+    tmp: Path, tls: TlsFiles, allowed: tuple[str, ...] = ("127.0.0.0/8",), max_seconds: float = 600
 ) -> PlaySourcePreparer:
     settings = PreparerSettings(
         cache_dir=tmp / "play-cache",
         cache_max_bytes=64 * 1024 * 1024,
         fetch=FetchLimits(timeout_seconds=1.5, connect_timeout_seconds=1.0, max_bytes=MAX_BYTES),
-        max_seconds=600,
+        max_seconds=max_seconds,
         speech_timeout_seconds=10,
         default_language="en-us",
         allowed_networks=allowed,
@@ -203,6 +203,13 @@ def test_loopback_is_refused_unless_the_allow_list_has_it(
     assert server.count() == 0  # refused at connect time: no request was made
 
 
+def test_plain_http_inside_the_allow_list_is_fetched(preparer: PlaySourcePreparer) -> None:
+    with running_file_server(None, dict(_routes())) as plain:
+        output = read_output(preparer.prepare(file_source(plain.url("/ulaw.wav", scheme="http"))))
+    assert best_correlation(output, tones(8000, 3.0), max_lag=50) > 0.97
+    assert plain.count("/ulaw.wav") == 1
+
+
 def test_plain_http_outside_the_allow_list_is_refused(preparer: PlaySourcePreparer) -> None:
     failed = failure(preparer, "http://public.example/prompt.wav")
     assert (failed.code, failed.subcode) == (400, 8536)
@@ -221,6 +228,15 @@ def test_what_is_not_wav_or_mp3_is_unsupported_format(
     assert says in failed.message
     assert "object at 0x" not in failed.message
     assert not list(preparer.cache.directory.glob("*.wav"))  # nothing half-written is kept
+
+
+def test_audio_longer_than_the_bound_is_unsupported(
+    tmp_path: Path, tls: TlsFiles, server: FileServer
+) -> None:
+    short = make_preparer(tmp_path, tls, max_seconds=2)
+    failed = failure(short, server.url("/tone.mp3"))  # 3 s
+    assert (failed.code, failed.subcode) == (400, 8535)
+    assert "longer than 2 seconds" in failed.message
 
 
 # The cache --------------------------------------------------------------------------------------

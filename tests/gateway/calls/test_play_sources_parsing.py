@@ -156,6 +156,12 @@ def test_a_malformed_source_is_a_400_naming_its_field(body: Any, field: str, say
     assert says in error.message
 
 
+def test_errors_name_the_array_they_were_given_as() -> None:
+    with pytest.raises(InvalidField) as caught:
+        parse_play_sources([{"kind": "text", "text": {"text": ""}}], field="playPrompts")
+    assert caught.value.target == "playPrompts[0].text.text"
+
+
 def test_kind_and_voice_kind_are_read_whatever_their_case() -> None:
     source = one({"kind": "Text", "text": {"text": "hi", "voiceKind": "Male"}})
     assert source.kind is PlaySourceKind.TEXT

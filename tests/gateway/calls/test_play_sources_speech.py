@@ -191,3 +191,10 @@ def test_without_espeak_it_is_an_internal_failure(tmp_path: Path) -> None:
     with pytest.raises(PlaySourceFailed) as caught:
         make_preparer(tmp_path, missing).prepare(text("hello"))
     assert (caught.value.code, caught.value.subcode) == (500, 9999)
+
+
+def test_espeak_saying_nothing_is_text_or_ssml_empty(tmp_path: Path) -> None:
+    mute = Speaker(timeout_seconds=5, binary=_fake_espeak(tmp_path, "exit 0\n"))
+    with pytest.raises(PlaySourceFailed) as caught:
+        make_preparer(tmp_path, mute).prepare(ssml('<break time="1s"/>.'))
+    assert (caught.value.code, caught.value.subcode) == (400, 8582)

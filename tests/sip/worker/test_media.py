@@ -298,3 +298,28 @@ def test_a_worker_stopped_mid_play_exits_cleanly(make_pool: PoolFactory, tmp_pat
         sipp_a.kill()
     finally:
         peer.close()
+
+
+def test_a_play_sent_before_the_answer_starts_with_the_media(
+    pool: WorkerPool, tmp_path: Path, peers: list[RtpPeer]
+) -> None:
+    prompt = write_wav(tmp_path / "prompt.wav", tone(PROMPT_TONES[1], 0.3))
+    peers.append(peer := RtpPeer())
+    sipp = Sipp(
+        tmp_path, SCENARIOS / "carrier_call.xml", "-s", NUMBER, "-key", "rtp_sink", str(peer.port),
+        "-d", "1500", target=worker_uri(pool),
+    )  # fmt: skip
+    try:
+        call_id = next_event(pool, IncomingCall).call_id
+        pool.send(Play(call_id, "early", (str(prompt),)))
+        time.sleep(0.3)
+        assert pool.events.empty()  # accepted, neither started nor finished: no media yet
+        pool.send(Answer(call_id))
+        assert next_event(pool, PlayStarted, call_id).operation_id == "early"
+        assert next_event(pool, PlayFinished, call_id).outcome is PlayOutcome.COMPLETED
+        time.sleep(0.2)
+        frames = runs(dominant_tones(peer.pcm(), PROMPT_TONES))
+        assert any(f == PROMPT_TONES[1] and count >= 12 for f, count in frames), frames
+        assert sipp.wait() == 0, sipp.errors()
+    finally:
+        sipp.kill()
