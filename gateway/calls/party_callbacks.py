@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from gateway.calls import callbacks, repository
 from gateway.calls.legs import PARTICIPANTS_CHANGED, LegRole, LegState, Outcome, PartyEvent
+from gateway.calls.lifecycle import CallState
 from gateway.calls.models import Call, CallLeg
 from gateway.events.builder import phone_identifier
 from gateway.events.service import publish
@@ -33,6 +34,8 @@ def participant_json(leg: CallLeg) -> dict[str, Any]:
 
 def participants(session: Session, call: Call) -> list[dict[str, Any]]:
     """The call's PSTN parties in the call now (the app's own side is not a participant)."""
+    if CallState(call.state) is CallState.ENDED:
+        return []
     return [participant_json(leg) for leg in repository.active_legs(session, call.id) if in_call(leg)]
 
 
