@@ -310,9 +310,17 @@ def _step_app(session: Session, call: Call, leg: CallLeg, what: str, now: dateti
         raise BadRequest(str(exc), "participantToRemove") from exc
 
 
-def mute_participant(session: Session, resource_id: str, call_id: str, body: Any, now: datetime) -> PartyDone:
+def mute_participant(
+    session: Session,
+    resource_id: str,
+    call_id: str,
+    body: Any,
+    policy: Policy,
+    limits: Limits,
+    now: datetime,
+) -> PartyDone:
     """Mute one party: what it says reaches none of the others (the worker's ``Mute``)."""
-    del now
+    del policy, limits, now
     body = request_object(body)
     targets = body.get("targetParticipants")
     if not isinstance(targets, list) or len(targets) != 1:
