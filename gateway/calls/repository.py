@@ -262,14 +262,15 @@ def end_leg(session: Session, leg_id: str, now: datetime) -> None:
 
 
 def place_leg(session: Session, leg_id: str, sip_process: str, worker: int | None) -> None:
-    """Record which SIP process and worker took an outbound leg (and so its call)."""
-    session.execute(
-        update(CallLeg).where(CallLeg.id == leg_id).values(sip_process=sip_process, worker=worker)
-    )
+    """Record which SIP process and worker took an outbound leg (and so its call). The call row
+    first: every writer locks a call before its legs (no deadlock with a participant operation)."""
     session.execute(
         update(Call)
         .where(Call.id == select(CallLeg.call_id).where(CallLeg.id == leg_id).scalar_subquery())
         .values(sip_process=sip_process)
+    )
+    session.execute(
+        update(CallLeg).where(CallLeg.id == leg_id).values(sip_process=sip_process, worker=worker)
     )
 
 
