@@ -242,13 +242,6 @@ def route(call: CallState, role: LegRole, leg: LegState | None, other_live_legs:
     return Owner.LEGS
 
 
-def call_leg_left(call: CallState) -> LegTransition:
-    """The call's own leg ended while other parties remain (see :func:`route`)."""
-    if call is CallState.ENDED:
-        return LegTransition(LegState.ENDED, LegAction.HANGUP_OTHERS)
-    return LegTransition(LegState.ENDED, participants_changed=True)
-
-
 def transferred_leg_left() -> LegTransition:
     """A leg of a transferred call (the app is gone) ended: the others go with it."""
     return LegTransition(LegState.ENDED, LegAction.HANGUP_OTHERS)
