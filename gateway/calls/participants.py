@@ -12,21 +12,20 @@ timeout, in gateway.calls.party_events).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gateway.calls import outbound, party_callbacks, repository, sip_routing
+from gateway.calls import outbound, party_callbacks, repository
 from gateway.calls.connections import optional_text, phone_target, request_object
 from gateway.calls.inbound import source_host
-from gateway.calls.legs import LegRole, LegState, NotApplicable, Outcome, PartyEvent
+from gateway.calls.legs import LegRole, NotApplicable, Outcome, PartyEvent
 from gateway.calls.lifecycle import CallState
 from gateway.calls.models import Call, CallLeg
-from gateway.calls.party_events import dial_leg, leg_trunk, step_leg
-from gateway.calls.routing import RouteSource
+from gateway.calls.party_events import step_leg
+from gateway.calls.party_legs import leg_trunk, place_leg
 from gateway.core.errors import BadRequest, NotFound
 from gateway.events import subscriptions
 from gateway.events.ssrf import Policy
@@ -36,7 +35,6 @@ from sip.worker.messages import Command, Mute, Transfer
 
 DEFAULT_INVITATION_TIMEOUT = 60  # seconds; ACS's ceiling is 180
 MAX_INVITATION_TIMEOUT = 180
-NO_ROUTE_STATUS = 404
 
 
 @dataclass
@@ -114,56 +112,6 @@ def party_of(session: Session, call: Call, number: str, field_name: str) -> Call
     raise NotFound(f"Participant 4:{number} not found in call {call.id}.", field_name, "ParticipantNotFound")
 
 
-def _place(
-    session: Session,
-    call: Call,
-    role: LegRole,
-    target: str,
-    caller: str,
-    anchor: CallLeg,
-    context: str | None,
-    subscription: str | None,
-    timeout: int,
-    now: datetime,
-) -> tuple[CallLeg, tuple[Command, ...]]:
-    """A new leg to ``target`` beside ``anchor``, through the route plan; a number with no
-    route fails at once (AddParticipantFailed / CallTransferFailed with 404)."""
-    plan = sip_routing.outbound_plan(session, call.resource_id, target)
-    destinations = []
-    for destination in plan.destinations:
-        username = None
-        if destination.source is RouteSource.OPERATOR:
-            trunk = repository.trunk_by_name(session, destination.trunk)
-            username = trunk.username if trunk is not None else None
-        destinations.append(outbound.destination_json(destination, username))
-    leg = CallLeg(
-        id=uuid.uuid4().hex,
-        call_id=call.id,
-        sip_process=call.sip_process,
-        worker=anchor.worker,
-        number=target,
-        role=role.value,
-        state=LegState.PLACING.value,
-        invitation_id=str(uuid.uuid4()),
-        operation_context=context,
-        callback_subscription_id=subscription,
-        source_number=caller,
-        destinations=destinations,
-        destination_index=0,
-        invitation_deadline=now + timedelta(seconds=timeout),
-        bridge_with=anchor.id,
-        created_at=now,
-    )
-    repository.add_leg(session, leg)
-    if not destinations:
-        failed = PartyEvent.TRANSFER_FAILED if role is LegRole.TRANSFER else PartyEvent.ADD_FAILED
-        outcome = Outcome(failed, NO_ROUTE_STATUS, 0, f"No route to {target}.", NO_ROUTE_STATUS)
-        leg.state, leg.active, leg.ended_at, leg.invitation_deadline = LegState.ENDED.value, False, now, None
-        party_callbacks.leg_outcome(session, call, leg, outcome, now)
-        return leg, ()
-    return leg, (dial_leg(session, leg),)
-
-
 def add_participant(
     session: Session,
     resource_id: str,
@@ -183,7 +131,7 @@ def add_participant(
     anchor = repository.active_leg(session, call.id)
     if anchor is None:
         raise NotFound(f"Call {call_id} not found.", "callConnectionId", "CallNotFound")
-    leg, commands = _place(
+    leg, commands = place_leg(
         session, call, LegRole.PARTICIPANT, target, caller, anchor, context, subscription, timeout, now
     )
     session.flush()
@@ -230,11 +178,12 @@ def transfer(
             "context": context,
             "subscription": subscription,
             "target": target,
+            "caller": caller,
         }
         host = source_host(transferee.remote) if transferee.remote else "invalid"
         session.flush()
         return PartyDone(response, call.sip_process, (Transfer(transferee.id, f"sip:{target}@{host}"),))
-    _, commands = _place(
+    _, commands = place_leg(
         session, call, LegRole.TRANSFER, target, caller, transferee, context, subscription,
         DEFAULT_INVITATION_TIMEOUT, now,
     )  # fmt: skip

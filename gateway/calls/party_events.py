@@ -11,8 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from gateway.calls import party_callbacks, repository, service, transitions
-from gateway.calls.inbound import source_host
+from gateway.calls import party_callbacks, repository, transitions
 from gateway.calls.legs import (
     Answered,
     AppCancel,
@@ -24,7 +23,6 @@ from gateway.calls.legs import (
     LegState,
     LegTransition,
     LegView,
-    Outcome,
     Owner,
     PartyEvent,
     route,
@@ -34,48 +32,13 @@ from gateway.calls.legs import (
 )
 from gateway.calls.lifecycle import CallState, LegConnected, LegEnded, Transferred
 from gateway.calls.models import Call, CallLeg
-from gateway.calls.routing import trunk_for_source
-from sip.worker.messages import Command, Hangup, MakeCall
+from gateway.calls.party_legs import dial_leg, place_leg
+from sip.worker.messages import Command, Hangup
 
 log = logging.getLogger("trunkline.calls.parties")
 
-
-def dial_leg(session: Session, leg: CallLeg) -> MakeCall:
-    """The INVITE of a participant or transfer leg to its current destination, placed in the
-    worker of the leg it joins."""
-    destination = (leg.destinations or [])[leg.destination_index]
-    leg.remote = f"{destination['host']}:{destination['port']}"
-    password = None
-    if destination.get("username") and destination.get("source") == "operator":
-        trunk = repository.trunk_by_name(session, destination["trunk"])
-        password = trunk.password if trunk is not None else None
-    target = f"sip:{leg.number}@{destination['host']}:{destination['port']}"
-    if destination.get("transport", "udp") != "udp":
-        target += f";transport={destination['transport']}"
-    caller = leg.source_number or ""
-    return MakeCall(
-        leg.id,
-        target,
-        f"sip:{caller}@{destination['host']}",
-        username=destination.get("username"),
-        password=password,
-        headers=(("P-Asserted-Identity", f"<sip:{caller}@{destination['host']}>"),),
-        bridge_with=leg.bridge_with or "",
-    )
-
-
-def leg_trunk(session: Session, call: Call, leg: CallLeg) -> str | None:
-    """The operator trunk a leg goes through: the destination it was placed on, or for the
-    caller of an inbound call the trunk its INVITE came from."""
-    destinations = leg.destinations if LegRole(leg.role) is not LegRole.CALL else call.destinations
-    index = leg.destination_index if LegRole(leg.role) is not LegRole.CALL else call.destination_index
-    if destinations:
-        destination = destinations[min(index, len(destinations) - 1)]
-        return str(destination["trunk"]) if destination.get("source") == "operator" else None
-    if not leg.remote:
-        return None
-    _, trunks = service.operator_routing(session)
-    return trunk_for_source(source_host(leg.remote), trunks.values()).trunk
+REFER_UNSUPPORTED = frozenset({405, 501})  # the carrier takes no REFER: a new leg instead
+TRANSFER_RING_SECONDS = 60  # how long a transfer's new leg may ring
 
 
 def _view(leg: CallLeg) -> LegView:
@@ -175,16 +138,36 @@ def invitation_timed_out(session: Session, leg_id: str, now: datetime) -> tuple[
     return apply_leg(session, call, leg, step(_view(leg), InvitationTimedOut()), now)
 
 
-def refer_news(session: Session, leg_id: str, status: int, final: bool, reason: str, now: datetime) -> None:
-    """A REFER's progress (or its refusal, as a final failure): the transfer's callback."""
+def refer_news(
+    session: Session, leg_id: str, status: int, final: bool, reason: str, now: datetime
+) -> tuple[Command, ...]:
+    """A REFER's progress (or the worker's refusal to send it, as a final 500).
+
+    A final 2xx is CallTransferAccepted: the transferee's leg is ours to end (BYE, as the
+    transferor does once the referred call is up) and the call is no longer the app's. A carrier
+    that does not support REFER after all (405, 501) gets the transfer on a new bridged leg
+    instead; any other final status is CallTransferFailed with it."""
     leg = repository.leg(session, leg_id)
     if leg is None or not leg.pending or leg.pending.get("kind") != "refer":
-        return
+        return ()
     call = repository.lock_call(session, leg.call_id)
-    outcome: Outcome | None = transfer_progress(status, final, reason)
+    outcome = transfer_progress(status, final, reason)
     if call is None or outcome is None:
-        return
+        return ()
+    pending = dict(leg.pending)
+    if status in REFER_UNSUPPORTED and CallState(call.state) is CallState.CONNECTED:
+        log.info("call %s: REFER refused with %s; transferring on a new leg", call.id, status)
+        leg.pending = None
+        _, commands = place_leg(
+            session, call, LegRole.TRANSFER, pending.get("target", ""), pending.get("caller", ""), leg,
+            pending.get("context"), pending.get("subscription"), TRANSFER_RING_SECONDS, now,
+        )  # fmt: skip
+        return commands
     log.info("call %s: REFER of leg %s ended %s (%s)", call.id, leg.id, status, outcome.event.value)
     party_callbacks.leg_outcome(session, call, leg, outcome, now)
     leg.pending = None
     session.flush()
+    if outcome.event is not PartyEvent.TRANSFER_ACCEPTED or CallState(call.state) is not CallState.CONNECTED:
+        return ()
+    transitions.apply(session, call, Transferred(), now)
+    return (Hangup(leg.id),)

@@ -21,7 +21,7 @@ from gateway.calls.lifecycle import CallState, Input, LegConnected, LegEnded, Ri
 from gateway.calls.routing import OperatorTrunk
 from gateway.core.db import Database, utcnow
 from gateway.identity.tokens import Keyring
-from sip.control.parties import PartiesControl
+from sip.control.parties import PARTY_COMMANDS, PartiesControl
 from sip.worker.main import SipRuntime
 from sip.worker.messages import CallState as LegState
 from sip.worker.messages import (
@@ -99,9 +99,11 @@ class CallController:
         elif isinstance(event, MediaStats):
             self._count_media(event)
         elif isinstance(event, TransferProgress):
-            self.parties.on_transfer_progress(event)
-        elif isinstance(event, CommandFailed) and self.parties.on_command_failed(event):
-            pass
+            for command in self.parties.on_transfer_progress(event):
+                self.send(command, runtime)
+        elif isinstance(event, CommandFailed) and event.command in PARTY_COMMANDS:
+            for command in self.parties.on_command_failed(event) or ():
+                self.send(command, runtime)
         elif isinstance(event, CommandFailed):
             log.warning("SIP command %s for %s failed: %s", event.command, event.call_id, event.reason)
             if event.command == MakeCall.__name__:  # no worker took the INVITE: the attempt failed

@@ -14,28 +14,31 @@ from sip.worker.messages import Command, CommandFailed, Mute, Transfer, Transfer
 
 log = logging.getLogger("trunkline.calls.parties")
 
+PARTY_COMMANDS = frozenset({Transfer.__name__, Mute.__name__})  # whose failures are handled here
+
 
 class PartiesControl:
     def __init__(self, database: Database, process: str) -> None:
         self.database = database
         self.process = process
 
-    def on_transfer_progress(self, event: TransferProgress) -> None:
+    def on_transfer_progress(self, event: TransferProgress) -> tuple[Command, ...]:
         with self.database.session() as session:
-            party_events.refer_news(session, event.call_id, event.status, event.final, event.reason, utcnow())
+            return party_events.refer_news(
+                session, event.call_id, event.status, event.final, event.reason, utcnow()
+            )
 
-    def on_command_failed(self, event: CommandFailed) -> bool:
-        """A party command the worker refused: a REFER that never went out is a failed transfer
-        (the SIP status 500 with the worker's reason); a refused Mute is only logged."""
+    def on_command_failed(self, event: CommandFailed) -> tuple[Command, ...] | None:
+        """A party command the worker refused (None: not one of these): a REFER that never went
+        out is a failed transfer (500 with the worker's reason); a refused Mute is only logged."""
         if event.command == Transfer.__name__:
             log.warning("REFER on leg %s was not sent: %s", event.call_id, event.reason)
             with self.database.session() as session:
-                party_events.refer_news(session, event.call_id, 500, True, event.reason, utcnow())
-            return True
+                return party_events.refer_news(session, event.call_id, 500, True, event.reason, utcnow())
         if event.command == Mute.__name__:
             log.warning("mute of leg %s failed: %s", event.call_id, event.reason)
-            return True
-        return False
+            return ()
+        return None
 
     def due_invitations(self) -> list[Command]:
         """Hang up the participant legs whose invitation timed out (AddParticipantFailed 408)."""

@@ -292,21 +292,43 @@ def test_transfer_by_refer_when_the_trunk_takes_it(
 ) -> None:
     own_number(database, resource_a["id"], APP_NUMBER, "inbound+outbound")
     operator_trunks(database, refer=True)
-    call_id, caller_leg = connected_call(database, resource_a["id"])
     recorder = use_recorder(app)
-    body = {"targetParticipant": PSTN, "operationContext": "refer"}
-    acs_a.post(f"/calling/callConnections/{call_id}:transferToParticipant?{CALLING}", body)
-    assert recorder.sent == [(PROCESS, Transfer(caller_leg, f"sip:{OTHER}@127.0.0.1"))]
     ctl, runtime = controller(database), FakeRuntime()
-    worker_event(ctl, runtime, TransferProgress(caller_leg, 180, False))
+    body = {"targetParticipant": PSTN, "operationContext": "refer"}
+
+    accepted_id, accepted_leg = connected_call(database, resource_a["id"])
+    acs_a.post(f"/calling/callConnections/{accepted_id}:transferToParticipant?{CALLING}", body)
+    assert recorder.sent == [(PROCESS, Transfer(accepted_leg, f"sip:{OTHER}@127.0.0.1"))]
+    worker_event(ctl, runtime, TransferProgress(accepted_leg, 100, False))
     assert callbacks(database) == []
-    worker_event(ctl, runtime, TransferProgress(caller_leg, 200, True))
+    worker_event(ctl, runtime, TransferProgress(accepted_leg, 200, True))
     events = _parsed(database)
-    assert [kind for kind, _ in events] == ["CallTransferAccepted"]
+    assert [kind for kind, _ in events] == ["CallTransferAccepted", "CallDisconnected"]
     assert events[0][1]["operationContext"] == "refer"
-    acs_a.post(f"/calling/callConnections/{call_id}:transferToParticipant?{CALLING}", body)
-    worker_event(ctl, runtime, CommandFailed(caller_leg, "Transfer", "not carried out"))
+    assert events[0][1]["transferTarget"]["rawId"] == f"4:{OTHER}"
+    assert runtime.sent == [Hangup(accepted_leg)]  # the transferor's BYE
+    leg_state(ctl, runtime, accepted_leg, CallState.DISCONNECTED, 200)
+    assert len(callbacks(database)) == 2
+
+    refused_id, refused_leg = connected_call(database, resource_a["id"])
+    acs_a.post(f"/calling/callConnections/{refused_id}:transferToParticipant?{CALLING}", body)
+    worker_event(ctl, runtime, TransferProgress(refused_leg, 405, True, "Method Not Allowed"))
+    fallback = runtime.sent[-1]
+    assert isinstance(fallback, MakeCall)
+    assert fallback.bridge_with == refused_leg
+    assert len(callbacks(database)) == 2  # no failure: the transfer goes on, on a new leg
+    leg_state(ctl, runtime, fallback.call_id, CallState.CONNECTED)
+    assert [kind for kind, _ in callbacks(database)][2:] == ["CallTransferAccepted", "CallDisconnected"]
+
+    failed_id, failed_leg = connected_call(database, resource_a["id"])
+    acs_a.post(f"/calling/callConnections/{failed_id}:transferToParticipant?{CALLING}", body)
+    worker_event(ctl, runtime, TransferProgress(failed_leg, 603, True, "Decline"))
+    assert _parsed(database)[-1][0] == "CallTransferFailed"
+    assert callbacks(database)[-1][1]["resultInformation"]["sipDetails"]["code"] == 603
+    acs_a.post(f"/calling/callConnections/{failed_id}:transferToParticipant?{CALLING}", body)
+    worker_event(ctl, runtime, CommandFailed(failed_leg, "Transfer", "no such call"))
     assert callbacks(database)[-1][0] == "CallTransferFailed"
+    assert callbacks(database)[-1][1]["resultInformation"]["code"] == 500
 
 
 def test_errors_in_acs_shape(
