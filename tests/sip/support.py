@@ -16,6 +16,7 @@ import pytest
 
 from sip.worker.messages import CallState, CallStateChanged, Event
 from sip.worker.pool import WorkerEvent, WorkerPool
+from tests.sip.audio import FRAME, PCMA, PCMU, alaw_encode, g711_decode
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 HOST = "127.0.0.1"
@@ -145,34 +146,65 @@ class Sipp:
 
 
 class RtpPeer:
-    """The carrier's RTP endpoint: counts packets from the worker and sends PCMA back to it."""
+    """The carrier's RTP endpoint: records what the worker sends, sends PCMA back to it.
 
-    def __init__(self) -> None:
+    Until it hears the worker it sends nothing (it learns the worker's address from the first
+    packet). It sends ``audio`` (16-bit samples, repeated) when set, else A-law silence; a test
+    may change ``audio`` at any time. ``packets`` keeps every received (payload type, payload).
+    """
+
+    def __init__(self, audio: list[int] | None = None, *, record: bool = True) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((HOST, 0))
-        self.sock.settimeout(0.02)
+        self.sock.settimeout(0.005)
         self.port: int = self.sock.getsockname()[1]
         self.received = 0
         self.sent = 0
+        self.audio = audio
+        self.record = record
+        self.packets: list[tuple[float, int, bytes]] = []  # (arrival, payload type, payload)
+        self.first_packet_at: float | None = None
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         remote: tuple[str, int] | None = None
-        seq, stamp, next_send = 0, 0, time.monotonic()
+        seq, stamp, position, next_send = 0, 0, 0, time.monotonic()
         deadline = time.monotonic() + 60
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
-                _, remote = self.sock.recvfrom(2048)
+                data, remote = self.sock.recvfrom(2048)
                 self.received += 1
+                if self.first_packet_at is None:
+                    self.first_packet_at = time.monotonic()
+                if self.record and len(data) > 12:
+                    with self._lock:
+                        self.packets.append((time.monotonic(), data[1] & 0x7F, data[12:]))
             except TimeoutError:
                 pass
             if remote is not None and time.monotonic() >= next_send:
-                header = struct.pack("!BBHII", 0x80, 8, seq & 0xFFFF, stamp & 0xFFFFFFFF, 0x7E57AB1E)
-                self.sock.sendto(header + b"\xd5" * 160, remote)
+                audio = self.audio
+                if audio:
+                    frame = [audio[(position + i) % len(audio)] for i in range(FRAME)]
+                    payload, position = alaw_encode(frame), position + FRAME
+                else:
+                    payload = b"\xd5" * FRAME
+                header = struct.pack("!BBHII", 0x80, PCMA, seq & 0xFFFF, stamp & 0xFFFFFFFF, 0x7E57AB1E)
+                self.sock.sendto(header + payload, remote)
                 self.sent += 1
-                seq, stamp, next_send = seq + 1, stamp + 160, next_send + 0.02
+                seq, stamp, next_send = seq + 1, stamp + FRAME, next_send + 0.02
+
+    def pcm(self, since: float = 0.0) -> list[int]:
+        """The G.711 audio received after ``since`` (monotonic time), decoded to 16-bit samples."""
+        with self._lock:
+            packets = [p for p in self.packets if p[0] >= since]
+        samples: list[int] = []
+        for _, payload_type, payload in packets:
+            if payload_type in (PCMA, PCMU):
+                samples.extend(g711_decode(payload_type, payload))
+        return samples
 
     def close(self) -> None:
         self._stop.set()
