@@ -33,7 +33,7 @@ from gateway.calls.legs import (
 from gateway.calls.lifecycle import CallState, LegConnected, LegEnded, Transferred
 from gateway.calls.models import Call, CallLeg
 from gateway.calls.party_legs import dial_leg, place_leg
-from sip.worker.messages import Command, Hangup
+from sip.worker.messages import Bridge, Command, Hangup
 
 log = logging.getLogger("trunkline.calls.parties")
 
@@ -48,6 +48,28 @@ def _view(leg: CallLeg) -> LegView:
 
 def _end(leg: CallLeg, now: datetime) -> None:
     leg.active, leg.ended_at, leg.invitation_deadline = False, now, None
+
+
+def _commands(
+    session: Session, call: Call, leg: CallLeg, transition: LegTransition, now: datetime
+) -> list[Command]:
+    commands: list[Command] = []
+    if transition.action is LegAction.HANGUP:
+        commands.append(Hangup(leg.id))
+    elif transition.action is LegAction.DIAL_NEXT:
+        leg.destination_index += 1
+        commands.append(dial_leg(session, leg))
+    elif transition.action is LegAction.HANGUP_OTHERS:
+        for other in repository.active_legs(session, call.id):
+            if other.id != leg.id:
+                _end(other, now)
+                commands.append(Hangup(other.id))
+    if transition.state is LegState.CONNECTED and transition.participants_changed:
+        # bridge_with joined it to one party; a conference hears every party
+        for other in repository.active_legs(session, call.id):
+            if other.id not in (leg.id, leg.bridge_with) and party_callbacks.in_call(other):
+                commands.append(Bridge(leg.id, other.id))
+    return commands
 
 
 def apply_leg(
@@ -65,17 +87,7 @@ def apply_leg(
         o.event is PartyEvent.CANCEL_FAILED for o in transition.outcomes
     ):
         leg.pending = None
-    commands: list[Command] = []
-    if transition.action is LegAction.HANGUP:
-        commands.append(Hangup(leg.id))
-    elif transition.action is LegAction.DIAL_NEXT:
-        leg.destination_index += 1
-        commands.append(dial_leg(session, leg))
-    elif transition.action is LegAction.HANGUP_OTHERS:
-        for other in repository.active_legs(session, call.id):
-            if other.id != leg.id:
-                _end(other, now)
-                commands.append(Hangup(other.id))
+    commands = _commands(session, call, leg, transition, now)
     session.flush()
     if transition.transfer_done:
         log.info("call %s transferred to %s on a new leg %s", call.id, leg.number, leg.id)

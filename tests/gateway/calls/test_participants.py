@@ -18,7 +18,16 @@ from sqlalchemy import update
 
 from gateway.calls.models import CallLeg
 from gateway.core.db import Database, utcnow
-from sip.worker.messages import CallState, CommandFailed, Hangup, MakeCall, Mute, Transfer, TransferProgress
+from sip.worker.messages import (
+    Bridge,
+    CallState,
+    CommandFailed,
+    Hangup,
+    MakeCall,
+    Mute,
+    Transfer,
+    TransferProgress,
+)
 from tests.gateway.calls.parties_support import (
     APP_NUMBER,
     CALLER,
@@ -353,3 +362,22 @@ def test_errors_in_acs_shape(
     dialing_id, _ = connected_call(database, resource_a["id"], state="dialing")
     assert_acs_error(_add(acs_a, dialing_id), 400, "CallNotConnected")
     assert legs_of(database, call_id)[1:] == []  # nothing half-written
+
+
+def test_a_third_party_is_bridged_with_every_party(
+    app: FastAPI, acs_a: AcsClient, database: Database, call: tuple[str, str]
+) -> None:
+    call_id, caller_leg = call
+    recorder = use_recorder(app)
+    _add(acs_a, call_id)
+    _add(acs_a, call_id, participantToAdd={"rawId": "4:+15557770002"})
+    first, second = (command.call_id for _, command in recorder.sent)
+    ctl, runtime = controller(database), FakeRuntime()
+    leg_state(ctl, runtime, first, CallState.CONNECTED)
+    assert runtime.sent == []  # bridged with the caller by bridge_with already
+    leg_state(ctl, runtime, second, CallState.CONNECTED)
+    assert runtime.sent == [Bridge(second, first)]
+    updated = [data for kind, data in callbacks(database) if kind == "ParticipantsUpdated"]
+    assert [u["sequenceNumber"] for u in updated] == [1, 2]
+    assert len(updated[-1]["participants"]) == 3
+    del caller_leg
