@@ -18,7 +18,7 @@ from azure.core.exceptions import HttpResponseError
 
 from tests.e2e.calls.conftest import CALLER, VoiceStack
 from tests.e2e.calls.test_outbound_calls import Carrier, callback, create_call
-from tests.sip.support import SCENARIOS
+from tests.sip.support import HOST, SCENARIOS, Sipp
 
 pytestmark = [pytest.mark.sip, pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -127,3 +127,33 @@ def test_transfer_on_a_new_leg_then_the_target_hangs_up(stack: VoiceStack, carri
     assert transfer_sipp.wait() == 0, transfer_sipp.errors()
     assert callee.wait() == 0, callee.errors()
     assert not stack.app.errors, stack.app.errors
+
+
+def test_transfer_by_refer_on_a_trunk_that_takes_it(stack: VoiceStack, tmp_path: Path) -> None:
+    carrier = Carrier(stack, tmp_path, f"+1558{abs(hash(tmp_path.name)) % 10000:04d}")
+    directory = tmp_path / "refer-callee"
+    directory.mkdir()
+    callee = Sipp(directory, SCENARIOS / "callee_refer.xml")  # wants Refer-To +15559990000
+    carrier.callees.append(callee)
+    done = stack.cli("sip", "trunk", "add", f"refer-{carrier.prefix.lstrip('+')}", "--carrier",
+                     "voice-test-carrier", "--host", HOST, "--port", str(callee.port), "--refer")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    carrier.trunks.append(f"refer-{carrier.prefix.lstrip('+')}")
+    carrier.route()
+    try:
+        call_id = create_call(stack, carrier.prefix + "01", "refer").call_connection_id
+        callback(stack, call_id, "CallConnected")
+        assert stack.app.client is not None
+        connection = stack.app.client.get_call_connection(call_id)
+        connection.transfer_call_to_participant(
+            PhoneNumberIdentifier("+15559990000"), operation_context="refer"
+        )
+        accepted = callback(stack, call_id, "CallTransferAccepted")
+        assert accepted.data["operationContext"] == "refer"
+        disconnected = callback(stack, call_id, "CallDisconnected")
+        assert disconnected.data["resultInformation"]["subCode"] == 7015
+        assert callee.wait() == 0, callee.errors()  # REFER, NOTIFYs, then our BYE
+        assert "transferring on a new leg" not in stack.log("sip")
+        assert not stack.app.errors, stack.app.errors
+    finally:
+        carrier.close()
