@@ -157,3 +157,45 @@ def test_transfer_by_refer_on_a_trunk_that_takes_it(stack: VoiceStack, tmp_path:
         assert not stack.app.errors, stack.app.errors
     finally:
         carrier.close()
+
+
+def test_a_refused_refer_falls_back_to_a_bridged_leg(stack: VoiceStack, tmp_path: Path) -> None:
+    """The trunk is set to take REFER but the carrier answers 405: the transfer goes on, on a new
+    leg to the target (through the routes), bridged with the transferee."""
+    carrier = Carrier(stack, tmp_path, f"+1559{abs(hash(tmp_path.name)) % 10000:04d}")
+    target_carrier = Carrier(stack, tmp_path, "+1555999")
+    scenario = tmp_path / "callee_refer_405.xml"
+    refused = (
+        (SCENARIOS / "callee_refer_refused.xml")
+        .read_text()
+        .replace("{refer_status}", "405 Method Not Allowed")
+    )
+    scenario.write_text(refused)
+    directory = tmp_path / "refer-405"
+    directory.mkdir()
+    callee = Sipp(directory, scenario)
+    carrier.callees.append(callee)
+    name = f"refer-{carrier.prefix.lstrip('+')}"
+    done = stack.cli("sip", "trunk", "add", name, "--carrier", "voice-test-carrier", "--host", HOST,
+                     "--port", str(callee.port), "--refer")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    carrier.trunks.append(name)
+    carrier.route()
+    target = target_carrier.callee(HERE / "callee_hangs_up.xml")
+    target_carrier.route()
+    try:
+        call_id = create_call(stack, carrier.prefix + "01", "refer-405").call_connection_id
+        callback(stack, call_id, "CallConnected")
+        assert stack.app.client is not None
+        connection = stack.app.client.get_call_connection(call_id)
+        connection.transfer_call_to_participant(PhoneNumberIdentifier("+15559990000"), operation_context="x")
+        accepted = callback(stack, call_id, "CallTransferAccepted")
+        assert accepted.data["transferTarget"]["rawId"] == "4:+15559990000"
+        callback(stack, call_id, "CallDisconnected")
+        assert "CallTransferFailed" not in " ".join(stack.app.callback_types(call_id))
+        assert target.wait() == 0, target.errors()  # answered, then hung up
+        assert callee.wait() == 0, callee.errors()  # its leg went with the target's: our BYE
+        assert "transferring on a new leg" in stack.log("sip")
+    finally:
+        carrier.close()
+        target_carrier.close()
