@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 def _include_routers(app: FastAPI) -> None:
     from gateway.calls.media_router import media_router
+    from gateway.calls.participants_router import participants_router
     from gateway.calls.router import admin_router as sip_admin_router
     from gateway.calls.router import calling_router
     from gateway.calls.router import router as sip_router
@@ -139,6 +140,7 @@ def _include_routers(app: FastAPI) -> None:
         sip_admin_router,
         calling_router,
         media_router,
+        participants_router,
         console_router,
     ):
         app.include_router(router)

@@ -92,6 +92,9 @@ def trunk_add(
     register: Annotated[bool, typer.Option("--register", help="REGISTER with the carrier.")] = False,
     codecs: Annotated[str, typer.Option(help="Codecs in preference order, comma-separated.")] = "PCMU,PCMA",
     srtp: Annotated[str, typer.Option(help="off | optional | mandatory")] = "off",
+    refer: Annotated[
+        bool, typer.Option("--refer", help="The carrier takes REFER: transfers are REFERs to it.")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Add a SIP trunk to a carrier."""
@@ -112,6 +115,7 @@ def trunk_add(
                 "register": register,
                 "codecs": codecs,
                 "srtp": srtp,
+                "refer": refer,
             }
         )
     except ValidationError as exc:

@@ -14,6 +14,11 @@ and the callback for the app) or raises :class:`Refused` with what the API answe
               DIALING --leg failed (5xx/408, more routes)--> DIALING (next destination)
               DIALING --leg failed--> ENDED (CreateCallFailed)
     any live: --app hangs up--> DISCONNECTING --leg ended--> ENDED (CallDisconnected)
+    CONNECTED --a transfer's target answered (no REFER)--> ENDED (CallDisconnected; the legs
+              stay bridged without the app, gateway.calls.legs owns them)
+
+With several parties the call hears of a leg only while it is the call's last one
+(gateway.calls.legs.route decides who hears what).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class EndReason(StrEnum):
     FAR_END = "farEnd"  # the other side sent BYE
     FAILED = "failed"  # an outbound call that never connected
     WORKER_DIED = "workerDied"
+    TRANSFERRED = "transferred"  # the app transferred the call away (its legs may live on)
 
 
 class RejectReason(StrEnum):
@@ -140,7 +146,12 @@ class LegEnded:
     worker_died: bool = False
 
 
-Input = AppAnswer | AppReject | AppRedirect | AppHangup | RingTimeout | LegConnected | LegEnded
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    """A transfer's target answered a leg of its own: the call is no longer the app's."""
+
+
+Input = Transferred | AppAnswer | AppReject | AppRedirect | AppHangup | RingTimeout | LegConnected | LegEnded
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +182,7 @@ SUBCODE_NORMAL_END = 7000  # ACS: "The conversation has ended."
 SUBCODE_APP_HANGUP = 5001
 SUBCODE_WORKER_DIED = 5100
 SUBCODE_CALL_FAILED = 5200
+SUBCODE_TRANSFERRED = 7015  # ACS: "The transfer completed successfully."
 
 # Failures worth the next destination: the trunk is unwell, not the callee (RFC 3261 5xx, 408).
 _FAILOVER_STATUSES = frozenset({408}) | frozenset(range(500, 600))
@@ -192,6 +204,16 @@ def step(call: CallView, event: Input) -> Transition:  # noqa: PLR0911, PLR0912 
         if isinstance(event, AppAnswer | AppReject | AppRedirect | AppHangup):
             raise Refused(Refusal.NOT_FOUND, "The call is over.")
         return Transition(state)  # late worker news about an ended call: nothing to do
+    if isinstance(event, Transferred):
+        if state is not CallState.CONNECTED:
+            return Transition(state)
+        return Transition(
+            CallState.ENDED,
+            EndReason.TRANSFERRED,
+            callback=Callback.CALL_DISCONNECTED,
+            result_subcode=SUBCODE_TRANSFERRED,
+            result_message="The call was transferred.",
+        )
     if isinstance(event, AppAnswer):
         if state is not CallState.OFFERED:
             raise _conflict(call, "answered")

@@ -36,6 +36,9 @@ class SipTrunk(Base):
     register: Mapped[bool] = mapped_column(Boolean, default=False)
     codecs: Mapped[list[Any]] = mapped_column(JSON, default=list)  # in preference order
     srtp: Mapped[str] = mapped_column(String(9), default="off")  # off | optional | mandatory
+    # The carrier takes REFER: a transfer of a call through this trunk is a REFER to the caller's
+    # leg rather than a new leg bridged in this gateway (docs/calls.md, "Several parties").
+    refer: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -106,6 +109,7 @@ class Call(Base):
     destinations: Mapped[list[Any]] = mapped_column(JSON, default=list)
     destination_index: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    participants_sequence: Mapped[int] = mapped_column(Integer, default=0)  # ParticipantsUpdated's
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -126,3 +130,17 @@ class CallLeg(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Several parties (gateway.calls.legs owns ``state`` of participant and transfer legs):
+    role: Mapped[str] = mapped_column(String(12), default="call")  # call | participant | transfer
+    state: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    invitation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    operation_context: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    callback_subscription_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    destinations: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    destination_index: Mapped[int] = mapped_column(Integer, default=0)
+    invitation_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    bridge_with: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A remove, cancel or REFER transfer waiting for its outcome: {"kind", "context", "subscription"}
+    pending: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

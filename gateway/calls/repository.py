@@ -203,12 +203,52 @@ def leg(session: Session, leg_id: str) -> CallLeg | None:
 
 
 def active_leg(session: Session, call_id: str) -> CallLeg | None:
+    """The call's own leg while it lives (the newest attempt of an outbound call); else the
+    oldest party still there."""
     return session.scalar(
         select(CallLeg)
         .where(CallLeg.call_id == call_id, CallLeg.active.is_(True))
-        .order_by(CallLeg.created_at.desc())
+        .order_by((CallLeg.role == "call").desc(), CallLeg.created_at.desc())
         .limit(1)
     )
+
+
+def active_legs(session: Session, call_id: str) -> list[CallLeg]:
+    return list(
+        session.scalars(
+            select(CallLeg)
+            .where(CallLeg.call_id == call_id, CallLeg.active.is_(True))
+            .order_by(CallLeg.created_at)
+        )
+    )
+
+
+def lock_leg(session: Session, leg_id: str) -> CallLeg | None:
+    return session.scalar(select(CallLeg).where(CallLeg.id == leg_id).with_for_update())
+
+
+def leg_by_invitation(session: Session, call_id: str, invitation_id: str) -> CallLeg | None:
+    return session.scalar(
+        select(CallLeg).where(CallLeg.call_id == call_id, CallLeg.invitation_id == invitation_id)
+    )
+
+
+def invitations_due(session: Session, sip_process: str, now: datetime) -> list[str]:
+    """Ids of the process's placing participant legs whose invitation timeout has passed."""
+    return list(
+        session.scalars(
+            select(CallLeg.id).where(
+                CallLeg.sip_process == sip_process,
+                CallLeg.state == "placing",
+                CallLeg.invitation_deadline.is_not(None),
+                CallLeg.invitation_deadline <= now,
+            )
+        )
+    )
+
+
+def trunk_takes_refer(session: Session, name: str) -> bool:
+    return bool(session.scalar(select(SipTrunk.refer).where(SipTrunk.name == name)))
 
 
 def legs_of(session: Session, call_id: str) -> list[CallLeg]:
@@ -222,14 +262,15 @@ def end_leg(session: Session, leg_id: str, now: datetime) -> None:
 
 
 def place_leg(session: Session, leg_id: str, sip_process: str, worker: int | None) -> None:
-    """Record which SIP process and worker took an outbound leg (and so its call)."""
-    session.execute(
-        update(CallLeg).where(CallLeg.id == leg_id).values(sip_process=sip_process, worker=worker)
-    )
+    """Record which SIP process and worker took an outbound leg (and so its call). The call row
+    first: every writer locks a call before its legs (no deadlock with a participant operation)."""
     session.execute(
         update(Call)
         .where(Call.id == select(CallLeg.call_id).where(CallLeg.id == leg_id).scalar_subquery())
         .values(sip_process=sip_process)
+    )
+    session.execute(
+        update(CallLeg).where(CallLeg.id == leg_id).values(sip_process=sip_process, worker=worker)
     )
 
 

@@ -28,6 +28,11 @@ class Applied:
     transition: Transition
     process: str
     command: Command | None
+    also: tuple[Command, ...] = ()  # more commands for the same process (the call's other legs)
+
+    @property
+    def commands(self) -> tuple[Command, ...]:
+        return ((self.command,) if self.command is not None else ()) + self.also
 
 
 def view(call: Call) -> CallView:
@@ -46,6 +51,7 @@ def apply(
     command does not apply."""
     transition = lifecycle.step(view(call), event)
     leg = repository.active_leg(session, call.id)
+    others = [o for o in repository.active_legs(session, call.id) if leg is None or o.id != leg.id]
     call.state = transition.state.value
     if transition.state is CallState.CONNECTED and not call.answered:
         call.answered = True
@@ -56,8 +62,16 @@ def apply(
         call.ended_at = now
         call.ring_deadline = None
     command = _command(session, call, leg, transition, redirect_uri, now)
-    if transition.state is CallState.ENDED and leg is not None:
-        repository.end_leg(session, leg.id, now)
+    # The app hangs up, or the call ends: every other party of the call goes too (a transferred
+    # call's legs stay, bridged without the app; gateway.calls.legs ends them).
+    transferred = transition.end_reason is lifecycle.EndReason.TRANSFERRED
+    ends = transition.state is CallState.ENDED and not transferred
+    also: tuple[Command, ...] = ()
+    if transition.sip is SipAction.HANGUP or ends:
+        also = tuple(Hangup(other.id) for other in others)
+    if ends:
+        for ended in ([leg] if leg is not None else []) + others:
+            repository.end_leg(session, ended.id, now)
     if transition.callback is not None and call.callback_subscription_id is not None:
         result = None
         if transition.callback is not lifecycle.Callback.CALL_CONNECTED:
@@ -75,7 +89,7 @@ def apply(
             subscription_id=call.callback_subscription_id,
         )
     session.flush()
-    return Applied(transition, call.sip_process, command)
+    return Applied(transition, call.sip_process, command, also)
 
 
 def _command(

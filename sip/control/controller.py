@@ -16,12 +16,13 @@ from datetime import timedelta
 
 from prometheus_client import Counter
 
-from gateway.calls import inbound, repository, service, transitions
+from gateway.calls import inbound, party_events, repository, service, transitions
 from gateway.calls.lifecycle import CallState, Input, LegConnected, LegEnded, RingTimeout
 from gateway.calls.routing import OperatorTrunk
 from gateway.core.db import Database, utcnow
 from gateway.identity.tokens import Keyring
 from sip.control.media import MediaController
+from sip.control.parties import PARTY_COMMANDS, PartiesControl
 from sip.worker.main import SipRuntime
 from sip.worker.messages import CallState as LegState
 from sip.worker.messages import (
@@ -34,6 +35,7 @@ from sip.worker.messages import (
     QueryMedia,
     Reject,
     Ring,
+    TransferProgress,
 )
 from sip.worker.pool import WorkerEvent
 
@@ -70,6 +72,7 @@ class CallController:
         self._media: dict[str, tuple[int, int]] = {}
         self._media_lock = threading.Lock()
         self._media_polled = 0.0
+        self.parties = PartiesControl(database, process)
 
     @property
     def process(self) -> str:
@@ -100,6 +103,12 @@ class CallController:
                 self._leg(event.call_id, ended, runtime)
         elif isinstance(event, MediaStats):
             self._count_media(event)
+        elif isinstance(event, TransferProgress):
+            for command in self.parties.on_transfer_progress(event):
+                self.send(command, runtime)
+        elif isinstance(event, CommandFailed) and event.command in PARTY_COMMANDS:
+            for command in self.parties.on_command_failed(event) or ():
+                self.send(command, runtime)
         elif isinstance(event, CommandFailed):
             log.warning("SIP command %s for %s failed: %s", event.command, event.call_id, event.reason)
             if event.command == MakeCall.__name__:  # no worker took the INVITE: the attempt failed
@@ -125,13 +134,16 @@ class CallController:
             call = repository.lock_call(session, leg.call_id)
             if call is None:
                 return
-            active = repository.active_leg(session, call.id)
-            if active is None or active.id != leg_id:
-                repository.end_leg(session, leg_id, utcnow())  # an earlier attempt's late news
-                return
-            applied = transitions.apply(session, call, event, utcnow())
-        if applied.command is not None:
-            self.send(applied.command, runtime)
+            assert isinstance(event, LegConnected | LegEnded)
+            commands = party_events.on_leg(session, call, leg, event, utcnow())  # several parties
+            if commands is None:
+                active = repository.active_leg(session, call.id)
+                if active is None or active.id != leg_id:
+                    repository.end_leg(session, leg_id, utcnow())  # an earlier attempt's late news
+                    return
+                commands = transitions.apply(session, call, event, utcnow()).commands
+        for command in commands:
+            self.send(command, runtime)
 
     def _count_media(self, stats: MediaStats) -> None:
         with self._media_lock:
@@ -153,6 +165,8 @@ class CallController:
                 legs = list(self._media)
             for leg_id in legs:
                 runtime.send(QueryMedia(leg_id))
+        for command in self.parties.due_invitations():
+            self.send(command, runtime)
         now = utcnow()
         with self.database.read_session() as session:
             due = repository.rings_due(session, self.process, now, CallState.OFFERED.value)
@@ -164,7 +178,8 @@ class CallController:
                 applied = transitions.apply(session, call, RingTimeout(), now)
             if applied.command is not None:
                 log.info("call %s rang out", call_id)
-                self.send(applied.command, runtime)
+            for command in applied.commands:
+                self.send(command, runtime)
 
     def send(self, command: Command, runtime: SipRuntime) -> None:
         """A command from the API (or this controller) to the pool; an outbound leg's first
