@@ -19,7 +19,7 @@ from gateway.calls import dtmf_recognizer, repository
 from gateway.calls.connections import optional_text, request_object
 from gateway.calls.lifecycle import CallState
 from gateway.calls.media_requests import Action, MediaRequest
-from gateway.calls.models import Call
+from gateway.calls.models import Call, CallLeg
 from gateway.calls.play_sources import parse_play_sources, play_source_body
 from gateway.core.db import new_uuid
 from gateway.core.errors import AcsError, BadRequest, NotFound
@@ -69,10 +69,8 @@ def plan(
     """Check ``body`` for ``action`` on the call and build its request."""
     body = request_object({} if body is None else body)
     call = connected_call(session, resource_id, call_id)
-    leg = repository.active_leg(session, call.id)
-    if leg is None:
-        raise BadRequest(f"Call {call_id} has no connected party.", "callConnectionId", "CallNotEstablished")
     options = _CHECKS[action](body, call)
+    leg = _party_leg(session, call, options.pop("_target", None))
     context = optional_text(body, "operationContext")
     if context is not None and len(context) > MAX_OPERATION_CONTEXT:
         raise BadRequest(
@@ -107,12 +105,15 @@ def plan(
 
 
 def _play(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    """One party in ``playTo`` hears the play; else (all, several) the call's own party."""
+    target: tuple[str, str] | None = None
     play_to = body.get("playTo")
     if play_to is not None:
         if not isinstance(play_to, list):
             raise BadRequest("playTo must be an array of participants.", "playTo")
-        for index, target in enumerate(play_to):
-            _participant(target, call, f"playTo[{index}]")
+        numbers = [_participant(target, call, f"playTo[{index}]") for index, target in enumerate(play_to)]
+        if len(numbers) == 1:
+            target = numbers[0]
     play_options = body.get("playOptions")
     loop = False
     if play_options is not None:
@@ -120,6 +121,7 @@ def _play(body: dict[str, Any], call: Call) -> dict[str, Any]:
             raise BadRequest("playOptions must be an object.", "playOptions")
         loop = _boolean(play_options, "loop", "playOptions.loop")
     return {
+        "_target": target,
         "sources": tuple(_sources(body.get("playSources"), "playSources")),
         "loop": loop,
         "interrupt": _boolean(body, "interruptCallMediaOperation"),
@@ -140,7 +142,7 @@ def _recognize(body: dict[str, Any], call: Call) -> dict[str, Any]:
     options = body.get("recognizeOptions")
     if not isinstance(options, dict):
         raise BadRequest("recognizeOptions is required and must be an object.", "recognizeOptions")
-    _participant(options.get("targetParticipant"), call, "recognizeOptions.targetParticipant")
+    target = _participant(options.get("targetParticipant"), call, "recognizeOptions.targetParticipant")
     silence = _integer(options, "initialSilenceTimeoutInSeconds", 0, 300, "recognizeOptions")
     dtmf_options = options.get("dtmfOptions") or {}
     if not isinstance(dtmf_options, dict):
@@ -155,6 +157,7 @@ def _recognize(body: dict[str, Any], call: Call) -> dict[str, Any]:
     elif body.get("playPrompt") is not None:
         prompts = _sources([body["playPrompt"]], "playPrompt")
     return {
+        "_target": target,
         "sources": tuple(prompts),
         "interrupt": _boolean(body, "interruptCallMediaOperation"),
         "interrupt_prompt": _boolean(options, "interruptPrompt", "recognizeOptions.interruptPrompt"),
@@ -170,24 +173,26 @@ def _recognize(body: dict[str, Any], call: Call) -> dict[str, Any]:
 
 
 def _continuous(body: dict[str, Any], call: Call) -> dict[str, Any]:
-    _participant(body.get("targetParticipant"), call, "targetParticipant")
-    return {}
+    return {"_target": _participant(body.get("targetParticipant"), call, "targetParticipant")}
 
 
 def _send_dtmf(body: dict[str, Any], call: Call) -> dict[str, Any]:
-    _participant(body.get("targetParticipant"), call, "targetParticipant")
+    target = _participant(body.get("targetParticipant"), call, "targetParticipant")
     tones = _tones(body.get("tones"), "tones", allow_empty=False)
     if len(tones) > MAX_TONES_TO_SEND:
         raise BadRequest(
             f"tones has {len(tones)} tones; at most {MAX_TONES_TO_SEND} are sent at once.", "tones"
         )
-    return {"tones": tones}
+    return {"_target": target, "tones": tones}
 
 
 def _hold(body: dict[str, Any], call: Call) -> dict[str, Any]:
-    _participant(body.get("targetParticipant"), call, "targetParticipant")
+    target = _participant(body.get("targetParticipant"), call, "targetParticipant")
     music = body.get("playSourceInfo")
-    return {"sources": tuple(_sources([music], "playSourceInfo")) if music is not None else ()}
+    return {
+        "_target": target,
+        "sources": tuple(_sources([music], "playSourceInfo")) if music is not None else (),
+    }
 
 
 def _nothing(body: dict[str, Any], call: Call) -> dict[str, Any]:
@@ -218,14 +223,39 @@ def _sources(value: Any, field: str) -> list[dict[str, Any]]:
         raise BadRequest(exc.message.replace(f"{field}[0]", field), target, exc.code) from exc
 
 
-def _participant(target: Any, call: Call, field: str) -> None:
-    """``target`` must name the call's PSTN party (its rawId or phone number)."""
+def _participant(target: Any, call: Call, field: str) -> tuple[str, str]:
+    """The phone number ``target`` names (its rawId or phoneNumber), and the field it came in."""
     if not isinstance(target, dict):
         raise BadRequest(f"{field} is required and must be a communication identifier.", field)
-    number = call.source_number if call.direction == "inbound" else call.target_number
     phone = target.get("phoneNumber")
-    if target.get("rawId") == f"4:{number}" or (isinstance(phone, dict) and phone.get("value") == number):
-        return
+    raw = target.get("rawId")
+    number = phone.get("value") if isinstance(phone, dict) else None
+    if not isinstance(number, str) and isinstance(raw, str) and raw.startswith("4:"):
+        number = raw[2:]
+    if not isinstance(number, str) or not number:
+        raise BadRequest(f"{field} is not a participant of call {call.id}.", field, "ParticipantNotFound")
+    return number, field
+
+
+def _party_leg(session: Session, call: Call, target: tuple[str, str] | None) -> CallLeg:
+    """The leg of the party ``target`` names (the call's own, or an answered participant's);
+    without a target, the call's own party."""
+    legs = [
+        leg
+        for leg in repository.active_legs(session, call.id)
+        if leg.role == "call" or leg.state == "connected"
+    ]
+    if target is None:
+        own = repository.active_leg(session, call.id)
+        if own is None:
+            raise BadRequest(
+                f"Call {call.id} has no connected party.", "callConnectionId", "CallNotEstablished"
+            )
+        return own
+    number, field = target
+    for leg in legs:
+        if leg.number == number:
+            return leg
     raise BadRequest(f"{field} is not a participant of call {call.id}.", field, "ParticipantNotFound")
 
 

@@ -252,3 +252,32 @@ def test_an_unknown_or_foreign_call_is_404_and_a_call_not_connected_400(
     ended = add_call(database, settings, resource_a["id"], state="ended")
     assert_acs_error(media(acs_a, ended.id, "play", play), 404, "CallNotFound")
     assert recorder.sent == []
+
+
+def test_a_participant_the_app_added_is_a_target_once_answered(
+    acs_a: AcsClient, call: Call, recorder: Recorder, database: Database
+) -> None:
+    other = "+15557654321"
+    with database.session() as session:
+        for state, suffix in (("connected", "ok"), ("placing", "ringing")):
+            leg = CallLeg(
+                id=f"party-{suffix}-" + new_uuid()[:8],
+                call_id=call.id,
+                sip_process="sip-1",
+                number=other if state == "connected" else "+15550000001",
+                role="participant",
+                state=state,
+            )
+            repository.add_leg(session, leg)
+    target = {"kind": "phoneNumber", "rawId": f"4:{other}", "phoneNumber": {"value": other}}
+    body = {"targetParticipant": target, "tones": ["nine"]}
+    assert media(acs_a, call.id, "sendDtmfTones", body).status_code == 202
+    assert recorder.sent[-1][1].leg_id.startswith("party-ok-")
+    played = media(acs_a, call.id, "play", {"playSources": [FILE], "playTo": [target]})
+    assert played.status_code == 202
+    assert recorder.sent[-1][1].leg_id.startswith("party-ok-")
+    assert media(acs_a, call.id, "play", {"playSources": [FILE]}).status_code == 202
+    assert recorder.sent[-1][1].leg_id.startswith("leg")  # to all: the call's own party
+    ringing = {"rawId": "4:+15550000001"}
+    refused = media(acs_a, call.id, "sendDtmfTones", {"targetParticipant": ringing, "tones": ["one"]})
+    assert_acs_error(refused, 400, "ParticipantNotFound", "targetParticipant")
