@@ -75,6 +75,7 @@ owned_by("sip", MEDIA_CALLBACKS)
 
 PREPARE_THREADS = 2
 _MEDIA_COMMANDS = frozenset({"Play", "StopPlay", "SendDtmf", "DetectDtmf", "Hold"})
+_CALL_GONE = frozenset({"no such call", "worker gone"})  # sip.worker.pool's reasons
 
 
 class Preparer(Protocol):
@@ -194,6 +195,9 @@ class MediaController:
             else:
                 return False
             self._carry_out(call_id, call, effects, runtime)
+            if isinstance(event, CommandFailed) and event.reason in _CALL_GONE:
+                media.call_ended()  # a request that came after the call ended: nothing more
+                self._calls.pop(call_id, None)
             return True
 
     def tick(self, runtime: SipRuntime) -> None:

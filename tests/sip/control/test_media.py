@@ -242,3 +242,13 @@ def test_the_call_ending_forgets_it_and_leaves_the_event_to_the_call_controller(
     assert event(controller, runtime, DtmfReceived(LEG, "1", DtmfMethod.RFC2833))  # media's, ignored
     controller.tick(runtime)  # type: ignore[arg-type]
     assert callbacks(database) == []
+
+
+def test_a_request_for_a_call_the_workers_no_longer_hold_is_forgotten(
+    controller: MediaController, database: Database, resource_a: dict[str, Any]
+) -> None:
+    runtime = Runtime()
+    controller.on_request(request(resource_a, Action.SEND_DTMF, "late", tones="1"), runtime)  # type: ignore[arg-type]
+    assert event(controller, runtime, CommandFailed(LEG, "SendDtmf", "no such call"))
+    assert parsed(database, "SendDtmfTonesFailed").operation_context == "late"
+    assert not event(controller, runtime, CommandFailed(LEG, "SendDtmf", "no such call"))  # forgotten
