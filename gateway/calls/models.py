@@ -107,6 +107,8 @@ class Call(Base):
     destination_index: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # when ``state`` last changed: the sweeper's clock for the place and command bounds
+    state_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=utcnow)
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -126,3 +128,18 @@ class CallLeg(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SipProcess(Base):
+    """A ``trunkline sip`` process's heartbeat: refreshed every second while it runs, so that the
+    sweeper (gateway.calls.sweeper) can end the calls of one that died without a word."""
+
+    __tablename__ = "sip_processes"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the calls' ``sip_process``
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # set when it stops cleanly: its calls are over at once, without waiting for the bound
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -7,10 +7,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
-from gateway.calls.models import Call, CallLeg, SipRoute, SipTrunk, TenantSipRoute, TenantSipTrunk
+from gateway.calls.models import (
+    Call,
+    CallLeg,
+    SipProcess,
+    SipRoute,
+    SipTrunk,
+    TenantSipRoute,
+    TenantSipTrunk,
+)
 from gateway.calls.sip_configuration import Route, SipConfiguration, Trunk
 from gateway.numbers.models import Carrier
 from gateway.resources.models import Resource
@@ -221,18 +229,6 @@ def end_leg(session: Session, leg_id: str, now: datetime) -> None:
     session.execute(update(CallLeg).where(CallLeg.id == leg_id).values(active=False, ended_at=now))
 
 
-def place_leg(session: Session, leg_id: str, sip_process: str, worker: int | None) -> None:
-    """Record which SIP process and worker took an outbound leg (and so its call)."""
-    session.execute(
-        update(CallLeg).where(CallLeg.id == leg_id).values(sip_process=sip_process, worker=worker)
-    )
-    session.execute(
-        update(Call)
-        .where(Call.id == select(CallLeg.call_id).where(CallLeg.id == leg_id).scalar_subquery())
-        .values(sip_process=sip_process)
-    )
-
-
 def rings_due(session: Session, sip_process: str, now: datetime, state: str) -> list[str]:
     """Ids of the process's calls in ``state`` whose ring deadline has passed."""
     return list(
@@ -245,3 +241,91 @@ def rings_due(session: Session, sip_process: str, now: datetime, state: str) -> 
             )
         )
     )
+
+
+def claim_placement(session: Session, leg_id: str, sip_process: str) -> bool:
+    """Take an outbound leg's INVITE for ``sip_process``: only while its call is still dialing,
+    the leg is its current one, and no other process holds the call. The call row stays locked
+    until the caller commits, so a hang-up or a place timeout serialises with the claim."""
+    leg = session.get(CallLeg, leg_id)
+    if leg is None or not leg.active:
+        return False
+    call = lock_call(session, leg.call_id)
+    if call is None or call.state != "dialing" or call.sip_process not in ("", sip_process):
+        return False
+    call.sip_process = sip_process
+    leg.sip_process = sip_process
+    session.flush()
+    return True
+
+
+def set_leg_worker(session: Session, leg_id: str, worker: int | None) -> None:
+    session.execute(update(CallLeg).where(CallLeg.id == leg_id).values(worker=worker))
+
+
+# SIP processes' heartbeats and the sweeper's queries ---------------------------------------------
+
+
+def beat(session: Session, process: str, host: str, pid: int, now: datetime) -> None:
+    """Refresh (or write the first) heartbeat of ``process``."""
+    row = session.get(SipProcess, process)
+    if row is None:
+        session.add(SipProcess(id=process, host=host, pid=pid, started_at=now, heartbeat_at=now))
+    else:
+        row.heartbeat_at = now
+    session.flush()
+
+
+def stop_process(session: Session, process: str, now: datetime) -> None:
+    session.execute(update(SipProcess).where(SipProcess.id == process).values(stopped_at=now))
+
+
+def sip_processes(session: Session) -> list[SipProcess]:
+    return list(session.scalars(select(SipProcess).order_by(SipProcess.started_at)))
+
+
+def calls_of_lost_processes(session: Session, silent_since: datetime, limit: int) -> list[tuple[str, str]]:
+    """(call id, process) of live calls held by a SIP process that stopped, or whose last
+    heartbeat is older than ``silent_since``, or that never wrote one."""
+    alive = exists().where(
+        SipProcess.id == Call.sip_process,
+        SipProcess.stopped_at.is_(None),
+        SipProcess.heartbeat_at > silent_since,
+    )
+    rows = session.execute(
+        select(Call.id, Call.sip_process)
+        .where(Call.state != "ended", Call.sip_process != "", ~alive)
+        .limit(limit)
+    ).all()
+    return [(call_id, process) for call_id, process in rows]
+
+
+def unplaced_calls_due(session: Session, since: datetime, limit: int) -> list[str]:
+    """Outbound calls still dialing that no SIP process took, dialing since before ``since``."""
+    return list(
+        session.scalars(
+            select(Call.id)
+            .where(Call.state == "dialing", Call.sip_process == "", Call.state_since <= since)
+            .limit(limit)
+        )
+    )
+
+
+def calls_stuck_since(session: Session, states: Sequence[str], since: datetime, limit: int) -> list[str]:
+    """Calls in one of ``states`` since before ``since``."""
+    return list(
+        session.scalars(
+            select(Call.id).where(Call.state.in_(list(states)), Call.state_since <= since).limit(limit)
+        )
+    )
+
+
+def purge_processes(session: Session, before: datetime) -> int:
+    """Forget processes silent since before ``before`` that hold no live call."""
+    holds = exists().where(Call.sip_process == SipProcess.id, Call.state != "ended")
+    result = session.execute(
+        delete(SipProcess)
+        .where(SipProcess.heartbeat_at < before, ~holds)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))

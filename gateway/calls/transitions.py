@@ -32,7 +32,8 @@ class Applied:
 
 def view(call: Call) -> CallView:
     left = max(0, len(call.destinations) - call.destination_index - 1)
-    return CallView(CallState(call.state), Direction(call.direction), call.answered, left)
+    placed = bool(call.sip_process)
+    return CallView(CallState(call.state), Direction(call.direction), call.answered, left, placed)
 
 
 def ids(call: Call) -> callbacks.CallIds:
@@ -46,7 +47,9 @@ def apply(
     command does not apply."""
     transition = lifecycle.step(view(call), event)
     leg = repository.active_leg(session, call.id)
-    call.state = transition.state.value
+    if call.state != transition.state.value:
+        call.state = transition.state.value
+        call.state_since = now
     if transition.state is CallState.CONNECTED and not call.answered:
         call.answered = True
         call.connected_at = now

@@ -212,6 +212,15 @@ class Settings(BaseSettings):
     sip_config_file: Path | None = None
     # An unanswered IncomingCall is refused with 480 after this long; its context then stops working.
     call_ring_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # The calls' sweeper (gateway.calls.sweeper, in `trunkline worker`): an outbound call whose
+    # INVITE no SIP process took within this long ends with CreateCallFailed.
+    call_place_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # A SIP process whose heartbeat (written every second) is older than this is lost: its calls
+    # end with CallDisconnected.
+    sip_process_lost_seconds: float = Field(default=10.0, ge=3, le=600)
+    # A call left answering or disconnecting this long (its worker command was lost) ends. Past
+    # SIP's own 32 s transaction timers, so a slow carrier's ACK or BYE answer is not cut short.
+    call_command_timeout_seconds: float = Field(default=40.0, gt=0, le=600)
     # Inbound segments of a concatenated message are awaited this long.
     sms_reassembly_timeout_seconds: float = Field(default=300.0, gt=0)
 

@@ -160,9 +160,16 @@ class CallController:
                 self.send(applied.command, runtime)
 
     def send(self, command: Command, runtime: SipRuntime) -> None:
-        """A command from the API (or this controller) to the pool; an outbound leg's first
-        INVITE also records which worker took it."""
+        """A command from the API (or this controller) to the pool. An outbound leg's INVITE is
+        first claimed for this process (committed): one whose call is no longer dialing (the
+        app hung up, or no process took it in time) is dropped, never placed."""
+        if isinstance(command, MakeCall):
+            with self.database.session() as session:
+                claimed = repository.claim_placement(session, command.call_id, self.process)
+            if not claimed:
+                log.info("INVITE %s not placed: its call is no longer dialing", command.call_id)
+                return
         worker = runtime.send(command)
         if isinstance(command, MakeCall):
             with self.database.session() as session:
-                repository.place_leg(session, command.call_id, self.process, worker)
+                repository.set_leg_worker(session, command.call_id, worker)

@@ -16,9 +16,9 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from gateway.calls import service
+from gateway.calls import repository, service
 from gateway.core.celery_app import create_celery
-from gateway.core.db import Database
+from gateway.core.db import Database, utcnow
 from gateway.core.settings import Settings
 from gateway.events.runtime import keyring_from_settings
 from sip.control.commands import CommandConsumer
@@ -30,11 +30,48 @@ from sip.worker.pool import WorkerEvent
 log = logging.getLogger("trunkline.calls.sip")
 
 TICK_SECONDS = 0.25
+HEARTBEAT_SECONDS = 1.0  # well inside Settings.sip_process_lost_seconds (>= 3)
 
 
 def process_id() -> str:
     """A name for this SIP process, unique across restarts and hosts (its queue's name)."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Heartbeat:
+    """This process's row in ``sip_processes``, refreshed every second on a thread of its own
+    (not the ring timer's, whose database work could delay it). The calls' sweeper ends the
+    calls of a process whose row goes silent (gateway.calls.sweeper) or says it stopped."""
+
+    def __init__(self, database: Database, process: str) -> None:
+        self.database = database
+        self.process = process
+        self._thread: threading.Thread | None = None
+
+    def beat(self) -> None:
+        with self.database.session() as session:
+            repository.beat(session, self.process, socket.gethostname(), os.getpid(), utcnow())
+
+    def start(self, stop: threading.Event) -> None:
+        def run() -> None:
+            while not stop.wait(HEARTBEAT_SECONDS):
+                try:
+                    self.beat()
+                except Exception:  # the database is away: the next beat tries again
+                    log.exception("SIP process heartbeat")
+
+        self._thread = threading.Thread(target=run, name="sip-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stopped(self) -> None:
+        """A clean stop: the pool hung its calls up; the sweeper ends their rows at once."""
+        if self._thread is not None:
+            self._thread.join(HEARTBEAT_SECONDS * 2)
+        try:
+            with self.database.session() as session:
+                repository.stop_process(session, self.process, utcnow())
+        except Exception:
+            log.exception("SIP process stop mark")
 
 
 def status_path(settings: Settings) -> Path:
@@ -60,6 +97,8 @@ def run_sip_process(
             "SIP config %s: %d trunks, %d routes", settings.sip_config_file, applied.trunks, applied.routes
         )
     name = process_id()
+    heartbeat = Heartbeat(database, name)
+    heartbeat.beat()  # before any call: a process that holds calls always has a heartbeat row
     controller = CallController(
         database,
         keyring_from_settings(settings),
@@ -68,6 +107,7 @@ def run_sip_process(
         settings.token_issuer,
     )
     stop = stop or threading.Event()
+    heartbeat.start(stop)
     celery = create_celery(settings)
     consumers: list[CommandConsumer] = []
 
@@ -109,4 +149,5 @@ def run_sip_process(
         stop.set()
         for consumer in consumers:
             consumer.stop()
+        heartbeat.stopped()
         database.dispose()
