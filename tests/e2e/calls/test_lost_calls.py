@@ -53,7 +53,8 @@ def test_a_sip_process_killed_mid_call_and_calls_while_none_runs(stack: VoiceSta
     disconnected = callback(stack, live, "CallDisconnected", timeout=30)
     result = disconnected.data["resultInformation"]
     assert (result["code"], result["subCode"]) == (500, 5101)
-    assert "SIP process" in result["message"] and "lost" in result["message"]
+    assert "SIP process" in result["message"]
+    assert "lost" in result["message"]
     assert time.monotonic() - killed_at >= 4.5  # not before the bound
     assert disconnected.data["operationContext"] == "live"
     # the orphaned pjsua worker saw its supervisor go and hung up toward the carrier
@@ -96,7 +97,8 @@ def test_a_sip_process_killed_mid_call_and_calls_while_none_runs(stack: VoiceSta
     with stack.database.read_session() as session:
         for call_id in legs:
             call = session.get(Call, call_id)
-            assert call is not None and (call.state, call.sip_process) == ("ended", "")
+            assert call is not None
+            assert (call.state, call.sip_process) == ("ended", "")
     # and the new process calls as before
     second = carrier.callee(SCENARIOS / "callee.xml")
     carrier.trunks.reverse()  # the new callee first

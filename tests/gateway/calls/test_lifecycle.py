@@ -182,7 +182,8 @@ def test_a_bound_ends_only_the_calls_it_is_about_and_says_why(
         due = call.state in (CallState.ANSWERING, CallState.DISCONNECTING)
     if not due:
         assert transition.state is call.state
-        assert transition.callback is None and transition.sip is None
+        assert transition.callback is None
+        assert transition.sip is None
         return
     assert transition.state is CallState.ENDED
     assert transition.end_reason in (
@@ -246,7 +247,8 @@ def test_a_lost_process_ends_a_connected_call_with_call_disconnected() -> None:
         500,
         5101,
     )
-    assert "host-1-abc" in transition.result_message and "lost" in transition.result_message
+    assert "host-1-abc" in transition.result_message
+    assert "lost" in transition.result_message
 
 
 def test_a_lost_answer_ends_in_answer_failed_and_a_lost_hang_up_in_call_disconnected() -> None:

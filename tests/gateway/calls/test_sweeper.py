@@ -200,7 +200,7 @@ def test_a_lost_answer_or_hang_up_ends_the_call_and_tells_its_process_to_let_go(
 def test_a_placement_claim_loses_to_a_hang_up_or_the_place_timeout(database: Database) -> None:
     ids = resource(database)
     now = utcnow()
-    ended, ended_leg = add_call(database, ids, CallState.ENDED, since=now)
+    _ended, ended_leg = add_call(database, ids, CallState.ENDED, since=now)
     dialing, leg = add_call(database, ids, CallState.DIALING, since=now)
     with database.session() as session:
         assert not repository.claim_placement(session, ended_leg, "p1")
@@ -211,7 +211,8 @@ def test_a_placement_claim_loses_to_a_hang_up_or_the_place_timeout(database: Dat
         assert repository.claim_placement(session, leg, "p1")  # its own next destination
     with database.read_session() as session:
         call = session.get(Call, dialing)
-        assert call is not None and call.sip_process == "p1"
+        assert call is not None
+        assert call.sip_process == "p1"
     # a placed call is the SIP timers' to end, not the place bound's; an unplaced one times out
     # and its INVITE, taken late, is not placed
     late, late_leg = add_call(database, ids, CallState.DIALING, since=now)
