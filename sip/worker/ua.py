@@ -37,10 +37,13 @@ from sip.worker.messages import (
     MediaStats,
     QueryMedia,
     Redirect,
+    Register,
     Reject,
     Ring,
     Shutdown,
+    Unregister,
 )
+from sip.worker.registration import Registrations
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +145,14 @@ class UserAgent:
             self.ep.codecSetPriority(codec.codecId, CODECS.get(codec.codecId, 0))
         self.inbound = _Account(self)
         self.inbound.create(self._account_config(f"sip:trunkline@{config.host}:{config.sip_port}"), True)
+        self.registrations = Registrations(
+            self._account_config, self._report, self.on_incoming, config.outbound_proxy
+        )
 
     # pjsua2 callbacks: record, never block --------------------------------------------------
+
+    def _report(self, event: Event) -> None:
+        self.events.append(event)  # the list of now: take_events swaps it
 
     def on_incoming(self, account: pj.Account, prm: pj.OnIncomingCallParam) -> None:
         call_id = uuid.uuid4().hex
@@ -207,6 +216,9 @@ class UserAgent:
             return
         if isinstance(command, MakeCall):
             self._make_call(command)
+            return
+        if isinstance(command, Register | Unregister):
+            self.registrations.execute(command)
             return
         call = self.calls.get(command.call_id)
         if call is None:
@@ -326,6 +338,7 @@ class UserAgent:
                 break
             self.ep.libHandleEvents(20)
         self.calls.clear()
+        self.registrations.close()
         for account in self._outbound.values():
             account.shutdown()
         self._outbound.clear()
