@@ -55,7 +55,8 @@ def test_a_sip_process_killed_mid_call_and_calls_while_none_runs(stack: VoiceSta
     assert (result["code"], result["subCode"]) == (500, 5101)
     assert "SIP process" in result["message"]
     assert "lost" in result["message"]
-    assert time.monotonic() - killed_at >= 4.5  # not before the bound
+    # not before the bound: 5 s from the last heartbeat, which is at most a second old at the kill
+    assert time.monotonic() - killed_at >= 3.5
     assert disconnected.data["operationContext"] == "live"
     # the orphaned pjsua worker saw its supervisor go and hung up toward the carrier
     assert callee.wait() == 0, callee.errors()
