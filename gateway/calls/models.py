@@ -38,6 +38,13 @@ class SipTrunk(Base):
     srtp: Mapped[str] = mapped_column(String(9), default="off")  # off | optional | mandatory
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The last outcome of its REGISTER (``register``), as the SIP process keeping it reports:
+    # registered | failed, the registrar's status and phrase, until when the binding holds.
+    registration_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    registration_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    registration_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    registration_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    registration_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class SipRoute(Base):

@@ -174,6 +174,39 @@ def save_tenant_configuration(
     session.flush()
 
 
+def trunks_to_register(session: Session) -> list[SipTrunk]:
+    """Enabled trunks with ``register`` set and credentials to register with."""
+    return list(
+        session.scalars(
+            select(SipTrunk)
+            .where(SipTrunk.register.is_(True), SipTrunk.enabled.is_(True), SipTrunk.username.is_not(None))
+            .order_by(SipTrunk.name)
+        )
+    )
+
+
+def set_registration(
+    session: Session,
+    trunk: str,
+    state: str | None,
+    status: int | None,
+    reason: str | None,
+    expires_at: datetime | None,
+    now: datetime,
+) -> None:
+    session.execute(
+        update(SipTrunk)
+        .where(SipTrunk.name == trunk)
+        .values(
+            registration_state=state,
+            registration_status=status,
+            registration_reason=reason,
+            registration_expires_at=expires_at,
+            registration_updated_at=now,
+        )
+    )
+
+
 def all_trunks(session: Session) -> Sequence[SipTrunk]:
     return list(session.scalars(select(SipTrunk).order_by(SipTrunk.name)))
 

@@ -2,6 +2,7 @@
 
 The sweeper ends the calls of a SIP process whose heartbeat stopped, outbound calls no SIP
 process took, and calls stuck in answering/disconnecting; state_since is its clock.
+sip_trunks.registration_*: the last outcome of a trunk's REGISTER, for `trunkline sip status`.
 
 Revision ID: 0014_voice_gaps_sip_heartbeats
 Revises: 0013_sms_waiting_for_bind
@@ -36,9 +37,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_sip_processes_heartbeat_at"), ["heartbeat_at"], unique=False)
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.add_column(sa.Column("state_since", gateway.core.db.UTCDateTime(), nullable=True))
+    with op.batch_alter_table("sip_trunks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("registration_state", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("registration_status", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("registration_reason", sa.String(length=255), nullable=True))
+        batch_op.add_column(
+            sa.Column("registration_expires_at", gateway.core.db.UTCDateTime(), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("registration_updated_at", gateway.core.db.UTCDateTime(), nullable=True)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sip_trunks", schema=None) as batch_op:
+        for column in (
+            "registration_updated_at",
+            "registration_expires_at",
+            "registration_reason",
+            "registration_status",
+            "registration_state",
+        ):
+            batch_op.drop_column(column)
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.drop_column("state_since")
     with op.batch_alter_table("sip_processes", schema=None) as batch_op:
