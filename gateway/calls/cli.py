@@ -45,6 +45,10 @@ def sip_process(
     rtp_port: Annotated[int, typer.Option(help="First RTP port (40 per worker).")] = 20000,
     rpc_port: Annotated[int, typer.Option(help="Kamailio's JSON-RPC port on 127.0.0.1.")] = 15069,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+    tls_port: Annotated[
+        int | None,
+        typer.Option(help="SIP TLS at Kamailio on this port of the --listen host (TRUNKLINE_SIP_TLS_PORT)."),
+    ] = None,
 ) -> None:
     """Run the SIP process: the worker pool, the call controller and the command queue."""
     if ctx.invoked_subcommand is not None:
@@ -71,6 +75,7 @@ def sip_process(
         worker_sip_port=worker_port,
         rtp_port=rtp_port,
         rpc_port=rpc_port,
+        tls_port=tls_port if tls_port is not None else settings.sip_tls_port,
     )
 
 

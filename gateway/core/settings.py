@@ -212,6 +212,16 @@ class Settings(BaseSettings):
     sip_config_file: Path | None = None
     # An unanswered IncomingCall is refused with 480 after this long; its context then stops working.
     call_ring_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # SIP TLS at the Kamailio edge (trunks of --transport tls): Kamailio listens for TLS on this
+    # port of the --listen host (`trunkline sip --tls-port` too); none: no SIP TLS. Its
+    # certificate and key, else a certificate from the data directory's own CA (sip-tls/).
+    sip_tls_port: int | None = Field(default=None, ge=1, le=65535)
+    sip_tls_cert_file: Path | None = None
+    sip_tls_key_file: Path | None = None
+    # The CAs Kamailio checks a carrier's certificate against when it calls a tls trunk, and
+    # whether it checks at all.
+    sip_tls_ca_file: Path = Path("/etc/ssl/certs/ca-certificates.crt")
+    sip_tls_verify_carriers: bool = True
     # The calls' sweeper (gateway.calls.sweeper, in `trunkline worker`): an outbound call whose
     # INVITE no SIP process took within this long ends with CreateCallFailed.
     call_place_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
@@ -348,6 +358,11 @@ class Settings(BaseSettings):
     @property
     def operator_token_file(self) -> Path:
         return self.data_dir / "operator-token"
+
+    @property
+    def sip_tls_dir(self) -> Path:
+        """The SIP edge's own CA and certificate when no sip_tls_cert_file is given."""
+        return self.data_dir / "sip-tls"
 
     @property
     def sip_status_file(self) -> Path:

@@ -20,9 +20,11 @@ from gateway.calls import repository, service
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database, utcnow
 from gateway.core.settings import Settings
+from gateway.core.tls import resolve_tls
 from gateway.events.runtime import keyring_from_settings
 from sip.control.commands import CommandConsumer
 from sip.control.controller import CallController
+from sip.edge import EdgeTls
 from sip.worker.config import EdgeKind
 from sip.worker.main import SipRuntime, run_sip
 from sip.worker.pool import WorkerEvent
@@ -74,6 +76,21 @@ class Heartbeat:
             log.exception("SIP process stop mark")
 
 
+def edge_tls(settings: Settings, listen: str) -> EdgeTls:
+    """Kamailio's TLS files: the operator's certificate and key, or one made by the data
+    directory's own CA for the listen host (its CA in sip-tls/ca.pem, for the carriers)."""
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if (settings.sip_tls_cert_file is None) != (settings.sip_tls_key_file is None):
+        raise ValueError("give both TRUNKLINE_SIP_TLS_CERT_FILE and TRUNKLINE_SIP_TLS_KEY_FILE, or neither")
+    files = resolve_tls(settings.sip_tls_cert_file, settings.sip_tls_key_file, settings.sip_tls_dir, [host])
+    return EdgeTls(
+        str(files.cert_file),
+        str(files.key_file),
+        str(settings.sip_tls_ca_file),
+        settings.sip_tls_verify_carriers,
+    )
+
+
 def status_path(settings: Settings) -> Path:
     return settings.sip_status_file
 
@@ -87,8 +104,12 @@ def run_sip_process(
     worker_sip_port: int = 15070,
     rtp_port: int = 20000,
     rpc_port: int = 15069,
+    tls_port: int | None = None,
     stop: threading.Event | None = None,
 ) -> None:
+    tls = edge_tls(settings, listen) if tls_port is not None else None
+    if tls is not None and edge is not EdgeKind.KAMAILIO:
+        raise ValueError("SIP TLS terminates at Kamailio: --tls-port needs --edge kamailio")
     database = Database(settings.effective_database_url)
     if settings.sip_config_file is not None:
         with database.session() as session:
@@ -144,6 +165,8 @@ def run_sip_process(
             worker_sip_port=worker_sip_port,
             rtp_port=rtp_port,
             rpc_port=rpc_port,
+            tls_port=tls_port,
+            tls=tls,
         )
     finally:
         stop.set()
