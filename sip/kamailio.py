@@ -37,6 +37,9 @@ from sip.worker.ledger import EdgeState
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 10.0
+# With SIP TLS each Kamailio process loads the CA list into shared memory: the system's
+# (ca-certificates, ~140 CAs) took 7 s with 2 children here.
+TLS_START_TIMEOUT = 60.0
 RPC_TIMEOUT = 2.0
 SET_STATE_TIMEOUT = 0.5  # the pool's reader thread waits for it
 
@@ -108,7 +111,9 @@ class KamailioEdge:
     def address(self) -> str:
         return f"{self.config.listen_host}:{self.config.listen_port}"
 
-    def start(self, timeout: float = START_TIMEOUT) -> None:
+    def start(self, timeout: float | None = None) -> None:
+        if timeout is None:
+            timeout = START_TIMEOUT if self.tls is None else TLS_START_TIMEOUT
         binary = kamailio_binary()
         Path(self.config.dispatcher_list).write_text(render_dispatcher_list(self.workers))  # current a/i
         if self.tls is not None:

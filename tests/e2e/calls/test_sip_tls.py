@@ -1,7 +1,7 @@
 """SIP TLS end to end: ``trunkline sip --edge kamailio --tls-port N`` terminates a carrier's TLS
 at Kamailio with a certificate from the data directory's own CA, the INVITE reaches a worker,
 the app answers the IncomingCall with the official SDK and the call connects. The carrier is
-pjsua2 over TLS (tests/sip/tls_caller.py): Debian's SIPp is built without TLS."""
+pjsua2 over TLS (tests/sip/tls_party.py): Debian's SIPp is built without TLS."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_an_inbound_call_over_sip_tls_through_kamailio_is_answered(stack: VoiceS
         assert ca_file.exists()  # the edge's certificate comes from the data directory's CA
         target = f"sip:{NUMBER}@{HOST}:{tls_port};transport=tls"
         caller = subprocess.Popen(
-            [sys.executable, "-m", "tests.sip.tls_caller", target, str(ca_file), "2"],
+            [sys.executable, "-m", "tests.sip.tls_party", "call", target, str(ca_file), "2"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
