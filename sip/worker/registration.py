@@ -19,6 +19,9 @@ from sip.worker.messages import Event, Register, RegistrationState, Unregister
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 30  # after a failed REGISTER (pjsua's retryIntervalSec)
+# pjsua has 8 accounts (PJSUA_MAX_ACC): one inbound, the rest shared with the outbound caller
+# ids (ua.MAX_ACCOUNTS), so registrations take at most this many.
+MAX_REGISTRATIONS = 4
 
 
 class _RegisteringAccount(pj.Account):  # type: ignore[misc]
@@ -70,6 +73,10 @@ class Registrations:
         self._drop(command.trunk)
         if isinstance(command, Unregister):
             return
+        if len(self._accounts) >= MAX_REGISTRATIONS:
+            reason = f"at most {MAX_REGISTRATIONS} registered trunks per SIP process"
+            self._report(RegistrationState(command.trunk, False, 503, reason))
+            return
         cfg = self._account_config(command.aor)
         cfg.regConfig.registrarUri = command.registrar
         cfg.regConfig.timeoutSec = command.expires
@@ -86,6 +93,9 @@ class Registrations:
             self._report(RegistrationState(command.trunk, False, int(exc.status) or 500, exc.info()))
             return
         self._accounts[command.trunk] = account
+
+    def __len__(self) -> int:
+        return len(self._accounts)
 
     def _drop(self, trunk: str) -> None:
         account = self._accounts.pop(trunk, None)

@@ -295,8 +295,9 @@ class UserAgent:
         if account is not None:
             self._outbound.move_to_end(key)
             return account
-        if len(self._outbound) >= MAX_ACCOUNTS:
-            self._drop_idle_account()
+        limit = MAX_ACCOUNTS - len(self.registrations)  # they share pjsua's 8 accounts
+        while len(self._outbound) >= limit and self._drop_idle_account():
+            pass
         uri = f'"{command.display_name}" <{command.from_uri}>' if command.display_name else command.from_uri
         cfg = self._account_config(uri)
         cfg.regConfig.registrarUri = ""
@@ -311,13 +312,14 @@ class UserAgent:
         self._outbound[key] = account
         return account
 
-    def _drop_idle_account(self) -> None:
+    def _drop_idle_account(self) -> bool:
         busy = {call.getInfo().accId for call in self.calls.values() if call.isActive()}
         for key, account in list(self._outbound.items()):
             if account.getId() not in busy:
                 del self._outbound[key]
                 account.shutdown()
-                return
+                return True
+        return False
 
     def _account_config(self, uri: str) -> pj.AccountConfig:
         cfg = pj.AccountConfig()
