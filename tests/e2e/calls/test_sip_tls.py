@@ -29,8 +29,13 @@ def _listening(port: int) -> bool:
         return probe.connect_ex((HOST, port)) == 0
 
 
-def test_an_inbound_call_over_sip_tls_through_kamailio_is_answered(stack: VoiceStack) -> None:
+def test_an_inbound_call_over_sip_tls_through_kamailio_is_answered(
+    stack: VoiceStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     require("kamailio")
+    # the app's SDK trusts this stack's CA (a session fixture of tests/e2e may have set its own)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(stack.ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(stack.ca_file))
     assert TLS_MODULE.exists(), "apt-get install kamailio-tls-modules"
     listen = free_udp_block(3)
     tls_port = listen + 2
