@@ -277,14 +277,19 @@ def rings_due(session: Session, sip_process: str, now: datetime, state: str) -> 
 
 
 def claim_placement(session: Session, leg_id: str, sip_process: str) -> bool:
-    """Take an outbound leg's INVITE for ``sip_process``: only while its call is still dialing,
-    the leg is its current one, and no other process holds the call. The call row stays locked
-    until the caller commits, so a hang-up or a place timeout serialises with the claim."""
+    """Take an outbound leg's INVITE for ``sip_process``: only while the leg is active and its
+    call is not over, and either this process holds the call already (the plan's next
+    destination, another leg of its call) or nobody does and the call is still dialing (its
+    first INVITE). The call row is locked first and stays locked until the caller commits, so a
+    hang-up or a place timeout serialises with the claim."""
     leg = session.get(CallLeg, leg_id)
     if leg is None or not leg.active:
         return False
     call = lock_call(session, leg.call_id)
-    if call is None or call.state != "dialing" or call.sip_process not in ("", sip_process):
+    if call is None or call.state == "ended":
+        return False
+    first = call.sip_process == "" and call.state == "dialing"
+    if not first and call.sip_process != sip_process:
         return False
     call.sip_process = sip_process
     leg.sip_process = sip_process

@@ -209,6 +209,14 @@ def test_a_placement_claim_loses_to_a_hang_up_or_the_place_timeout(database: Dat
     with database.session() as session:
         assert not repository.claim_placement(session, leg, "p2")  # p1 holds it
         assert repository.claim_placement(session, leg, "p1")  # its own next destination
+    # another leg of a connected call its process holds (a participant) is placed; an unplaced
+    # call that is no longer dialing is not
+    _connected, connected_leg = add_call(database, ids, CallState.CONNECTED, process="p1", since=now)
+    _hanging_up, hanging_up_leg = add_call(database, ids, CallState.DISCONNECTING, since=now)
+    with database.session() as session:
+        assert repository.claim_placement(session, connected_leg, "p1")
+        assert not repository.claim_placement(session, connected_leg, "p2")
+        assert not repository.claim_placement(session, hanging_up_leg, "p1")
     with database.read_session() as session:
         call = session.get(Call, dialing)
         assert call is not None
