@@ -114,11 +114,11 @@ class CallSweeper:
             reason.value,
             applied.transition.result_message or "no callback",
         )
-        if applied.command is not None and applied.process:
+        for command in applied.commands if applied.process else ():  # the call's leg and its other legs
             try:
-                self.send(applied.process, applied.command)
+                self.send(applied.process, command)
             except Exception:  # the broker is away: the call row is the truth already
-                log.exception("call %s: the sweeper's %s was not sent", call_id, applied.command)
+                log.exception("call %s: the sweeper's %s was not sent", call_id, command)
         return 1
 
     def loop(self) -> None:
