@@ -28,10 +28,12 @@ from gateway.resources.models import Resource
 
 
 class QueuedDelivery(NamedTuple):
-    """A delivery to send to the broker, with the subscription its task is grouped by."""
+    """A delivery to send to the broker, with the subscription its task is grouped by and that
+    subscription's events per batch (a task carries at least one full batch)."""
 
     delivery_id: str
     subscription_id: str
+    max_events_per_batch: int = 1
 
 
 class DeliveryRow(NamedTuple):
@@ -259,9 +261,10 @@ def take_due_deliveries(
     """Pending deliveries due now that no queued task is believed to cover, leased for
     ``enqueue_lease`` (others' locked rows skipped)."""
     rows = [
-        QueuedDelivery(row[0], row[1])
+        QueuedDelivery(row[0], row[1], row[2])
         for row in session.execute(
-            select(Delivery.id, Delivery.subscription_id)
+            select(Delivery.id, Delivery.subscription_id, EventSubscription.max_events_per_batch)
+            .join(EventSubscription, EventSubscription.id == Delivery.subscription_id)
             .where(
                 Delivery.status == DeliveryStatus.PENDING,
                 Delivery.next_attempt_at <= now,
@@ -269,7 +272,7 @@ def take_due_deliveries(
             )
             .order_by(Delivery.next_attempt_at)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=Delivery)
         ).all()
     ]
     if rows:
@@ -286,13 +289,16 @@ def set_enqueued_until(session: Session, delivery_ids: Sequence[str], at: dateti
 
 
 def claim(session: Session, delivery_ids: Sequence[str], now: datetime, until: datetime) -> list[str]:
-    """Mark the pending, due, unclaimed deliveries among ``delivery_ids`` claimed until ``until``;
-    returns their ids."""
+    """Mark the pending, due, unclaimed deliveries among ``delivery_ids`` claimed until ``until``,
+    with every other delivery of the batches they belong to (a batch is sent whole, even when two
+    tasks carry halves of it); returns their ids."""
+    ids = list(delivery_ids)
+    their_batches = select(Delivery.batch_id).where(Delivery.id.in_(ids), Delivery.batch_id.is_not(None))
     return list(
         session.scalars(
             update(Delivery)
             .where(
-                Delivery.id.in_(list(delivery_ids)),
+                or_(Delivery.id.in_(ids), Delivery.batch_id.in_(their_batches.scalar_subquery())),
                 Delivery.status == DeliveryStatus.PENDING,
                 Delivery.next_attempt_at <= now + timedelta(seconds=1),
                 or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
@@ -304,15 +310,27 @@ def claim(session: Session, delivery_ids: Sequence[str], now: datetime, until: d
     )
 
 
+def set_batch_ids(session: Session, batches: Mapping[str, Sequence[str]]) -> None:
+    """Fix the batch of these deliveries (batch id -> delivery ids), one UPDATE per batch."""
+    for batch_id, delivery_ids in batches.items():
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(list(delivery_ids)))
+            .values(batch_id=batch_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def claimed_rows(session: Session, delivery_ids: list[str]) -> list[ClaimedRow]:
-    """Claimed deliveries with their event, subscription and resource name, oldest event first."""
+    """Claimed deliveries with their event, subscription and resource name, oldest event first
+    (the event id breaks ties, so a batch's order is the same on every retry)."""
     rows = session.execute(
         select(Delivery, OutboxEvent, EventSubscription, Resource.name)
         .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
         .join(EventSubscription, EventSubscription.id == Delivery.subscription_id)
         .join(Resource, Resource.id == Delivery.resource_id)
         .where(Delivery.id.in_(delivery_ids))
-        .order_by(OutboxEvent.created_at)
+        .order_by(OutboxEvent.created_at, OutboxEvent.id)
     ).all()
     return [ClaimedRow(row[0], row[1], row[2], row[3]) for row in rows]
 
