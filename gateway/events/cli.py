@@ -210,7 +210,7 @@ def list_(
         _print_json(rows)
         return
     print_table(
-        ("id", "resource", "endpoint", "types", "schema", "batch", "status"),
+        ("id", "resource", "endpoint", "types", "schema", "events/batch", "batch KiB", "status"),
         [
             (
                 row["id"],
@@ -218,7 +218,8 @@ def list_(
                 row["endpointUrl"],
                 ",".join(t.rsplit(".", 1)[-1] for t in row["includedEventTypes"]),
                 row["eventDeliverySchema"],
-                f"{row['maxEventsPerBatch']} / {row['preferredBatchSizeInKilobytes']} KiB",
+                str(row["maxEventsPerBatch"]),
+                str(row["preferredBatchSizeInKilobytes"]),
                 row["status"],
             )
             for row in rows
