@@ -267,7 +267,10 @@ def test_batching_defaults_bounds_and_changes_on_both_apis(env: Any) -> None:
         headers=ADMIN,
     )
     assert patched.status_code == 200, patched.text
-    assert (patched.json()["maxEventsPerBatch"], patched.json()["preferredBatchSizeInKilobytes"]) == (5000, 1024)
+    assert (patched.json()["maxEventsPerBatch"], patched.json()["preferredBatchSizeInKilobytes"]) == (
+        5000,
+        1024,
+    )
     # The tenant's own API (ACS HMAC) takes and shows the same fields.
     own = tenant(
         client,
@@ -278,7 +281,9 @@ def test_batching_defaults_bounds_and_changes_on_both_apis(env: Any) -> None:
     )
     assert own.status_code == 201, own.text
     assert (own.json()["maxEventsPerBatch"], own.json()["preferredBatchSizeInKilobytes"]) == (10, 1)
-    changed = tenant(client, one, "PATCH", f"/eventSubscriptions/{own.json()['id']}", {"maxEventsPerBatch": 2})
+    changed = tenant(
+        client, one, "PATCH", f"/eventSubscriptions/{own.json()['id']}", {"maxEventsPerBatch": 2}
+    )
     assert changed.status_code == 200, changed.text
     assert (changed.json()["maxEventsPerBatch"], changed.json()["preferredBatchSizeInKilobytes"]) == (2, 1)
     listed = tenant(client, one, "GET", "/eventSubscriptions")

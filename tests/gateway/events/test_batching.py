@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 
@@ -37,7 +38,7 @@ def test_batches_respect_count_and_size_unless_one_event_is_larger(
 def test_batches_are_as_full_as_allowed(sizes: list[int], max_events: int, max_bytes: int) -> None:
     """Greedy: the first event of each batch could not have joined the one before."""
     packed = batching.pack(sizes, max_events, max_bytes)
-    for before, after in zip(packed, packed[1:], strict=False):
+    for before, after in itertools.pairwise(packed):
         grown = [sizes[i] for i in before] + [sizes[after.start]]
         assert len(grown) > max_events or batching.array_size(grown) > max_bytes
 

@@ -125,7 +125,8 @@ def test_batching_is_set_by_subscribe_and_update_and_shown_by_list(
     monkeypatch.setenv("TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
     result = _run(
         "events", "subscribe", "--resource", "my-app-with-a-long-name", "--endpoint", HOOK,
-        "--types", "SMSReceived", "--max-events-per-batch", "100", "--preferred-batch-size-kb", "512", "--json",
+        "--types", "SMSReceived", "--max-events-per-batch", "100", "--preferred-batch-size-kb", "512",
+        "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     created = json.loads(result.stdout)
