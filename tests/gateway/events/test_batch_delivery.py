@@ -8,6 +8,7 @@ signature is verified over the whole body (the receiver in harness.py does both)
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def app(shared_stack: Stack) -> Iterator[App]:
-    made = App(shared_stack, f"batches-{utcnow().timestamp():.6f}")
+    made = App(shared_stack, f"batches-{uuid.uuid4().hex[:12]}")
     yield made
     made.close()
 
@@ -80,7 +81,7 @@ def test_eventgrid_batches_by_count_in_order_signed_whole(shared_stack: Stack, a
         sub = app.subscribe(receiver, types=[builder.SMS_RECEIVED], max_events_per_batch=10)
         app.wait_active(sub)
         published = publish_together(app, 25)
-        wait_until(lambda: len(receiver.received) >= 25, 20, what="25 events in batches")
+        wait_until(lambda: settled(app, sub, 25), 20, what="25 events in batches")
         assert not receiver.errors
         assert [events_of(r) for r in receiver.requests] == [published[:10], published[10:20], published[20:]]
         webhook_ids = [headers["webhook-id"] for headers, _ in receiver.requests]
@@ -95,15 +96,16 @@ def test_eventgrid_batches_by_count_in_order_signed_whole(shared_stack: Stack, a
 def test_batches_stay_within_the_preferred_size(shared_stack: Stack, app: App) -> None:
     with running_receiver(shared_stack.tls) as receiver:
         sub = app.subscribe(
-            receiver, types=[builder.SMS_RECEIVED], max_events_per_batch=100, preferred_batch_size_kb=1
+            receiver, types=[builder.SMS_RECEIVED], max_events_per_batch=100, preferred_batch_size_kb=2
         )
         app.wait_active(sub)
         published = publish_together(app, 12)
-        wait_until(lambda: len(receiver.received) >= 12, 20, what="12 events")
+        wait_until(lambda: settled(app, sub, 12), 20, what="12 events")
         assert not receiver.errors
         sizes = [(len(body), len(events_of((h, body)))) for h, body in receiver.requests]
-        assert all(size <= 1024 or count == 1 for size, count in sizes), sizes
-        assert any(count > 1 for _, count in sizes), sizes  # these events are ~400 bytes
+        # These events are ~590 bytes each: three fit in 2 KiB, four do not.
+        assert all(size <= 2048 for size, _ in sizes), sizes
+        assert [count for _, count in sizes] == [3, 3, 3, 3], sizes
         assert [e for r in receiver.requests for e in events_of(r)] == published
 
 
@@ -112,7 +114,7 @@ def test_cloudevents_batches_use_the_batch_content_type(shared_stack: Stack, app
         sub = app.subscribe(receiver, types=[builder.SMS_RECEIVED], max_events_per_batch=5)
         app.wait_active(sub)
         published = publish_together(app, 7)
-        wait_until(lambda: len(receiver.received) >= 7, 20, what="7 CloudEvents")
+        wait_until(lambda: settled(app, sub, 7), 20, what="7 CloudEvents")
         assert not receiver.errors
         assert [events_of(r) for r in receiver.requests] == [published[:5], published[5:]]
         for headers, _ in receiver.requests:
