@@ -37,9 +37,9 @@ class DeliveryWork:
     max_attempts: int
     expires_at: datetime
     next_attempt_at: datetime
-    batch_id: str | None
-    max_events_per_batch: int
-    preferred_batch_bytes: int
+    batch_id: str | None = None
+    max_events_per_batch: int = 1
+    preferred_batch_bytes: int = 64 * 1024
 
     @property
     def batching(self) -> bool:
