@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.core.db import UTCDateTime
@@ -288,26 +288,43 @@ def set_enqueued_until(session: Session, delivery_ids: Sequence[str], at: dateti
     session.execute(update(Delivery).where(Delivery.id.in_(list(delivery_ids))).values(enqueued_until=at))
 
 
+def _claimable(now: datetime) -> list[ColumnElement[bool]]:
+    return [
+        Delivery.status == DeliveryStatus.PENDING,
+        Delivery.next_attempt_at <= now + timedelta(seconds=1),
+        or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+    ]
+
+
 def claim(session: Session, delivery_ids: Sequence[str], now: datetime, until: datetime) -> list[str]:
     """Mark the pending, due, unclaimed deliveries among ``delivery_ids`` claimed until ``until``,
     with every other delivery of the batches they belong to (a batch is sent whole, even when two
-    tasks carry halves of it); returns their ids."""
-    ids = list(delivery_ids)
-    their_batches = select(Delivery.batch_id).where(Delivery.id.in_(ids), Delivery.batch_id.is_not(None))
-    return list(
-        session.scalars(
+    tasks carry halves of it); returns their ids.
+
+    Two statements, each by its own index (the ids by primary key, their batches' other rows by
+    the partial batch index), rather than one with ``id IN ... OR batch_id IN (subquery)``, for
+    which the planner read the table through its due index or sequentially
+    (tests/gateway/sms/test_plans.py). The second runs only for deliveries already in a batch
+    (retries of batching subscriptions)."""
+    values = {"claimed_until": until, "enqueued_until": until}
+    claimed = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)), *_claimable(now))
+        .values(**values)
+        .returning(Delivery.id, Delivery.batch_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    ids = [row[0] for row in claimed]
+    batch_ids = list({row[1] for row in claimed if row[1] is not None})
+    if batch_ids:
+        ids += session.scalars(
             update(Delivery)
-            .where(
-                or_(Delivery.id.in_(ids), Delivery.batch_id.in_(their_batches.scalar_subquery())),
-                Delivery.status == DeliveryStatus.PENDING,
-                Delivery.next_attempt_at <= now + timedelta(seconds=1),
-                or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
-            )
-            .values(claimed_until=until, enqueued_until=until)
+            .where(Delivery.batch_id.in_(batch_ids), Delivery.batch_id.is_not(None), *_claimable(now))
+            .values(**values)
             .returning(Delivery.id)
             .execution_options(synchronize_session=False)
         )
-    )
+    return ids
 
 
 def set_batch_ids(session: Session, batches: Mapping[str, Sequence[str]]) -> None:

@@ -64,19 +64,22 @@ CLAIM_COLUMNS = (
 ``in_doubt`` as they were before the claim)."""
 
 
-def _claimable(*, by_id: bool = False) -> list[ColumnElement[bool]]:
+def _claimable(*, by_id: bool = False, postgres: bool = True) -> list[ColumnElement[bool]]:
     """What any claim may take: queued, due (``now``), not under a live claim.
 
-    ``by_id``: for a job's ids, looked up by primary key. Beside ``id = ANY(ids)``, both planners
-    took the due index whenever they thought few rows were queued (always, on a table without
-    statistics) and read every queued row for each claim, a cost that grows with the backlog
-    (docs/performance.md, History). ``(state = 'queued') IS TRUE`` (the same, state is never
-    NULL) is a condition no index serves, which leaves the primary key as the only way in."""
+    ``by_id``: for a job's ids, looked up by primary key. On PostgreSQL the plain condition is
+    planned by primary key at 10,000 and 1,000,000 rows, analysed or never analysed
+    (tests/gateway/sms/test_plans.py); the ``IS TRUE`` guard it once had served only tables
+    without statistics (issue 15). SQLite has no statistics unless someone runs ``ANALYZE``, and
+    without them it takes the due index for ``state = 'queued' AND next_attempt_at <= now`` and
+    reads every queued row for each claim, a cost that grows with the backlog: there
+    ``(state = 'queued') IS TRUE`` (the same, state is never NULL), a condition no index serves,
+    leaves the primary key as the only way in."""
     m = _messages.c
     now = bindparam("now", type_=m.next_attempt_at.type)
     queued = m.state == SmsState.QUEUED
     return [
-        queued.is_(True) if by_id else queued,
+        queued.is_(True) if by_id and not postgres else queued,
         m.next_attempt_at <= now,
         or_(m.claimed_until.is_(None), m.claimed_until < now),
     ]
@@ -89,7 +92,7 @@ def _claim_conditions(*, by_id: bool, postgres: bool) -> list[ColumnElement[bool
     or never published)."""
     m = _messages.c
     if by_id:
-        return [one_of(m.id, "ids", postgres=postgres), *_claimable(by_id=True)]
+        return [one_of(m.id, "ids", postgres=postgres), *_claimable(by_id=True, postgres=postgres)]
     grace_before = bindparam("grace_before", type_=m.next_attempt_at.type)
     return [*_claimable(), or_(m.attempts > 0, m.next_attempt_at <= grace_before)]
 
@@ -232,32 +235,48 @@ _PENDING_RECEIPT_IDS = {
 }
 
 
-def _segment_targets_statement(*, postgres: bool) -> Any:
-    """Segments of one connection by SMSC message id, with what a receipt needs of their message."""
-    s, m = _segments.c, _messages.c
-    return (
-        select(
-            s.smsc_message_id,
-            m.id,
-            m.state,
-            m.segment_count,
-            s.sequence,
-            m.enable_delivery_report,
-            m.resource_id,
-            m.from_number,
-            m.to_number,
-            m.tag,
-            m.submitted_at,
-        )
-        .join_from(_segments, _messages, m.id == s.message_id)
-        .where(
-            s.connection_id == bindparam("connection_id"),
-            one_of(s.smsc_message_id, "smsc_ids", postgres=postgres),
-        )
+# A receipt's segment and its message are read by two statements, each by its own index (the
+# segments by (connection_id, smsc_message_id), their messages by primary key), rather than by a
+# join: for a writer batch of a few hundred receipts on a table of some 10,000 rows, the planner
+# joined by hashing the whole of sms_messages, a cost that grows with the table
+# (tests/gateway/sms/test_plans.py).
+_RECEIPT_SEGMENTS = {
+    postgres: select(_segments.c.smsc_message_id, _segments.c.message_id, _segments.c.sequence).where(
+        _segments.c.connection_id == bindparam("connection_id"),
+        one_of(_segments.c.smsc_message_id, "smsc_ids", postgres=postgres),
     )
+    for postgres in (True, False)
+}
+_RECEIPT_MESSAGES = {
+    postgres: select(
+        _messages.c.id,
+        _messages.c.state,
+        _messages.c.segment_count,
+        _messages.c.enable_delivery_report,
+        _messages.c.resource_id,
+        _messages.c.from_number,
+        _messages.c.to_number,
+        _messages.c.tag,
+        _messages.c.submitted_at,
+    ).where(one_of(_messages.c.id, "ids", postgres=postgres))
+    for postgres in (True, False)
+}
 
 
-_SEGMENT_TARGETS = {postgres: _segment_targets_statement(postgres=postgres) for postgres in (True, False)}
+class SegmentTarget(NamedTuple):
+    """A stored segment, by SMSC message id, with what a receipt needs of its message."""
+
+    smsc_message_id: str
+    id: str  # the message's
+    state: str
+    segment_count: int
+    sequence: int
+    enable_delivery_report: bool
+    resource_id: str
+    from_number: str
+    to_number: str
+    tag: str | None
+    submitted_at: datetime | None
 
 
 class NewSegment(NamedTuple):
@@ -307,20 +326,45 @@ def messages_with_pending_receipts(session: Session, segments: Iterable[NewSegme
 
 def segment_targets(
     session: Session, keys: Iterable[tuple[str, str]], *, postgres: bool
-) -> dict[tuple[str, str], list[Row[Any]]]:
+) -> dict[tuple[str, str], list[SegmentTarget]]:
     """The stored segments of these (connection, SMSC message id) keys, each with what a receipt
     needs of its message (``id``, ``state``, ``segment_count``, ``sequence``, the report's
     fields), by key."""
     by_connection: dict[str, list[str]] = {}
     for connection_id, smsc_id in keys:
         by_connection.setdefault(connection_id, []).append(smsc_id)
-    statement = _SEGMENT_TARGETS[postgres]
     connection = session.connection()
-    found: dict[tuple[str, str], list[Row[Any]]] = {}
+    segments: list[tuple[str, Any]] = []
     for connection_id, smsc_ids in by_connection.items():
-        for row in connection.execute(statement, {"connection_id": connection_id, "smsc_ids": smsc_ids}):
-            found.setdefault((connection_id, row.smsc_message_id), []).append(row)
-    return found
+        found = connection.execute(
+            _RECEIPT_SEGMENTS[postgres], {"connection_id": connection_id, "smsc_ids": smsc_ids}
+        )
+        segments.extend((connection_id, row) for row in found)
+    if not segments:
+        return {}
+    message_ids = list({row.message_id for _, row in segments})
+    messages = {row.id: row for row in connection.execute(_RECEIPT_MESSAGES[postgres], {"ids": message_ids})}
+    targets: dict[tuple[str, str], list[SegmentTarget]] = {}
+    for connection_id, segment in segments:
+        m = messages.get(segment.message_id)
+        if m is None:  # deleted meanwhile (retention)
+            continue
+        targets.setdefault((connection_id, segment.smsc_message_id), []).append(
+            SegmentTarget(
+                segment.smsc_message_id,
+                m.id,
+                m.state,
+                m.segment_count,
+                segment.sequence,
+                m.enable_delivery_report,
+                m.resource_id,
+                m.from_number,
+                m.to_number,
+                m.tag,
+                m.submitted_at,
+            )
+        )
+    return targets
 
 
 def update_messages(
