@@ -11,6 +11,8 @@ threshold, 10% of a table's rows changed, is crossed every few seconds at benchm
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
@@ -53,3 +55,18 @@ class StatisticsKeeper:
                 self.runs += 1
         finally:
             engine.dispose()
+
+
+@contextmanager
+def keep_statistics(url: str, interval: float = 2.0) -> Iterator[StatisticsKeeper | None]:
+    """A :class:`StatisticsKeeper` for the block on PostgreSQL (SQLite has no autovacuum to
+    stand in for: nothing)."""
+    if not url.startswith("postgresql"):
+        yield None
+        return
+    keeper = StatisticsKeeper(url, interval)
+    keeper.start()
+    try:
+        yield keeper
+    finally:
+        keeper.stop()
