@@ -74,6 +74,13 @@ class BatchWork:
         return self.batch_id
 
     @property
+    def as_batch(self) -> bool:
+        """Posted as a batch (an array; CloudEvents' batch content type): formed by a batching
+        subscription, even if the subscription stopped batching since (its retries stay as
+        they were first sent)."""
+        return self.batch_id is not None
+
+    @property
     def attempt(self) -> int:
         return max(w.attempt for w in self.works)
 

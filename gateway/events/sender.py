@@ -70,7 +70,7 @@ def request_of(rt: Runtime, batch: BatchWork, now: datetime) -> tuple[bytes, dic
         headers = {"authorization": f"Bearer {rt.callback_token(first.resource_id, now)}"}
     else:
         body, content_type = builder.batch_body(
-            first.delivery_schema, batch.elements, batching=first.batching
+            first.delivery_schema, batch.elements, batching=batch.as_batch
         )
         headers = {
             "aeg-event-type": "Notification",
