@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.events import batching, builder
 from gateway.events.builder import DeliverySchema, Event
+from gateway.events.deliveries import DeliveryWork, _group
+from gateway.events.models import SubscriptionKind
 
 sizes_st = st.lists(st.integers(min_value=2, max_value=3000), max_size=200)
 max_events_st = st.integers(min_value=1, max_value=60)
@@ -84,3 +87,52 @@ def test_a_cloudevents_subscription_that_does_not_batch_posts_one_structured_eve
     assert content_type.startswith("application/cloudevents+json")
     assert (body, content_type) == builder.render(DeliverySchema.CLOUD_EVENTS, [_event(3)], "topic")
     assert json.loads(body)["id"] == "ev-3"
+
+
+def _work(number: int, **kwargs: Any) -> DeliveryWork:
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    fields: dict[str, Any] = {
+        "delivery_id": f"d-{number}",
+        "subscription_id": "sub",
+        "resource_id": "res",
+        "event": _event(number),
+        "event_created_at": now,
+        "endpoint_url": "https://hooks.example.test/",
+        "delivery_schema": DeliverySchema.CLOUD_EVENTS,
+        "topic": "topic",
+        "secrets": ["whsec_AAAA"],
+        "kind": SubscriptionKind.WEBHOOK,
+        "attempt": 1,
+        "max_attempts": 3,
+        "expires_at": now + timedelta(minutes=number),
+        "next_attempt_at": now,
+    }
+    return DeliveryWork(**(fields | kwargs))
+
+
+def test_claimed_deliveries_group_into_stored_new_and_single_batches() -> None:
+    stored = [_work(n, batch_id="stored-1", attempt=3) for n in (1, 2)]
+    fresh = [_work(n, max_events_per_batch=2) for n in (3, 4, 5)]
+    callback = _work(6, kind=SubscriptionKind.CALLBACK, subscription_id="cb")
+    batches = _group([*stored, *fresh, callback])
+    assert [[w.delivery_id for w in b.works] for b in batches] == [
+        ["d-1", "d-2"],
+        ["d-3", "d-4"],
+        ["d-5"],
+        ["d-6"],
+    ]
+    kept, first_new, second_new, alone = batches
+    assert (kept.batch_id, kept.as_batch, kept.message_id) == ("stored-1", True, "stored-1")
+    assert (kept.attempt, kept.expires_at) == (3, stored[0].expires_at)  # the oldest event's
+    assert None not in (first_new.batch_id, second_new.batch_id)
+    assert first_new.batch_id != second_new.batch_id
+    assert first_new.message_id == first_new.batch_id
+    # One event: its id is the webhook-id (stable too); its batch id keeps it alone on retries.
+    assert (second_new.message_id, second_new.as_batch) == ("ev-5", True)
+    assert (alone.batch_id, alone.as_batch, alone.elements, alone.message_id) == (None, False, [], "ev-6")
+    # A stored batch stays an array even once its subscription no longer batches.
+    body, content_type = builder.batch_body(
+        DeliverySchema.CLOUD_EVENTS, kept.elements, batching=kept.as_batch
+    )
+    assert content_type.startswith("application/cloudevents-batch+json")
+    assert [item["id"] for item in json.loads(body)] == ["ev-1", "ev-2"]
