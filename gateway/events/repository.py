@@ -366,8 +366,37 @@ def insert_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def update_deliveries(session: Session, changes: Mapping[str, DeliveryChange]) -> None:
-    """Deliveries' new states by id, in one executemany UPDATE; claim and enqueue leases are
-    cleared."""
+    """Deliveries' new states by id; claim and enqueue leases are cleared. Deliveries that change
+    alike (a batch's) are updated by one statement over their ids; the rest in one executemany
+    UPDATE."""
+    by_change: dict[DeliveryChange, list[str]] = {}
+    for delivery_id, change in changes.items():
+        by_change.setdefault(change, []).append(delivery_id)
+    singles = {ids[0]: change for change, ids in by_change.items() if len(ids) == 1}
+    for change, ids in by_change.items():
+        if len(ids) > 1:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(
+                    status=change.status.value,
+                    attempts=change.attempts,
+                    next_attempt_at=change.next_attempt_at,
+                    finished_at=change.finished_at,
+                    dead_letter_reason=change.dead_letter_reason.value if change.dead_letter_reason else None,
+                    last_status_code=change.last_status_code,
+                    last_error=change.last_error,
+                    last_response=change.last_response,
+                    claimed_until=None,
+                    enqueued_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+    if singles:
+        _update_each(session, singles)
+
+
+def _update_each(session: Session, changes: Mapping[str, DeliveryChange]) -> None:
     table = cast(Table, Delivery.__table__)
     rows = [
         {
