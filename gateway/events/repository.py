@@ -42,10 +42,22 @@ class DeliveryRow(NamedTuple):
 
 
 class ClaimedRow(NamedTuple):
-    delivery: Delivery
-    event: OutboxEvent
-    subscription: EventSubscription
-    resource_name: str
+    """A claimed delivery with its event, as plain columns (no ORM object per row: the claim of
+    a batch of hundreds spent a third of its time building them)."""
+
+    delivery_id: str
+    subscription_id: str
+    resource_id: str
+    attempts: int
+    expires_at: datetime
+    next_attempt_at: datetime
+    batch_id: str | None
+    event_id: str
+    event_type: str
+    subject: str
+    data: dict[str, Any]
+    event_time: datetime
+    event_created_at: datetime
 
 
 class SubscriptionRow(NamedTuple):
@@ -339,17 +351,42 @@ def set_batch_ids(session: Session, batches: Mapping[str, Sequence[str]]) -> Non
 
 
 def claimed_rows(session: Session, delivery_ids: list[str]) -> list[ClaimedRow]:
-    """Claimed deliveries with their event, subscription and resource name, oldest event first
-    (the event id breaks ties, so a batch's order is the same on every retry)."""
+    """Claimed deliveries with their event, oldest event first (the event id breaks ties, so a
+    batch's order is the same on every retry)."""
+    d, e = Delivery, OutboxEvent
     rows = session.execute(
-        select(Delivery, OutboxEvent, EventSubscription, Resource.name)
-        .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
-        .join(EventSubscription, EventSubscription.id == Delivery.subscription_id)
-        .join(Resource, Resource.id == Delivery.resource_id)
-        .where(Delivery.id.in_(delivery_ids))
-        .order_by(OutboxEvent.created_at, OutboxEvent.id)
+        select(
+            d.id,
+            d.subscription_id,
+            d.resource_id,
+            d.attempts,
+            d.expires_at,
+            d.next_attempt_at,
+            d.batch_id,
+            e.id,
+            e.event_type,
+            e.subject,
+            e.data,
+            e.event_time,
+            e.created_at,
+        )
+        .join(e, e.id == d.event_id)
+        .where(d.id.in_(delivery_ids))
+        .order_by(e.created_at, e.id)
     ).all()
-    return [ClaimedRow(row[0], row[1], row[2], row[3]) for row in rows]
+    return [ClaimedRow._make(row) for row in rows]
+
+
+def subscriptions_with_resource_names(
+    session: Session, subscription_ids: set[str]
+) -> dict[str, SubscriptionRow]:
+    """These subscriptions with their resource's name, by id."""
+    rows = session.execute(
+        select(EventSubscription, Resource.name)
+        .join(Resource, Resource.id == EventSubscription.resource_id)
+        .where(EventSubscription.id.in_(subscription_ids))
+    ).all()
+    return {row[0].id: SubscriptionRow(row[0], row[1]) for row in rows}
 
 
 def release_claims(session: Session, delivery_ids: Sequence[str]) -> None:
