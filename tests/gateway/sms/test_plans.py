@@ -27,6 +27,7 @@ from gateway.core.db import Database, utcnow
 from gateway.events import repository as events_repository
 from gateway.resources.service import create_resource
 from gateway.sms.models import SmsMessage, SmsSegment, SmsState
+from gateway.sms.repository import receipt_targets
 from gateway.sms.repository import send as send_repository
 from gateway.sms.repository import worker as worker_repository
 from tests.support.postgres import Postgres
@@ -261,7 +262,7 @@ def receipt_lookup(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
         # 50 receipts: a writer batch at a few thousand receipts a second (up to WRITE_BATCH, 500,
         # when it falls behind; at 10,000 rows that is 5% of the table, where a scan is cheaper).
         keys = [(CONNECTION_ID, f"smsc-{n}") for n in range(1, loaded.rows, max(1, loaded.rows // 50))]
-        return worker_repository.segment_targets(session, keys, postgres=True)
+        return receipt_targets.segment_targets(session, keys, postgres=True)
 
     return run, "ix_sms_segments_smsc_id"
 
