@@ -5,8 +5,8 @@ A batching subscription (more than one event per batch) fixes each delivery's ba
 first claimed, so a failed batch is retried as that batch, under the same webhook-id. The index
 is partial: subscriptions that do not batch (the default) write no index entries.
 
-Revision ID: 0014_sms_batches_event_batches
-Revises: 0013_sms_waiting_for_bind
+Revision ID: 0016_sms_batches_event_batches
+Revises: 0015_voice_gaps_sip_heartbeats
 Create Date: 2026-12-06 19:45:00.000000
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_sms_batches_event_batches"
-down_revision = "0013_sms_waiting_for_bind"
+revision = "0016_sms_batches_event_batches"
+down_revision = "0015_voice_gaps_sip_heartbeats"
 branch_labels = None
 depends_on = None
 
