@@ -113,7 +113,15 @@ class CallController:
         elif isinstance(event, CommandFailed) and event.command in PARTY_COMMANDS:
             for command in self.parties.on_command_failed(event) or ():
                 self.send(command, runtime)
-        elif isinstance(event, RegistrationState):
+        elif isinstance(event, RegistrationState | WorkerReady):
+            self._registrar_event(event, runtime)
+        elif isinstance(event, CommandFailed):
+            log.warning("SIP command %s for %s failed: %s", event.command, event.call_id, event.reason)
+            if event.command == MakeCall.__name__:  # no worker took the INVITE: the attempt failed
+                self._leg(event.call_id, LegEnded(503, event.reason), runtime)
+
+    def _registrar_event(self, event: RegistrationState | WorkerReady, runtime: SipRuntime) -> None:
+        if isinstance(event, RegistrationState):
             with self.database.session() as session:
                 registrations.record(session, event, utcnow())
             log.info(
@@ -123,14 +131,10 @@ class CallController:
                 event.status,
                 event.reason,
             )
-        elif isinstance(event, WorkerReady) and event.worker == REGISTRAR_WORKER:
+        elif event.worker == REGISTRAR_WORKER:
             with self._registrations_lock:
                 self._registered.clear()  # a new registrar worker: it holds no registration yet
             self.keep_registrations(runtime)
-        elif isinstance(event, CommandFailed):
-            log.warning("SIP command %s for %s failed: %s", event.command, event.call_id, event.reason)
-            if event.command == MakeCall.__name__:  # no worker took the INVITE: the attempt failed
-                self._leg(event.call_id, LegEnded(503, event.reason), runtime)
 
     def _offer(self, invite: IncomingCall, worker: int, runtime: SipRuntime) -> None:
         trunks = self.trunks()
