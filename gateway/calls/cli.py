@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from gateway.calls.status_cli import status as sip_status
 from gateway.core.cli_database import command_session
-from gateway.core.cli_output import console, prepare_offline_command, print_table
+from gateway.core.cli_output import console, err_console, prepare_offline_command, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import get_settings
@@ -45,6 +45,10 @@ def sip_process(
     rtp_port: Annotated[int, typer.Option(help="First RTP port (40 per worker).")] = 20000,
     rpc_port: Annotated[int, typer.Option(help="Kamailio's JSON-RPC port on 127.0.0.1.")] = 15069,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+    tls_port: Annotated[
+        int | None,
+        typer.Option(help="SIP TLS at Kamailio on this port of the --listen host (TRUNKLINE_SIP_TLS_PORT)."),
+    ] = None,
 ) -> None:
     """Run the SIP process: the worker pool, the call controller and the command queue."""
     if ctx.invoked_subcommand is not None:
@@ -59,6 +63,17 @@ def sip_process(
         edge_kind = EdgeKind(edge)
     except ValueError as exc:
         raise _fail(f"--edge must be kamailio or none, not {edge!r}", 2) from exc
+    if tls_port is not None and edge_kind is not EdgeKind.KAMAILIO:
+        raise _fail("--tls-port needs --edge kamailio: SIP TLS terminates at Kamailio", 2)
+    if tls_port is None and settings.sip_tls_port is not None:
+        if edge_kind is EdgeKind.KAMAILIO:
+            tls_port = settings.sip_tls_port
+        else:  # `trunkline up` without Kamailio: say so rather than fail the role over and over
+            err_console.print(
+                "TRUNKLINE_SIP_TLS_PORT is ignored: SIP TLS needs the Kamailio edge (apt-get install "
+                "kamailio kamailio-tls-modules)",
+                markup=False,
+            )
     if metrics_port is not None:
         from gateway.core.metrics import serve_metrics
 
@@ -71,6 +86,7 @@ def sip_process(
         worker_sip_port=worker_port,
         rtp_port=rtp_port,
         rpc_port=rpc_port,
+        tls_port=tls_port,
     )
 
 

@@ -41,6 +41,13 @@ class SipTrunk(Base):
     refer: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The last outcome of its REGISTER (``register``), as the SIP process keeping it reports:
+    # registered | failed, the registrar's status and phrase, until when the binding holds.
+    registration_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    registration_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    registration_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    registration_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    registration_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class SipRoute(Base):
@@ -111,6 +118,8 @@ class Call(Base):
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
     participants_sequence: Mapped[int] = mapped_column(Integer, default=0)  # ParticipantsUpdated's
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # when ``state`` last changed: the sweeper's clock for the place and command bounds
+    state_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=utcnow)
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -144,3 +153,18 @@ class CallLeg(Base):
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
     # A remove, cancel or REFER transfer waiting for its outcome: {"kind", "context", "subscription"}
     pending: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class SipProcess(Base):
+    """A ``trunkline sip`` process's heartbeat: refreshed every second while it runs, so that the
+    sweeper (gateway.calls.sweeper) can end the calls of one that died without a word."""
+
+    __tablename__ = "sip_processes"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the calls' ``sip_process``
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # set when it stops cleanly: its calls are over at once, without waiting for the bound
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

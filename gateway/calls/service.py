@@ -45,6 +45,13 @@ def trunk_json(trunk: SipTrunk, carrier: str) -> dict[str, Any]:
         "refer": trunk.refer,
         "enabled": trunk.enabled,
         "createdAt": trunk.created_at.isoformat(),
+        "registration": {
+            "state": trunk.registration_state or "pending",
+            "status": trunk.registration_status,
+            "reason": trunk.registration_reason,
+        }
+        if trunk.register
+        else None,
     }
 
 

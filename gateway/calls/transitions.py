@@ -37,7 +37,8 @@ class Applied:
 
 def view(call: Call) -> CallView:
     left = max(0, len(call.destinations) - call.destination_index - 1)
-    return CallView(CallState(call.state), Direction(call.direction), call.answered, left)
+    placed = bool(call.sip_process)
+    return CallView(CallState(call.state), Direction(call.direction), call.answered, left, placed)
 
 
 def ids(call: Call) -> callbacks.CallIds:
@@ -52,7 +53,9 @@ def apply(
     transition = lifecycle.step(view(call), event)
     leg = repository.active_leg(session, call.id)
     others = [o for o in repository.active_legs(session, call.id) if leg is None or o.id != leg.id]
-    call.state = transition.state.value
+    if call.state != transition.state.value:
+        call.state = transition.state.value
+        call.state_since = now
     if transition.state is CallState.CONNECTED and not call.answered:
         call.answered = True
         call.connected_at = now

@@ -235,6 +235,9 @@ def voice_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceStack
             {
                 **fast_events_env(redis.url, tls.ca_file),
                 "TRUNKLINE_CALL_RING_TIMEOUT_SECONDS": "4",
+                # the calls' sweeper (test_lost_calls.py): short bounds, well above a heartbeat
+                "TRUNKLINE_CALL_PLACE_TIMEOUT_SECONDS": "3",
+                "TRUNKLINE_SIP_PROCESS_LOST_SECONDS": "5",
                 "TRUNKLINE_LOG_LEVEL": "INFO",
                 "TRUNKLINE_LOG_JSON": "false",
             }
