@@ -14,8 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from gateway.calls import media
 from gateway.calls.media_requests import Action
 from gateway.calls.router import CALLING_API_VERSION
+from gateway.calls.schemas import CALL_MEDIA_SCHEMAS
 from gateway.core.auth import AppDatabase, AuthenticatedTenant, api_version
 from gateway.core.bodies import json_body
+from gateway.core.openapi import request_body
 from gateway.events.runtime import limits_from_settings, policy_from_settings
 
 media_router = APIRouter(
@@ -73,6 +75,9 @@ def _route(action: Action) -> None:
         methods=["POST"],
         status_code=_STATUS[action],
         name=f"CallMedia_{action.value}",
+        openapi_extra=request_body(
+            CALL_MEDIA_SCHEMAS[action.value], required=action is not Action.CANCEL_ALL
+        ),
     )
 
 

@@ -13,9 +13,17 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.calls import participants
 from gateway.calls.router import CALLING_API_VERSION
+from gateway.calls.schemas import (
+    ADD_PARTICIPANT_SCHEMA,
+    CANCEL_ADD_PARTICIPANT_SCHEMA,
+    MUTE_PARTICIPANTS_SCHEMA,
+    REMOVE_PARTICIPANT_SCHEMA,
+    TRANSFER_SCHEMA,
+)
 from gateway.core.auth import AppDatabase, AuthenticatedTenant, api_version
 from gateway.core.bodies import json_body
 from gateway.core.db import utcnow
+from gateway.core.openapi import request_body
 from gateway.events.runtime import limits_from_settings, policy_from_settings
 
 participants_router = APIRouter(
@@ -44,7 +52,11 @@ async def _run(
     return await run_in_threadpool(decide)
 
 
-@participants_router.post("/{call_connection_id}:transferToParticipant", status_code=202)
+@participants_router.post(
+    "/{call_connection_id}:transferToParticipant",
+    status_code=202,
+    openapi_extra=request_body(TRANSFER_SCHEMA),
+)
 async def transfer_to_participant(
     call_connection_id: str, request: Request, tenant: AuthenticatedTenant, database: AppDatabase
 ) -> JSONResponse:
@@ -52,7 +64,11 @@ async def transfer_to_participant(
     return JSONResponse(body, status_code=202)
 
 
-@participants_router.post("/{call_connection_id}/participants:add", status_code=202)
+@participants_router.post(
+    "/{call_connection_id}/participants:add",
+    status_code=202,
+    openapi_extra=request_body(ADD_PARTICIPANT_SCHEMA),
+)
 async def add_participant(
     call_connection_id: str, request: Request, tenant: AuthenticatedTenant, database: AppDatabase
 ) -> JSONResponse:
@@ -60,7 +76,11 @@ async def add_participant(
     return JSONResponse(body, status_code=202)
 
 
-@participants_router.post("/{call_connection_id}/participants:remove", status_code=202)
+@participants_router.post(
+    "/{call_connection_id}/participants:remove",
+    status_code=202,
+    openapi_extra=request_body(REMOVE_PARTICIPANT_SCHEMA),
+)
 async def remove_participant(
     call_connection_id: str, request: Request, tenant: AuthenticatedTenant, database: AppDatabase
 ) -> JSONResponse:
@@ -68,7 +88,11 @@ async def remove_participant(
     return JSONResponse(body, status_code=202)
 
 
-@participants_router.post("/{call_connection_id}/participants:cancelAddParticipant", status_code=202)
+@participants_router.post(
+    "/{call_connection_id}/participants:cancelAddParticipant",
+    status_code=202,
+    openapi_extra=request_body(CANCEL_ADD_PARTICIPANT_SCHEMA),
+)
 async def cancel_add_participant(
     call_connection_id: str, request: Request, tenant: AuthenticatedTenant, database: AppDatabase
 ) -> JSONResponse:
@@ -76,7 +100,9 @@ async def cancel_add_participant(
     return JSONResponse(body, status_code=202)
 
 
-@participants_router.post("/{call_connection_id}/participants:mute")
+@participants_router.post(
+    "/{call_connection_id}/participants:mute", openapi_extra=request_body(MUTE_PARTICIPANTS_SCHEMA)
+)
 async def mute_participant(
     call_connection_id: str, request: Request, tenant: AuthenticatedTenant, database: AppDatabase
 ) -> dict[str, Any]:

@@ -234,3 +234,120 @@ REDIRECT_CALL_SCHEMA: dict[str, Any] = {
     "properties": {"incomingCallContext": {"type": "string"}, "target": _IDENTIFIER},
     "required": ["incomingCallContext", "target"],
 }
+
+
+def _request(title: str, required: list[str], **properties: Any) -> dict[str, Any]:
+    """A CallAutomation request body: its fields, plus the operation's context and callback URI."""
+    properties.setdefault("operationContext", {"type": "string"})
+    properties.setdefault("operationCallbackUri", {"type": "string"})
+    return {"title": title, "type": "object", "properties": properties, "required": required}
+
+
+_PLAY_SOURCE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "kind": {"type": "string", "enum": ["file", "text", "ssml"]},
+        "playSourceCacheId": {"type": "string"},
+        "file": {"type": "object", "properties": {"uri": {"type": "string"}}, "required": ["uri"]},
+        "text": {
+            "type": "object",
+            "properties": {
+                "text": {"type": "string"},
+                "sourceLocale": {"type": "string"},
+                "voiceKind": {"type": "string"},
+                "voiceName": {"type": "string"},
+            },
+            "required": ["text"],
+        },
+        "ssml": {"type": "object", "properties": {"ssmlText": {"type": "string"}}, "required": ["ssmlText"]},
+    },
+    "required": ["kind"],
+}
+_PLAY_SOURCES: dict[str, Any] = {"type": "array", "items": _PLAY_SOURCE}
+_IDENTIFIERS: dict[str, Any] = {"type": "array", "items": _IDENTIFIER}
+_DTMF_OPTIONS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "interToneTimeoutInSeconds": {"type": "integer"},
+        "maxTonesToCollect": {"type": "integer"},
+        "stopTones": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+# The CallMedia_* bodies by the action's name in the URL (``:play``), and CallConnection_*'s.
+CALL_MEDIA_SCHEMAS: dict[str, dict[str, Any]] = {
+    "play": _request(
+        "PlayRequest",
+        ["playSources"],
+        playSources=_PLAY_SOURCES,
+        playTo=_IDENTIFIERS,
+        interruptCallMediaOperation={"type": "boolean"},
+        playOptions={"type": "object", "properties": {"loop": {"type": "boolean"}}},
+    ),
+    "recognize": _request(
+        "RecognizeRequest",
+        ["recognizeInputType", "recognizeOptions"],
+        recognizeInputType={"type": "string"},
+        playPrompt=_PLAY_SOURCE,
+        playPrompts=_PLAY_SOURCES,
+        interruptCallMediaOperation={"type": "boolean"},
+        recognizeOptions={
+            "type": "object",
+            "properties": {
+                "interruptPrompt": {"type": "boolean"},
+                "initialSilenceTimeoutInSeconds": {"type": "integer"},
+                "targetParticipant": _IDENTIFIER,
+                "dtmfOptions": _DTMF_OPTIONS,
+            },
+            "required": ["targetParticipant"],
+        },
+    ),
+    "cancelAllMediaOperations": {
+        "title": "CancelAllMediaOperationsRequest",
+        "type": "object",
+        "properties": {"operationContext": {"type": "string"}},
+    },
+    "startContinuousDtmfRecognition": _request(
+        "ContinuousDtmfRecognitionRequest", ["targetParticipant"], targetParticipant=_IDENTIFIER
+    ),
+    "stopContinuousDtmfRecognition": _request(
+        "ContinuousDtmfRecognitionRequest", ["targetParticipant"], targetParticipant=_IDENTIFIER
+    ),
+    "sendDtmfTones": _request(
+        "SendDtmfTonesRequest",
+        ["targetParticipant", "tones"],
+        tones={"type": "array", "items": {"type": "string"}},
+        targetParticipant=_IDENTIFIER,
+    ),
+    "hold": _request(
+        "HoldRequest", ["targetParticipant"], targetParticipant=_IDENTIFIER, playSourceInfo=_PLAY_SOURCE
+    ),
+    "unhold": _request("UnholdRequest", ["targetParticipant"], targetParticipant=_IDENTIFIER),
+}
+TRANSFER_SCHEMA = _request(
+    "TransferToParticipantRequest",
+    ["targetParticipant"],
+    targetParticipant=_IDENTIFIER,
+    transferee=_IDENTIFIER,
+    sourceCallerIdNumber=_PHONE_NUMBER,
+)
+ADD_PARTICIPANT_SCHEMA = _request(
+    "AddParticipantRequest",
+    ["participantToAdd"],
+    participantToAdd=_IDENTIFIER,
+    sourceCallerIdNumber=_PHONE_NUMBER,
+    sourceDisplayName={"type": "string"},
+    invitationTimeoutInSeconds={"type": "integer"},
+)
+REMOVE_PARTICIPANT_SCHEMA = _request(
+    "RemoveParticipantRequest", ["participantToRemove"], participantToRemove=_IDENTIFIER
+)
+CANCEL_ADD_PARTICIPANT_SCHEMA = _request(
+    "CancelAddParticipantRequest", ["invitationId"], invitationId={"type": "string"}
+)
+MUTE_PARTICIPANTS_SCHEMA: dict[str, Any] = {
+    "title": "MuteParticipantsRequest",
+    "type": "object",
+    "properties": {"targetParticipants": _IDENTIFIERS, "operationContext": {"type": "string"}},
+    "required": ["targetParticipants"],
+}
