@@ -21,6 +21,7 @@ from gateway.calls.lifecycle import CallState, Input, LegConnected, LegEnded, Ri
 from gateway.calls.routing import OperatorTrunk
 from gateway.core.db import Database, utcnow
 from gateway.identity.tokens import Keyring
+from sip.worker.config import DEFAULT_MEDIA_POLL_SECONDS
 from sip.worker.main import SipRuntime
 from sip.worker.messages import CallState as LegState
 from sip.worker.messages import (
@@ -40,10 +41,9 @@ log = logging.getLogger("trunkline.calls.controller")
 
 RTP_PACKETS = Counter(
     "trunkline_sip_rtp_packets_total",
-    "RTP packets of connected calls, as the workers count them (polled every second).",
+    "RTP packets of connected calls, as the workers count them (polled every media poll period).",
     ["direction"],
 )
-MEDIA_POLL_SECONDS = 1.0
 
 WORKER_DIED = "worker died"  # the supervisor's reason for a dead worker's calls (sip.worker.pool)
 TRUNKS_TTL = 2.0  # seconds the operator's trunks are cached between INVITEs
@@ -57,8 +57,10 @@ class CallController:
         process: str,
         ring_timeout: timedelta,
         issuer: str,
+        media_poll_seconds: float = DEFAULT_MEDIA_POLL_SECONDS,
     ) -> None:
         self.database = database
+        self.media_poll_seconds = media_poll_seconds
         self.keyring = keyring
         self.options = inbound.OfferSettings(process, ring_timeout, issuer)
         self._trunks: list[OperatorTrunk] = []
@@ -139,8 +141,8 @@ class CallController:
 
     def tick(self, runtime: SipRuntime) -> None:
         """End the calls of this process that rang past their deadline (480 to the carrier);
-        every second, ask the workers for the RTP counts of connected calls."""
-        if time.monotonic() - self._media_polled >= MEDIA_POLL_SECONDS:
+        every media poll period, ask the workers for the RTP counts of connected calls."""
+        if time.monotonic() - self._media_polled >= self.media_poll_seconds:
             self._media_polled = time.monotonic()
             with self._media_lock:
                 legs = list(self._media)

@@ -23,7 +23,7 @@ from gateway.core.settings import Settings
 from gateway.events.runtime import keyring_from_settings
 from sip.control.commands import CommandConsumer
 from sip.control.controller import CallController
-from sip.worker.config import EdgeKind
+from sip.worker.config import DEFAULT_MEDIA_POLL_SECONDS, DEFAULT_POLL_MS, EdgeKind
 from sip.worker.main import SipRuntime, run_sip
 from sip.worker.pool import WorkerEvent
 
@@ -50,6 +50,8 @@ def run_sip_process(
     worker_sip_port: int = 15070,
     rtp_port: int = 20000,
     rpc_port: int = 15069,
+    poll_ms: int = DEFAULT_POLL_MS,
+    media_poll_seconds: float = DEFAULT_MEDIA_POLL_SECONDS,
     stop: threading.Event | None = None,
 ) -> None:
     database = Database(settings.effective_database_url)
@@ -66,6 +68,7 @@ def run_sip_process(
         name,
         timedelta(seconds=settings.call_ring_timeout_seconds),
         settings.token_issuer,
+        media_poll_seconds,
     )
     stop = stop or threading.Event()
     celery = create_celery(settings)
@@ -104,6 +107,7 @@ def run_sip_process(
             worker_sip_port=worker_sip_port,
             rtp_port=rtp_port,
             rpc_port=rpc_port,
+            poll_ms=poll_ms,
         )
     finally:
         stop.set()

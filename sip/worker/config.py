@@ -8,6 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_CALLS_PER_WORKER = 4  # PJSUA_MAX_CALLS of the pjsua2-python wheel
+# A worker's pjsua2 poll when it has had no traffic for a moment (`trunkline sip --poll-ms`):
+# each idle wake-up costs CPU in every worker; after traffic it polls every 1 ms for a while
+# (sip.worker.process). docs/performance.md has the measurement behind the default.
+DEFAULT_POLL_MS = 20
+MIN_POLL_MS, MAX_POLL_MS = 1, 200
+# How often the SIP process asks for every connected call's RTP counters (`trunkline sip
+# --media-poll-seconds`): one QueryMedia and one MediaStats per held call each time, 400 of each a
+# second at 400 calls if it were 1 s, for a Prometheus counter scraped every 15 s or so.
+DEFAULT_MEDIA_POLL_SECONDS = 5.0
 
 
 NO_EDGE_HINT = (
@@ -44,7 +53,7 @@ class WorkerConfig:
     rtp_port: int
     rtp_port_range: int = 40
     max_calls: int = MAX_CALLS_PER_WORKER
-    poll_ms: int = 10
+    poll_ms: int = DEFAULT_POLL_MS
     outbound_proxy: str | None = None
     trust_source_header: bool = False
     log_level: int = 1
@@ -59,7 +68,7 @@ class PoolConfig:
     sip_port: int = 5070
     rtp_port: int = 20000
     rtp_ports_per_worker: int = 40
-    poll_ms: int = 10
+    poll_ms: int = DEFAULT_POLL_MS
     outbound_proxy: str | None = None
     trust_source_header: bool = False
     log_level: int = 1

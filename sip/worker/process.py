@@ -15,10 +15,23 @@ import time
 from multiprocessing.connection import Connection
 
 from sip.worker.config import WorkerConfig
-from sip.worker.messages import MessageError, Shutdown, WorkerReady, decode, encode, is_command
+from sip.worker.messages import (
+    MediaStats,
+    MessageError,
+    QueryMedia,
+    Shutdown,
+    WorkerReady,
+    decode,
+    encode,
+    is_command,
+)
 
 COMMANDS_PER_POLL = 32
 BUSY_WINDOW = 0.2  # seconds of 1 ms polls after a command or an event
+# The RTP counters the control plane asks for now and then: nothing waits on their answer, so
+# they do not switch the worker to fast polls (one per held call each poll period would keep
+# every busy worker polling every 1 ms).
+_BACKGROUND = (QueryMedia, MediaStats)
 
 
 def main(argv: list[str]) -> None:
@@ -60,10 +73,10 @@ def run_worker(config: WorkerConfig, conn: Connection) -> None:
                     break
                 if is_command(message):
                     agent.execute(message)  # type: ignore[arg-type]
-                    active = True
+                    active = active or not isinstance(message, _BACKGROUND)
             for event in agent.take_events():
                 conn.send_bytes(encode(event))
-                active = True
+                active = active or not isinstance(event, _BACKGROUND)
             if active:
                 busy_until = time.monotonic() + BUSY_WINDOW
     except (EOFError, BrokenPipeError, ConnectionResetError):

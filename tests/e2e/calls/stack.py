@@ -321,7 +321,9 @@ def running_voice_stack(
                 placement = ("--rtp-port", str(free_udp_block(40)))
             stack.start(
                 "sip", "sip", "--edge", edge, "--workers", str(workers), "--listen", f"127.0.0.1:{sip_port}",
-                *placement, "--metrics-port", str(metrics_port), *sip_args,
+                *placement, "--metrics-port", str(metrics_port),
+                "--media-poll-seconds", "1",  # the tests watch RTP counters grow during short calls
+                *sip_args,
             )  # fmt: skip
 
             def active() -> bool:
