@@ -47,7 +47,8 @@ class EdgeConfig:
     dispatcher_list: str
     children: int = 4
     debug: int = 1
-    branch_timeout_ms: int = 2000
+    branch_timeout_ms: int = 2000  # an INVITE to a worker without any reply: try the next
+    carrier_timeout_ms: int = 8000  # a request relayed to a carrier without any reply: 408
     module_path: str = MODULE_PATH
 
 
@@ -78,6 +79,7 @@ def render_config(config: EdgeConfig, template: str) -> str:
         "RPC_PORT": str(config.rpc_port),
         "DISPATCHER_LIST": config.dispatcher_list,
         "BRANCH_TIMEOUT_MS": str(config.branch_timeout_ms),
+        "CARRIER_TIMEOUT_MS": str(config.carrier_timeout_ms),
         "MODULE_PATH": config.module_path,
     }
     for value in values.values():

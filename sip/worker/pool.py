@@ -3,7 +3,8 @@
 Each worker is a fresh interpreter (``python -m sip.worker.process``, so it imports only the
 worker and pjsua2, not the parent's modules) with one socketpair, wrapped as a
 ``multiprocessing`` Connection carrying ``messages.encode`` bytes; its pidfd tells its death.
-One reader thread waits on every pipe and every pidfd: it forwards events to ``events`` (a
+One reader thread waits on every pipe and every pidfd (one epoll set kept across wake-ups:
+building a fresh one from 2N descriptors on each wake-up cost 0.3 ms at 100 workers): it forwards events to ``events`` (a
 queue of ``WorkerEvent``), keeps the ``CallLedger`` and, when a worker dies, reports its calls
 ended ("worker died") and starts a replacement on the same ports. ``send`` routes a command to
 the worker holding its call id.
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 import queue
+import selectors
 import socket
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 
 from sip.worker.config import PoolConfig
 from sip.worker.ledger import CallLedger, EdgeState
@@ -106,6 +108,7 @@ class WorkerPool:
         self._start_failure: str | None = None
         self._stopping = False
         self._reader: threading.Thread | None = None
+        self._selector = selectors.DefaultSelector()  # the reader thread's own
         self._ready = [threading.Event() for _ in range(config.workers)]
 
     # lifecycle --------------------------------------------------------------------------------
@@ -221,22 +224,34 @@ class WorkerPool:
             return False
         return True
 
+    def _watch(self, handle: _Handle) -> None:
+        """Add a worker's pipe and pidfd to the reader's epoll set (reader thread only)."""
+        self._selector.register(handle.conn.fileno(), selectors.EVENT_READ, (False, handle))
+        self._selector.register(handle.sentinel, selectors.EVENT_READ, (True, handle))
+
+    def _unwatch(self, handle: _Handle) -> None:
+        for fd in (handle.conn.fileno(), handle.sentinel):
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(fd)
+
     def _read_loop(self) -> None:
-        while not self._stopping or any(h.is_alive() for h in self._handles):
-            self._respawn_due()
-            handles = [h for h in self._handles if not h.dead]
-            if not handles:
-                time.sleep(0.05)
-                continue
-            conns = {id(h.conn): h.index for h in handles}
-            sentinels = {h.sentinel: h for h in handles}
-            ready = wait([h.conn for h in handles] + list(sentinels), timeout=0.2)
-            for item in ready:
-                if not isinstance(item, int):  # pipes first: a dead worker's last events count
-                    self._drain(conns[id(item)], item)  # type: ignore[arg-type]
-            for item in ready:
-                if isinstance(item, int):
-                    self._on_death(sentinels[item].index, sentinels[item])
+        for handle in self._handles:
+            self._watch(handle)
+        try:
+            while not self._stopping or any(h.is_alive() for h in self._handles):
+                self._respawn_due()
+                if not self._selector.get_map():
+                    time.sleep(0.05)
+                    continue
+                ready = [key.data for key, _ in self._selector.select(timeout=0.2)]
+                for is_death, handle in ready:
+                    if not is_death:  # pipes first: a dead worker's last events count
+                        self._drain(handle.index, handle.conn)
+                for is_death, handle in ready:
+                    if is_death:
+                        self._on_death(handle.index, handle)
+        finally:
+            self._selector.close()
 
     def _respawn_due(self) -> None:
         now = time.monotonic()
@@ -246,6 +261,7 @@ class WorkerPool:
                 replacement = self._spawn(index)
                 with self._lock:
                     self._handles[index] = replacement
+                self._watch(replacement)
 
     def _drain(self, index: int, conn: Connection) -> None:
         try:
@@ -277,6 +293,7 @@ class WorkerPool:
         if self._handles[index] is not handle or handle.dead:
             return
         handle.dead = True
+        self._unwatch(handle)
         self._drain(index, handle.conn)  # events it sent before dying
         handle.process.wait()
         with self._lock:
