@@ -213,6 +213,9 @@ def main() -> None:
         "--dispatch-interval", type=float, default=0.1, help="platform: the outbox dispatcher's poll, s"
     )
     parser.add_argument("--log-level", default="INFO", help="platform: the trunkline processes' log level")
+    parser.add_argument(
+        "--warmup-calls", type=int, default=5, help="platform: calls placed (and not counted) before the run"
+    )
     parser.add_argument("--kamailio-children", type=int, default=4)
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="idle CPU window before calls")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (SIPp and Kamailio logs)")

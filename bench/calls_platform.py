@@ -196,6 +196,8 @@ def run_platform(args: argparse.Namespace, load: CarrierLoad) -> PlatformRun:
         start_seconds = time.monotonic() - started
         app = AnsweringWebhookApp(stack)
         stack.app.on_incoming = app
+        if args.warmup_calls:
+            _warm_up(stack, directory / "warmup", args.warmup_calls)
         groups = PlatformGroups(stack)
         sampler = groups.sampler()
         rtp_before = stack.rtp_packets()
@@ -250,6 +252,26 @@ def run_platform(args: argparse.Namespace, load: CarrierLoad) -> PlatformRun:
             [a.error for a in app.answered.values() if a.error],
             {d: rtp_after.get(d, 0) - rtp_before.get(d, 0) for d in ("received", "sent")},
         )
+
+
+def _warm_up(stack: VoiceStack, directory: Path, calls: int) -> None:
+    """A few calls first, not counted: the API's, the SDK's and the database pools' first
+    requests (connections, TLS sessions, lazy imports) are start-up costs, not a call's."""
+    directory.mkdir()
+    load = CarrierLoad(rate=5, concurrent=calls, calls=calls, hold_seconds=1)
+    carrier = Carrier(
+        directory,
+        f"127.0.0.1:{stack.sip_port}",
+        load,
+        port=free_udp_block(1),
+        media_port=free_udp_block(4),
+        number=NUMBER,
+    )
+    try:
+        carrier.wait()
+    finally:
+        carrier.kill()
+    time.sleep(1.0)
 
 
 def _load_average() -> str:

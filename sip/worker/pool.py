@@ -45,7 +45,10 @@ from sip.worker.status import WorkerStatus
 
 log = logging.getLogger(__name__)
 
+# Start-up: N fresh interpreters importing pjsua2 at once; 102 workers took 14.9 s to become
+# ready on a loaded 2-core machine, so the wait grows with the pool.
 READY_TIMEOUT = 15.0
+READY_TIMEOUT_PER_WORKER = 0.3
 HEALTHY_AFTER = 10.0  # seconds up after which a death is not counted as a crash loop
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
@@ -113,8 +116,13 @@ class WorkerPool:
 
     # lifecycle --------------------------------------------------------------------------------
 
-    def start(self, timeout: float = READY_TIMEOUT) -> None:
-        """Start every worker and wait until all report ready; a worker that exits first fails it."""
+    def start(self, timeout: float | None = None) -> None:
+        """Start every worker and wait until all report ready; a worker that exits first fails it.
+
+        ``timeout`` defaults to READY_TIMEOUT plus READY_TIMEOUT_PER_WORKER per worker.
+        """
+        if timeout is None:
+            timeout = READY_TIMEOUT + READY_TIMEOUT_PER_WORKER * self.config.workers
         self._handles = [self._spawn(i) for i in range(self.config.workers)]
         self._reader = threading.Thread(target=self._read_loop, name="sip-pool-reader", daemon=True)
         self._reader.start()

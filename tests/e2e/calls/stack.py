@@ -339,7 +339,7 @@ def running_voice_stack(
 
             wait_until(active, 30, what="the subscription to validate")
             wait_until(stack.ca_file.exists, 20, what="the API's CA")
-            wait_until(sip_up, 60, what=f"trunkline sip ({workers} workers) to start")
+            wait_until(sip_up, 60 + 0.5 * workers, what=f"trunkline sip ({workers} workers) to start")
             app.issuer = stack.endpoint.rstrip("/")
             app.ca_file = stack.ca_file
             os.environ["REQUESTS_CA_BUNDLE"] = str(stack.ca_file)
