@@ -207,7 +207,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, help="calls in all (default: 2 x --concurrent)")
     parser.add_argument("--poll-ms", type=int, default=DEFAULT_POLL_MS, help="workers' idle event poll")
     parser.add_argument(
-        "--media-poll-seconds", type=float, default=DEFAULT_MEDIA_POLL_SECONDS, help="platform: RTP counter reads"
+        "--media-poll-seconds",
+        type=float,
+        default=DEFAULT_MEDIA_POLL_SECONDS,
+        help="platform: RTP counter reads",
     )
     parser.add_argument(
         "--dispatch-interval", type=float, default=0.1, help="platform: the outbox dispatcher's poll, s"

@@ -34,7 +34,7 @@ from bench.calls_carrier import Carrier, CarrierLoad, failures_by_status
 from bench.calls_report import Percentiles, RunInput, _fmt
 from bench.procstat import Sampler, descendants, memory_kb
 from gateway.calls.models import Call, CallLeg
-from gateway.events.models import DeliveryAttempt, Delivery, OutboxEvent
+from gateway.events.models import Delivery, DeliveryAttempt, OutboxEvent
 from tests.e2e.calls.stack import NUMBER, VoiceStack, running_voice_stack
 from tests.sip.support import free_udp_block
 
@@ -103,7 +103,10 @@ class CallStamps:
 def _pg_backends(stack: VoiceStack) -> list[int]:
     with stack.database.engine.connect() as connection:
         rows = connection.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            text(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         )
         return [int(r[0]) for r in rows]
 
@@ -157,9 +160,9 @@ class PlatformGroups:
                 "kamailio": self.kamailio,
                 "postgres (this database's backends)": self.postgres,
                 "redis": lambda: [redis.pid] if redis is not None and redis.poll() is None else [],
-                "sipp (carrier)": lambda: [self.carrier.pid]
-                if self.carrier is not None and self.carrier.running()
-                else [],
+                "sipp (carrier)": lambda: (
+                    [self.carrier.pid] if self.carrier is not None and self.carrier.running() else []
+                ),
                 "app (this process)": lambda: [os.getpid()],
             },
             calls=self.calls,
@@ -278,9 +281,7 @@ def _load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def _watch_peak(
-    groups: PlatformGroups, carrier: Carrier
-) -> tuple[list[tuple[int, int]], dict[str, int]]:
+def _watch_peak(groups: PlatformGroups, carrier: Carrier) -> tuple[list[tuple[int, int]], dict[str, int]]:
     peak = -1
     workers: list[tuple[int, int]] = []
     others: dict[str, int] = {}
@@ -416,9 +417,7 @@ def print_platform(result: PlatformRun, console: Any) -> None:
     summary.add_row("IncomingCall delivered / calls offered", f"{seen} / {len(result.stamps)}")
     connected = sum(1 for s in result.stamps if s.connected_delivered is not None)
     summary.add_row("CallConnected delivered", str(connected))
-    expected = sum(
-        max(0.0, result.run.load.hold_seconds) * 50 for s in result.stamps if s.ok is not None
-    )
+    expected = sum(max(0.0, result.run.load.hold_seconds) * 50 for s in result.stamps if s.ok is not None)
     summary.add_row(
         "RTP packets at the workers received / sent (about expected each way)",
         f"{result.rtp.get('received', 0):,.0f} / {result.rtp.get('sent', 0):,.0f} ({expected:,.0f})",

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_CALLS_PER_WORKER = 4  # PJSUA_MAX_CALLS of the pjsua2-python wheel
-# A worker's pjsua2 poll when it has had no traffic for a moment (`trunkline sip --poll-ms`):
-# each idle wake-up costs CPU in every worker; after traffic it polls every 1 ms for a while
-# (sip.worker.process). docs/performance.md has the measurement behind the default.
-DEFAULT_POLL_MS = 20
+# The longest a worker sleeps in pjsua2's poll (`trunkline sip --poll-ms`). SIP traffic and the
+# supervisor's wake-up datagram with each command end the poll at once (sip.worker.pool), so
+# this bounds only a lost wake-up's delay, while each idle wake-up costs CPU in every worker:
+# 1.33% of a core per idle worker at 10 ms, 0.80% at 20, 0.47% at 50, 0.40% at 100 (the 8 kHz
+# bridge clock is the floor); docs/performance.md.
+DEFAULT_POLL_MS = 50
 MIN_POLL_MS, MAX_POLL_MS = 1, 200
 # How often the SIP process asks for every connected call's RTP counters (`trunkline sip
 # --media-poll-seconds`): one QueryMedia and one MediaStats per held call each time, 400 of each a

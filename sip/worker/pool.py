@@ -4,10 +4,13 @@ Each worker is a fresh interpreter (``python -m sip.worker.process``, so it impo
 worker and pjsua2, not the parent's modules) with one socketpair, wrapped as a
 ``multiprocessing`` Connection carrying ``messages.encode`` bytes; its pidfd tells its death.
 One reader thread waits on every pipe and every pidfd (one epoll set kept across wake-ups:
-building a fresh one from 2N descriptors on each wake-up cost 0.3 ms at 100 workers): it forwards events to ``events`` (a
-queue of ``WorkerEvent``), keeps the ``CallLedger`` and, when a worker dies, reports its calls
-ended ("worker died") and starts a replacement on the same ports. ``send`` routes a command to
-the worker holding its call id.
+building a fresh one from 2N descriptors on each wake-up cost 0.3 ms at 100 workers): it
+forwards events to ``events`` (a queue of ``WorkerEvent``), keeps the ``CallLedger`` and, when
+a worker dies, reports its calls ended ("worker died") and starts a replacement on the same
+ports. ``send`` routes a command to the worker holding its call id, then wakes that worker.
+A worker sleeps in pjsua2's poll, which returns early only for its own sockets: a CRLF
+keep-alive datagram (RFC 5626; pjsip drops it) to its SIP port ends the poll at once, so the
+worker reads the command without waiting out its idle poll period.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ HEALTHY_AFTER = 10.0  # seconds up after which a death is not counted as a crash
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 NO_CAPACITY = "no worker has a free call slot"
+WAKE_UP = b"\r\n\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,9 @@ class WorkerPool:
         self._reader: threading.Thread | None = None
         self._selector = selectors.DefaultSelector()  # the reader thread's own
         self._ready = [threading.Event() for _ in range(config.workers)]
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        self._waker = socket.socket(family, socket.SOCK_DGRAM)
+        self._waker.setblocking(False)
 
     # lifecycle --------------------------------------------------------------------------------
 
@@ -158,6 +165,7 @@ class WorkerPool:
             self._reader.join(2)
         for handle in self._handles:
             handle.close()
+        self._waker.close()
 
     def wait_ready(self, worker: int, timeout: float) -> bool:
         return self._ready[worker].wait(timeout)
@@ -230,7 +238,14 @@ class WorkerPool:
                 handle.conn.send_bytes(encode(command))
         except (OSError, ValueError):
             return False
+        self._wake(handle.index)
         return True
+
+    def _wake(self, index: int) -> None:
+        """End the worker's current poll (see the module docstring); a lost datagram only
+        means the command waits for the poll period."""
+        with contextlib.suppress(OSError):
+            self._waker.sendto(WAKE_UP, (self.config.host, self.config.worker(index).sip_port))
 
     def _watch(self, handle: _Handle) -> None:
         """Add a worker's pipe and pidfd to the reader's epoll set (reader thread only)."""

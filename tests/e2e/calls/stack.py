@@ -238,8 +238,6 @@ def give_voice_number(database: Database, resource_id: str, e164: str, calling: 
         session.add(PurchasedNumber(**common, resource_id=resource_id))
 
 
-
-
 @contextlib.contextmanager
 def running_voice_stack(
     tmp: Path,
