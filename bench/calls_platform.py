@@ -323,9 +323,9 @@ def _stamps(stack: VoiceStack, app: AnsweringWebhookApp, setups: dict[str, Any])
             first_attempt[event_id] = min(at, first_attempt.get(event_id, at))
     connected_at: dict[str, float] = {}
     with stack.app.lock:
-        for event, at in zip(stack.app.callbacks, stack.app.callback_times, strict=True):
-            if event.type == CONNECTED:
-                connected_at.setdefault(event.data["callConnectionId"], at)
+        for callback, at in zip(stack.app.callbacks, stack.app.callback_times, strict=True):
+            if callback.type == CONNECTED:
+                connected_at.setdefault(callback.data["callConnectionId"], at)
     found: list[CallStamps] = []
     for sip_call_id, setup in setups.items():
         stamp = CallStamps(sip_call_id, None, setup.invite_at, setup.ringing_at, setup.ok_at)
@@ -336,10 +336,10 @@ def _stamps(stack: VoiceStack, app: AnsweringWebhookApp, setups: dict[str, Any])
             if call is not None:
                 stamp.connected = _at(call.connected_at)
                 stamp.connected_delivered = connected_at.get(call.id)
-                event = outbox.get(call.server_call_id)
-                if event is not None:
-                    stamp.dispatched = _at(event.dispatched_at)
-                    stamp.delivery_started = first_attempt.get(event.id)
+                row = outbox.get(call.server_call_id)
+                if row is not None:
+                    stamp.dispatched = _at(row.dispatched_at)
+                    stamp.delivery_started = first_attempt.get(row.id)
                 answered = app.answered.get(call.server_call_id)
                 if answered is not None:
                     stamp.delivered = answered.received_at

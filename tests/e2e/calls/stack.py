@@ -309,6 +309,7 @@ def running_voice_stack(
                     limits_from_settings(settings),
                 )
             stack.start("worker", "worker")
+            placement: tuple[str, ...]
             if edge == "kamailio":
                 placement = (
                     "--worker-port", str(free_udp_block(workers)),
