@@ -44,6 +44,11 @@ if [[ $dev -eq 1 ]]; then
     ensure_apt sipp sip-tester            # the SIP worker tests use SIPp as the carrier
     ensure_apt kamailio kamailio          # the SIP edge in front of the worker pool (tests/sip)
     ensure_apt chromium chromium          # the operator console tests drive a headless browser
+    ensure_apt espeak-ng espeak-ng        # text and SSML play sources are spoken with it (and tested)
+elif ! command -v espeak-ng >/dev/null 2>&1; then
+    # The runtime path installs no system packages; production needs this one for speech.
+    echo "note: espeak-ng is not installed: text and SSML play sources will fail with PlayFailed" \
+        "(Debian: apt-get install espeak-ng; docs/calls.md, Play sources)" >&2
 fi
 
 if [[ ! -x .venv/bin/python ]]; then

@@ -212,6 +212,17 @@ class Settings(BaseSettings):
     sip_config_file: Path | None = None
     # An unanswered IncomingCall is refused with 480 after this long; its context then stops working.
     call_ring_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Play sources (gateway/calls/play_sources.py): prompts downloaded or spoken, converted to
+    # 8 kHz WAV and cached in DATA_DIR/play-cache, least recently used first out past the bound.
+    play_cache_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    play_fetch_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    play_fetch_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    play_max_download_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # The longest prompt played (after decoding); an hour of 8 kHz audio is 58 MB in the cache.
+    play_max_seconds: float = Field(default=1800.0, gt=0, le=4 * 3600)
+    play_speech_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    # The espeak-ng language of a text or SSML source that names no locale or voice.
+    play_speech_default_language: str = "en-us"
     # Inbound segments of a concatenated message are awaited this long.
     sms_reassembly_timeout_seconds: float = Field(default=300.0, gt=0)
 
@@ -344,6 +355,11 @@ class Settings(BaseSettings):
     def sip_status_file(self) -> Path:
         """Where `trunkline sip` rewrites its workers' status every second (`trunkline sip status`)."""
         return self.data_dir / "sip-status.json"
+
+    @property
+    def play_cache_dir(self) -> Path:
+        """Where prepared prompts are cached (gateway/calls/play_cache.py)."""
+        return self.data_dir / "play-cache"
 
     def require_production_secrets(self) -> None:
         """Refuse to run a production role with a missing or well-known secret."""

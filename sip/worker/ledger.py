@@ -82,6 +82,17 @@ class CallLedger:
         self._add(worker, call_id)
         return worker
 
+    def place_beside(self, call_id: str, beside: str) -> int | None:
+        """Reserve a slot for a leg on the worker holding ``beside`` (its bridge is per endpoint).
+
+        None when ``beside`` is held by no worker, that worker is full, or the id is taken.
+        """
+        worker = self._holder.get(beside)
+        if call_id in self._holder or worker is None or self.free(worker) <= 0:
+            return None
+        self._add(worker, call_id)
+        return worker
+
     def placed(self, worker: int, call_id: str) -> list[EdgeState]:
         """Edge changes after ``place`` (kept separate so ``place`` stays a query + reserve)."""
         return self._edge(worker)

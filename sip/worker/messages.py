@@ -31,7 +31,7 @@ class PlayOutcome(enum.StrEnum):
     """How a ``Play`` ended."""
 
     COMPLETED = "completed"  # every file played (a looping play never completes)
-    STOPPED = "stopped"  # StopPlay, a newer Play on the call, Hold, or the call ended
+    STOPPED = "stopped"  # StopPlay, a newer Play on the call, or the call ended (Hold keeps it)
     FAILED = "failed"  # a file could not be opened or played (reason says why)
 
 

@@ -56,6 +56,7 @@ HEALTHY_AFTER = 10.0  # seconds up after which a death is not counted as a crash
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 NO_CAPACITY = "no worker has a free call slot"
+NO_ROOM_BESIDE = "no free call slot beside"
 WAKE_UP = b"\r\n\r\n"
 
 
@@ -181,9 +182,12 @@ class WorkerPool:
         call_id = getattr(command, "call_id", "")
         with self._lock:
             if isinstance(command, MakeCall):
-                worker = self._ledger.place(call_id)
+                if command.bridge_with:  # the leg must share the conference bridge of its call
+                    worker = self._ledger.place_beside(call_id, command.bridge_with)
+                    reason = self._no_room_beside(command.bridge_with)
+                else:
+                    worker, reason = self._ledger.place(call_id), NO_CAPACITY
                 edge = self._ledger.placed(worker, call_id) if worker is not None else []
-                reason = NO_CAPACITY
             else:
                 worker, edge, reason = self._ledger.holder(call_id), [], "no such call"
             handle = self._handles[worker] if worker is not None else None
@@ -195,6 +199,11 @@ class WorkerPool:
             self.events.put(WorkerEvent(-1 if worker is None else worker, failed))
             return None
         return worker
+
+    def _no_room_beside(self, call_id: str) -> str:
+        if self._ledger.holder(call_id) is None:
+            return f"no such call {call_id}"
+        return f"{NO_ROOM_BESIDE} {call_id}"
 
     def holder(self, call_id: str) -> int | None:
         with self._lock:

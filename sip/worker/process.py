@@ -24,6 +24,9 @@ from sip.worker.messages import (
 )
 
 COMMANDS_PER_POLL = 32
+# The poll while a play or DTMF work is under way: the next file of a play and the in-band
+# detector's feed run after each poll (UserAgent.poll), not on a socket's wake-up.
+MEDIA_POLL_MS = 10
 
 
 def main(argv: list[str]) -> None:
@@ -53,8 +56,8 @@ def run_worker(config: WorkerConfig, conn: Connection) -> None:
             # or the supervisor's wake-up datagram sent with each command (sip.worker.pool), so
             # a command does not wait for the idle period; the period only bounds how long a
             # lost wake-up could delay one. Callbacks run inside the poll and their events go
-            # out right after it.
-            agent.poll(0 if more else config.poll_ms)
+            # out right after it; plays and DTMF get short polls while they run.
+            agent.poll(0 if more else MEDIA_POLL_MS if agent.busy() else config.poll_ms)
             more = False
             for _ in range(COMMANDS_PER_POLL):
                 more = conn.poll(0)

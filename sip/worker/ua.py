@@ -22,7 +22,10 @@ from collections.abc import Iterator
 import pjsua2 as pj
 
 from sip.headers import application_headers, header, parse_headers, parse_name_addr, request_uri
+from sip.worker import transfer
 from sip.worker.config import WorkerConfig
+from sip.worker.dtmf import DTMF_COMMANDS, DtmfCalls
+from sip.worker.media import MEDIA_COMMANDS, CallMedia
 from sip.worker.messages import (
     Answer,
     CallState,
@@ -40,6 +43,7 @@ from sip.worker.messages import (
     Reject,
     Ring,
     Shutdown,
+    Transfer,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,18 @@ class _Call(pj.Call):  # type: ignore[misc]
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         with _contained("onCallMediaState"):
             self.agent.on_media_state(self)
+
+    def onDtmfEvent(self, prm: pj.OnDtmfEventParam) -> None:
+        with _contained("onDtmfEvent"):
+            self.agent.dtmf.on_dtmf_event(self.call_id, prm)
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
+        with _contained("onCallTsxState"):
+            self.agent.dtmf.on_transaction(self.call_id, prm.e)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        with _contained("onCallTransferStatus"):
+            self.agent.events.append(transfer.progress(self.call_id, prm))
 
 
 class _Account(pj.Account):  # type: ignore[misc]
@@ -113,6 +129,7 @@ class UserAgent:
         self.config = config
         self.events: list[Event] = []
         self.calls: dict[str, _Call] = {}
+        self.dtmf = DtmfCalls(self._emit)
         self._outbound: OrderedDict[tuple[str, str, str | None], _Account] = OrderedDict()
         self.ep = pj.Endpoint()
         with _stdout_silenced():  # pjlib logs its start-up at level 4 before libInit sets ours
@@ -140,6 +157,8 @@ class UserAgent:
         self.ep.audDevManager().setNullDev()
         for codec in self.ep.codecEnum2():
             self.ep.codecSetPriority(codec.codecId, CODECS.get(codec.codecId, 0))
+        clock = self.ep.audDevManager().getPlaybackDevMedia()  # slot 0, the null device
+        self.media = CallMedia(clock, self._emit, self.calls.__contains__)
         self.inbound = _Account(self)
         self.inbound.create(self._account_config(f"sip:trunkline@{config.host}:{config.sip_port}"), True)
 
@@ -173,29 +192,39 @@ class UserAgent:
         state = _STATES.get(info.state)
         if state is None:
             return
-        self.events.append(CallStateChanged(call.call_id, state, info.lastStatusCode, info.lastReason))
         if state is CallState.DISCONNECTED:
             # Released now, inside the callback: the slot may be reused by the next INVITE
             # of this very poll, and a late destructor would hang that call up.
             self.calls.pop(call.call_id, None)
+            self.media.call_ended(call.call_id)  # its play ends before the call's last event
+            self.dtmf.call_ended(call.call_id)  # so do its digits
+        self.events.append(CallStateChanged(call.call_id, state, info.lastStatusCode, info.lastReason))
 
     def on_media_state(self, call: _Call) -> None:
         info = call.getInfo()
         for index, media in enumerate(info.media):
             if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
-            audio = call.getAudioMedia(index)
-            devices = self.ep.audDevManager()
-            audio.startTransmit(devices.getPlaybackDevMedia())
-            devices.getCaptureDevMedia().startTransmit(audio)
             codec = call.getStreamInfo(index).codecName
             self.events.append(MediaActive(call.call_id, codec))
+            # wired to the clock, its bridges and its play (whose PlayStarted follows MediaActive)
+            self.media.media_active(call.call_id, call.getAudioMedia(index))
+        self.dtmf.on_media(call, call.call_id)
 
     # the owner's API ----------------------------------------------------------------------------
+
+    def busy(self) -> bool:
+        """Whether a play or DTMF work needs the owner loop round often (sip.worker.process)."""
+        return bool(self.media.plays) or self.dtmf.busy()
 
     def poll(self, ms: int) -> None:
         """Run pjsua2 for up to ``ms`` milliseconds: timers, SIP messages, callbacks."""
         self.ep.libHandleEvents(ms)
+        self.dtmf.tick()
+        self.media.after_poll()
+
+    def _emit(self, event: Event) -> None:
+        self.events.append(event)
 
     def take_events(self) -> list[Event]:
         events, self.events = self.events, []
@@ -213,7 +242,10 @@ class UserAgent:
             self.events.append(CommandFailed(command.call_id, type(command).__name__, "no such call"))
             return
         try:
-            self._on_call(call, command)
+            if isinstance(command, DTMF_COMMANDS):
+                self.dtmf.execute(call, call.call_id, command)
+            else:
+                self._on_call(call, command)
         except pj.Error as exc:
             self.events.append(CommandFailed(command.call_id, type(command).__name__, exc.info()))
 
@@ -239,6 +271,10 @@ class UserAgent:
             call.hangup(prm)
         elif isinstance(command, Hangup):
             call.hangup(prm)
+        elif isinstance(command, MEDIA_COMMANDS):
+            self.media.execute(command)
+        elif isinstance(command, Transfer):
+            transfer.refer(call, command.target)
         elif isinstance(command, QueryMedia):
             rx = tx = 0
             info = call.getInfo()  # keep it: .media is a view into it (a SWIG temporary dies)
@@ -260,6 +296,10 @@ class UserAgent:
         except pj.Error as exc:  # reported like any failed call, so its slot is freed
             self.events.append(CallStateChanged(command.call_id, CallState.DISCONNECTED, 500, exc.info()))
             return
+        if command.bridge_with and command.bridge_with not in self.calls:
+            reason = f"no call {command.bridge_with} to bridge with"
+            self.events.append(CallStateChanged(command.call_id, CallState.DISCONNECTED, 500, reason))
+            return
         call = _Call(self, account, command.call_id, pj.PJSUA_INVALID_ID)
         self.calls[command.call_id] = call
         prm = pj.CallOpParam(True)
@@ -275,6 +315,9 @@ class UserAgent:
             self.events.append(
                 CallStateChanged(command.call_id, CallState.DISCONNECTED, exc.status, exc.info())
             )
+            return
+        if command.bridge_with:
+            self.media.bridge_when_active(command.call_id, command.bridge_with)
 
     def _account_for(self, command: MakeCall) -> _Account:
         """An account per caller id and credentials (pjsua takes From from the account)."""
@@ -326,6 +369,8 @@ class UserAgent:
                 break
             self.ep.libHandleEvents(20)
         self.calls.clear()
+        self.dtmf.close()
+        self.media.close()
         for account in self._outbound.values():
             account.shutdown()
         self._outbound.clear()

@@ -56,6 +56,20 @@ def test_placing_prefers_the_least_loaded_worker_and_refuses_duplicates() -> Non
     assert ledger.place("o1") is None
 
 
+def test_a_leg_placed_beside_a_call_goes_to_its_worker_or_nowhere() -> None:
+    ledger = CallLedger(2, capacity=2)
+    ledger.worker_ready(0)
+    ledger.worker_ready(1)
+    ledger.on_event(1, incoming("a"))
+    assert ledger.place_beside("leg", "a") == 1  # not the least loaded worker 0: a's worker
+    assert ledger.placed(1, "leg") == [EdgeState(1, False)]
+    assert ledger.place_beside("leg2", "a") is None  # worker 1 is full; worker 0 is no use
+    assert ledger.place_beside("leg3", "gone") is None
+    assert ledger.place_beside("leg", "a") is None  # an id in use
+    assert ledger.calls(1) == {"a", "leg"}
+    assert ledger.free(0) == 2
+
+
 ops = st.lists(
     st.one_of(
         st.tuples(st.just("ready"), st.integers(0, 2)),
@@ -63,6 +77,7 @@ ops = st.lists(
         st.tuples(st.just("incoming"), st.integers(0, 2)),
         st.tuples(st.just("place"), st.integers(0, 2)),
         st.tuples(st.just("end"), st.integers(0, 30)),
+        st.tuples(st.just("beside"), st.integers(0, 30)),
     ),
     max_size=60,
 )
@@ -89,6 +104,15 @@ def test_invariants_hold_over_any_history(history: list[tuple[str, int]]) -> Non
         elif op == "place":
             counter += 1
             worker = ledger.place(f"c{counter}")
+            if worker is not None:
+                live[f"c{counter}"] = worker
+                changes = ledger.placed(worker, f"c{counter}")
+        elif op == "beside" and live:
+            counter += 1
+            other = sorted(live)[arg % len(live)]
+            room = ledger.free(live[other]) > 0
+            worker = ledger.place_beside(f"c{counter}", other)
+            assert worker == (live[other] if room else None)  # beside its call, or nowhere
             if worker is not None:
                 live[f"c{counter}"] = worker
                 changes = ledger.placed(worker, f"c{counter}")

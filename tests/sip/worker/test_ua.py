@@ -19,13 +19,14 @@ from sip.worker.messages import (
     MediaActive,
     MediaStats,
     Play,
+    PlayFinished,
+    PlayOutcome,
     QueryMedia,
     Redirect,
     Reject,
     Ring,
 )
 from sip.worker.pool import WorkerPool
-from sip.worker.ua import NOT_CARRIED_OUT
 from tests.sip.support import HOST, SCENARIOS, RtpPeer, Sipp, events_until, next_event
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(90)]
@@ -86,9 +87,9 @@ def test_inbound_answer_with_rtp_both_ways_then_far_end_bye(pool: WorkerPool, tm
         assert stats.tx_packets >= 25, stats
         assert peer.received >= 25  # and the worker's audio reached the carrier
 
-        pool.send(Play(incoming.call_id, "op-1", ("prompt.wav",)))  # not carried out yet: said so
-        refused = next_event(pool, CommandFailed, incoming.call_id)
-        assert (refused.command, refused.reason) == ("Play", NOT_CARRIED_OUT)
+        pool.send(Play(incoming.call_id, "op-1", ("no-such-prompt.wav",)))  # a bad file: said so
+        failed = next_event(pool, PlayFinished, incoming.call_id)
+        assert (failed.outcome, "no-such-prompt.wav" in failed.reason) == (PlayOutcome.FAILED, True)
 
         ended = next_event(pool, CallStateChanged, incoming.call_id)  # the far end's BYE
         assert (ended.state, ended.status) == (CallState.DISCONNECTED, 200)
