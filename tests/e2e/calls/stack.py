@@ -259,7 +259,11 @@ def running_voice_stack(
         app = App(tls)
         app.start()
         port = free_port()
-        sip_port = free_udp_block(2)  # the trunk-facing port, and Kamailio's RPC port after it
+        # One block for every UDP port of the SIP process, so that no two of its ranges, picked
+        # apart, can overlap: the trunk-facing port, Kamailio's RPC port, the workers' SIP
+        # ports (behind Kamailio), 40 RTP ports per worker.
+        behind = workers if edge == "kamailio" else 0
+        sip_port = free_udp_block(2 + behind + 40 * workers)
         metrics_port = free_port()
         env = trunkline_env(tmp / "data", port, strong_secret(), database_url=database_url)
         env.update(
@@ -312,12 +316,12 @@ def running_voice_stack(
             placement: tuple[str, ...]
             if edge == "kamailio":
                 placement = (
-                    "--worker-port", str(free_udp_block(workers)),
+                    "--worker-port", str(sip_port + 2),
                     "--rpc-port", str(sip_port + 1),
-                    "--rtp-port", str(free_udp_block(40 * workers)),
+                    "--rtp-port", str(sip_port + 2 + workers),
                 )  # fmt: skip
             else:
-                placement = ("--rtp-port", str(free_udp_block(40)))
+                placement = ("--rtp-port", str(sip_port + 2))
             stack.start(
                 "sip", "sip", "--edge", edge, "--workers", str(workers), "--listen", f"127.0.0.1:{sip_port}",
                 *placement, "--metrics-port", str(metrics_port),
@@ -331,6 +335,8 @@ def running_voice_stack(
                     return found.status == SubscriptionStatus.ACTIVE
 
             def sip_up() -> bool:
+                if stack.processes["sip"].poll() is not None:
+                    raise AssertionError(f"trunkline sip exited:\n{stack.log('sip')}")
                 if not stack.status_file.exists():
                     return False
                 status = stack.sip_status()
