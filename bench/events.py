@@ -6,6 +6,10 @@ and ``trunkline worker`` processes on this machine ("one worker node"), publishe
 the publish seam in batches, and measures how long until the receiver has all of them.
 
     python -m bench.events --events 5000 --processes 2 --concurrency 16
+    python -m bench.events --events 20000 --batch 1 10 100   # maxEventsPerBatch, side by side
+
+Statistics: the database is analysed after the warm-up and every ``--analyze-every`` seconds
+while events flow (bench/pgstats.py says why), as autovacuum would in production.
 """
 
 from __future__ import annotations
@@ -62,7 +66,9 @@ async def app(scope, receive, send):
         code = json.loads(body)[0]["data"]["validationCode"]
         await answer(send, body=json.dumps({"validationResponse": code}).encode())
     else:
-        received.append((headers[b"webhook-id"].decode(), now))
+        items = json.loads(body)
+        for item in items if isinstance(items, list) else [items]:
+            received.append((item["id"], now))
         await answer(send)
 
 
@@ -92,7 +98,18 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, default=5000)
-    parser.add_argument("--batch", type=int, default=100, help="events per producer transaction")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="the subscription's maxEventsPerBatch; several values run one after another, side by side",
+    )
+    parser.add_argument("--batch-kb", type=int, default=1024, help="preferredBatchSizeInKilobytes")
+    parser.add_argument("--publish-batch", type=int, default=100, help="events per producer transaction")
+    parser.add_argument(
+        "--analyze-every", type=float, default=2.0, help="seconds between ANALYZEs while running; 0: never"
+    )
     parser.add_argument(
         "--rate", type=float, default=0, help="target publish rate (events/s); 0 = as fast as possible"
     )
@@ -111,9 +128,24 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
+    results = [run(args, max_events) for max_events in args.batch]
+    for result in results:
+        print(json.dumps(result, indent=2))
+    if len(results) > 1:
+        print()
+        columns = ("max_events_per_batch", "delivered_per_s", "lag_p50_s", "lag_p99_s")
+        columns += ("worker_cpu_s_per_1000", "receiver_cpu_s_per_1000", "load_average_1m")
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---:|" * len(columns))
+        for r in results:
+            print("| " + " | ".join(str(r[c]) for c in columns) + " |")
 
+
+def run(args: argparse.Namespace, max_events: int) -> dict[str, object]:
+    """One run with the subscription batching ``max_events`` events: its figures."""
     import redis
 
+    from bench.pgstats import StatisticsKeeper, analyze
     from gateway.core.logging import configure_logging
 
     configure_logging("WARNING")
@@ -189,6 +221,8 @@ def main() -> None:
                     delivery_schema=builder.DeliverySchema(
                         "EventGridSchema" if args.schema == "eventgrid" else "CloudEventSchemaV1_0"
                     ),
+                    max_events_per_batch=max_events,
+                    preferred_batch_size_kb=args.batch_kb,
                 ),
                 policy_from_settings(settings),
                 limits_from_settings(settings),
@@ -213,7 +247,10 @@ def main() -> None:
                     event_id=f"warm-{i}",
                 )
         time.sleep(2)
+        analyze(db_url)
 
+        keeper = StatisticsKeeper(db_url, args.analyze_every)
+        keeper.start()
         cpu_before = {p.pid: cpu_seconds(p.pid) for p in processes}
         committed: dict[str, float] = {}
         started = time.time()
@@ -221,7 +258,7 @@ def main() -> None:
         while sent < args.events:
             with database.session() as session:
                 ids = []
-                for _ in range(min(args.batch, args.events - sent)):
+                for _ in range(min(args.publish_batch, args.events - sent)):
                     event_id = f"bench-{sent}"
                     service.publish(
                         session,
@@ -259,15 +296,19 @@ def main() -> None:
                 break
             time.sleep(0.5)
         cpu_used = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
+        keeper.stop()
         first_commit = min(committed.values())
         last_receipt = max(got.values()) if got else float("nan")
         lags = sorted(got[i] - committed[i] for i in got)
         elapsed = last_receipt - first_commit
         q = statistics.quantiles(lags, n=100) if len(lags) >= 2 else [float("nan")] * 99
-        result = {
+        return {
             "events": args.events,
             "delivered": len(got),
             "schema": args.schema,
+            "max_events_per_batch": max_events,
+            "preferred_batch_kb": args.batch_kb,
+            "analyze_runs": keeper.runs,
             "worker_processes": args.processes,
             "threads_per_process": args.concurrency,
             "delivery_batch_size": args.batch_size,
@@ -285,7 +326,6 @@ def main() -> None:
             "receiver_cpu_s_per_1000": round(cpu_used[receiver.pid] * 1000 / max(1, len(got)), 3),
             "load_average_1m": round(os.getloadavg()[0], 2),
         }
-        print(json.dumps(result, indent=2))
     finally:
         for process in processes:
             if process.poll() is None:

@@ -11,6 +11,10 @@
     SMSC answers every submit with a receipt at once; measured until every message is
     delivered and its SMSDeliveryReportReceived event is in the outbox (the webhook workers'
     own throughput is bench/events.py's subject).
+
+Statistics (PostgreSQL): (b) runs ``ANALYZE`` after its bulk load; (c) runs it every 2 s while
+the tables grow, standing in for autovacuum, which may be off on a development machine
+(bench/pgstats.py; docs/sms.md, "Operator: statistics").
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from sqlalchemy import func, insert, select
 
 from bench import use_secrets_key
 from bench.api import WRK_THREADS, run_wrk
+from bench.pgstats import analyze, keep_statistics
 from gateway.core.celery_app import create_celery
 from gateway.core.db import Database
 from gateway.core.hmac_auth import http_date, sign_request
@@ -171,6 +176,8 @@ def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> tup
                 if not publisher.flush(60):
                     raise TimeoutError("the send jobs were not published")
                 publisher.close()
+                if backend == "postgresql":
+                    analyze(database.url)  # after the bulk load, as autovacuum would (bench/pgstats.py)
                 process = SmppProcess(settings, database)
                 thread = threading.Thread(target=process.run, daemon=True)
                 started = time.perf_counter()
@@ -266,7 +273,12 @@ def end_to_end(
     pre-signed requests (a C client: the Python one costs the shared cores more than the server).
     """
     smsc.configure(receipts="immediate", record=False)
-    with prepared(backend, smsc, window) as (database, _resource_id), TemporaryDirectory() as tmp:
+    with (
+        prepared(backend, smsc, window) as (database, _resource_id),
+        TemporaryDirectory() as tmp,
+        # The tables grow from empty during the run: ANALYZE every 2 s, as autovacuum would.
+        keep_statistics(database.url),
+    ):
         port = free_port()
         env = trunkline_env(Path(tmp) / "data", port, strong_secret(), database_url=database.url)
         # Send jobs through Celery on a Redis of its own, as in production (not the filesystem

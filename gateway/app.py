@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 
 def _include_routers(app: FastAPI) -> None:
+    from gateway.calls.participants_router import participants_router
     from gateway.calls.router import admin_router as sip_admin_router
     from gateway.calls.router import calling_router
     from gateway.calls.router import router as sip_router
@@ -137,6 +138,7 @@ def _include_routers(app: FastAPI) -> None:
         sip_router,
         sip_admin_router,
         calling_router,
+        participants_router,
         console_router,
     ):
         app.include_router(router)

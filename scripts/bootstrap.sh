@@ -16,6 +16,15 @@ as_root() {
 apt_updated=0
 ensure_apt() {  # ensure_apt COMMAND PACKAGE: install PACKAGE when COMMAND is missing
     command -v "$1" >/dev/null 2>&1 && return 0
+    apt_install "$1" "$2"
+}
+
+ensure_apt_file() {  # ensure_apt_file GLOB PACKAGE: install PACKAGE when no file matches GLOB
+    compgen -G "$1" >/dev/null && return 0
+    apt_install "$1" "$2"
+}
+
+apt_install() {  # apt_install WHAT-IS-MISSING PACKAGE
     if ! command -v apt-get >/dev/null; then
         echo "missing $1 and no apt-get to install $2; install it by hand" >&2; return 1
     fi
@@ -43,6 +52,8 @@ if [[ $dev -eq 1 ]]; then
     ensure_apt wrk wrk                    # bench/api.py loads the API with it
     ensure_apt sipp sip-tester            # the SIP worker tests use SIPp as the carrier
     ensure_apt kamailio kamailio          # the SIP edge in front of the worker pool (tests/sip)
+    # SIP TLS at the edge: Kamailio's tls module (tests/sip/test_kamailio_tls.py)
+    ensure_apt_file '/usr/lib/*/kamailio/modules/tls.so' kamailio-tls-modules
     ensure_apt chromium chromium          # the operator console tests drive a headless browser
     ensure_apt espeak-ng espeak-ng        # text and SSML play sources are spoken with it (and tested)
 elif ! command -v espeak-ng >/dev/null 2>&1; then

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from gateway.calls.status_cli import status as sip_status
 from gateway.core.cli_database import command_session
-from gateway.core.cli_output import console, prepare_offline_command, print_table
+from gateway.core.cli_output import console, err_console, prepare_offline_command, print_table
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import get_settings
@@ -58,6 +58,10 @@ def sip_process(
         float,
         typer.Option(min=0.5, max=3600, help="How often connected calls' RTP counters are read, s."),
     ] = DEFAULT_MEDIA_POLL_SECONDS,
+    tls_port: Annotated[
+        int | None,
+        typer.Option(help="SIP TLS at Kamailio on this port of the --listen host (TRUNKLINE_SIP_TLS_PORT)."),
+    ] = None,
 ) -> None:
     """Run the SIP process: the worker pool, the call controller and the command queue."""
     if ctx.invoked_subcommand is not None:
@@ -72,6 +76,17 @@ def sip_process(
         edge_kind = EdgeKind(edge)
     except ValueError as exc:
         raise _fail(f"--edge must be kamailio or none, not {edge!r}", 2) from exc
+    if tls_port is not None and edge_kind is not EdgeKind.KAMAILIO:
+        raise _fail("--tls-port needs --edge kamailio: SIP TLS terminates at Kamailio", 2)
+    if tls_port is None and settings.sip_tls_port is not None:
+        if edge_kind is EdgeKind.KAMAILIO:
+            tls_port = settings.sip_tls_port
+        else:  # `trunkline up` without Kamailio: say so rather than fail the role over and over
+            err_console.print(
+                "TRUNKLINE_SIP_TLS_PORT is ignored: SIP TLS needs the Kamailio edge (apt-get install "
+                "kamailio kamailio-tls-modules)",
+                markup=False,
+            )
     if metrics_port is not None:
         from gateway.core.metrics import serve_metrics
 
@@ -86,6 +101,7 @@ def sip_process(
         rpc_port=rpc_port,
         poll_ms=poll_ms,
         media_poll_seconds=media_poll_seconds,
+        tls_port=tls_port,
     )
 
 
@@ -107,6 +123,9 @@ def trunk_add(
     register: Annotated[bool, typer.Option("--register", help="REGISTER with the carrier.")] = False,
     codecs: Annotated[str, typer.Option(help="Codecs in preference order, comma-separated.")] = "PCMU,PCMA",
     srtp: Annotated[str, typer.Option(help="off | optional | mandatory")] = "off",
+    refer: Annotated[
+        bool, typer.Option("--refer", help="The carrier takes REFER: transfers are REFERs to it.")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Add a SIP trunk to a carrier."""
@@ -127,6 +146,7 @@ def trunk_add(
                 "register": register,
                 "codecs": codecs,
                 "srtp": srtp,
+                "refer": refer,
             }
         )
     except ValidationError as exc:

@@ -29,7 +29,7 @@ Queue: Any = entity.Queue
 
 QUEUE_PREFIX = "trunkline.sip."
 # An outbound call's first INVITE: every SIP process consumes this queue too, and the one that
-# takes the command places the call and records itself on it (repository.place_leg).
+# takes the command places the call and records itself on it (repository.claim_placement).
 PLACE_QUEUE = QUEUE_PREFIX + "place"
 
 COMMANDS_PUBLISHED = Counter(

@@ -205,18 +205,11 @@ def properties(call: Call) -> dict[str, Any]:
     return data
 
 
-def participants(call: Call) -> list[dict[str, Any]]:
-    """The call's PSTN party while the call is live (the app's own side is not a participant)."""
-    if CallState(call.state) is CallState.ENDED:
-        return []
-    other = call.source_number if call.direction == "inbound" else call.target_number
-    return [{"identifier": phone_identifier(other), "isMuted": False, "isOnHold": False}]
-
-
-def participant(call: Call, raw_id: str) -> dict[str, Any]:
-    for item in participants(call):
+def participant(participants: list[dict[str, Any]], call_id: str, raw_id: str) -> dict[str, Any]:
+    """One of the call's participants (gateway.calls.party_callbacks.participants), by raw id."""
+    for item in participants:
         if item["identifier"]["rawId"] == raw_id:
             return item
     raise NotFound(
-        f"Participant {raw_id} not found in call {call.id}.", "participantRawId", "ParticipantNotFound"
+        f"Participant {raw_id} not found in call {call_id}.", "participantRawId", "ParticipantNotFound"
     )

@@ -14,6 +14,18 @@ and the callback for the app) or raises :class:`Refused` with what the API answe
               DIALING --leg failed (5xx/408, more routes)--> DIALING (next destination)
               DIALING --leg failed--> ENDED (CreateCallFailed)
     any live: --app hangs up--> DISCONNECTING --leg ended--> ENDED (CallDisconnected)
+    CONNECTED --a transfer's target answered (no REFER)--> ENDED (CallDisconnected; the legs
+              stay bridged without the app, gateway.calls.legs owns them)
+
+With several parties the call hears of a leg only while it is the call's last one
+(gateway.calls.legs.route decides who hears what).
+
+The lost-call bounds (the sweeper of gateway.calls.sweeper feeds these inputs):
+
+    DIALING, not placed --app hangs up--> ENDED (no SIP process holds it: nothing to tell)
+    DIALING, not placed --place timeout--> ENDED (CreateCallFailed: no SIP process took it)
+    any live, placed --its SIP process lost--> ENDED (the process stopped its heartbeat)
+    ANSWERING, DISCONNECTING --command timeout--> ENDED (the worker never acted on it)
 """
 
 from __future__ import annotations
@@ -51,6 +63,10 @@ class EndReason(StrEnum):
     FAR_END = "farEnd"  # the other side sent BYE
     FAILED = "failed"  # an outbound call that never connected
     WORKER_DIED = "workerDied"
+    TRANSFERRED = "transferred"  # the app transferred the call away (its legs may live on)
+    NOT_PLACED = "notPlaced"  # no SIP process took the outbound call's INVITE in time
+    PROCESS_LOST = "sipProcessLost"  # the SIP process holding the call stopped its heartbeat
+    COMMAND_TIMEOUT = "commandTimeout"  # the worker never carried out the answer or hang-up
 
 
 class RejectReason(StrEnum):
@@ -71,6 +87,7 @@ class Callback(StrEnum):
     CALL_CONNECTED = "CallConnected"
     CALL_DISCONNECTED = "CallDisconnected"
     CREATE_CALL_FAILED = "CreateCallFailed"
+    ANSWER_FAILED = "AnswerFailed"
 
 
 class SipAction(StrEnum):
@@ -140,7 +157,46 @@ class LegEnded:
     worker_died: bool = False
 
 
-Input = AppAnswer | AppReject | AppRedirect | AppHangup | RingTimeout | LegConnected | LegEnded
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    """A transfer's target answered a leg of its own: the call is no longer the app's."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceTimeout:
+    """No SIP process took the outbound call's first INVITE within ``seconds``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessLost:
+    """The SIP process holding the call has not refreshed its heartbeat for ``seconds``."""
+
+    process: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CommandTimeout:
+    """The call stayed ``seconds`` in ANSWERING or DISCONNECTING: the worker command was lost."""
+
+    seconds: float
+
+
+Input = (
+    Transferred
+    | AppAnswer
+    | AppReject
+    | AppRedirect
+    | AppHangup
+    | RingTimeout
+    | LegConnected
+    | LegEnded
+    | PlaceTimeout
+    | ProcessLost
+    | CommandTimeout
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +207,7 @@ class CallView:
     direction: Direction
     answered: bool = False  # it reached CONNECTED once
     destinations_left: int = 0  # outbound: destinations of the plan not tried yet
+    placed: bool = True  # a SIP process holds the call (an outbound call's INVITE was taken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +228,10 @@ SUBCODE_NORMAL_END = 7000  # ACS: "The conversation has ended."
 SUBCODE_APP_HANGUP = 5001
 SUBCODE_WORKER_DIED = 5100
 SUBCODE_CALL_FAILED = 5200
+SUBCODE_TRANSFERRED = 7015  # ACS: "The transfer completed successfully."
+SUBCODE_PROCESS_LOST = 5101  # the SIP process holding the call stopped (its heartbeat did)
+SUBCODE_NOT_PLACED = 5300  # no SIP process took the outbound call's INVITE
+SUBCODE_COMMAND_TIMEOUT = 5400  # the SIP side never carried out the answer or hang-up
 
 # Failures worth the next destination: the trunk is unwell, not the callee (RFC 3261 5xx, 408).
 _FAILOVER_STATUSES = frozenset({408}) | frozenset(range(500, 600))
@@ -192,6 +253,16 @@ def step(call: CallView, event: Input) -> Transition:  # noqa: PLR0911, PLR0912 
         if isinstance(event, AppAnswer | AppReject | AppRedirect | AppHangup):
             raise Refused(Refusal.NOT_FOUND, "The call is over.")
         return Transition(state)  # late worker news about an ended call: nothing to do
+    if isinstance(event, Transferred):
+        if state is not CallState.CONNECTED:
+            return Transition(state)
+        return Transition(
+            CallState.ENDED,
+            EndReason.TRANSFERRED,
+            callback=Callback.CALL_DISCONNECTED,
+            result_subcode=SUBCODE_TRANSFERRED,
+            result_message="The call was transferred.",
+        )
     if isinstance(event, AppAnswer):
         if state is not CallState.OFFERED:
             raise _conflict(call, "answered")
@@ -211,6 +282,17 @@ def step(call: CallView, event: Input) -> Transition:  # noqa: PLR0911, PLR0912 
             raise _conflict(call, "hung up before it is answered (reject it)")
         if state is CallState.DISCONNECTING:
             return Transition(state)  # already on its way out: hanging up again is harmless
+        if state is CallState.DIALING and not call.placed:
+            # no SIP process holds it: the call ends here, and the process that takes its INVITE
+            # later finds it over and does not place it
+            return Transition(
+                CallState.ENDED,
+                EndReason.HUNG_UP,
+                callback=Callback.CREATE_CALL_FAILED,
+                result_code=487,
+                result_subcode=SUBCODE_APP_HANGUP,
+                result_message="The app hung up before any SIP process placed the call.",
+            )
         return Transition(CallState.DISCONNECTING, sip=SipAction.HANGUP)
     if isinstance(event, RingTimeout):
         if state is not CallState.OFFERED:
@@ -224,7 +306,74 @@ def step(call: CallView, event: Input) -> Transition:  # noqa: PLR0911, PLR0912 
             # the callee picked up anyway, so end the leg now
             return Transition(state, sip=SipAction.HANGUP)
         return Transition(state)
+    if isinstance(event, PlaceTimeout | ProcessLost | CommandTimeout):
+        return _lost(call, event)
     return _leg_ended(call, event)
+
+
+def _never_connected_callback(call: CallView) -> Callback:
+    """The callback that ends a call the app never heard connect."""
+    return Callback.CREATE_CALL_FAILED if call.direction is Direction.OUTBOUND else Callback.ANSWER_FAILED
+
+
+def _lost(call: CallView, event: PlaceTimeout | ProcessLost | CommandTimeout) -> Transition:
+    """A bound passed with nobody left to end the call: end it here and say why."""
+    if isinstance(event, PlaceTimeout):
+        return _not_placed(call, event)
+    if isinstance(event, ProcessLost):
+        return _process_lost(call, event)
+    return _command_timeout(call, event)
+
+
+def _not_placed(call: CallView, event: PlaceTimeout) -> Transition:
+    state = call.state
+    if state is not CallState.DIALING or call.placed:
+        return Transition(state)
+    return Transition(
+        CallState.ENDED,
+        EndReason.NOT_PLACED,
+        callback=Callback.CREATE_CALL_FAILED,
+        result_code=503,
+        result_subcode=SUBCODE_NOT_PLACED,
+        result_message=f"No SIP process took the call within {event.seconds:g} s.",
+    )
+
+
+def _process_lost(call: CallView, event: ProcessLost) -> Transition:
+    state = call.state
+    if not call.placed:
+        return Transition(state)
+    message = (
+        f"The SIP process holding the call ({event.process}) was lost: no heartbeat for {event.seconds:g} s."
+    )
+    if state is CallState.OFFERED:
+        return Transition(CallState.ENDED, EndReason.PROCESS_LOST)  # no app holds it yet
+    callback = Callback.CALL_DISCONNECTED if call.answered else _never_connected_callback(call)
+    return Transition(
+        CallState.ENDED,
+        EndReason.PROCESS_LOST,
+        callback=callback,
+        result_code=500,
+        result_subcode=SUBCODE_PROCESS_LOST,
+        result_message=message,
+    )
+
+
+def _command_timeout(call: CallView, event: CommandTimeout) -> Transition:
+    state = call.state
+    if state not in (CallState.ANSWERING, CallState.DISCONNECTING):
+        return Transition(state)
+    what = "answer" if state is CallState.ANSWERING else "hang-up"
+    callback = Callback.CALL_DISCONNECTED if call.answered else _never_connected_callback(call)
+    return Transition(
+        CallState.ENDED,
+        EndReason.COMMAND_TIMEOUT,
+        SipAction.HANGUP,  # in case the worker still holds the leg: let it go
+        callback=callback,
+        result_code=504,
+        result_subcode=SUBCODE_COMMAND_TIMEOUT,
+        result_message=f"The SIP side did not carry out the {what} within {event.seconds:g} s.",
+    )
 
 
 def _leg_ended(call: CallView, event: LegEnded) -> Transition:
@@ -239,7 +388,8 @@ def _leg_ended(call: CallView, event: LegEnded) -> Transition:
         reason, code, subcode = EndReason.FAR_END, 200, SUBCODE_NORMAL_END
     if state is CallState.OFFERED:
         return Transition(CallState.ENDED, EndReason.CALLER_CANCELLED)  # no app holds it yet
-    if state is CallState.DIALING or (state is CallState.DISCONNECTING and not call.answered):
+    outbound_unanswered = call.direction is Direction.OUTBOUND and not call.answered
+    if state is CallState.DIALING or (state is CallState.DISCONNECTING and outbound_unanswered):
         retry = state is CallState.DIALING and not event.worker_died and failover(event.status)
         if retry and call.destinations_left > 0:
             return Transition(CallState.DIALING, sip=SipAction.DIAL_NEXT)

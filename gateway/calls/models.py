@@ -36,8 +36,18 @@ class SipTrunk(Base):
     register: Mapped[bool] = mapped_column(Boolean, default=False)
     codecs: Mapped[list[Any]] = mapped_column(JSON, default=list)  # in preference order
     srtp: Mapped[str] = mapped_column(String(9), default="off")  # off | optional | mandatory
+    # The carrier takes REFER: a transfer of a call through this trunk is a REFER to the caller's
+    # leg rather than a new leg bridged in this gateway (docs/calls.md, "Several parties").
+    refer: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The last outcome of its REGISTER (``register``), as the SIP process keeping it reports:
+    # registered | failed, the registrar's status and phrase, until when the binding holds.
+    registration_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    registration_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    registration_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    registration_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    registration_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class SipRoute(Base):
@@ -106,7 +116,10 @@ class Call(Base):
     destinations: Mapped[list[Any]] = mapped_column(JSON, default=list)
     destination_index: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    participants_sequence: Mapped[int] = mapped_column(Integer, default=0)  # ParticipantsUpdated's
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # when ``state`` last changed: the sweeper's clock for the place and command bounds
+    state_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=utcnow)
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -126,3 +139,32 @@ class CallLeg(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Several parties (gateway.calls.legs owns ``state`` of participant and transfer legs):
+    role: Mapped[str] = mapped_column(String(12), default="call")  # call | participant | transfer
+    state: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    invitation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    operation_context: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    callback_subscription_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    destinations: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    destination_index: Mapped[int] = mapped_column(Integer, default=0)
+    invitation_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    bridge_with: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A remove, cancel or REFER transfer waiting for its outcome: {"kind", "context", "subscription"}
+    pending: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class SipProcess(Base):
+    """A ``trunkline sip`` process's heartbeat: refreshed every second while it runs, so that the
+    sweeper (gateway.calls.sweeper) can end the calls of one that died without a word."""
+
+    __tablename__ = "sip_processes"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the calls' ``sip_process``
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # set when it stops cleanly: its calls are over at once, without waiting for the bound
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -4,7 +4,7 @@ The request names one PSTN target and, as its caller id, a number the resource o
 outbound calling. The call's destinations are the route plan (sip_routing.outbound_plan: the
 tenant's routes, then the operator's) frozen into the call row; the first INVITE goes to the
 SIP processes' shared queue, the one that takes it records itself on the leg and the call
-(repository.place_leg), and failover to the next destination (transitions.dial) happens there.
+(repository.claim_placement), and failover to the next destination (transitions.dial) happens there.
 A number with no route is a call that fails at once: 201, then ``CreateCallFailed``.
 """
 

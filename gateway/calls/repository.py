@@ -7,10 +7,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
-from gateway.calls.models import Call, CallLeg, SipRoute, SipTrunk, TenantSipRoute, TenantSipTrunk
+from gateway.calls.models import (
+    Call,
+    CallLeg,
+    SipProcess,
+    SipRoute,
+    SipTrunk,
+    TenantSipRoute,
+    TenantSipTrunk,
+)
 from gateway.calls.sip_configuration import Route, SipConfiguration, Trunk
 from gateway.numbers.models import Carrier
 from gateway.resources.models import Resource
@@ -166,6 +174,39 @@ def save_tenant_configuration(
     session.flush()
 
 
+def trunks_to_register(session: Session) -> list[SipTrunk]:
+    """Enabled trunks with ``register`` set and credentials to register with."""
+    return list(
+        session.scalars(
+            select(SipTrunk)
+            .where(SipTrunk.register.is_(True), SipTrunk.enabled.is_(True), SipTrunk.username.is_not(None))
+            .order_by(SipTrunk.name)
+        )
+    )
+
+
+def set_registration(
+    session: Session,
+    trunk: str,
+    state: str | None,
+    status: int | None,
+    reason: str | None,
+    expires_at: datetime | None,
+    now: datetime,
+) -> None:
+    session.execute(
+        update(SipTrunk)
+        .where(SipTrunk.name == trunk)
+        .values(
+            registration_state=state,
+            registration_status=status,
+            registration_reason=reason,
+            registration_expires_at=expires_at,
+            registration_updated_at=now,
+        )
+    )
+
+
 def all_trunks(session: Session) -> Sequence[SipTrunk]:
     return list(session.scalars(select(SipTrunk).order_by(SipTrunk.name)))
 
@@ -203,12 +244,52 @@ def leg(session: Session, leg_id: str) -> CallLeg | None:
 
 
 def active_leg(session: Session, call_id: str) -> CallLeg | None:
+    """The call's own leg while it lives (the newest attempt of an outbound call); else the
+    oldest party still there."""
     return session.scalar(
         select(CallLeg)
         .where(CallLeg.call_id == call_id, CallLeg.active.is_(True))
-        .order_by(CallLeg.created_at.desc())
+        .order_by((CallLeg.role == "call").desc(), CallLeg.created_at.desc())
         .limit(1)
     )
+
+
+def active_legs(session: Session, call_id: str) -> list[CallLeg]:
+    return list(
+        session.scalars(
+            select(CallLeg)
+            .where(CallLeg.call_id == call_id, CallLeg.active.is_(True))
+            .order_by(CallLeg.created_at)
+        )
+    )
+
+
+def lock_leg(session: Session, leg_id: str) -> CallLeg | None:
+    return session.scalar(select(CallLeg).where(CallLeg.id == leg_id).with_for_update())
+
+
+def leg_by_invitation(session: Session, call_id: str, invitation_id: str) -> CallLeg | None:
+    return session.scalar(
+        select(CallLeg).where(CallLeg.call_id == call_id, CallLeg.invitation_id == invitation_id)
+    )
+
+
+def invitations_due(session: Session, sip_process: str, now: datetime) -> list[str]:
+    """Ids of the process's placing participant legs whose invitation timeout has passed."""
+    return list(
+        session.scalars(
+            select(CallLeg.id).where(
+                CallLeg.sip_process == sip_process,
+                CallLeg.state == "placing",
+                CallLeg.invitation_deadline.is_not(None),
+                CallLeg.invitation_deadline <= now,
+            )
+        )
+    )
+
+
+def trunk_takes_refer(session: Session, name: str) -> bool:
+    return bool(session.scalar(select(SipTrunk.refer).where(SipTrunk.name == name)))
 
 
 def legs_of(session: Session, call_id: str) -> list[CallLeg]:
@@ -219,18 +300,6 @@ def legs_of(session: Session, call_id: str) -> list[CallLeg]:
 
 def end_leg(session: Session, leg_id: str, now: datetime) -> None:
     session.execute(update(CallLeg).where(CallLeg.id == leg_id).values(active=False, ended_at=now))
-
-
-def place_leg(session: Session, leg_id: str, sip_process: str, worker: int | None) -> None:
-    """Record which SIP process and worker took an outbound leg (and so its call)."""
-    session.execute(
-        update(CallLeg).where(CallLeg.id == leg_id).values(sip_process=sip_process, worker=worker)
-    )
-    session.execute(
-        update(Call)
-        .where(Call.id == select(CallLeg.call_id).where(CallLeg.id == leg_id).scalar_subquery())
-        .values(sip_process=sip_process)
-    )
 
 
 def rings_due(session: Session, sip_process: str, now: datetime, state: str) -> list[str]:
@@ -245,3 +314,96 @@ def rings_due(session: Session, sip_process: str, now: datetime, state: str) -> 
             )
         )
     )
+
+
+def claim_placement(session: Session, leg_id: str, sip_process: str) -> bool:
+    """Take an outbound leg's INVITE for ``sip_process``: only while the leg is active and its
+    call is not over, and either this process holds the call already (the plan's next
+    destination, another leg of its call) or nobody does and the call is still dialing (its
+    first INVITE). The call row is locked first and stays locked until the caller commits, so a
+    hang-up or a place timeout serialises with the claim."""
+    leg = session.get(CallLeg, leg_id)
+    if leg is None or not leg.active:
+        return False
+    call = lock_call(session, leg.call_id)
+    if call is None or call.state == "ended":
+        return False
+    first = call.sip_process == "" and call.state == "dialing"
+    if not first and call.sip_process != sip_process:
+        return False
+    call.sip_process = sip_process
+    leg.sip_process = sip_process
+    session.flush()
+    return True
+
+
+def set_leg_worker(session: Session, leg_id: str, worker: int | None) -> None:
+    session.execute(update(CallLeg).where(CallLeg.id == leg_id).values(worker=worker))
+
+
+# SIP processes' heartbeats and the sweeper's queries ---------------------------------------------
+
+
+def beat(session: Session, process: str, host: str, pid: int, now: datetime) -> None:
+    """Refresh (or write the first) heartbeat of ``process``."""
+    row = session.get(SipProcess, process)
+    if row is None:
+        session.add(SipProcess(id=process, host=host, pid=pid, started_at=now, heartbeat_at=now))
+    else:
+        row.heartbeat_at = now
+    session.flush()
+
+
+def stop_process(session: Session, process: str, now: datetime) -> None:
+    session.execute(update(SipProcess).where(SipProcess.id == process).values(stopped_at=now))
+
+
+def sip_processes(session: Session) -> list[SipProcess]:
+    return list(session.scalars(select(SipProcess).order_by(SipProcess.started_at)))
+
+
+def calls_of_lost_processes(session: Session, silent_since: datetime, limit: int) -> list[tuple[str, str]]:
+    """(call id, process) of live calls held by a SIP process that stopped, or whose last
+    heartbeat is older than ``silent_since``, or that never wrote one."""
+    alive = exists().where(
+        SipProcess.id == Call.sip_process,
+        SipProcess.stopped_at.is_(None),
+        SipProcess.heartbeat_at > silent_since,
+    )
+    rows = session.execute(
+        select(Call.id, Call.sip_process)
+        .where(Call.state != "ended", Call.sip_process != "", ~alive)
+        .limit(limit)
+    ).all()
+    return [(call_id, process) for call_id, process in rows]
+
+
+def unplaced_calls_due(session: Session, since: datetime, limit: int) -> list[str]:
+    """Outbound calls still dialing that no SIP process took, dialing since before ``since``."""
+    return list(
+        session.scalars(
+            select(Call.id)
+            .where(Call.state == "dialing", Call.sip_process == "", Call.state_since <= since)
+            .limit(limit)
+        )
+    )
+
+
+def calls_stuck_since(session: Session, states: Sequence[str], since: datetime, limit: int) -> list[str]:
+    """Calls in one of ``states`` since before ``since``."""
+    return list(
+        session.scalars(
+            select(Call.id).where(Call.state.in_(list(states)), Call.state_since <= since).limit(limit)
+        )
+    )
+
+
+def purge_processes(session: Session, before: datetime) -> int:
+    """Forget processes silent since before ``before`` that hold no live call."""
+    holds = exists().where(Call.sip_process == SipProcess.id, Call.state != "ended")
+    result = session.execute(
+        delete(SipProcess)
+        .where(SipProcess.heartbeat_at < before, ~holds)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))

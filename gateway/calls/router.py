@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from gateway.calls import connections, outbound, service, sip_routing
+from gateway.calls import connections, outbound, party_callbacks, service, sip_routing
 from gateway.calls.schemas import (
     ANSWER_CALL_SCHEMA,
     CREATE_CALL_SCHEMA,
@@ -153,6 +153,8 @@ def _decide(database: Any, publisher: Any, decide: Callable[[Session], connectio
     command = done.applied.command
     if command is not None and (done.applied.process or isinstance(command, MakeCall)):
         publisher.send(done.applied.process, command)
+    for other in done.applied.also:  # the call's other legs (it has several parties)
+        publisher.send(done.applied.process, other)
     return result
 
 
@@ -245,7 +247,7 @@ def list_participants(
 ) -> dict[str, Any]:
     with database.read_session() as session:
         call = connections.get_call(session, tenant.resource_id, call_connection_id)
-        return {"value": connections.participants(call)}
+        return {"value": party_callbacks.participants(session, call)}
 
 
 @calling_router.get("/callConnections/{call_connection_id}/participants/{participant_raw_id}")
@@ -254,4 +256,6 @@ def get_participant(
 ) -> dict[str, Any]:
     with database.read_session() as session:
         call = connections.get_call(session, tenant.resource_id, call_connection_id)
-        return connections.participant(call, participant_raw_id)
+        return connections.participant(
+            party_callbacks.participants(session, call), call.id, participant_raw_id
+        )

@@ -77,6 +77,9 @@ class TrunkSpec(Model):
     register_with_carrier: bool = Field(default=False, alias="register")  # "register" is BaseModel's
     codecs: list[str] = Field(default_factory=lambda: list(DEFAULT_CODECS), min_length=1)
     srtp: Literal["off", "optional", "mandatory"] = "off"
+    # The carrier takes REFER: a transfer of a call on this trunk is a REFER (default: a new leg
+    # bridged in the gateway, which works with every carrier).
+    refer: bool = False
     enabled: bool = True
 
     @field_validator("name")

@@ -42,8 +42,16 @@ def trunk_json(trunk: SipTrunk, carrier: str) -> dict[str, Any]:
         "register": trunk.register,
         "codecs": list(trunk.codecs or []),
         "srtp": trunk.srtp,
+        "refer": trunk.refer,
         "enabled": trunk.enabled,
         "createdAt": trunk.created_at.isoformat(),
+        "registration": {
+            "state": trunk.registration_state or "pending",
+            "status": trunk.registration_status,
+            "reason": trunk.registration_reason,
+        }
+        if trunk.register
+        else None,
     }
 
 
@@ -76,6 +84,7 @@ def _trunk_values(session: Session, spec: TrunkSpec) -> dict[str, Any]:
         "register": spec.register_with_carrier,
         "codecs": list(spec.codecs),
         "srtp": spec.srtp,
+        "refer": spec.refer,
         "enabled": spec.enabled,
     }
 

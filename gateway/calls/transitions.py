@@ -28,11 +28,17 @@ class Applied:
     transition: Transition
     process: str
     command: Command | None
+    also: tuple[Command, ...] = ()  # more commands for the same process (the call's other legs)
+
+    @property
+    def commands(self) -> tuple[Command, ...]:
+        return ((self.command,) if self.command is not None else ()) + self.also
 
 
 def view(call: Call) -> CallView:
     left = max(0, len(call.destinations) - call.destination_index - 1)
-    return CallView(CallState(call.state), Direction(call.direction), call.answered, left)
+    placed = bool(call.sip_process)
+    return CallView(CallState(call.state), Direction(call.direction), call.answered, left, placed)
 
 
 def ids(call: Call) -> callbacks.CallIds:
@@ -46,7 +52,10 @@ def apply(
     command does not apply."""
     transition = lifecycle.step(view(call), event)
     leg = repository.active_leg(session, call.id)
-    call.state = transition.state.value
+    others = [o for o in repository.active_legs(session, call.id) if leg is None or o.id != leg.id]
+    if call.state != transition.state.value:
+        call.state = transition.state.value
+        call.state_since = now
     if transition.state is CallState.CONNECTED and not call.answered:
         call.answered = True
         call.connected_at = now
@@ -56,8 +65,16 @@ def apply(
         call.ended_at = now
         call.ring_deadline = None
     command = _command(session, call, leg, transition, redirect_uri, now)
-    if transition.state is CallState.ENDED and leg is not None:
-        repository.end_leg(session, leg.id, now)
+    # The app hangs up, or the call ends: every other party of the call goes too (a transferred
+    # call's legs stay, bridged without the app; gateway.calls.legs ends them).
+    transferred = transition.end_reason is lifecycle.EndReason.TRANSFERRED
+    ends = transition.state is CallState.ENDED and not transferred
+    also: tuple[Command, ...] = ()
+    if transition.sip is SipAction.HANGUP or ends:
+        also = tuple(Hangup(other.id) for other in others)
+    if ends:
+        for ended in ([leg] if leg is not None else []) + others:
+            repository.end_leg(session, ended.id, now)
     if transition.callback is not None and call.callback_subscription_id is not None:
         result = None
         if transition.callback is not lifecycle.Callback.CALL_CONNECTED:
@@ -75,7 +92,7 @@ def apply(
             subscription_id=call.callback_subscription_id,
         )
     session.flush()
-    return Applied(transition, call.sip_process, command)
+    return Applied(transition, call.sip_process, command, also)
 
 
 def _command(

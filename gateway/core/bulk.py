@@ -59,6 +59,21 @@ def update_rows(
     return {row[key] for row in rows}
 
 
+def postgres_update_sql(
+    table: Table, key: str, columns: Sequence[str], where: Sequence[str], constants: Sequence[str]
+) -> str:
+    """The statement :func:`update_rows` runs per row on PostgreSQL (its plan is checked by
+    tests/gateway/sms/test_plans.py): values of ``columns`` then ``constants``, then ``key`` and
+    ``where``, as ``%s`` parameters in that order."""
+    quote = _PG.identifier_preparer.quote
+    assignments = [f"{quote(name)} = %s" for name in [*columns, *constants]]
+    conditions = [f"{quote(name)} = %s" for name in [key, *where]]
+    return (
+        f"UPDATE {quote(table.name)} SET {', '.join(assignments)} "  # noqa: S608 - names from the schema
+        f"WHERE {' AND '.join(conditions)} RETURNING {quote(key)}"
+    )
+
+
 def _update_postgres(
     session: Session,
     table: Table,
@@ -68,13 +83,7 @@ def _update_postgres(
     where: Mapping[str, Any],
     constants: Mapping[str, Any],
 ) -> set[Any]:
-    quote = _PG.identifier_preparer.quote
-    assignments = [f"{quote(name)} = %s" for name in [*columns, *constants]]
-    conditions = [f"{quote(name)} = %s" for name in [key, *where]]
-    sql = (
-        f"UPDATE {quote(table.name)} SET {', '.join(assignments)} "  # noqa: S608 - names from the schema
-        f"WHERE {' AND '.join(conditions)} RETURNING {quote(key)}"
-    )
+    sql = postgres_update_sql(table, key, columns, list(where), list(constants))
     fixed_values = list(constants.values())
     fixed_conditions = list(where.values())
     params = [(*(row[name] for name in columns), *fixed_values, row[key], *fixed_conditions) for row in rows]

@@ -223,6 +223,25 @@ class Settings(BaseSettings):
     play_speech_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
     # The espeak-ng language of a text or SSML source that names no locale or voice.
     play_speech_default_language: str = "en-us"
+    # SIP TLS at the Kamailio edge (trunks of --transport tls): Kamailio listens for TLS on this
+    # port of the --listen host (`trunkline sip --tls-port` too); none: no SIP TLS. Its
+    # certificate and key, else a certificate from the data directory's own CA (sip-tls/).
+    sip_tls_port: int | None = Field(default=None, ge=1, le=65535)
+    sip_tls_cert_file: Path | None = None
+    sip_tls_key_file: Path | None = None
+    # The CAs Kamailio checks a carrier's certificate against when it calls a tls trunk, and
+    # whether it checks at all.
+    sip_tls_ca_file: Path = Path("/etc/ssl/certs/ca-certificates.crt")
+    sip_tls_verify_carriers: bool = True
+    # The calls' sweeper (gateway.calls.sweeper, in `trunkline worker`): an outbound call whose
+    # INVITE no SIP process took within this long ends with CreateCallFailed.
+    call_place_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # A SIP process whose heartbeat (written every second) is older than this is lost: its calls
+    # end with CallDisconnected.
+    sip_process_lost_seconds: float = Field(default=10.0, ge=3, le=600)
+    # A call left answering or disconnecting this long (its worker command was lost) ends. Past
+    # SIP's own 32 s transaction timers, so a slow carrier's ACK or BYE answer is not cut short.
+    call_command_timeout_seconds: float = Field(default=40.0, gt=0, le=600)
     # Inbound segments of a concatenated message are awaited this long.
     sms_reassembly_timeout_seconds: float = Field(default=300.0, gt=0)
 
@@ -350,6 +369,11 @@ class Settings(BaseSettings):
     @property
     def operator_token_file(self) -> Path:
         return self.data_dir / "operator-token"
+
+    @property
+    def sip_tls_dir(self) -> Path:
+        """The SIP edge's own CA and certificate when no sip_tls_cert_file is given."""
+        return self.data_dir / "sip-tls"
 
     @property
     def sip_status_file(self) -> Path:

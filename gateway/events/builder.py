@@ -117,6 +117,33 @@ def render(schema: DeliverySchema, events: Sequence[Event], topic: str) -> tuple
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(), content_type
 
 
+def render_event(schema: DeliverySchema, event: Event, topic: str) -> bytes:
+    """One event as a JSON element of a delivery (what :func:`batch_body` joins)."""
+    payload = (
+        eventgrid_event(event, topic) if schema is DeliverySchema.EVENT_GRID else cloud_event(event, topic)
+    )
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def batch_body(schema: DeliverySchema, elements: Sequence[bytes], *, batching: bool) -> tuple[bytes, str]:
+    """(body, content type) of one HTTP delivery of rendered ``elements``.
+
+    Event Grid posts a JSON array. CloudEvents posts one structured event when the subscription
+    does not batch, and an ``application/cloudevents-batch+json`` array when it does (even of one
+    event, so a batching receiver sees one format).
+    """
+    if not elements:
+        raise ValueError("nothing to render")
+    if schema is DeliverySchema.CLOUD_EVENTS and not batching:
+        if len(elements) != 1:
+            raise ValueError("a CloudEvents subscription that does not batch posts one event")
+        return elements[0], CLOUDEVENT_CONTENT_TYPE
+    content_type = (
+        EVENTGRID_CONTENT_TYPE if schema is DeliverySchema.EVENT_GRID else CLOUDEVENT_BATCH_CONTENT_TYPE
+    )
+    return b"[" + b",".join(elements) + b"]", content_type
+
+
 def render_callbacks(events: Sequence[Event]) -> tuple[bytes, str]:
     """(body, content type) of a call-automation callback: a JSON array of CloudEvents whose
     ``source`` is their subject (``calling/callConnections/{id}``), posted as application/json."""

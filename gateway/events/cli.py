@@ -51,6 +51,12 @@ def subscribe(
     subject_ends_with: Annotated[str | None, typer.Option(help="Subject filter suffix.")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Max delivery attempts (1-30).")] = None,
     ttl_minutes: Annotated[int | None, typer.Option(help="Event time to live (1-1440 minutes).")] = None,
+    max_events_per_batch: Annotated[
+        int | None, typer.Option(help="Events per HTTP delivery (1-5000; default 1: no batching).")
+    ] = None,
+    preferred_batch_size_kb: Annotated[
+        int | None, typer.Option(help="Preferred batch size in KiB (1-1024; default 64).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a subscription; prints it with its id and signing secret."""
@@ -71,6 +77,8 @@ def subscribe(
         subject_ends_with=subject_ends_with,
         max_delivery_attempts=max_attempts,
         event_ttl_minutes=ttl_minutes,
+        max_events_per_batch=max_events_per_batch,
+        preferred_batch_size_kb=preferred_batch_size_kb,
     )
     data = _run(
         lambda s: _dump(
@@ -143,6 +151,12 @@ def update(
     subject_ends_with: Annotated[str | None, typer.Option(help="Suffix filter; '' clears it.")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Max delivery attempts (1-30).")] = None,
     ttl_minutes: Annotated[int | None, typer.Option(help="Event time to live (1-1440 minutes).")] = None,
+    max_events_per_batch: Annotated[
+        int | None, typer.Option(help="Events per HTTP delivery (1-5000; default 1: no batching).")
+    ] = None,
+    preferred_batch_size_kb: Annotated[
+        int | None, typer.Option(help="Preferred batch size in KiB (1-1024; default 64).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change a subscription."""
@@ -161,6 +175,8 @@ def update(
         subject_ends_with=subject_ends_with,
         max_delivery_attempts=max_attempts,
         event_ttl_minutes=ttl_minutes,
+        max_events_per_batch=max_events_per_batch,
+        preferred_batch_size_kb=preferred_batch_size_kb,
     )
     policy = policy_from_settings(get_settings())
     data = _run(
@@ -194,7 +210,7 @@ def list_(
         _print_json(rows)
         return
     print_table(
-        ("id", "resource", "endpoint", "types", "schema", "status"),
+        ("id", "resource", "endpoint", "types", "schema", "events/batch", "batch KiB", "status"),
         [
             (
                 row["id"],
@@ -202,6 +218,8 @@ def list_(
                 row["endpointUrl"],
                 ",".join(t.rsplit(".", 1)[-1] for t in row["includedEventTypes"]),
                 row["eventDeliverySchema"],
+                str(row["maxEventsPerBatch"]),
+                str(row["preferredBatchSizeInKilobytes"]),
                 row["status"],
             )
             for row in rows

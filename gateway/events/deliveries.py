@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from gateway.core.db import new_uuid
-from gateway.events import lifecycle, repository
+from gateway.events import batching, builder, lifecycle, repository
 from gateway.events.builder import DeliverySchema, Event, TopicNamer
 from gateway.events.lifecycle import AttemptResult, Decision
 from gateway.events.models import SubscriptionKind
@@ -37,13 +37,75 @@ class DeliveryWork:
     max_attempts: int
     expires_at: datetime
     next_attempt_at: datetime
+    batch_id: str | None = None
+    max_events_per_batch: int = 1
+    preferred_batch_bytes: int = 64 * 1024
+
+    @property
+    def batching(self) -> bool:
+        """Whether its subscription posts batches (callbacks never do: ACS posts them one by one)."""
+        return self.kind is SubscriptionKind.WEBHOOK and self.max_events_per_batch > 1
+
+
+@dataclass(frozen=True)
+class BatchWork:
+    """The deliveries sent in one HTTP request: one subscription's, oldest event first.
+
+    The attempt's rules (:mod:`gateway.events.lifecycle`) apply to the batch as a whole: its
+    attempt number is the highest of its deliveries' (they are equal but for rows older than
+    batching) and it expires with its oldest event, so a batch is retried and dead-lettered as
+    one.
+    """
+
+    batch_id: str | None  # None: one event of a subscription that does not batch
+    works: list[DeliveryWork]
+    elements: list[bytes]  # the events rendered for the body (empty for callbacks)
+
+    @property
+    def first(self) -> DeliveryWork:
+        return self.works[0]
+
+    @property
+    def message_id(self) -> str:
+        """Its ``webhook-id``: the event's id for one event (as before batching), else the batch's
+        id, fixed at its first claim so every retry carries the same one."""
+        if len(self.works) == 1 or self.batch_id is None:
+            return self.works[0].event.id
+        return self.batch_id
+
+    @property
+    def as_batch(self) -> bool:
+        """Posted as a batch (an array; CloudEvents' batch content type): formed by a batching
+        subscription, even if the subscription stopped batching since (its retries stay as
+        they were first sent)."""
+        return self.batch_id is not None
+
+    @property
+    def attempt(self) -> int:
+        return max(w.attempt for w in self.works)
+
+    @property
+    def max_attempts(self) -> int:
+        return self.first.max_attempts
+
+    @property
+    def expires_at(self) -> datetime:
+        return min(w.expires_at for w in self.works)
+
+    @property
+    def next_attempt_at(self) -> datetime:
+        return self.first.next_attempt_at
+
+    @property
+    def delivery_ids(self) -> list[str]:
+        return [w.delivery_id for w in self.works]
 
 
 @dataclass(frozen=True)
 class Finished:
-    """One finished attempt (or an expiry before any attempt), ready to be recorded."""
+    """One finished attempt of a batch (or its expiry before any attempt), ready to be recorded."""
 
-    work: DeliveryWork
+    batch: BatchWork
     result: AttemptResult | None  # None: expired before it could be attempted
     decision: Decision
     started_at: datetime
@@ -52,39 +114,91 @@ class Finished:
 
 def claim(
     session: Session, delivery_ids: Sequence[str], now: datetime, claim_for: timedelta, topic_of: TopicNamer
-) -> list[DeliveryWork]:
-    """Take the pending, due deliveries among ``delivery_ids`` for one attempt each.
+) -> list[BatchWork]:
+    """Take the pending, due deliveries among ``delivery_ids`` (and the rest of their batches)
+    for one attempt each, grouped into the batches they are sent in, oldest first.
 
-    Those already finished, not yet due, or claimed by another worker are left out.
+    Those already finished, not yet due, or claimed by another worker are left out. Deliveries
+    of a batching subscription that have no batch yet are packed now (what this task carries,
+    up to the subscription's count and size) and their batch ids stored in this transaction, so
+    a crash after sending still retries the same batch under the same webhook-id.
     """
     claimed = repository.claim(session, delivery_ids, now, now + claim_for)
     if not claimed:
         return []
-    return [
-        DeliveryWork(
-            delivery_id=delivery.id,
-            subscription_id=subscription.id,
-            resource_id=delivery.resource_id,
-            event=Event(
-                id=outbox.id,
-                event_type=outbox.event_type,
-                subject=outbox.subject,
-                data=outbox.data,
-                event_time=outbox.event_time,
-            ),
-            event_created_at=outbox.created_at,
-            endpoint_url=subscription.endpoint_url,
-            delivery_schema=DeliverySchema(subscription.delivery_schema),
-            topic=topic_of(resource_name),
-            secrets=signing_secrets(subscription, now),
-            kind=SubscriptionKind(subscription.kind),
-            attempt=delivery.attempts + 1,
-            max_attempts=subscription.max_delivery_attempts,
-            expires_at=delivery.expires_at,
-            next_attempt_at=delivery.next_attempt_at,
+    rows = repository.claimed_rows(session, claimed)
+    subscriptions = repository.subscriptions_with_resource_names(session, {r.subscription_id for r in rows})
+    works = []
+    for row in rows:
+        subscription, resource_name = subscriptions[row.subscription_id]
+        works.append(
+            DeliveryWork(
+                delivery_id=row.delivery_id,
+                subscription_id=subscription.id,
+                resource_id=row.resource_id,
+                event=Event(
+                    id=row.event_id,
+                    event_type=row.event_type,
+                    subject=row.subject,
+                    data=row.data,
+                    event_time=row.event_time,
+                ),
+                event_created_at=row.event_created_at,
+                endpoint_url=subscription.endpoint_url,
+                delivery_schema=DeliverySchema(subscription.delivery_schema),
+                topic=topic_of(resource_name),
+                secrets=signing_secrets(subscription, now),
+                kind=SubscriptionKind(subscription.kind),
+                attempt=row.attempts + 1,
+                max_attempts=subscription.max_delivery_attempts,
+                expires_at=row.expires_at,
+                next_attempt_at=row.next_attempt_at,
+                batch_id=row.batch_id,
+                max_events_per_batch=subscription.max_events_per_batch,
+                preferred_batch_bytes=subscription.preferred_batch_size_kb * 1024,
+            )
         )
-        for delivery, outbox, subscription, resource_name in repository.claimed_rows(session, claimed)
-    ]
+    batches = _group(works)
+    new_ids = {b.batch_id: b.delivery_ids for b in batches if b.batch_id and b.first.batch_id is None}
+    if new_ids:
+        repository.set_batch_ids(session, new_ids)
+    return batches
+
+
+def _group(works: Sequence[DeliveryWork]) -> list[BatchWork]:
+    """Claimed deliveries (oldest event first) as batches: stored batches as they were formed,
+    the rest of a batching subscription's packed by count and size, everything else alone."""
+    groups: dict[tuple[str, str], list[DeliveryWork]] = {}  # keeps the order of first appearance
+    for work in works:
+        if work.batch_id is not None:
+            group = ("stored", work.batch_id)
+        elif work.batching:
+            group = ("new", work.subscription_id)
+        else:
+            group = ("alone", work.delivery_id)
+        groups.setdefault(group, []).append(work)
+    batches: list[BatchWork] = []
+    for (kind, key), members in groups.items():
+        if kind == "alone":
+            work = members[0]
+            elements = [] if work.kind is SubscriptionKind.CALLBACK else [_element(work)]
+            batches.append(BatchWork(None, members, elements))
+            continue
+        elements = [_element(w) for w in members]
+        if kind == "stored":
+            batches.append(BatchWork(key, members, elements))
+            continue
+        first = members[0]
+        sizes = [len(e) for e in elements]
+        for part in batching.pack(sizes, first.max_events_per_batch, first.preferred_batch_bytes):
+            batches.append(
+                BatchWork(new_uuid(), members[part.start : part.stop], elements[part.start : part.stop])
+            )
+    return batches
+
+
+def _element(work: DeliveryWork) -> bytes:
+    return builder.render_event(work.delivery_schema, work.event, work.topic)
 
 
 def release(session: Session, delivery_ids: Sequence[str]) -> None:
@@ -94,16 +208,18 @@ def release(session: Session, delivery_ids: Sequence[str]) -> None:
 
 
 def record(session: Session, outcomes: Sequence[Finished]) -> None:
-    """Store the attempts and the deliveries' new states, one statement of each kind."""
+    """Store the attempts (one row per delivery of each batch, so each event's log is complete)
+    and the deliveries' new states (a batch's deliveries all change alike), one statement of each
+    kind."""
     if not outcomes:
         return
     attempts = [
         {
             "id": new_uuid(),
-            "delivery_id": o.work.delivery_id,
-            "subscription_id": o.work.subscription_id,
-            "event_id": o.work.event.id,
-            "number": o.work.attempt,
+            "delivery_id": work.delivery_id,
+            "subscription_id": work.subscription_id,
+            "event_id": work.event.id,
+            "number": o.batch.attempt,
             "started_at": o.started_at,
             "status_code": o.result.status_code,
             "latency_ms": o.result.latency_ms,
@@ -112,11 +228,13 @@ def record(session: Session, outcomes: Sequence[Finished]) -> None:
         }
         for o in outcomes
         if o.result is not None
+        for work in o.batch.works
     ]
     if attempts:
         repository.insert_attempts(session, attempts)
-    changes = {
-        o.work.delivery_id: lifecycle.after_attempt(o.work, o.result, o.decision, o.finished_at)
-        for o in outcomes
-    }
+    changes = {}
+    for o in outcomes:
+        change = lifecycle.after_attempt(o.batch, o.result, o.decision, o.finished_at)
+        for delivery_id in o.batch.delivery_ids:
+            changes[delivery_id] = change
     repository.update_deliveries(session, changes)

@@ -28,11 +28,18 @@ log = structlog.get_logger("trunkline.events")
 
 def batches(deliveries: Sequence[QueuedDelivery], size: int) -> list[list[str]]:
     """Delivery ids grouped by subscription, at most ``size`` per task (one slow endpoint then
-    holds up only its own events)."""
+    holds up only its own events), or the subscription's events per batch when that is more
+    (a task is where a batch forms: the worker packs what one task carries)."""
     by_subscription: dict[str, list[str]] = {}
-    for delivery_id, subscription_id in deliveries:
+    per_task: dict[str, int] = {}
+    for delivery_id, subscription_id, max_events_per_batch in deliveries:
         by_subscription.setdefault(subscription_id, []).append(delivery_id)
-    return [ids[i : i + size] for ids in by_subscription.values() for i in range(0, len(ids), size)]
+        per_task[subscription_id] = max(size, max_events_per_batch)
+    return [
+        ids[i : i + per_task[subscription_id]]
+        for subscription_id, ids in by_subscription.items()
+        for i in range(0, len(ids), per_task[subscription_id])
+    ]
 
 
 def enqueue_deliveries(app: Celery, rt: Runtime, deliveries: Sequence[QueuedDelivery]) -> bool:

@@ -49,6 +49,7 @@ def dispatch_pending(
     }
     enqueued_until = now + enqueue_lease
     rows: list[dict[str, Any]] = []
+    per_batch: dict[str, int] = {}
     for event in events:
         if event.subscription_id is not None:
             target = addressed.get(event.subscription_id)
@@ -74,11 +75,16 @@ def dispatch_pending(
                     "created_at": now,
                 }
             )
+            per_batch[subscription.id] = subscription.max_events_per_batch
     if rows:
         repository.insert_deliveries(session, rows)
     repository.mark_dispatched(session, [e.id for e in events], now)
     return Dispatched(
-        [QueuedDelivery(row["id"], row["subscription_id"]) for row in rows], [e.event_type for e in events]
+        [
+            QueuedDelivery(row["id"], row["subscription_id"], per_batch[row["subscription_id"]])
+            for row in rows
+        ],
+        [e.event_type for e in events],
     )
 
 

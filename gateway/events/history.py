@@ -101,6 +101,9 @@ def replay(session: Session, subscription_id: str, event_ids: Sequence[str] | No
         delivery.dead_letter_reason = change.dead_letter_reason
         delivery.expires_at = change.expires_at
         delivery.replays += 1
+        # A replay is a new delivery: the events form new batches (a replay of a few events of a
+        # dead-lettered batch would otherwise re-send a different body under the old webhook-id).
+        delivery.batch_id = None
     session.flush()
     log.info("dead letters replayed", subscription_id=subscription.id, count=len(rows))
     return [d.event_id for d in rows]

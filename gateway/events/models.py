@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
@@ -45,6 +45,10 @@ class EventSubscription(Base):
     delivery_schema: Mapped[str] = mapped_column(String(32))
     max_delivery_attempts: Mapped[int] = mapped_column(Integer)
     event_ttl_minutes: Mapped[int] = mapped_column(Integer)
+    # Event Grid's batching: at most this many events per HTTP delivery, and no more bytes than
+    # this many KiB unless one event alone is larger (it then goes alone).
+    max_events_per_batch: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    preferred_batch_size_kb: Mapped[int] = mapped_column(Integer, default=64, server_default="64")
     # Encrypted at rest (gateway/core/sealed_columns.py).
     secret: Mapped[str] = mapped_column(SealedText("event_subscriptions.secret"))
     previous_secret: Mapped[str | None] = mapped_column(
@@ -88,6 +92,14 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "subscription_id"),
         Index("ix_event_deliveries_due", "status", "next_attempt_at"),
+        # Only deliveries sent in a batch of a batching subscription have a batch id; the claim
+        # takes a batch whole by it.
+        Index(
+            "ix_event_deliveries_batch",
+            "batch_id",
+            postgresql_where=text("batch_id IS NOT NULL"),
+            sqlite_where=text("batch_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
@@ -112,6 +124,9 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_response: Mapped[str | None] = mapped_column(Text, nullable=True)
     replays: Mapped[int] = mapped_column(Integer, default=0)
+    # The HTTP batch this delivery travels in (its webhook-id when the batch has several events),
+    # fixed when a batching subscription first claims it, so a retry re-sends the same batch.
+    batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class DeliveryAttempt(Base):

@@ -10,7 +10,12 @@ from pydantic.alias_generators import to_camel
 from gateway.core.text import InputModel
 from gateway.events.builder import DeliverySchema
 from gateway.events.models import Delivery, DeliveryAttempt, EventSubscription, OutboxEvent
-from gateway.events.subscriptions import SubscriptionSpec, SubscriptionUpdate
+from gateway.events.subscriptions import (
+    MAX_EVENTS_PER_BATCH,
+    MAX_PREFERRED_BATCH_KB,
+    SubscriptionSpec,
+    SubscriptionUpdate,
+)
 
 
 class CamelModel(InputModel):
@@ -25,6 +30,8 @@ class SubscriptionCreate(CamelModel):
     subject_ends_with: str | None = Field(default=None, max_length=1024)
     max_delivery_attempts: int | None = Field(default=None, ge=1, le=30)
     event_time_to_live_in_minutes: int | None = Field(default=None, ge=1, le=1440)
+    max_events_per_batch: int | None = Field(default=None, ge=1, le=MAX_EVENTS_PER_BATCH)
+    preferred_batch_size_in_kilobytes: int | None = Field(default=None, ge=1, le=MAX_PREFERRED_BATCH_KB)
 
     def spec(self) -> SubscriptionSpec:
         return SubscriptionSpec(
@@ -35,6 +42,8 @@ class SubscriptionCreate(CamelModel):
             subject_ends_with=self.subject_ends_with,
             max_delivery_attempts=self.max_delivery_attempts,
             event_ttl_minutes=self.event_time_to_live_in_minutes,
+            max_events_per_batch=self.max_events_per_batch,
+            preferred_batch_size_kb=self.preferred_batch_size_in_kilobytes,
         )
 
 
@@ -46,6 +55,8 @@ class SubscriptionPatch(CamelModel):
     subject_ends_with: str | None = Field(default=None, max_length=1024)
     max_delivery_attempts: int | None = Field(default=None, ge=1, le=30)
     event_time_to_live_in_minutes: int | None = Field(default=None, ge=1, le=1440)
+    max_events_per_batch: int | None = Field(default=None, ge=1, le=MAX_EVENTS_PER_BATCH)
+    preferred_batch_size_in_kilobytes: int | None = Field(default=None, ge=1, le=MAX_PREFERRED_BATCH_KB)
 
     def change(self) -> SubscriptionUpdate:
         return SubscriptionUpdate(
@@ -56,6 +67,8 @@ class SubscriptionPatch(CamelModel):
             subject_ends_with=self.subject_ends_with,
             max_delivery_attempts=self.max_delivery_attempts,
             event_ttl_minutes=self.event_time_to_live_in_minutes,
+            max_events_per_batch=self.max_events_per_batch,
+            preferred_batch_size_kb=self.preferred_batch_size_in_kilobytes,
         )
 
 
@@ -73,6 +86,8 @@ class Subscription(CamelModel):
     subject_ends_with: str | None
     max_delivery_attempts: int
     event_time_to_live_in_minutes: int
+    max_events_per_batch: int
+    preferred_batch_size_in_kilobytes: int
     secret: str
     previous_secret_expires_at: datetime | None
     status: str
@@ -92,6 +107,8 @@ class Subscription(CamelModel):
             subject_ends_with=s.subject_ends_with,
             max_delivery_attempts=s.max_delivery_attempts,
             event_time_to_live_in_minutes=s.event_ttl_minutes,
+            max_events_per_batch=s.max_events_per_batch,
+            preferred_batch_size_in_kilobytes=s.preferred_batch_size_kb,
             secret=s.secret,
             previous_secret_expires_at=s.previous_secret_expires_at,
             status=s.status,

@@ -1,17 +1,19 @@
-"""Sending claimed deliveries to their endpoints: one signed HTTP attempt each, decided by
-:mod:`gateway.events.lifecycle` and recorded by :mod:`gateway.events.deliveries`."""
+"""Sending claimed deliveries to their endpoints: one signed HTTP attempt per batch (one event,
+or an Event Grid batch of a batching subscription), decided by :mod:`gateway.events.lifecycle`
+and recorded by :mod:`gateway.events.deliveries`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 import structlog
 
 from gateway.core.db import utcnow
 from gateway.events import builder, deliveries, lifecycle, signing
 from gateway.events.backoff import Outcome, parse_retry_after
-from gateway.events.deliveries import DeliveryWork, Finished
+from gateway.events.deliveries import BatchWork, Finished
 from gateway.events.http import WebhookError
 from gateway.events.lifecycle import AttemptResult
 from gateway.events.metrics import (
@@ -29,57 +31,67 @@ log = structlog.get_logger("trunkline.events")
 
 
 def deliver(rt: Runtime, delivery_ids: Sequence[str]) -> int:
-    """One attempt of each of ``delivery_ids`` (normally one subscription's), in order.
+    """One attempt of each of ``delivery_ids`` (normally one subscription's), in order, in the
+    batches :func:`gateway.events.deliveries.claim` forms.
 
     Claims them in one transaction and records the results in one more; the HTTP requests go
     one after another over a kept-alive connection. A request is started only while the claim
-    leaves it its full timeout; the rest are released to the scheduler. Returns how many were
-    attempted.
+    leaves it its full timeout; the rest are released to the scheduler (a released batch keeps
+    its batch id and is sent whole later). Returns how many deliveries were attempted.
     """
     now = utcnow()
     with rt.database.session() as session:
-        works = deliveries.claim(session, delivery_ids, now, rt.claim_for, rt.topic_of)
-    if not works:
+        batches = deliveries.claim(session, delivery_ids, now, rt.claim_for, rt.topic_of)
+    if not batches:
         return 0
     claim_ends = time.monotonic() + rt.claim_for.total_seconds()
     timeout = rt.settings.webhook_timeout_seconds
     finished: list[Finished] = []
     released: list[str] = []
-    for index, work in enumerate(works):
+    for index, batch in enumerate(batches):
         if index and claim_ends - time.monotonic() < timeout + 0.5:
-            released = [w.delivery_id for w in works[index:]]
+            released = [d for b in batches[index:] for d in b.delivery_ids]
             break
-        finished.append(_attempt(rt, work))
+        finished.append(_attempt(rt, batch))
     with rt.database.session() as session:
         deliveries.record(session, finished)
         deliveries.release(session, released)
     for done in finished:
         _observe(done)
-    return len(finished)
+    return sum(len(done.batch.works) for done in finished)
 
 
-def _attempt(rt: Runtime, work: DeliveryWork) -> Finished:
-    started = utcnow()
-    expiry = lifecycle.expired(work, started)
-    if expiry is not None:
-        return Finished(work, None, expiry, started, started)
+def request_of(rt: Runtime, batch: BatchWork, now: datetime) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one attempt of ``batch`` (signed over the whole body)."""
+    first = batch.first
     headers: dict[str, str]
-    if work.kind is SubscriptionKind.CALLBACK:
-        body, content_type = builder.render_callbacks([work.event])
-        headers = {"authorization": f"Bearer {rt.callback_token(work.resource_id, started)}"}
+    if first.kind is SubscriptionKind.CALLBACK:
+        body, content_type = builder.render_callbacks([w.event for w in batch.works])
+        headers = {"authorization": f"Bearer {rt.callback_token(first.resource_id, now)}"}
     else:
-        body, content_type = builder.render(work.delivery_schema, [work.event], work.topic)
+        body, content_type = builder.batch_body(
+            first.delivery_schema, batch.elements, batching=batch.as_batch
+        )
         headers = {
             "aeg-event-type": "Notification",
-            "aeg-delivery-count": str(work.attempt - 1),
-            "aeg-subscription-name": work.subscription_id,
+            "aeg-delivery-count": str(batch.attempt - 1),
+            "aeg-subscription-name": first.subscription_id,
         }
     headers |= {
         "content-type": content_type,
-        **signing.sign_headers(work.secrets, work.event.id, int(time.time()), body),
+        **signing.sign_headers(first.secrets, batch.message_id, int(time.time()), body),
     }
+    return body, headers
+
+
+def _attempt(rt: Runtime, batch: BatchWork) -> Finished:
+    started = utcnow()
+    expiry = lifecycle.expired(batch, started)
+    if expiry is not None:
+        return Finished(batch, None, expiry, started, started)
+    body, headers = request_of(rt, batch, started)
     try:
-        response = rt.client.request("POST", work.endpoint_url, headers, body)
+        response = rt.client.request("POST", batch.first.endpoint_url, headers, body)
         result = AttemptResult(
             status_code=response.status,
             latency_ms=response.latency_ms,
@@ -95,28 +107,32 @@ def _attempt(rt: Runtime, work: DeliveryWork) -> Finished:
             status_code=None, latency_ms=exc.latency_ms, error=str(exc), error_kind=exc.kind
         )
     ended = utcnow()
-    return Finished(work, result, lifecycle.decide(work, result, ended, rt.backoff), started, ended)
+    return Finished(batch, result, lifecycle.decide(batch, result, ended, rt.backoff), started, ended)
 
 
 def _observe(done: Finished) -> None:
-    work, result, decision = done.work, done.result, done.decision
+    batch, result, decision = done.batch, done.result, done.decision
     if result is not None:
         ATTEMPTS.labels(attempt_label(result.status_code, result.error_kind)).inc()
         ATTEMPT_LATENCY.observe(result.latency_ms / 1000)
-    DELIVERIES.labels(decision.outcome.value).inc()
+    DELIVERIES.labels(decision.outcome.value).inc(len(batch.works))
     if decision.outcome is Outcome.DELIVERED:
-        DELIVERY_LAG.observe((done.finished_at - work.event_created_at).total_seconds())
+        for work in batch.works:
+            DELIVERY_LAG.observe((done.finished_at - work.event_created_at).total_seconds())
         return
+    first = batch.first
     logger = log.bind(
-        delivery_id=work.delivery_id,
-        event_id=work.event.id,
-        subscription_id=work.subscription_id,
-        resource_id=work.resource_id,
-        attempt=work.attempt,
+        delivery_id=first.delivery_id,
+        event_id=first.event.id,
+        batch_id=batch.batch_id,
+        events=len(batch.works),
+        subscription_id=first.subscription_id,
+        resource_id=first.resource_id,
+        attempt=batch.attempt,
     )
     if decision.outcome is Outcome.DEAD_LETTER:
         reason = decision.dead_letter_reason.value if decision.dead_letter_reason else None
-        DEAD_LETTERS.labels(reason or "unknown").inc()
+        DEAD_LETTERS.labels(reason or "unknown").inc(len(batch.works))
         logger.warning(
             "dead-lettered",
             reason=reason,

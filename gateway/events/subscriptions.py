@@ -35,6 +35,8 @@ class SubscriptionSpec:
     subject_ends_with: str | None = None
     max_delivery_attempts: int | None = None
     event_ttl_minutes: int | None = None
+    max_events_per_batch: int | None = None
+    preferred_batch_size_kb: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,15 @@ class SubscriptionUpdate:
     subject_ends_with: str | None = None
     max_delivery_attempts: int | None = None
     event_ttl_minutes: int | None = None
+    max_events_per_batch: int | None = None
+    preferred_batch_size_kb: int | None = None
+
+
+# Event Grid's bounds and defaults for batching.
+MAX_EVENTS_PER_BATCH = 5000
+DEFAULT_EVENTS_PER_BATCH = 1
+MAX_PREFERRED_BATCH_KB = 1024
+DEFAULT_PREFERRED_BATCH_KB = 64
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,18 @@ def _check_ttl(value: int) -> None:
         raise BadRequest("eventTimeToLiveInMinutes must be between 1 and 1440.", "eventTimeToLiveInMinutes")
 
 
+def _check_batching(max_events: int, preferred_kb: int) -> None:
+    if not 1 <= max_events <= MAX_EVENTS_PER_BATCH:
+        raise BadRequest(
+            f"maxEventsPerBatch must be between 1 and {MAX_EVENTS_PER_BATCH}.", "maxEventsPerBatch"
+        )
+    if not 1 <= preferred_kb <= MAX_PREFERRED_BATCH_KB:
+        raise BadRequest(
+            f"preferredBatchSizeInKilobytes must be between 1 and {MAX_PREFERRED_BATCH_KB}.",
+            "preferredBatchSizeInKilobytes",
+        )
+
+
 def _start_handshake(subscription: EventSubscription, now: datetime) -> None:
     """Back to pendingValidation with a new code; the scheduler hands the handshake out now."""
     subscription.status = SubscriptionStatus.PENDING_VALIDATION.value
@@ -117,6 +140,9 @@ def create_subscription(
     ttl = spec.event_ttl_minutes or limits.event_ttl_minutes
     _check_attempts(attempts)
     _check_ttl(ttl)
+    max_events = spec.max_events_per_batch or DEFAULT_EVENTS_PER_BATCH
+    preferred_kb = spec.preferred_batch_size_kb or DEFAULT_PREFERRED_BATCH_KB
+    _check_batching(max_events, preferred_kb)
     now = utcnow()
     subscription = EventSubscription(
         resource_id=resource_id,
@@ -127,6 +153,8 @@ def create_subscription(
         delivery_schema=DeliverySchema(spec.delivery_schema).value,
         max_delivery_attempts=attempts,
         event_ttl_minutes=ttl,
+        max_events_per_batch=max_events,
+        preferred_batch_size_kb=preferred_kb,
         secret=signing.generate_secret(),
         created_at=now,
     )
@@ -166,6 +194,9 @@ def callback_subscription(
         delivery_schema=DeliverySchema.CLOUD_EVENTS.value,
         max_delivery_attempts=limits.max_delivery_attempts,
         event_ttl_minutes=limits.event_ttl_minutes,
+        # Callbacks are posted one event at a time, as ACS does.
+        max_events_per_batch=1,
+        preferred_batch_size_kb=DEFAULT_PREFERRED_BATCH_KB,
         secret=signing.generate_secret(),
         status=SubscriptionStatus.ACTIVE.value,
         validation_code="",
@@ -240,6 +271,12 @@ def update_subscription(
     if change.event_ttl_minutes is not None:
         _check_ttl(change.event_ttl_minutes)
         subscription.event_ttl_minutes = change.event_ttl_minutes
+    if change.max_events_per_batch is not None or change.preferred_batch_size_kb is not None:
+        max_events = change.max_events_per_batch or subscription.max_events_per_batch
+        preferred_kb = change.preferred_batch_size_kb or subscription.preferred_batch_size_kb
+        _check_batching(max_events, preferred_kb)
+        subscription.max_events_per_batch = max_events
+        subscription.preferred_batch_size_kb = preferred_kb
     subscription.updated_at = utcnow()
     session.flush()
     if revalidate_needed:

@@ -7,12 +7,15 @@ import signal
 import threading
 import time
 import warnings
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from celery import Celery
 from celery.signals import worker_shutting_down
 
+from gateway.calls.commands import CommandPublisher
+from gateway.calls.sweeper import CallSweeper, SweepBounds
 from gateway.core.celery_app import EVENTS_QUEUE, create_celery, set_celery_app
 from gateway.core.settings import Settings, get_settings
 from gateway.core.startup import freeze_startup_objects
@@ -81,6 +84,17 @@ def _resume_refused_validations(rt: Runtime, log: Any) -> None:
         log.info("handshakes refused by an earlier worker are tried again", subscriptions=resumed)
 
 
+def call_sweeper(settings: Settings, rt: Runtime, app: Celery) -> CallSweeper:
+    """The calls' sweeper (gateway.calls.sweeper): it runs beside the dispatcher, which is the
+    process that is up whether or not any SIP process is."""
+    bounds = SweepBounds(
+        timedelta(seconds=settings.call_place_timeout_seconds),
+        timedelta(seconds=settings.sip_process_lost_seconds),
+        timedelta(seconds=settings.call_command_timeout_seconds),
+    )
+    return CallSweeper(rt.database, CommandPublisher(app).send, bounds)
+
+
 def run_worker(
     settings: Settings | None = None,
     *,
@@ -105,11 +119,14 @@ def run_worker(
 
         serve_metrics("worker", metrics_port, addr="127.0.0.1")
     loop = Dispatcher(app, rt) if dispatcher else None
+    sweeper = call_sweeper(settings, rt, app) if dispatcher else None
     freeze_startup_objects()
     if loop is not None:
         _resume_refused_validations(rt, log)
         loop.start()
         log.info("dispatcher started")
+    if sweeper is not None:
+        sweeper.start()
     try:
         if deliveries:
             argv = [
@@ -133,6 +150,8 @@ def run_worker(
                 signal.signal(signal.SIGINT, lambda *_: stop.set())
                 stop.wait()
     finally:
+        if sweeper is not None:
+            sweeper.close()
         if loop is not None:
             loop.close()
         rt.client.close()

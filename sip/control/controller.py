@@ -16,11 +16,12 @@ from datetime import timedelta
 
 from prometheus_client import Counter
 
-from gateway.calls import inbound, repository, service, transitions
+from gateway.calls import inbound, party_events, registrations, repository, service, transitions
 from gateway.calls.lifecycle import CallState, Input, LegConnected, LegEnded, RingTimeout
 from gateway.calls.routing import OperatorTrunk
 from gateway.core.db import Database, utcnow
 from gateway.identity.tokens import Keyring
+from sip.control.parties import PARTY_COMMANDS, PartiesControl
 from sip.worker.config import DEFAULT_MEDIA_POLL_SECONDS
 from sip.worker.main import SipRuntime
 from sip.worker.messages import CallState as LegState
@@ -32,8 +33,13 @@ from sip.worker.messages import (
     MakeCall,
     MediaStats,
     QueryMedia,
+    Register,
+    RegistrationState,
     Reject,
     Ring,
+    TransferProgress,
+    Unregister,
+    WorkerReady,
 )
 from sip.worker.pool import WorkerEvent
 
@@ -47,6 +53,7 @@ RTP_PACKETS = Counter(
 
 WORKER_DIED = "worker died"  # the supervisor's reason for a dead worker's calls (sip.worker.pool)
 TRUNKS_TTL = 2.0  # seconds the operator's trunks are cached between INVITEs
+REGISTRAR_WORKER = 0  # the pool's worker that keeps the registrations (sip.worker.pool)
 
 
 class CallController:
@@ -69,6 +76,11 @@ class CallController:
         self._media: dict[str, tuple[int, int]] = {}
         self._media_lock = threading.Lock()
         self._media_polled = 0.0
+        self.parties = PartiesControl(database, process)
+        # the REGISTERs the registrar worker was given, by trunk; compared every TRUNKS_TTL
+        self._registered: dict[str, Register] = {}
+        self._registrations_at = 0.0
+        self._registrations_lock = threading.Lock()  # the ring timer's thread and the events'
 
     @property
     def process(self) -> str:
@@ -97,10 +109,34 @@ class CallController:
                 self._leg(event.call_id, ended, runtime)
         elif isinstance(event, MediaStats):
             self._count_media(event)
+        elif isinstance(event, TransferProgress):
+            for command in self.parties.on_transfer_progress(event):
+                self.send(command, runtime)
+        elif isinstance(event, CommandFailed) and event.command in PARTY_COMMANDS:
+            for command in self.parties.on_command_failed(event) or ():
+                self.send(command, runtime)
+        elif isinstance(event, RegistrationState | WorkerReady):
+            self._registrar_event(event, runtime)
         elif isinstance(event, CommandFailed):
             log.warning("SIP command %s for %s failed: %s", event.command, event.call_id, event.reason)
             if event.command == MakeCall.__name__:  # no worker took the INVITE: the attempt failed
                 self._leg(event.call_id, LegEnded(503, event.reason), runtime)
+
+    def _registrar_event(self, event: RegistrationState | WorkerReady, runtime: SipRuntime) -> None:
+        if isinstance(event, RegistrationState):
+            with self.database.session() as session:
+                registrations.record(session, event, utcnow())
+            log.info(
+                "trunk %s: %s (%d %s)",
+                event.trunk,
+                "registered" if event.registered else "not registered",
+                event.status,
+                event.reason,
+            )
+        elif event.worker == REGISTRAR_WORKER:
+            with self._registrations_lock:
+                self._registered.clear()  # a new registrar worker: it holds no registration yet
+            self.keep_registrations(runtime)
 
     def _offer(self, invite: IncomingCall, worker: int, runtime: SipRuntime) -> None:
         trunks = self.trunks()
@@ -122,13 +158,16 @@ class CallController:
             call = repository.lock_call(session, leg.call_id)
             if call is None:
                 return
-            active = repository.active_leg(session, call.id)
-            if active is None or active.id != leg_id:
-                repository.end_leg(session, leg_id, utcnow())  # an earlier attempt's late news
-                return
-            applied = transitions.apply(session, call, event, utcnow())
-        if applied.command is not None:
-            self.send(applied.command, runtime)
+            assert isinstance(event, LegConnected | LegEnded)
+            commands = party_events.on_leg(session, call, leg, event, utcnow())  # several parties
+            if commands is None:
+                active = repository.active_leg(session, call.id)
+                if active is None or active.id != leg_id:
+                    repository.end_leg(session, leg_id, utcnow())  # an earlier attempt's late news
+                    return
+                commands = transitions.apply(session, call, event, utcnow()).commands
+        for command in commands:
+            self.send(command, runtime)
 
     def _count_media(self, stats: MediaStats) -> None:
         with self._media_lock:
@@ -139,15 +178,42 @@ class CallController:
         RTP_PACKETS.labels("received").inc(max(0, stats.rx_packets - rx))
         RTP_PACKETS.labels("sent").inc(max(0, stats.tx_packets - tx))
 
+    def keep_registrations(self, runtime: SipRuntime) -> None:
+        """Give the registrar worker a REGISTER for each trunk that must register (again when
+        its settings changed) and an Unregister for each that no longer must."""
+        with self._registrations_lock:
+            self._keep_registrations(runtime)
+
+    def _keep_registrations(self, runtime: SipRuntime) -> None:
+        self._registrations_at = time.monotonic()
+        with self.database.read_session() as session:
+            wanted = registrations.wanted(session, runtime.address)
+        gone = [trunk for trunk in self._registered if trunk not in wanted]
+        for trunk in gone:
+            runtime.send(Unregister(trunk))
+            del self._registered[trunk]
+        if gone:
+            with self.database.session() as session:
+                for trunk in gone:
+                    registrations.forget(session, trunk, utcnow())
+        for trunk, command in wanted.items():
+            if self._registered.get(trunk) != command and runtime.send(command) is not None:
+                self._registered[trunk] = command
+
     def tick(self, runtime: SipRuntime) -> None:
         """End the calls of this process that rang past their deadline (480 to the carrier);
-        every media poll period, ask the workers for the RTP counts of connected calls."""
+        every media poll period, ask the workers for the RTP counts of connected calls; every
+        ``TRUNKS_TTL``, bring the trunks' registrations in line with the database."""
+        if time.monotonic() - self._registrations_at >= TRUNKS_TTL:
+            self.keep_registrations(runtime)
         if time.monotonic() - self._media_polled >= self.media_poll_seconds:
             self._media_polled = time.monotonic()
             with self._media_lock:
                 legs = list(self._media)
             for leg_id in legs:
                 runtime.send(QueryMedia(leg_id))
+        for command in self.parties.due_invitations():
+            self.send(command, runtime)
         now = utcnow()
         with self.database.read_session() as session:
             due = repository.rings_due(session, self.process, now, CallState.OFFERED.value)
@@ -159,12 +225,20 @@ class CallController:
                 applied = transitions.apply(session, call, RingTimeout(), now)
             if applied.command is not None:
                 log.info("call %s rang out", call_id)
-                self.send(applied.command, runtime)
+            for command in applied.commands:
+                self.send(command, runtime)
 
     def send(self, command: Command, runtime: SipRuntime) -> None:
-        """A command from the API (or this controller) to the pool; an outbound leg's first
-        INVITE also records which worker took it."""
+        """A command from the API (or this controller) to the pool. An outbound leg's INVITE is
+        first claimed for this process (committed): one whose call is no longer dialing (the
+        app hung up, or no process took it in time) is dropped, never placed."""
+        if isinstance(command, MakeCall):
+            with self.database.session() as session:
+                claimed = repository.claim_placement(session, command.call_id, self.process)
+            if not claimed:
+                log.info("INVITE %s not placed: its call is no longer dialing", command.call_id)
+                return
         worker = runtime.send(command)
         if isinstance(command, MakeCall):
             with self.database.session() as session:
-                repository.place_leg(session, command.call_id, self.process, worker)
+                repository.set_leg_worker(session, command.call_id, worker)

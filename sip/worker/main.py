@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sip.edge import destinations
+from sip.edge import EdgeTls, destinations
 from sip.kamailio import KamailioEdge
 from sip.worker.config import DEFAULT_POLL_MS, MAX_CALLS_PER_WORKER, NO_EDGE_HINT, EdgeKind, PoolConfig
 from sip.worker.messages import Command
@@ -44,6 +44,9 @@ class SipOptions:
     kamailio_dir: Path | None = None
     kamailio_children: int = 4
     poll_ms: int = DEFAULT_POLL_MS
+    # SIP TLS at Kamailio (--edge kamailio only): its port on the listen host, and the files
+    tls_port: int | None = None
+    tls: EdgeTls | None = None
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -86,6 +89,8 @@ def start_sip(options: SipOptions) -> SipRuntime:
     """Start the workers, then (edge kamailio) Kamailio in front of them."""
     host, port = parse_listen(options.listen)
     if options.edge is EdgeKind.NONE:
+        if options.tls_port is not None:
+            raise ValueError("SIP TLS terminates at Kamailio: it needs --edge kamailio")
         if options.workers != 1:
             log.warning("--edge none runs one worker (asked for %d)", options.workers)
         log.warning(NO_EDGE_HINT.format(calls=MAX_CALLS_PER_WORKER))
@@ -118,6 +123,8 @@ def start_sip(options: SipOptions) -> SipRuntime:
         rpc_port=options.rpc_port,
         directory=options.kamailio_dir,
         children=options.kamailio_children,
+        tls_port=options.tls_port,
+        tls=options.tls,
     )
     pool = WorkerPool(config, edge=edge.set_worker, end_calls=edge.end_calls_of)
     pool.start()

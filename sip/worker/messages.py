@@ -201,6 +201,33 @@ class Transfer:
     target: str
 
 
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Keep a registration to a carrier's registrar (the pool sends it to worker 0).
+
+    ``trunk`` names it; ``aor`` is the address of record (From/To, e.g. ``sip:user@carrier``),
+    ``contact`` where the carrier sends its INVITEs (the edge's address); ``username`` and
+    ``password`` answer the registrar's digest challenge. Refreshed by the worker before
+    ``expires`` runs out; each outcome comes back as ``RegistrationState``. A second
+    ``Register`` of the same trunk replaces the first.
+    """
+
+    trunk: str
+    registrar: str
+    aor: str
+    contact: str
+    username: str
+    password: str
+    expires: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Unregister:
+    """Stop registering ``trunk`` (a REGISTER with Expires: 0 goes out)."""
+
+    trunk: str
+
+
 Command = Union[  # noqa: UP007
     Ring,
     Answer,
@@ -219,6 +246,8 @@ Command = Union[  # noqa: UP007
     Mute,
     Hold,
     Transfer,
+    Register,
+    Unregister,
 ]
 
 # Events (worker -> supervisor) ---------------------------------------------------------------
@@ -335,6 +364,19 @@ class TransferProgress:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RegistrationState:
+    """The outcome of a REGISTER of ``trunk``: ``registered`` with the registrar's ``expires``
+    (seconds), or not, with the last SIP status and phrase (401/403 after a refused digest,
+    408 when the registrar does not answer)."""
+
+    trunk: str
+    registered: bool
+    status: int
+    reason: str = ""
+    expires: int = 0
+
+
 Event = Union[  # noqa: UP007
     WorkerReady,
     IncomingCall,
@@ -347,6 +389,7 @@ Event = Union[  # noqa: UP007
     DtmfReceived,
     DtmfSent,
     TransferProgress,
+    RegistrationState,
 ]
 Message = Union[Command, Event]  # noqa: UP007
 

@@ -39,7 +39,9 @@ from sip.worker.messages import (
     Event,
     MakeCall,
     MessageError,
+    Register,
     Shutdown,
+    Unregister,
     WorkerReady,
     decode,
     encode,
@@ -57,6 +59,7 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 NO_CAPACITY = "no worker has a free call slot"
 NO_ROOM_BESIDE = "no free call slot beside"
+REGISTRAR_WORKER = 0  # the worker that keeps the trunks' registrations
 WAKE_UP = b"\r\n\r\n"
 
 
@@ -174,7 +177,8 @@ class WorkerPool:
     # commands ---------------------------------------------------------------------------------
 
     def send(self, command: Command) -> int | None:
-        """Route a command to the worker holding its call (MakeCall: the least loaded worker).
+        """Route a command to the worker holding its call (MakeCall: the least loaded worker;
+        Register/Unregister: worker 0).
 
         Returns the worker index, or None after queueing a ``CommandFailed`` event (unknown
         call, no capacity, worker gone).
@@ -188,6 +192,10 @@ class WorkerPool:
                 else:
                     worker, reason = self._ledger.place(call_id), NO_CAPACITY
                 edge = self._ledger.placed(worker, call_id) if worker is not None else []
+            elif isinstance(command, Register | Unregister):
+                # one worker keeps every registration (it needs no call slot); its replacement
+                # gets them again from the control plane on its WorkerReady
+                worker, edge, reason = REGISTRAR_WORKER, [], "no registrar worker"
             else:
                 worker, edge, reason = self._ledger.holder(call_id), [], "no such call"
             handle = self._handles[worker] if worker is not None else None

@@ -40,11 +40,14 @@ from sip.worker.messages import (
     MediaStats,
     QueryMedia,
     Redirect,
+    Register,
     Reject,
     Ring,
     Shutdown,
     Transfer,
+    Unregister,
 )
+from sip.worker.registration import Registrations
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +164,9 @@ class UserAgent:
         self.media = CallMedia(clock, self._emit, self.calls.__contains__)
         self.inbound = _Account(self)
         self.inbound.create(self._account_config(f"sip:trunkline@{config.host}:{config.sip_port}"), True)
+        self.registrations = Registrations(
+            self._account_config, self._emit, self.on_incoming, config.outbound_proxy
+        )
 
     # pjsua2 callbacks: record, never block --------------------------------------------------
 
@@ -224,7 +230,7 @@ class UserAgent:
         self.media.after_poll()
 
     def _emit(self, event: Event) -> None:
-        self.events.append(event)
+        self.events.append(event)  # the list of now: take_events swaps it
 
     def take_events(self) -> list[Event]:
         events, self.events = self.events, []
@@ -236,6 +242,9 @@ class UserAgent:
             return
         if isinstance(command, MakeCall):
             self._make_call(command)
+            return
+        if isinstance(command, Register | Unregister):
+            self.registrations.execute(command)
             return
         call = self.calls.get(command.call_id)
         if call is None:
@@ -326,8 +335,9 @@ class UserAgent:
         if account is not None:
             self._outbound.move_to_end(key)
             return account
-        if len(self._outbound) >= MAX_ACCOUNTS:
-            self._drop_idle_account()
+        limit = MAX_ACCOUNTS - len(self.registrations)  # they share pjsua's 8 accounts
+        while len(self._outbound) >= limit and self._drop_idle_account():
+            pass
         uri = f'"{command.display_name}" <{command.from_uri}>' if command.display_name else command.from_uri
         cfg = self._account_config(uri)
         cfg.regConfig.registrarUri = ""
@@ -342,13 +352,14 @@ class UserAgent:
         self._outbound[key] = account
         return account
 
-    def _drop_idle_account(self) -> None:
+    def _drop_idle_account(self) -> bool:
         busy = {call.getInfo().accId for call in self.calls.values() if call.isActive()}
         for key, account in list(self._outbound.items()):
             if account.getId() not in busy:
                 del self._outbound[key]
                 account.shutdown()
-                return
+                return True
+        return False
 
     def _account_config(self, uri: str) -> pj.AccountConfig:
         cfg = pj.AccountConfig()
@@ -371,6 +382,7 @@ class UserAgent:
         self.calls.clear()
         self.dtmf.close()
         self.media.close()
+        self.registrations.close()
         for account in self._outbound.values():
             account.shutdown()
         self._outbound.clear()

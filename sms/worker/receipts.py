@@ -21,6 +21,7 @@ from gateway.events.service import NewEvent, publish_many
 from gateway.sms import lifecycle
 from gateway.sms.lifecycle import PartReceipt, ReceiptKind, ReceiptsRecorded, SmsState, receipt_kind
 from gateway.sms.models import SmsPendingReceipt
+from gateway.sms.repository import receipt_targets
 from gateway.sms.repository import worker as repository
 from sms.receipts import DeliveryReceipt
 from sms.worker.batch import BatchCache
@@ -106,7 +107,7 @@ def _one_part_submitted(
     """The submitted one-part messages whose only segment has these (connection, SMSC id) keys."""
     if not keys:
         return {}
-    found = repository.segment_targets(session, keys, postgres=postgres)
+    found = receipt_targets.segment_targets(session, keys, postgres=postgres)
     return {
         key: rows[0]
         for key, rows in found.items()

@@ -16,10 +16,12 @@ from sip.edge import (
     Destination,
     DialogRef,
     EdgeConfig,
+    EdgeTls,
     destinations,
     dialogs_of,
     render_config,
     render_dispatcher_list,
+    render_tls_config,
     rpc_set_state,
 )
 from tests.sip.support import require
@@ -91,6 +93,49 @@ def test_kamailio_accepts_the_rendered_config(tmp_path: Path) -> None:
     cfg.write_text(
         render_config(config(dispatcher_list=str(tmp_path / "dispatcher.list")), TEMPLATE.read_text())
     )
+    check = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, timeout=30, check=False)
+    assert check.returncode == 0, check.stderr.decode()
+
+
+def test_tls_is_in_the_config_only_when_a_port_is_given() -> None:
+    plain = render_config(config(), TEMPLATE.read_text())
+    assert "#!define WITHOUT_TLS" in plain
+    assert "#!define WITH_TLS\n" not in plain
+    with_tls = render_config(config(tls_port=5062, tls_config="/tmp/x/tls.cfg"), TEMPLATE.read_text())
+    assert with_tls.startswith("#!KAMAILIO\n#!define WITH_TLS\n")
+    assert "listen=tls:127.0.0.1:5062" in with_tls
+    assert 'modparam("tls", "config", "/tmp/x/tls.cfg")' in with_tls
+
+
+def test_tls_config_verifies_carriers_unless_told_not_to() -> None:
+    text = render_tls_config(EdgeTls("/c/cert.pem", "/c/key.pem", "/c/ca.pem"))
+    client = text.split("[client:default]", 1)[1]
+    assert "verify_certificate = yes" in client
+    assert "ca_list = /c/ca.pem" in client
+    server = text.split("[server:default]", 1)[1].split("[client:default]", 1)[0]
+    assert "require_certificate = no" in server  # carriers are told apart by address
+    assert "certificate = /c/cert.pem" in server
+    assert "method = TLSv1.2+" in server
+    relaxed = render_tls_config(EdgeTls("/c/cert.pem", "/c/key.pem", verify_carriers=False))
+    assert "verify_certificate = no" in relaxed.split("[client:default]", 1)[1]
+    for bad in ("", "/c/a\nb", "/c/a=b"):
+        with pytest.raises(ValueError):
+            render_tls_config(EdgeTls(bad, "/c/key.pem"))
+
+
+@pytest.mark.sip
+def test_kamailio_accepts_the_rendered_tls_config(tmp_path: Path) -> None:
+    binary = require("kamailio")
+    from gateway.core.tls import ensure_local_tls
+
+    files = ensure_local_tls(tmp_path / "tls", ["127.0.0.1"])
+    (tmp_path / "dispatcher.list").write_text(render_dispatcher_list(destinations("127.0.0.1", 5070, 1)))
+    (tmp_path / "tls.cfg").write_text(render_tls_config(EdgeTls(str(files.cert_file), str(files.key_file))))
+    cfg = tmp_path / "kamailio.cfg"
+    edge = config(
+        dispatcher_list=str(tmp_path / "dispatcher.list"), tls_port=5062, tls_config=str(tmp_path / "tls.cfg")
+    )
+    cfg.write_text(render_config(edge, TEMPLATE.read_text()))
     check = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, timeout=30, check=False)
     assert check.returncode == 0, check.stderr.decode()
 

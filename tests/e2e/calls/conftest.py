@@ -28,7 +28,11 @@ __all__ = ["CALLER", "NUMBER", "OTHER_NUMBER", "UNHEARD_NUMBER", "App", "VoiceSt
 @pytest.fixture(scope="package")
 def voice_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceStack]:
     require("sipp")
-    with running_voice_stack(tmp_path_factory.mktemp("voice-e2e")) as stack:
+    with running_voice_stack(
+        tmp_path_factory.mktemp("voice-e2e"),
+        # the calls' sweeper (test_lost_calls.py): short bounds, well above a heartbeat
+        extra_env={"TRUNKLINE_CALL_PLACE_TIMEOUT_SECONDS": "3", "TRUNKLINE_SIP_PROCESS_LOST_SECONDS": "5"},
+    ) as stack:
         yield stack
 
 

@@ -14,10 +14,13 @@ from gateway.calls.lifecycle import (
     Callback,
     CallState,
     CallView,
+    CommandTimeout,
     Direction,
     EndReason,
     LegConnected,
     LegEnded,
+    PlaceTimeout,
+    ProcessLost,
     Refusal,
     Refused,
     RejectReason,
@@ -37,9 +40,22 @@ inputs = st.one_of(
     st.just(RingTimeout()),
     st.just(LegConnected()),
     st.builds(LegEnded, st.integers(100, 699), st.text(max_size=5), st.booleans()),
+    st.builds(PlaceTimeout, st.floats(1, 600)),
+    st.builds(ProcessLost, st.text(min_size=1, max_size=8), st.floats(3, 600)),
+    st.builds(CommandTimeout, st.floats(1, 600)),
 )
 views = st.builds(
-    CallView, st.sampled_from(CallState), st.sampled_from(Direction), st.booleans(), st.integers(0, 3)
+    CallView,
+    st.sampled_from(CallState),
+    st.sampled_from(Direction),
+    st.booleans(),
+    st.integers(0, 3),
+    st.booleans(),
+)
+bounds = st.one_of(
+    st.builds(PlaceTimeout, st.floats(1, 600)),
+    st.builds(ProcessLost, st.text(min_size=1, max_size=8), st.floats(3, 600)),
+    st.builds(CommandTimeout, st.floats(1, 600)),
 )
 
 
@@ -148,3 +164,105 @@ def test_an_outbound_leg_answered_after_the_app_hung_up_is_hung_up() -> None:
     # once connected, a repeated connect report changes nothing
     again = step(CallView(CallState.DISCONNECTING, Direction.OUTBOUND, answered=True), LegConnected())
     assert again.sip is None
+
+
+# The lost-call bounds ---------------------------------------------------------------------------
+
+
+@given(views, bounds)
+def test_a_bound_ends_only_the_calls_it_is_about_and_says_why(
+    call: CallView, event: PlaceTimeout | ProcessLost | CommandTimeout
+) -> None:
+    transition = step(call, event)
+    if isinstance(event, PlaceTimeout):
+        due = call.state is CallState.DIALING and not call.placed
+    elif isinstance(event, ProcessLost):
+        due = call.state is not CallState.ENDED and call.placed
+    else:
+        due = call.state in (CallState.ANSWERING, CallState.DISCONNECTING)
+    if not due:
+        assert transition.state is call.state
+        assert transition.callback is None
+        assert transition.sip is None
+        return
+    assert transition.state is CallState.ENDED
+    assert transition.end_reason in (
+        EndReason.NOT_PLACED,
+        EndReason.PROCESS_LOST,
+        EndReason.COMMAND_TIMEOUT,
+    )
+    if call.state is CallState.OFFERED:
+        assert transition.callback is None  # the app never took the call
+        return
+    assert transition.callback is not None
+    assert transition.result_message
+    assert transition.result_code >= 500
+    if isinstance(event, PlaceTimeout):
+        assert transition.callback is Callback.CREATE_CALL_FAILED  # only a createCall is unplaced
+    elif call.answered:
+        assert transition.callback is Callback.CALL_DISCONNECTED
+    elif call.direction is Direction.OUTBOUND:
+        assert transition.callback is Callback.CREATE_CALL_FAILED
+    else:
+        assert transition.callback is Callback.ANSWER_FAILED
+    # a lost process cannot be told anything; a timed-out command's worker is told to let go
+    assert transition.sip is (SipAction.HANGUP if isinstance(event, CommandTimeout) else None)
+
+
+@given(views, bounds)
+def test_an_ended_call_stays_ended_under_every_bound(
+    call: CallView, event: PlaceTimeout | ProcessLost | CommandTimeout
+) -> None:
+    ended = CallView(CallState.ENDED, call.direction, call.answered, call.destinations_left, call.placed)
+    assert step(ended, event) == step(ended, LegConnected())
+
+
+def test_an_unplaced_call_no_process_takes_fails_with_503_saying_so() -> None:
+    transition = step(CallView(CallState.DIALING, Direction.OUTBOUND, placed=False), PlaceTimeout(10))
+    assert (transition.callback, transition.result_code, transition.result_subcode) == (
+        Callback.CREATE_CALL_FAILED,
+        503,
+        5300,
+    )
+    assert transition.result_message == "No SIP process took the call within 10 s."
+    # once a process took it, the SIP timers own it
+    assert step(CallView(CallState.DIALING, Direction.OUTBOUND), PlaceTimeout(10)).state is CallState.DIALING
+
+
+def test_a_hang_up_before_any_process_took_the_call_ends_it_at_once() -> None:
+    transition = step(CallView(CallState.DIALING, Direction.OUTBOUND, placed=False), AppHangup())
+    assert (transition.state, transition.sip, transition.end_reason) == (
+        CallState.ENDED,
+        None,  # nobody to tell: the process that takes the INVITE later finds the call over
+        EndReason.HUNG_UP,
+    )
+    assert (transition.callback, transition.result_code) == (Callback.CREATE_CALL_FAILED, 487)
+
+
+def test_a_lost_process_ends_a_connected_call_with_call_disconnected() -> None:
+    connected = CallView(CallState.CONNECTED, Direction.INBOUND, answered=True)
+    transition = step(connected, ProcessLost("host-1-abc", 10))
+    assert (transition.callback, transition.result_code, transition.result_subcode) == (
+        Callback.CALL_DISCONNECTED,
+        500,
+        5101,
+    )
+    assert "host-1-abc" in transition.result_message
+    assert "lost" in transition.result_message
+
+
+def test_a_lost_answer_ends_in_answer_failed_and_a_lost_hang_up_in_call_disconnected() -> None:
+    answering = step(CallView(CallState.ANSWERING, Direction.INBOUND), CommandTimeout(40))
+    assert (answering.callback, answering.result_code, answering.result_subcode) == (
+        Callback.ANSWER_FAILED,
+        504,
+        5400,
+    )
+    assert "answer" in answering.result_message
+    hanging_up = step(
+        CallView(CallState.DISCONNECTING, Direction.OUTBOUND, answered=True), CommandTimeout(40)
+    )
+    assert (hanging_up.callback, hanging_up.end_reason) == (
+        Callback.CALL_DISCONNECTED,
+        EndReason.COMMAND_TIMEOUT,
+    )

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from gateway.core.db import Database
 from gateway.core.migrate import upgrade
 from gateway.core.settings import Settings
 from gateway.events.runtime import Runtime
 from gateway.resources.service import create_resource
+from tests.support.postgres import Postgres
 
-from .harness import make_tls
+from .harness import Stack, free_port, make_tls
 from .inprocess import LOOPBACK
 
 # The in-process tests (SQLite, one Runtime) ------------------------------------------------
@@ -50,3 +53,25 @@ def rt(settings: Settings, database: Database) -> Iterator[Runtime]:
 def resource_id(database: Database) -> str:
     with database.session() as session:
         return create_resource(session, "app-one", "https://gateway.test/").id
+
+
+# The pipeline tests (PostgreSQL, Redis, worker processes) ---------------------------------
+
+SHARED_REDIS = os.environ.get("TRUNKLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+
+
+@pytest.fixture(scope="module")
+def shared_stack(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One worker node on the shared Redis (a dedicated DB number, flushed first)."""
+    client = redis.Redis.from_url(SHARED_REDIS)
+    client.flushdb()
+    tmp = tmp_path_factory.mktemp("stack")
+    stack = Stack(postgres.new_database(), SHARED_REDIS, tmp, make_tls(tmp))
+    stack.metrics_port = free_port()
+    stack.start_worker(f"--metrics-port={stack.metrics_port}")
+    try:
+        yield stack
+    finally:
+        stack.stop_workers()
+        client.flushdb()
+        client.close()

@@ -125,6 +125,8 @@ class Receiver:
     handshakes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     hits: int = 0
+    # Every notification request as it came (headers, body), answered or not.
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -171,6 +173,7 @@ class Receiver:
                     return
                 with receiver.lock:
                     receiver.hits += 1  # notifications only, not handshakes
+                    receiver.requests.append((headers, body))
                 mode = receiver.mode
                 if mode.startswith("hang:"):
                     receiver.hang_release.wait(float(mode.split(":")[1]))
@@ -213,20 +216,33 @@ class Receiver:
             Webhook(secret).verify(body, headers, json_parse=False)  # raises if it does not verify
             verified = True
         assert verified, "receiver has no secret to verify with"
+        batched = False
         if self.schema == "EventGridSchema":
             assert content_type.startswith("application/json"), content_type
             items = json.loads(body)
             assert isinstance(items, list)
             parsed = [EventGridEvent.from_dict(item) for item in items]
             events = [(p.id, p.event_type, p.data) for p in parsed]
+            batched = len(events) > 1
+        elif content_type.startswith("application/cloudevents-batch+json"):
+            items = json.loads(body)
+            assert isinstance(items, list)
+            cloud = [CloudEvent.from_dict(item) for item in items]
+            events = [(c.id, c.type, c.data) for c in cloud]
+            batched = len(events) > 1
         else:
             assert content_type.startswith("application/cloudevents+json"), content_type
             event = CloudEvent.from_dict(json.loads(body))
             events = [(event.id, event.type, event.data)]
-        for event_id, event_type, data in events:
+        for _event_id, event_type, data in events:
             validate_event_data(event_type, data)
-            assert headers["webhook-id"] == event_id
-            with self.lock:
+        # One event: its id is the webhook-id; a batch has an id of its own.
+        if batched:
+            assert headers["webhook-id"] not in {e[0] for e in events}
+        else:
+            assert headers["webhook-id"] == events[0][0]
+        with self.lock:
+            for event_id, event_type, _data in events:
                 self.received.append(
                     Received(headers["webhook-id"], event_id, event_type, time.time(), headers, body)
                 )

@@ -240,3 +240,54 @@ def test_update_changes_filters_and_revalidates_a_new_endpoint(env: Any) -> None
     )
     assert admin.status_code == 200
     assert admin.json()["eventDeliverySchema"] == "CloudEventSchemaV1_0"
+
+
+def test_batching_defaults_bounds_and_changes_on_both_apis(env: Any) -> None:
+    client, _database, one, _two = env
+    created = client.post("/admin/eventSubscriptions", json=body(resource="tenant-one"), headers=ADMIN)
+    assert created.status_code == 201, created.text
+    sub = created.json()
+    # Event Grid's defaults: no batching, 64 KiB preferred.
+    assert (sub["maxEventsPerBatch"], sub["preferredBatchSizeInKilobytes"]) == (1, 64)
+    for field, value in (
+        ("maxEventsPerBatch", 0),
+        ("maxEventsPerBatch", 5001),
+        ("preferredBatchSizeInKilobytes", 0),
+        ("preferredBatchSizeInKilobytes", 1025),
+    ):
+        refused = client.post(
+            "/admin/eventSubscriptions", json=body(resource="tenant-one", **{field: value}), headers=ADMIN
+        )
+        assert refused.status_code == 400, (field, value, refused.text)
+        assert set(refused.json()["error"]) >= {"code", "message"}
+        assert field in refused.text
+    patched = client.patch(
+        f"/admin/eventSubscriptions/{sub['id']}",
+        json={"maxEventsPerBatch": 5000, "preferredBatchSizeInKilobytes": 1024},
+        headers=ADMIN,
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["maxEventsPerBatch"], patched.json()["preferredBatchSizeInKilobytes"]) == (
+        5000,
+        1024,
+    )
+    # The tenant's own API (ACS HMAC) takes and shows the same fields.
+    own = tenant(
+        client,
+        one,
+        "POST",
+        "/eventSubscriptions",
+        body(maxEventsPerBatch=10, preferredBatchSizeInKilobytes=1),
+    )
+    assert own.status_code == 201, own.text
+    assert (own.json()["maxEventsPerBatch"], own.json()["preferredBatchSizeInKilobytes"]) == (10, 1)
+    changed = tenant(
+        client, one, "PATCH", f"/eventSubscriptions/{own.json()['id']}", {"maxEventsPerBatch": 2}
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["maxEventsPerBatch"], changed.json()["preferredBatchSizeInKilobytes"]) == (2, 1)
+    listed = tenant(client, one, "GET", "/eventSubscriptions")
+    assert {s["id"]: s["maxEventsPerBatch"] for s in listed.json()["value"]} == {
+        sub["id"]: 5000,
+        own.json()["id"]: 2,
+    }

@@ -108,9 +108,34 @@ def test_list_names_the_resource_and_keeps_values_whole(
     result = _run("events", "list")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split("\t") == ["id", "resource", "endpoint", "types", "schema", "status"]
+    assert lines[0].split("\t") == [
+        "id", "resource", "endpoint", "types", "schema", "events/batch", "batch KiB", "status",
+    ]  # fmt: skip
     assert lines[1].split("\t") == [
-        created["id"], "my-app-with-a-long-name", HOOK, "SMSReceived", "EventGridSchema", "pendingValidation",
+        created["id"], "my-app-with-a-long-name", HOOK, "SMSReceived", "EventGridSchema", "1", "64",
+        "pendingValidation",
     ]  # fmt: skip
     assert json.loads(_run("events", "list", "--json").stdout)[0]["id"] == created["id"]
     assert json.loads(_run("events", "show", created["id"], "--json").stdout)["id"] == created["id"]
+
+
+def test_batching_is_set_by_subscribe_and_update_and_shown_by_list(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUNKLINE_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
+    result = _run(
+        "events", "subscribe", "--resource", "my-app-with-a-long-name", "--endpoint", HOOK,
+        "--types", "SMSReceived", "--max-events-per-batch", "100", "--preferred-batch-size-kb", "512",
+        "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert (created["maxEventsPerBatch"], created["preferredBatchSizeInKilobytes"]) == (100, 512)
+    assert _run("events", "list").stdout.splitlines()[1].split("\t")[5:7] == ["100", "512"]
+    updated = _run("events", "update", created["id"], "--max-events-per-batch", "5000", "--json")
+    assert updated.exit_code == 0, updated.output
+    shown = json.loads(updated.stdout)
+    assert (shown["maxEventsPerBatch"], shown["preferredBatchSizeInKilobytes"]) == (5000, 512)
+    refused = _run("events", "update", created["id"], "--max-events-per-batch", "5001")
+    assert refused.exit_code != 0
+    assert "maxEventsPerBatch must be between 1 and 5000" in " ".join(refused.output.split())

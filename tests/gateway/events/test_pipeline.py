@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from gateway.core.db import Database, utcnow
 from gateway.core.settings import Settings
@@ -27,32 +25,12 @@ from .harness import (
     Receiver,
     RedisServer,
     Stack,
-    free_port,
     make_tls,
     running_receiver,
     wait_until,
 )
 
 pytestmark = pytest.mark.postgres
-
-SHARED_REDIS = os.environ.get("TRUNKLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
-
-
-@pytest.fixture(scope="module")
-def shared_stack(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One worker node on the shared Redis (a dedicated DB number, flushed first)."""
-    client = redis.Redis.from_url(SHARED_REDIS)
-    client.flushdb()
-    tmp = tmp_path_factory.mktemp("stack")
-    stack = Stack(postgres.new_database(), SHARED_REDIS, tmp, make_tls(tmp))
-    stack.metrics_port = free_port()
-    stack.start_worker(f"--metrics-port={stack.metrics_port}")
-    try:
-        yield stack
-    finally:
-        stack.stop_workers()
-        client.flushdb()
-        client.close()
 
 
 @pytest.fixture

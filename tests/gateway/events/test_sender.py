@@ -47,7 +47,7 @@ def test_4xx_dead_letters_at_once_and_replay_delivers(
             assert history.replay(session, sub.id) == [event_id]
         with database.session() as session:
             due = fanout.due_deliveries(session, utcnow(), rt.enqueue_lease)
-        assert [d for d, _ in due] == ids
+        assert [d.delivery_id for d in due] == ids
         deliver_all(rt, due)
         assert receiver.event_ids() == [event_id]
 

@@ -3,19 +3,21 @@
 Statements only; the rules that choose the values are in the service modules and, for a
 delivery's state, in :mod:`gateway.events.lifecycle`. Rows that several workers may take are
 taken with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises writers).
+
+The delivery attempts' statements (due deliveries, claims, batches, recording) are in
+:mod:`gateway.events.repository.attempts`, re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from gateway.core.db import UTCDateTime
-from gateway.events.lifecycle import DeliveryChange, DeliveryStatus
+from gateway.events.lifecycle import DeliveryStatus
 from gateway.events.models import (
     Delivery,
     DeliveryAttempt,
@@ -24,37 +26,42 @@ from gateway.events.models import (
     SubscriptionKind,
     SubscriptionStatus,
 )
+from gateway.events.repository.attempts import (
+    claim as claim,
+)
+from gateway.events.repository.attempts import (
+    claimed_rows as claimed_rows,
+)
+from gateway.events.repository.attempts import (
+    insert_attempts as insert_attempts,
+)
+from gateway.events.repository.attempts import (
+    insert_deliveries as insert_deliveries,
+)
+from gateway.events.repository.attempts import (
+    release_claims as release_claims,
+)
+from gateway.events.repository.attempts import (
+    set_batch_ids as set_batch_ids,
+)
+from gateway.events.repository.attempts import (
+    set_enqueued_until as set_enqueued_until,
+)
+from gateway.events.repository.attempts import (
+    subscriptions_with_resource_names as subscriptions_with_resource_names,
+)
+from gateway.events.repository.attempts import (
+    take_due_deliveries as take_due_deliveries,
+)
+from gateway.events.repository.attempts import (
+    update_deliveries as update_deliveries,
+)
+from gateway.events.repository.rows import ClaimedRow as ClaimedRow
+from gateway.events.repository.rows import DeliveryRow as DeliveryRow
+from gateway.events.repository.rows import QueuedDelivery as QueuedDelivery
+from gateway.events.repository.rows import QueueDepth as QueueDepth
+from gateway.events.repository.rows import SubscriptionRow as SubscriptionRow
 from gateway.resources.models import Resource
-
-
-class QueuedDelivery(NamedTuple):
-    """A delivery to send to the broker, with the subscription its task is grouped by."""
-
-    delivery_id: str
-    subscription_id: str
-
-
-class DeliveryRow(NamedTuple):
-    delivery: Delivery
-    event: OutboxEvent
-
-
-class ClaimedRow(NamedTuple):
-    delivery: Delivery
-    event: OutboxEvent
-    subscription: EventSubscription
-    resource_name: str
-
-
-class SubscriptionRow(NamedTuple):
-    subscription: EventSubscription
-    resource_name: str
-
-
-class QueueDepth(NamedTuple):
-    outbox: int  # outbox rows not yet fanned out
-    pending: int  # deliveries pending
-
 
 # Outbox -----------------------------------------------------------------------------------------
 
@@ -244,127 +251,6 @@ def subscription_with_resource_name(session: Session, subscription_id: str) -> S
         .where(EventSubscription.id == subscription_id)
     ).first()
     return None if row is None else SubscriptionRow(row[0], row[1])
-
-
-# Deliveries -------------------------------------------------------------------------------------
-
-
-def insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.bulk_insert_mappings(Delivery.__mapper__, rows)
-
-
-def take_due_deliveries(
-    session: Session, now: datetime, enqueue_lease: timedelta, limit: int
-) -> list[QueuedDelivery]:
-    """Pending deliveries due now that no queued task is believed to cover, leased for
-    ``enqueue_lease`` (others' locked rows skipped)."""
-    rows = [
-        QueuedDelivery(row[0], row[1])
-        for row in session.execute(
-            select(Delivery.id, Delivery.subscription_id)
-            .where(
-                Delivery.status == DeliveryStatus.PENDING,
-                Delivery.next_attempt_at <= now,
-                or_(Delivery.enqueued_until.is_(None), Delivery.enqueued_until < now),
-            )
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-    ]
-    if rows:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([r.delivery_id for r in rows]))
-            .values(enqueued_until=now + enqueue_lease)
-        )
-    return rows
-
-
-def set_enqueued_until(session: Session, delivery_ids: Sequence[str], at: datetime) -> None:
-    session.execute(update(Delivery).where(Delivery.id.in_(list(delivery_ids))).values(enqueued_until=at))
-
-
-def claim(session: Session, delivery_ids: Sequence[str], now: datetime, until: datetime) -> list[str]:
-    """Mark the pending, due, unclaimed deliveries among ``delivery_ids`` claimed until ``until``;
-    returns their ids."""
-    return list(
-        session.scalars(
-            update(Delivery)
-            .where(
-                Delivery.id.in_(list(delivery_ids)),
-                Delivery.status == DeliveryStatus.PENDING,
-                Delivery.next_attempt_at <= now + timedelta(seconds=1),
-                or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
-            )
-            .values(claimed_until=until, enqueued_until=until)
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-
-
-def claimed_rows(session: Session, delivery_ids: list[str]) -> list[ClaimedRow]:
-    """Claimed deliveries with their event, subscription and resource name, oldest event first."""
-    rows = session.execute(
-        select(Delivery, OutboxEvent, EventSubscription, Resource.name)
-        .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
-        .join(EventSubscription, EventSubscription.id == Delivery.subscription_id)
-        .join(Resource, Resource.id == Delivery.resource_id)
-        .where(Delivery.id.in_(delivery_ids))
-        .order_by(OutboxEvent.created_at)
-    ).all()
-    return [ClaimedRow(row[0], row[1], row[2], row[3]) for row in rows]
-
-
-def release_claims(session: Session, delivery_ids: Sequence[str]) -> None:
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.PENDING)
-        .values(claimed_until=None, enqueued_until=None)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def insert_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(insert(DeliveryAttempt), rows)
-
-
-def update_deliveries(session: Session, changes: Mapping[str, DeliveryChange]) -> None:
-    """Deliveries' new states by id, in one executemany UPDATE; claim and enqueue leases are
-    cleared."""
-    table = cast(Table, Delivery.__table__)
-    rows = [
-        {
-            "b_id": delivery_id,
-            "b_status": change.status.value,
-            "b_attempts": change.attempts,
-            "b_next": change.next_attempt_at,
-            "b_finished": change.finished_at,
-            "b_reason": change.dead_letter_reason.value if change.dead_letter_reason else None,
-            "b_code": change.last_status_code,
-            "b_error": change.last_error,
-            "b_response": change.last_response,
-        }
-        for delivery_id, change in changes.items()
-    ]
-    session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("b_status"),
-            attempts=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
-            finished_at=bindparam("b_finished", type_=UTCDateTime()),
-            dead_letter_reason=bindparam("b_reason"),
-            last_status_code=bindparam("b_code"),
-            last_error=bindparam("b_error"),
-            last_response=bindparam("b_response"),
-            claimed_until=None,
-            enqueued_until=None,
-        ),
-        rows,
-    )
 
 
 def list_deliveries(

@@ -1,0 +1,227 @@
+"""SQL of the delivery attempts: deliveries due for the broker, claims (whole batches),
+batch ids, and recording the attempts and the deliveries' new states."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from gateway.core.db import UTCDateTime
+from gateway.events.lifecycle import DeliveryChange, DeliveryStatus
+from gateway.events.models import (
+    Delivery,
+    DeliveryAttempt,
+    EventSubscription,
+    OutboxEvent,
+)
+from gateway.events.repository.rows import ClaimedRow, QueuedDelivery, SubscriptionRow
+from gateway.resources.models import Resource
+
+
+def insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.bulk_insert_mappings(Delivery.__mapper__, rows)
+
+
+def take_due_deliveries(
+    session: Session, now: datetime, enqueue_lease: timedelta, limit: int
+) -> list[QueuedDelivery]:
+    """Pending deliveries due now that no queued task is believed to cover, leased for
+    ``enqueue_lease`` (others' locked rows skipped)."""
+    rows = [
+        QueuedDelivery(row[0], row[1], row[2])
+        for row in session.execute(
+            select(Delivery.id, Delivery.subscription_id, EventSubscription.max_events_per_batch)
+            .join(EventSubscription, EventSubscription.id == Delivery.subscription_id)
+            .where(
+                Delivery.status == DeliveryStatus.PENDING,
+                Delivery.next_attempt_at <= now,
+                or_(Delivery.enqueued_until.is_(None), Delivery.enqueued_until < now),
+            )
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Delivery)
+        ).all()
+    ]
+    if rows:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([r.delivery_id for r in rows]))
+            .values(enqueued_until=now + enqueue_lease)
+        )
+    return rows
+
+
+def set_enqueued_until(session: Session, delivery_ids: Sequence[str], at: datetime) -> None:
+    session.execute(update(Delivery).where(Delivery.id.in_(list(delivery_ids))).values(enqueued_until=at))
+
+
+def _claimable(now: datetime) -> list[ColumnElement[bool]]:
+    return [
+        Delivery.status == DeliveryStatus.PENDING,
+        Delivery.next_attempt_at <= now + timedelta(seconds=1),
+        or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+    ]
+
+
+def claim(session: Session, delivery_ids: Sequence[str], now: datetime, until: datetime) -> list[str]:
+    """Mark the pending, due, unclaimed deliveries among ``delivery_ids`` claimed until ``until``,
+    with every other delivery of the batches they belong to (a batch is sent whole, even when two
+    tasks carry halves of it); returns their ids.
+
+    Two statements, each by its own index (the ids by primary key, their batches' other rows by
+    the partial batch index), rather than one with ``id IN ... OR batch_id IN (subquery)``, for
+    which the planner read the table through its due index or sequentially
+    (tests/gateway/sms/test_plans.py). The second runs only for deliveries already in a batch
+    (retries of batching subscriptions)."""
+    values = {"claimed_until": until, "enqueued_until": until}
+    claimed = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)), *_claimable(now))
+        .values(**values)
+        .returning(Delivery.id, Delivery.batch_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    ids = [row[0] for row in claimed]
+    batch_ids = list({row[1] for row in claimed if row[1] is not None})
+    if batch_ids:
+        ids += session.scalars(
+            update(Delivery)
+            .where(Delivery.batch_id.in_(batch_ids), Delivery.batch_id.is_not(None), *_claimable(now))
+            .values(**values)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def set_batch_ids(session: Session, batches: Mapping[str, Sequence[str]]) -> None:
+    """Fix the batch of these deliveries (batch id -> delivery ids), one UPDATE per batch."""
+    for batch_id, delivery_ids in batches.items():
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(list(delivery_ids)))
+            .values(batch_id=batch_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def claimed_rows(session: Session, delivery_ids: list[str]) -> list[ClaimedRow]:
+    """Claimed deliveries with their event, oldest event first (the event id breaks ties, so a
+    batch's order is the same on every retry)."""
+    d, e = Delivery, OutboxEvent
+    rows = session.execute(
+        select(
+            d.id,
+            d.subscription_id,
+            d.resource_id,
+            d.attempts,
+            d.expires_at,
+            d.next_attempt_at,
+            d.batch_id,
+            e.id,
+            e.event_type,
+            e.subject,
+            e.data,
+            e.event_time,
+            e.created_at,
+        )
+        .join(e, e.id == d.event_id)
+        .where(d.id.in_(delivery_ids))
+        .order_by(e.created_at, e.id)
+    ).all()
+    return [ClaimedRow._make(row) for row in rows]
+
+
+def subscriptions_with_resource_names(
+    session: Session, subscription_ids: set[str]
+) -> dict[str, SubscriptionRow]:
+    """These subscriptions with their resource's name, by id."""
+    rows = session.execute(
+        select(EventSubscription, Resource.name)
+        .join(Resource, Resource.id == EventSubscription.resource_id)
+        .where(EventSubscription.id.in_(subscription_ids))
+    ).all()
+    return {row[0].id: SubscriptionRow(row[0], row[1]) for row in rows}
+
+
+def release_claims(session: Session, delivery_ids: Sequence[str]) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.PENDING)
+        .values(claimed_until=None, enqueued_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def insert_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(DeliveryAttempt), rows)
+
+
+def update_deliveries(session: Session, changes: Mapping[str, DeliveryChange]) -> None:
+    """Deliveries' new states by id; claim and enqueue leases are cleared. Deliveries that change
+    alike (a batch's) are updated by one statement over their ids; the rest in one executemany
+    UPDATE."""
+    by_change: dict[DeliveryChange, list[str]] = {}
+    for delivery_id, change in changes.items():
+        by_change.setdefault(change, []).append(delivery_id)
+    singles = {ids[0]: change for change, ids in by_change.items() if len(ids) == 1}
+    for change, ids in by_change.items():
+        if len(ids) > 1:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(
+                    status=change.status.value,
+                    attempts=change.attempts,
+                    next_attempt_at=change.next_attempt_at,
+                    finished_at=change.finished_at,
+                    dead_letter_reason=change.dead_letter_reason.value if change.dead_letter_reason else None,
+                    last_status_code=change.last_status_code,
+                    last_error=change.last_error,
+                    last_response=change.last_response,
+                    claimed_until=None,
+                    enqueued_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+    if singles:
+        _update_each(session, singles)
+
+
+def _update_each(session: Session, changes: Mapping[str, DeliveryChange]) -> None:
+    table = cast(Table, Delivery.__table__)
+    rows = [
+        {
+            "b_id": delivery_id,
+            "b_status": change.status.value,
+            "b_attempts": change.attempts,
+            "b_next": change.next_attempt_at,
+            "b_finished": change.finished_at,
+            "b_reason": change.dead_letter_reason.value if change.dead_letter_reason else None,
+            "b_code": change.last_status_code,
+            "b_error": change.last_error,
+            "b_response": change.last_response,
+        }
+        for delivery_id, change in changes.items()
+    ]
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+            finished_at=bindparam("b_finished", type_=UTCDateTime()),
+            dead_letter_reason=bindparam("b_reason"),
+            last_status_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            last_response=bindparam("b_response"),
+            claimed_until=None,
+            enqueued_until=None,
+        ),
+        rows,
+    )

@@ -1,0 +1,404 @@
+"""The plans of the SMS path's hot statements, and the events dispatcher's claims, on PostgreSQL.
+
+Each statement is run as the gateway runs it (inside a transaction that is rolled back), its SQL
+and parameters are caught at the driver, and ``EXPLAIN`` shows the plan: at 10,000 and 1,000,000
+rows, before the tables were ever analysed (autovacuum is off for them: a development machine
+may have it off altogether, issue 15) and after ``ANALYZE``. Every plan must reach the big
+tables through the expected index, never by a sequential scan. Rows are made by
+``INSERT ... SELECT generate_series``, shaped like a gateway that has run for a while: nearly
+every message delivered, a few queued, some submitted and waiting for their receipts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from gateway.core.bulk import postgres_update_sql
+from gateway.core.db import Database, utcnow
+from gateway.events import repository as events_repository
+from gateway.resources.service import create_resource
+from gateway.sms.models import SmsMessage, SmsSegment, SmsState
+from gateway.sms.repository import receipt_targets
+from gateway.sms.repository import send as send_repository
+from gateway.sms.repository import worker as worker_repository
+from tests.support.postgres import Postgres
+from tests.support.secrets_keys import TEST_SECRETS_KEYS
+
+pytestmark = pytest.mark.postgres
+
+BIG_TABLES = ("sms_messages", "sms_segments", "event_outbox", "event_deliveries")
+CONNECTION_ID = "00000000-0000-0000-0000-00000000c0de"
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-0000000005ub"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    database: Database
+    rows: int
+    resource_id: str
+
+
+def _load(database: Database, rows: int) -> str:
+    """``rows`` messages (one segment each), outbox events and deliveries; 0.1% of messages
+    queued and 1% submitted, 0.1% of events undispatched and of deliveries pending."""
+    with database.session() as session:
+        resource_id = create_resource(session, "plans", "https://gateway.test/").id
+    with database.engine.begin() as connection:
+        for table in BIG_TABLES:
+            connection.exec_driver_sql(
+                f"ALTER TABLE {table} SET (autovacuum_enabled = off, toast.autovacuum_enabled = off)"
+            )
+        params = {"n": rows, "resource": resource_id, "conn": CONNECTION_ID, "sub": SUBSCRIPTION_ID}
+        connection.execute(
+            sa.text(
+                """
+                INSERT INTO sms_messages (
+                    id, resource_id, from_number, to_number, country_code, text, segment_count,
+                    data_coding, enable_delivery_report, delivery_report_timeout_seconds,
+                    repeatability_request_id, state, attempts, in_doubt, possible_duplicates,
+                    next_attempt_at, waiting_for_bind, connection_id, tried_connections,
+                    concat_reference, created_at, submitted_at, segments_succeeded, segments_failed)
+                SELECT 'Outgoing_' || lpad(g::text, 12, '0'), :resource, '+15550100',
+                    '+1555' || lpad((g % 10000000)::text, 7, '0'), 'US', 'hello', 1, 0, true, 3600,
+                    'req-' || g,
+                    CASE WHEN g % 1000 = 0 THEN 'queued' WHEN g % 100 = 1 THEN 'submitted'
+                         ELSE 'delivered' END,
+                    CASE WHEN g % 1000 = 0 THEN 0 ELSE 1 END, false, 0,
+                    now() - (:n - g) * interval '1 millisecond', false, :conn, '', 0,
+                    now() - (:n - g) * interval '1 millisecond', now(), 0, 0
+                FROM generate_series(1, :n) AS g
+                """
+            ),
+            params,
+        )
+        connection.execute(
+            sa.text(
+                """
+                INSERT INTO sms_segments (message_id, sequence, connection_id, smsc_message_id,
+                                          submit_state, submit_status)
+                SELECT 'Outgoing_' || lpad(g::text, 12, '0'), 1, :conn, 'smsc-' || g, 'accepted', 0
+                FROM generate_series(1, :n) AS g WHERE g % 1000 <> 0
+                """
+            ),
+            params,
+        )
+        connection.execute(
+            sa.text(
+                """
+                INSERT INTO event_subscriptions (
+                    id, resource_id, endpoint_url, kind, event_types, delivery_schema,
+                    max_delivery_attempts, event_ttl_minutes, max_events_per_batch,
+                    preferred_batch_size_kb, secret, status, validation_code, validation_attempts,
+                    created_at, updated_at)
+                VALUES (:sub, :resource, 'https://hooks.example.test/', 'webhook', '[]',
+                        'EventGridSchema', 30, 1440, 10, 64, 'sealed elsewhere', 'active', '', 0,
+                        now(), now())
+                """
+            ),
+            params,
+        )
+        connection.execute(
+            sa.text(
+                """
+                INSERT INTO event_outbox (id, resource_id, event_type, subject, data, event_time,
+                                          created_at, dispatched_at)
+                SELECT 'ev-' || g, :resource, 'Microsoft.Communication.SMSDeliveryReportReceived',
+                    '/phonenumber/15550100', '{}', now(), now() - (:n - g) * interval '1 millisecond',
+                    CASE WHEN g % 1000 = 0 THEN NULL ELSE now() END
+                FROM generate_series(1, :n) AS g
+                """
+            ),
+            params,
+        )
+        connection.execute(
+            sa.text(
+                """
+                INSERT INTO event_deliveries (id, event_id, subscription_id, resource_id, status,
+                    attempts, next_attempt_at, expires_at, created_at, replays, batch_id)
+                SELECT 'delivery-' || g, 'ev-' || g, :sub, :resource,
+                    CASE WHEN g % 1000 = 1 THEN 'pending' ELSE 'delivered' END, 1,
+                    now() - interval '1 second', now() + interval '1 day', now(), 0,
+                    CASE WHEN g % 10 = 0 THEN 'batch-' || (g / 10) END
+                FROM generate_series(1, :n) AS g WHERE g % 1000 <> 0
+                """
+            ),
+            params,
+        )
+    return resource_id
+
+
+@pytest.fixture(scope="module", params=[10_000, 1_000_000], ids=["10k", "1M"])
+def loaded(request: pytest.FixtureRequest, postgres: Postgres) -> Iterator[Loaded]:
+    database = Database(postgres.new_database())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRUNKLINE_SECRETS_KEYS", TEST_SECRETS_KEYS)  # the resource's keys are sealed
+        resource_id = _load(database, request.param)
+    yield Loaded(database, request.param, resource_id)
+    database.dispose()
+
+
+# Catching and explaining ------------------------------------------------------------------------
+
+
+@contextmanager
+def caught(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+
+    def listener(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        seen.append((statement, parameters[0] if many else parameters))
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def explain(engine: sa.Engine, statement: str, parameters: Any) -> dict[str, Any]:
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+            plan: dict[str, Any] = cursor.fetchone()[0][0]["Plan"]
+        raw.rollback()
+        return plan
+    finally:
+        raw.close()
+
+
+def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from nodes(child)
+
+
+def plans_of(loaded: Loaded, run: Callable[[Session], object]) -> list[tuple[str, dict[str, Any]]]:
+    """Run ``run`` in a transaction rolled back; the plans of what it sent to the database."""
+    engine = loaded.database.engine
+    with engine.connect() as connection, caught(engine) as seen:
+        transaction = connection.begin()
+        try:
+            run(Session(bind=connection))
+        finally:
+            transaction.rollback()
+    statements = [(s, p) for s, p in seen if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))]
+    assert statements, "the statement under test sent nothing"
+    return [(s, explain(engine, s, p)) for s, p in statements]
+
+
+def check(plans: list[tuple[str, dict[str, Any]]], index: str) -> None:
+    """No sequential scan of a big table; ``index`` (or one of ``a|b``; "": any) used."""
+    used = set()
+    for statement, plan in plans:
+        for node in nodes(plan):
+            relation = node.get("Relation Name")
+            assert not (node["Node Type"] == "Seq Scan" and relation in BIG_TABLES), (
+                f"sequential scan of {relation} in:\n{statement}\n{plan}"
+            )
+            if "Index Name" in node:
+                used.add(node["Index Name"])
+    if index:
+        assert used & set(index.split("|")), f"{index} not used ({sorted(used)}) by:\n{plans}"
+
+
+# The hot statements -------------------------------------------------------------------------------
+
+
+def _now() -> Any:
+    return utcnow()
+
+
+def repeatability_lookup(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    def run(session: Session) -> object:
+        statement = send_repository.FIND_REPEATED[True]
+        ids = [f"req-{n}" for n in (7, loaded.rows // 2, loaded.rows - 3)]
+        return session.execute(statement, {"resources": [loaded.resource_id], "request_ids": ids}).all()
+
+    return run, "uq_sms_messages_resource_id"
+
+
+def claim_by_id(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    def run(session: Session) -> object:
+        now = _now()
+        ids = [f"Outgoing_{n:012d}" for n in range(1000, loaded.rows + 1, max(1000, loaded.rows // 50))]
+        return worker_repository.claim_rows(
+            session,
+            postgres=True,
+            by_id=True,
+            parameters={"ids": ids, "now": now, "until": now + timedelta(seconds=30), "room": 50},
+            busy=set(),
+        )
+
+    return run, "pk_sms_messages"
+
+
+def claim_by_reconciler(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    def run(session: Session) -> object:
+        now = _now()
+        parameters = {
+            "now": now,
+            "until": now + timedelta(seconds=30),
+            "room": 50,
+            "grace_before": now - timedelta(seconds=5),
+        }
+        return worker_repository.claim_rows(
+            session, postgres=True, by_id=False, parameters=parameters, busy=set()
+        )
+
+    return run, "ix_sms_messages_due"
+
+
+def receipt_lookup(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    def run(session: Session) -> object:
+        # 50 receipts: a writer batch at a few thousand receipts a second (up to WRITE_BATCH, 500,
+        # when it falls behind; at 10,000 rows that is 5% of the table, where a scan is cheaper).
+        keys = [(CONNECTION_ID, f"smsc-{n}") for n in range(1, loaded.rows, max(1, loaded.rows // 50))]
+        return receipt_targets.segment_targets(session, keys, postgres=True)
+
+    return run, "ix_sms_segments_smsc_id"
+
+
+def receipt_messages(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    """The receipt lookup's second statement must find the messages by primary key."""
+    run, _ = receipt_lookup(loaded)
+    return run, "pk_sms_messages"
+
+
+def pending_receipts_lookup(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    def run(session: Session) -> object:
+        segments = [
+            worker_repository.NewSegment(f"Outgoing_{n:012d}", 1, CONNECTION_ID, f"smsc-{n}", 0)
+            for n in range(1, 200)
+        ]
+        return worker_repository.messages_with_pending_receipts(session, segments)
+
+    # A small table (receipts that came before their submit_sm_resp): empty, it is scanned.
+    return run, ""
+
+
+def accepted_parts_lookup(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    def run(session: Session) -> object:
+        return worker_repository.accepted_sequences(session, [f"Outgoing_{n:012d}" for n in range(1, 6)])
+
+    return run, "pk_sms_segments"
+
+
+def reconciler_stale_queue(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    def run(session: Session) -> object:
+        return worker_repository.reports_overdue(session, _now(), postgres=True)
+
+    return run, "ix_sms_messages_dlr_deadline|ix_sms_messages_due"
+
+
+def outbox_claim(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    return (lambda session: events_repository.lock_undispatched(session, 500)), "ix_event_outbox_pending"
+
+
+def due_deliveries_claim(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    def run(session: Session) -> object:
+        return events_repository.take_due_deliveries(session, _now(), timedelta(seconds=30), 500)
+
+    return run, "ix_event_deliveries_due"
+
+
+def deliveries_claim(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    def run(session: Session) -> object:
+        ids = [f"delivery-{n}" for n in range(1, loaded.rows, max(1, loaded.rows // 50))]
+        ids += [f"delivery-{n}" for n in range(10, 200, 10)]  # in stored batches
+        now = _now()
+        return events_repository.claim(session, ids, now, now + timedelta(seconds=5))
+
+    # The due index is the cheaper way in while few deliveries are pending (as in these tables).
+    return run, "pk_event_deliveries|ix_event_deliveries_due"
+
+
+HOT = {
+    "repeatability lookup (POST /sms)": repeatability_lookup,
+    "claim of a job's queued messages": claim_by_id,
+    "claim by the reconciler": claim_by_reconciler,
+    "receipt lookup: segments by smsc_message_id = ANY": receipt_lookup,
+    "receipt lookup: the messages": receipt_messages,
+    "pending receipts of new segments": pending_receipts_lookup,
+    "accepted parts of claimed messages": accepted_parts_lookup,
+    "overdue reports": reconciler_stale_queue,
+    "events: outbox claim": outbox_claim,
+    "events: due deliveries": due_deliveries_claim,
+    "events: delivery claim (with whole batches)": deliveries_claim,
+}
+
+# The writer's per-row UPDATEs (gateway.core.bulk.update_rows: psycopg's executemany, not
+# SQLAlchemy, so they are explained from the SQL it builds), with one row's parameters.
+WRITER_UPDATES = {
+    "writer: queued -> submitted": (
+        postgres_update_sql(
+            SmsMessage.__table__,  # type: ignore[arg-type]
+            "id",
+            ["segment_count", "data_coding"],
+            ["state"],
+            ["state", "submitted_at", "dlr_deadline", "claimed_until"],
+        ),
+        (1, 0, "submitted", utcnow(), utcnow(), None, "Outgoing_000000001000", SmsState.QUEUED.value),
+        "pk_sms_messages",
+    ),
+    "receipts: submitted -> delivered": (
+        postgres_update_sql(
+            SmsMessage.__table__,  # type: ignore[arg-type]
+            "id",
+            [],
+            ["state"],
+            ["state", "delivery_status", "finished_at"],
+        ),
+        ("delivered", "Delivered", utcnow(), "Outgoing_000000000001", SmsState.SUBMITTED.value),
+        "pk_sms_messages",
+    ),
+    "receipts: first part's receipt": (
+        postgres_update_sql(
+            SmsSegment.__table__,  # type: ignore[arg-type]
+            "message_id",
+            ["receipt_state", "receipt_error"],
+            ["sequence"],
+            ["receipt_at"],
+        ),
+        (2, None, utcnow(), "Outgoing_000000000001", 1),
+        "pk_sms_segments",
+    ),
+}
+
+
+def _analyse(loaded: Loaded) -> None:
+    with loaded.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE")
+
+
+@pytest.mark.parametrize("statistics", ["never analysed", "analysed"])
+def test_hot_statements_use_their_index(loaded: Loaded, statistics: str) -> None:
+    if statistics == "analysed":
+        _analyse(loaded)
+    else:
+        with loaded.database.engine.connect() as connection:
+            analysed = connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_stats WHERE tablename = 'sms_messages'"
+            ).scalar()
+        assert analysed == 0, "this database was analysed already (autovacuum?)"
+    failures = []
+    for name, make in HOT.items():
+        run, index = make(loaded)
+        try:
+            check(plans_of(loaded, run), index)
+        except AssertionError as exc:
+            failures.append(f"{name}: {exc}")
+    for name, (sql, parameters, index) in WRITER_UPDATES.items():
+        try:
+            check([(sql, explain(loaded.database.engine, sql, parameters))], index)
+        except AssertionError as exc:
+            failures.append(f"{name}: {exc}")
+    assert not failures, f"{loaded.rows} rows, {statistics}:\n" + "\n\n".join(failures)
