@@ -55,8 +55,6 @@ def test_inbound_calls_spread_over_the_workers_answered_by_the_sdk_with_rtp_both
         assert len(legs) == CALLS
         # Kamailio's dispatcher (call load) spread them over every worker
         assert set(workers) == set(range(KAMAILIO_WORKERS)), workers
-        held = stack.sip_status()["workers"]
-        assert sum(1 for w in held if w["calls"] > 0) >= 2, held
 
         def rtp_both_ways() -> bool:
             now = stack.rtp_packets()
