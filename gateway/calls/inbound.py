@@ -150,6 +150,7 @@ def offer(
         subject=subject,
         data=data,
         event_time=now,
+        prompt=True,  # the carrier is ringing: the app must hear of it now
     )
     INVITES.labels(Verdict.RING.value).inc()
     return Offer(Verdict.RING, call_id)

@@ -68,6 +68,7 @@ def send(
         data=data,
         event_time=now,
         subscription_id=subscription,
+        prompt=True,
     )
 
 

@@ -90,6 +90,7 @@ def apply(
             data=callbacks.callback_data(ids(call), call.operation_context, result),
             event_time=now,
             subscription_id=call.callback_subscription_id,
+            prompt=True,
         )
     session.flush()
     return Applied(transition, call.sip_process, command, also)

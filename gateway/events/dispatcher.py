@@ -22,6 +22,7 @@ from gateway.events.metrics import EVENTS_PUBLISHED
 from gateway.events.repository import QueuedDelivery
 from gateway.events.runtime import Runtime
 from gateway.events.tasks import DELIVER_TASK, VALIDATE_TASK, send
+from gateway.events.wakeup import DispatcherWakeup
 
 log = structlog.get_logger("trunkline.events")
 
@@ -80,6 +81,7 @@ class Dispatcher:
         self.rt = rt
         self.batch = batch
         self.stop = threading.Event()
+        self.wakeup = DispatcherWakeup(rt.database.url, self.stop)
         self._thread: threading.Thread | None = None
         self._next_purge = 0.0
 
@@ -119,7 +121,8 @@ class Dispatcher:
                 found = 0
                 self.stop.wait(1.0)
             if found < self.batch:
-                self.stop.wait(interval)
+                self.wakeup.wait(interval)
+        self.wakeup.close()
 
     def start(self) -> threading.Thread:
         self._thread = threading.Thread(target=self.loop, name="trunkline-dispatcher", daemon=True)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from gateway.core.db import new_uuid, utcnow
 from gateway.events import repository
 from gateway.events.models import OutboxEvent
+from gateway.events.repository import wakeup
 
 
 def publish(
@@ -45,12 +46,15 @@ def publish(
     event_time: datetime | None = None,
     event_id: str | None = None,
     subscription_id: str | None = None,
+    prompt: bool = False,
 ) -> str:
     """Write an event to the outbox in the caller's transaction and return its id.
 
     ``data`` must be JSON-serialisable and already in the ACS shape for ``event_type`` (see
     :mod:`gateway.events.builder`). Nothing is sent until the caller commits. With
-    ``subscription_id`` the event goes to that subscription only (a call's callback).
+    ``subscription_id`` the event goes to that subscription only (a call's callback). A
+    ``prompt`` event wakes the dispatcher at the commit instead of at its next poll (on
+    PostgreSQL; gateway.events.wakeup): for events someone is waiting on now.
     """
     if not event_type:
         raise ValueError("event_type is required")
@@ -69,6 +73,8 @@ def publish(
     )
     # No flush: the row goes out with the caller's other writes (batched if there are many).
     session.add(event)
+    if prompt:
+        wakeup.notify_on_commit(session)
     return event.id
 
 

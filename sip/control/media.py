@@ -243,6 +243,7 @@ class MediaController:
                     data=data,
                     event_time=now,
                     subscription_id=notice.reply.subscription_id,
+                    prompt=True,  # a recognize's tones: the app waits on them
                 )
                 MEDIA_CALLBACKS.labels(notice.event).inc()
         for notice in notices:
