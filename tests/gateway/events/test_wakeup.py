@@ -26,11 +26,15 @@ def postgres(postgres_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def _publish_later(database: Database, resource_id: str, *, prompt: bool, commit: bool = True) -> threading.Thread:
+def _publish_later(
+    database: Database, resource_id: str, *, prompt: bool, commit: bool = True
+) -> threading.Thread:
     def run() -> None:
         time.sleep(0.2)
         with database.sessionmaker() as session, session.begin() as transaction:
-            publish(session, resource_id=resource_id, event_type="Test.Event", subject="s", data={}, prompt=prompt)
+            publish(
+                session, resource_id=resource_id, event_type="Test.Event", subject="s", data={}, prompt=prompt
+            )
             if not commit:
                 transaction.rollback()
 
@@ -40,7 +44,9 @@ def _publish_later(database: Database, resource_id: str, *, prompt: bool, commit
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(("prompt", "commit", "woken"), [(True, True, True), (False, True, False), (True, False, False)])
+@pytest.mark.parametrize(
+    ("prompt", "commit", "woken"), [(True, True, True), (False, True, False), (True, False, False)]
+)
 def test_only_a_committed_prompt_event_wakes_the_dispatcher(
     postgres: Database, postgres_url: str, prompt: bool, commit: bool, woken: bool
 ) -> None:
