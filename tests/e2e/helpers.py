@@ -292,6 +292,12 @@ class TrunklineServer:
         return data
 
 
+def tcp_listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on ``host:port`` now."""
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) == 0
+
+
 def fast_events_env(broker_url: str, webhook_ca: Path) -> dict[str, str]:
     """The event pipeline of a test stack: loopback webhooks trusted through the test CA, and
     dispatch, retries and redelivery in fractions of a second instead of production's minutes."""

@@ -6,7 +6,6 @@ pjsua2 over TLS (tests/sip/tls_party.py): Debian's SIPp is built without TLS."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,18 +14,13 @@ from typing import Any
 import pytest
 
 from tests.e2e.calls.conftest import NUMBER, VoiceStack, wait
-from tests.e2e.helpers import stop_process
+from tests.e2e.helpers import stop_process, tcp_listening
 from tests.sip.support import HOST, free_udp_block, require
 from tests.sip.test_kamailio_tls import ROOT, TLS_MODULE
 
 pytestmark = [pytest.mark.sip, pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(180)]
 
 CONNECTED = "Microsoft.Communication.CallConnected"
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex((HOST, port)) == 0
 
 
 def test_an_inbound_call_over_sip_tls_through_kamailio_is_answered(
@@ -53,7 +47,7 @@ def test_an_inbound_call_over_sip_tls_through_kamailio_is_answered(
 
     app.on_incoming = answer
     try:
-        wait(lambda: _listening(tls_port), 30, what="Kamailio's TLS port")
+        wait(lambda: tcp_listening(tls_port), 30, what="Kamailio's TLS port")
         ca_file = Path(stack.env["TRUNKLINE_DATA_DIR"]) / "sip-tls" / "ca.pem"
         assert ca_file.exists()  # the edge's certificate comes from the data directory's CA
         target = f"sip:{NUMBER}@{HOST}:{tls_port};transport=tls"

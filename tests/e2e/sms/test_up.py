@@ -14,7 +14,7 @@ from azure.communication.sms import SmsClient
 
 from gateway.core.db import Database
 from gateway.sms.models import SmsMessage
-from tests.e2e.helpers import free_port
+from tests.e2e.helpers import free_port, tcp_listening
 from tests.gateway.events.harness import wait_until
 from tests.gateway.sms.support import give_number
 from tests.support.smsc import SmscProcess, smsc_available
@@ -63,6 +63,8 @@ def test_up_sends_sms_from_its_config_file(tmp_path: Path, monkeypatch: pytest.M
             give_number(database, resource["id"], "+14255550100")
             ca = tmp_path / "data" / "tls" / "ca.pem"
             wait_until(ca.exists, 30, what="the CA")
+            # up starts its roles side by side: the SMPP bind can come before the API listens
+            wait_until(lambda: tcp_listening(port), 60, what="up's API to listen")
             monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca))
             monkeypatch.setenv("SSL_CERT_FILE", str(ca))
             client = SmsClient.from_connection_string(resource["connectionString"], retry_total=3)
