@@ -107,6 +107,9 @@ def main() -> None:
     args = parser.parse_args()
 
     use_secrets_key()
+    from gateway.core.logging import configure_logging
+
+    configure_logging("WARNING")  # the subscription's creation is logged at info
     if "kannel" in args.systems:
         ensure_kannel()
     from bench.trunkline_run import run_trunkline
@@ -152,7 +155,8 @@ def one_line(figures: RunFigures) -> str:
 
 def table(results: dict[str, list[RunFigures]]) -> str:
     lines = [
-        "| | accepted/s | delivered with report/s | report received by the app/s | CPU ms per message, all processes |",
+        "| | accepted/s | delivered with report/s | report received by the app/s"
+        " | CPU ms per message, all processes |",
         "|---|---:|---:|---:|---:|",
     ]
     for system, runs in results.items():

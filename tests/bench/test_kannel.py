@@ -28,8 +28,9 @@ Box connections:
 
 
 SMSC connections:
-    bench[bench]    SMPP:127.0.0.1:40833/40833:test: (online 7s, rcvd: sms 0 (0.00,0.00,0.00) / dlr 1990 \
-(284.29,284.29,284.29), sent: sms 1998 (285.43,285.43,285.43) / dlr 0 (0.00,0.00,0.00), failed 0, queued 0 msgs)
+    bench[bench]    SMPP:127.0.0.1:40833/40833:test: (online 7s, rcvd: sms 0 (0.00,0.00,0.00) / dlr \
+1990 (284.29,284.29,284.29), sent: sms 1998 (285.43,285.43,285.43) / dlr 0 (0.00,0.00,0.00), failed 0, \
+queued 0 msgs)
 """
 
 
@@ -60,5 +61,6 @@ def test_config_binds_once_with_the_window_and_keeps_reports_in_memory(tmp_path:
     assert "max-pending-submits = 100" in text
     assert "dlr-storage = internal" in text
     assert "transceiver-mode = true" in text
-    assert "sendsms-port = 13013" in text and "admin-port = 13000" in text
+    assert "sendsms-port = 13013" in text
+    assert "admin-port = 13000" in text
     assert f'log-file = "{tmp_path}/bearerbox.log"' in text

@@ -39,7 +39,9 @@ Requests/sec:   4960.00
 def test_wrk_summary() -> None:
     summary = parse_wrk(WRK_OUTPUT)
     assert (summary.requests, summary.non_2xx, summary.errors) == (2000, 7, 3)
-    clean = parse_wrk(WRK_OUTPUT.replace("  Non-2xx or 3xx responses: 7\n", "").replace("  Socket errors", "  x"))
+    clean = parse_wrk(
+        WRK_OUTPUT.replace("  Non-2xx or 3xx responses: 7\n", "").replace("  Socket errors", "  x")
+    )
     assert (clean.non_2xx, clean.errors) == (0, 0)
     with pytest.raises(ValueError, match="not a wrk summary"):
         parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
@@ -68,7 +70,10 @@ def test_spans_and_ratios() -> None:
     assert span([6640.0, 6640.2]) == "6,640"
     assert ratio_span([520.0, 601.0], [2264.0, 2383.0]) == "0.23\u20130.25"
     assert ratio_span([1.0], [0.0]) == "—"
-    runs = [RunFigures("k", 10, 1.0, 1.0, 1.0, {"a": 1.0, "b": 3.0}), RunFigures("k", 10, 1.0, 1.0, 1.0, {"a": 2.0})]
+    runs = [
+        RunFigures("k", 10, 1.0, 1.0, 1.0, {"a": 1.0, "b": 3.0}),
+        RunFigures("k", 10, 1.0, 1.0, 1.0, {"a": 2.0}),
+    ]
     assert mean_cpu(runs) == {"a": 1.5, "b": 1.5}
     assert runs[0].cpu_ms_total == 4.0
 
