@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -64,9 +65,9 @@ def run_wrk(url: str, script: Path, connections: int) -> tuple[int, int, float]:
     )
 
 
-def receiver_count(port: int, context: object = None) -> int:
+def receiver_count(port: int, context: ssl.SSLContext | None = None) -> int:
     scheme = "https" if context is not None else "http"
-    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}/count", timeout=10, context=context) as answer:  # type: ignore[arg-type]
+    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}/count", timeout=10, context=context) as answer:
         return int(json.loads(answer.read())["reports"])
 
 
@@ -130,7 +131,7 @@ def measure(
     )
 
 
-def receiver_answers(port: int, context: object) -> bool:
+def receiver_answers(port: int, context: ssl.SSLContext | None) -> bool:
     try:
         receiver_count(port, context)
         return True

@@ -112,7 +112,7 @@ def main() -> None:
     configure_logging("WARNING")  # the subscription's creation is logged at info
     if "kannel" in args.systems:
         ensure_kannel()
-    from bench.trunkline_run import run_trunkline
+    from bench.trunkline_run import run_trunkline  # late: the gateway's imports, not for Kannel alone
 
     results: dict[str, list[RunFigures]] = {system: [] for system in args.systems}
     with SmscProcess.start(record=False, receipts="immediate") as smsc:
@@ -171,6 +171,7 @@ def table(results: dict[str, list[RunFigures]]) -> str:
             f" | {span([r.app_per_s for r in runs if r.app_per_s])} | {total:.2f} ({parts}) |"
         )
     kannel = results.get("kannel", [])
+    lines.append("")
     for system in ("webhook", "events"):
         runs = results.get(system, [])
         if not (kannel and runs):
@@ -182,7 +183,6 @@ def table(results: dict[str, list[RunFigures]]) -> str:
             if system == "webhook"
             else "reports in hand (events) vs Kannel's callbacks"
         )
-        lines.append("")
         lines.append(
             f"Trunkline ({system}) / Kannel: {what} {ratio_span(mine, theirs)};"
             f" CPU per message {ratio_span([r.cpu_ms_total for r in runs], [r.cpu_ms_total for r in kannel])}"

@@ -11,6 +11,8 @@ import json
 import ssl
 import subprocess
 import sys
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -40,7 +42,7 @@ def subscribe(database: Database, resource_id: str, url: str, max_events_per_bat
     from gateway.events import builder, subscriptions
     from gateway.events.runtime import limits_from_settings, policy_from_settings
 
-    settings = Settings(webhook_allowed_networks=["127.0.0.0/8"])  # type: ignore[arg-type]
+    settings = Settings(webhook_allowed_networks=["127.0.0.0/8"])
     with database.session() as session:
         created = subscriptions.create_subscription(
             session,
@@ -176,22 +178,16 @@ def run_trunkline(
             log.close()
 
 
-def _tree(pid: int):  # type: ignore[no-untyped-def]
+def _tree(pid: int) -> Callable[[], list[int]]:
     return lambda: descendants(pid)
 
 
 def _healthy(port: int, ca: Path) -> bool:
     if not ca.exists():
         return False
+    context = ssl.create_default_context(cafile=str(ca))
     try:
-        context = ssl.create_default_context(cafile=str(ca))
-        with urllib_open(f"https://127.0.0.1:{port}/health", context) as answer:
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/health", timeout=2, context=context) as answer:
             return bool(answer.status == 200)
     except OSError:
         return False
-
-
-def urllib_open(url: str, context: ssl.SSLContext):  # type: ignore[no-untyped-def]
-    import urllib.request
-
-    return urllib.request.urlopen(url, timeout=2, context=context)
