@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 from bench.api import WRK_THREADS
-from bench.procstat import Sampler
+from bench.procstat import Sampler, machine_usage
 from bench.side_by_side import THREAD_DONE, RunFigures, group_cpu_seconds, parse_wrk
 
 RUN_TIMEOUT = 900.0
@@ -128,6 +128,8 @@ def measure(
         delivered_per_s=accepted / (delivered_at - started) if delivered_at else None,
         app_per_s=accepted / (received_at - started) if received_at else None,
         cpu_ms={name: 1000 * seconds / max(1, accepted) for name, seconds in cpu.items()},
+        own_cores=sum(cpu.values()) / max(last.at - first.at, 1e-9),
+        machine_cores=machine_usage(first, last),
     )
 
 

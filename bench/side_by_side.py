@@ -118,6 +118,8 @@ class RunFigures:
     delivered_per_s: float | None  # delivered, report in hand (Kannel: bearerbox's DLR count)
     app_per_s: float | None  # reports received by the app (the receiver)
     cpu_ms: dict[str, float] = field(default_factory=dict)  # per process group, per message
+    own_cores: float = 0.0  # the run's processes, cores busy on average (1.0 = one core)
+    machine_cores: float = 0.0  # the whole machine meanwhile: more than own_cores = neighbours
 
     @property
     def cpu_ms_total(self) -> float:

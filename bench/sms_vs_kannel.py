@@ -150,7 +150,8 @@ def one_line(figures: RunFigures) -> str:
     cpu = ", ".join(
         f"{name} {ms:.2f}" for name, ms in sorted(figures.cpu_ms.items(), key=lambda item: -item[1])
     )
-    return "; ".join(rates) + f"; CPU {figures.cpu_ms_total:.2f} ms/message ({cpu})"
+    busy = f"cores busy: its processes {figures.own_cores:.2f}, the machine {figures.machine_cores:.2f}"
+    return "; ".join(rates) + f"; CPU {figures.cpu_ms_total:.2f} ms/message ({cpu}); {busy}"
 
 
 def table(results: dict[str, list[RunFigures]]) -> str:
