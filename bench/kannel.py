@@ -165,9 +165,6 @@ class Kannel:
         with urllib.request.urlopen(url, timeout=10) as answer:
             return parse_status(answer.read().decode(errors="replace"))
 
-    def pids(self) -> dict[str, int]:
-        return {"bearerbox": self.bearerbox.pid, "smsbox": self.smsbox.pid}
-
     def sendsms_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.sendsms}"
 
