@@ -10,12 +10,19 @@ from /proc (idle, whole run, held phase), RSS/PSS per worker at the peak.
 Modes:
   pool      (A) ``start_sip`` in this process (it is the supervisor), an app on the event
             queue that answers every IncomingCall at once: the pool's own cost.
-  platform  (B) INVITE → IncomingCall delivered to an app's webhook → its ``:answer`` → 200 OK,
-            through the control plane (API, events, callbacks). ``run_platform`` is the hook
-            the calls domain fills in; until then it says it is not available.
+  platform  (B) the real stack (bench/calls_platform.py): ``trunkline api`` (TLS), ``trunkline
+            worker``, ``trunkline sip --edge kamailio --workers N``, PostgreSQL, Redis; an https
+            app in this process answers every IncomingCall from its Event Grid webhook with the
+            official CallAutomationClient. Adds INVITE → IncomingCall delivered, :answer → 200 OK
+            and a breakdown of the path, the app's own time apart.
 
     .venv/bin/python -m bench.calls [--mode pool|platform] [--workers 20] [--rate 10]
-        [--concurrent 60] [--hold-seconds 10] [--calls N] [--poll-ms 10]
+        [--concurrent 60] [--hold-seconds 10] [--calls N] [--poll-ms 20]
+
+The goal size (issue 12), on a quiet machine, about 60 s:
+
+    .venv/bin/python -m bench.calls --mode platform --workers 102 --rate 20 --concurrent 400 \
+        --hold-seconds 30 --calls 800
 """
 
 from __future__ import annotations
@@ -34,10 +41,16 @@ from rich.console import Console
 
 from bench.calls_app import AnsweringApp
 from bench.calls_carrier import HOST, Carrier, CarrierLoad
+from bench.calls_platform import print_platform, run_platform
 from bench.calls_report import RunInput, print_report
 from bench.procstat import Sampler, descendants, memory_kb
-from sip.worker.config import MAX_CALLS_PER_WORKER
-from sip.worker.main import EdgeKind, SipOptions, SipRuntime, kamailio_available, start_sip
+from sip.worker.config import (
+    DEFAULT_MEDIA_POLL_SECONDS,
+    DEFAULT_POLL_MS,
+    MAX_CALLS_PER_WORKER,
+    kamailio_available,
+)
+from sip.worker.main import EdgeKind, SipOptions, SipRuntime, start_sip
 from tests.sip.support import free_udp_block
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,29 +195,6 @@ def _watch_peak(
     return workers, others
 
 
-def run_platform(args: argparse.Namespace, load: CarrierLoad) -> RunInput | None:
-    """Mode (B) "platform": the hook the calls domain fills in.
-
-    The run to build: ``trunkline api``, the sip process with the control plane and an events
-    worker as real processes; a resource owning CALLED_NUMBER with calling inbound; an
-    IncomingCall subscription to a local webhook receiver that answers at once with the
-    official ``CallAutomationClient`` (``:answer``). Then reuse ``Carrier``, ``Sampler`` and
-    ``print_report`` as ``run_pool`` does, with more process groups (API, events worker,
-    receiver) and the app's stamps: IncomingCall delivered at, ``:answer`` returned at, so the
-    setup splits into INVITE → IncomingCall delivered, the app, and ``:answer`` → 200 OK.
-    Until then: None, and why.
-    """
-    print(f"platform: not available yet ({_control_plane_missing()})")
-    return None
-
-
-def _control_plane_missing() -> str:
-    sources = (REPO / "gateway" / "calls").rglob("*.py")
-    if not any("callConnections:answer" in path.read_text(errors="replace") for path in sources):
-        return "no POST /calling/callConnections:answer in gateway/calls yet"
-    return "the control plane is there; bench/calls.py run_platform is still to be written"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -215,7 +205,20 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=60, help="most calls held at once")
     parser.add_argument("--hold-seconds", type=float, default=10.0)
     parser.add_argument("--calls", type=int, help="calls in all (default: 2 x --concurrent)")
-    parser.add_argument("--poll-ms", type=int, default=10, help="workers' idle event poll")
+    parser.add_argument("--poll-ms", type=int, default=DEFAULT_POLL_MS, help="workers' idle event poll")
+    parser.add_argument(
+        "--media-poll-seconds",
+        type=float,
+        default=DEFAULT_MEDIA_POLL_SECONDS,
+        help="platform: RTP counter reads",
+    )
+    parser.add_argument(
+        "--dispatch-interval", type=float, default=0.1, help="platform: the outbox dispatcher's poll, s"
+    )
+    parser.add_argument("--log-level", default="INFO", help="platform: the trunkline processes' log level")
+    parser.add_argument(
+        "--warmup-calls", type=int, default=5, help="platform: calls placed (and not counted) before the run"
+    )
     parser.add_argument("--kamailio-children", type=int, default=4)
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="idle CPU window before calls")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (SIPp and Kamailio logs)")
@@ -231,9 +234,11 @@ def main() -> None:
         f"(about {load.expected_seconds():.0f} s); load average {load_average()}",
         flush=True,
     )
-    run = run_pool(args, load) if args.mode == "pool" else run_platform(args, load)
-    if run is not None:
-        print_report(run, Console(width=None if sys.stdout.isatty() else 120))
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    if args.mode == "pool":
+        print_report(run_pool(args, load), console)
+    else:
+        print_platform(run_platform(args, load), console)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ statistics file gives successful/failed calls, retransmissions and the calls it 
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import struct
 import subprocess
@@ -43,6 +44,7 @@ class CallSetup:
 
     invite_at: float
     ok_at: float | None
+    ringing_at: float | None = None  # 180 Ringing received (the platform committed the offer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,20 +169,22 @@ def read_stats(path: Path) -> list[dict[str, str]]:
 
 
 def read_setups(directory: Path) -> dict[str, CallSetup]:
-    """Per SIP Call-ID, the INVITE and 200 OK times from the scenario's log lines.
+    """Per SIP Call-ID, the INVITE, 180 and 200 OK times from the scenario's log lines.
 
-    A line reads ``invite CALL-ID DATE TIME EPOCH`` (SIPp's ``[timestamp]``); the epoch with
-    microseconds is the last field.
+    A line reads ``invite CALL-ID DATE TIME EPOCH`` (SIPp's ``[timestamp]``; ``ringing`` and
+    ``ok`` alike); the epoch with microseconds is the last field.
     """
-    invites: dict[str, float] = {}
-    oks: dict[str, float] = {}
+    stamps: dict[str, dict[str, float]] = {"invite": {}, "ringing": {}, "ok": {}}
     for path in directory.glob("*_logs.log"):
         for line in path.read_text(errors="replace").splitlines():
             fields = line.split()
-            if len(fields) < 3 or fields[0] not in ("invite", "ok"):
+            if len(fields) < 3 or fields[0] not in stamps:
                 continue
-            (invites if fields[0] == "invite" else oks)[fields[1]] = float(fields[-1])
-    return {call: CallSetup(at, oks.get(call)) for call, at in invites.items()}
+            stamps[fields[0]][fields[1]] = float(fields[-1])
+    return {
+        call: CallSetup(at, stamps["ok"].get(call), stamps["ringing"].get(call))
+        for call, at in stamps["invite"].items()
+    }
 
 
 def _duration_ms(text: str) -> float:
@@ -190,3 +194,22 @@ def _duration_ms(text: str) -> float:
         return math.nan
     hours, minutes, seconds, micros = (int(p) for p in parts)
     return ((hours * 60 + minutes) * 60 + seconds) * 1000 + micros / 1000
+
+
+_UNEXPECTED = re.compile(r"received 'SIP/2\.0 (\d{3})")
+
+
+def failures_by_status(directory: Path) -> dict[str, int]:
+    """SIPp's failed calls by what ended them: the SIP status it did not expect, or a timeout."""
+    found: dict[str, int] = {}
+    for path in directory.glob("*_errors.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            match = _UNEXPECTED.search(line)
+            if match:
+                key = match[1]
+            elif "timeout" in line.lower() or "timed out" in line.lower():
+                key = "timeout"
+            else:
+                continue
+            found[key] = found.get(key, 0) + 1
+    return found

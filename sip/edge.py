@@ -47,7 +47,8 @@ class EdgeConfig:
     dispatcher_list: str
     children: int = 4
     debug: int = 1
-    branch_timeout_ms: int = 2000
+    branch_timeout_ms: int = 2000  # an INVITE to a worker without any reply: try the next
+    carrier_timeout_ms: int = 8000  # a request relayed to a carrier without any reply: 408
     module_path: str = MODULE_PATH
     tls_port: int | None = None  # SIP TLS (the tls module) on listen_host:tls_port, when set
     tls_config: str = ""  # the tls module's file (render_tls_config)
@@ -119,6 +120,7 @@ def render_config(config: EdgeConfig, template: str) -> str:
         "RPC_PORT": str(config.rpc_port),
         "DISPATCHER_LIST": config.dispatcher_list,
         "BRANCH_TIMEOUT_MS": str(config.branch_timeout_ms),
+        "CARRIER_TIMEOUT_MS": str(config.carrier_timeout_ms),
         "MODULE_PATH": config.module_path,
         # the template's TLS lines are inside #!ifdef WITH_TLS
         "TLS_DEFINE": "#!define WITH_TLS" if config.tls_port else "#!define WITHOUT_TLS",

@@ -15,6 +15,7 @@ from gateway.core.cli_output import console, err_console, prepare_offline_comman
 from gateway.core.cli_output import fail as _fail
 from gateway.core.cli_output import print_json as _print_json
 from gateway.core.settings import get_settings
+from sip.worker.config import DEFAULT_MEDIA_POLL_SECONDS, DEFAULT_POLL_MS, MAX_POLL_MS, MIN_POLL_MS
 
 # `trunkline sip [--workers N] [--edge kamailio|none] [--listen HOST:PORT]` (no sub-command) runs
 # the SIP process; the sub-commands manage trunks and routes offline.
@@ -45,6 +46,18 @@ def sip_process(
     rtp_port: Annotated[int, typer.Option(help="First RTP port (40 per worker).")] = 20000,
     rpc_port: Annotated[int, typer.Option(help="Kamailio's JSON-RPC port on 127.0.0.1.")] = 15069,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+    poll_ms: Annotated[
+        int,
+        typer.Option(
+            min=MIN_POLL_MS,
+            max=MAX_POLL_MS,
+            help="Each worker's pjsua2 poll when idle, ms (1 ms for a moment after traffic).",
+        ),
+    ] = DEFAULT_POLL_MS,
+    media_poll_seconds: Annotated[
+        float,
+        typer.Option(min=0.5, max=3600, help="How often connected calls' RTP counters are read, s."),
+    ] = DEFAULT_MEDIA_POLL_SECONDS,
     tls_port: Annotated[
         int | None,
         typer.Option(help="SIP TLS at Kamailio on this port of the --listen host (TRUNKLINE_SIP_TLS_PORT)."),
@@ -86,6 +99,8 @@ def sip_process(
         worker_sip_port=worker_port,
         rtp_port=rtp_port,
         rpc_port=rpc_port,
+        poll_ms=poll_ms,
+        media_poll_seconds=media_poll_seconds,
         tls_port=tls_port,
     )
 

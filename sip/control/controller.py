@@ -23,6 +23,7 @@ from gateway.core.db import Database, utcnow
 from gateway.identity.tokens import Keyring
 from sip.control.media import MediaController
 from sip.control.parties import PARTY_COMMANDS, PartiesControl
+from sip.worker.config import DEFAULT_MEDIA_POLL_SECONDS
 from sip.worker.main import SipRuntime
 from sip.worker.messages import CallState as LegState
 from sip.worker.messages import (
@@ -47,10 +48,9 @@ log = logging.getLogger("trunkline.calls.controller")
 
 RTP_PACKETS = Counter(
     "trunkline_sip_rtp_packets_total",
-    "RTP packets of connected calls, as the workers count them (polled every second).",
+    "RTP packets of connected calls, as the workers count them (polled every media poll period).",
     ["direction"],
 )
-MEDIA_POLL_SECONDS = 1.0
 
 WORKER_DIED = "worker died"  # the supervisor's reason for a dead worker's calls (sip.worker.pool)
 TRUNKS_TTL = 2.0  # seconds the operator's trunks are cached between INVITEs
@@ -66,9 +66,11 @@ class CallController:
         ring_timeout: timedelta,
         issuer: str,
         media: MediaController | None = None,
+        media_poll_seconds: float = DEFAULT_MEDIA_POLL_SECONDS,
     ) -> None:
         self.database = database
         self.media = media  # play, recognize, DTMF, hold (sip.control.media)
+        self.media_poll_seconds = media_poll_seconds
         self.keyring = keyring
         self.options = inbound.OfferSettings(process, ring_timeout, issuer)
         self._trunks: list[OperatorTrunk] = []
@@ -208,13 +210,13 @@ class CallController:
 
     def tick(self, runtime: SipRuntime) -> None:
         """End the calls of this process that rang past their deadline (480 to the carrier);
-        every second, ask the workers for the RTP counts of connected calls; every
+        every media poll period, ask the workers for the RTP counts of connected calls; every
         ``TRUNKS_TTL``, bring the trunks' registrations in line with the database; media timers."""
         if self.media is not None:
             self.media.tick(runtime)
         if time.monotonic() - self._registrations_at >= TRUNKS_TTL:
             self.keep_registrations(runtime)
-        if time.monotonic() - self._media_polled >= MEDIA_POLL_SECONDS:
+        if time.monotonic() - self._media_polled >= self.media_poll_seconds:
             self._media_polled = time.monotonic()
             with self._media_lock:
                 legs = list(self._media)

@@ -27,7 +27,7 @@ from sip.control.commands import CommandConsumer
 from sip.control.controller import CallController
 from sip.control.media import MediaController
 from sip.edge import EdgeTls
-from sip.worker.config import EdgeKind
+from sip.worker.config import DEFAULT_MEDIA_POLL_SECONDS, DEFAULT_POLL_MS, EdgeKind
 from sip.worker.main import SipRuntime, run_sip
 from sip.worker.pool import WorkerEvent
 
@@ -106,6 +106,8 @@ def run_sip_process(
     worker_sip_port: int = 15070,
     rtp_port: int = 20000,
     rpc_port: int = 15069,
+    poll_ms: int = DEFAULT_POLL_MS,
+    media_poll_seconds: float = DEFAULT_MEDIA_POLL_SECONDS,
     tls_port: int | None = None,
     stop: threading.Event | None = None,
 ) -> None:
@@ -130,6 +132,7 @@ def run_sip_process(
         timedelta(seconds=settings.call_ring_timeout_seconds),
         settings.token_issuer,
         media,
+        media_poll_seconds,
     )
     stop = stop or threading.Event()
     heartbeat.start(stop)
@@ -174,6 +177,7 @@ def run_sip_process(
             worker_sip_port=worker_sip_port,
             rtp_port=rtp_port,
             rpc_port=rpc_port,
+            poll_ms=poll_ms,
             tls_port=tls_port,
             tls=tls,
         )

@@ -8,6 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_CALLS_PER_WORKER = 4  # PJSUA_MAX_CALLS of the pjsua2-python wheel
+# The longest a worker sleeps in pjsua2's poll (`trunkline sip --poll-ms`). SIP traffic and the
+# supervisor's wake-up datagram with each command end the poll at once (sip.worker.pool), so
+# this bounds only a lost wake-up's delay, while each idle wake-up costs CPU in every worker:
+# 1.33% of a core per idle worker at 10 ms, 0.80% at 20, 0.47% at 50, 0.40% at 100 (the 8 kHz
+# bridge clock is the floor); docs/performance.md.
+DEFAULT_POLL_MS = 50
+MIN_POLL_MS, MAX_POLL_MS = 1, 200
+# How often the SIP process asks for every connected call's RTP counters (`trunkline sip
+# --media-poll-seconds`): one QueryMedia and one MediaStats per held call each time, 400 of each a
+# second at 400 calls if it were 1 s, for a Prometheus counter scraped every 15 s or so.
+DEFAULT_MEDIA_POLL_SECONDS = 5.0
 
 
 NO_EDGE_HINT = (
@@ -44,7 +55,7 @@ class WorkerConfig:
     rtp_port: int
     rtp_port_range: int = 40
     max_calls: int = MAX_CALLS_PER_WORKER
-    poll_ms: int = 10
+    poll_ms: int = DEFAULT_POLL_MS
     outbound_proxy: str | None = None
     trust_source_header: bool = False
     log_level: int = 1
@@ -59,7 +70,7 @@ class PoolConfig:
     sip_port: int = 5070
     rtp_port: int = 20000
     rtp_ports_per_worker: int = 40
-    poll_ms: int = 10
+    poll_ms: int = DEFAULT_POLL_MS
     outbound_proxy: str | None = None
     trust_source_header: bool = False
     log_level: int = 1

@@ -265,6 +265,12 @@ class DtmfCalls:
 
     # the owner's hooks ------------------------------------------------------------------------
 
+    def busy(self) -> bool:
+        """Whether ``tick`` has work soon: a detector to feed, a send or a retired tap due."""
+        return bool(self._retired) or any(
+            s.detector is not None or s.sends or s.event_stamp is not None for s in self._calls.values()
+        )
+
     def tick(self) -> None:
         """After each poll: feed the detectors, say which sends finished, free retired taps."""
         now = time.monotonic()

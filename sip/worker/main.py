@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sip.edge import EdgeTls, destinations
 from sip.kamailio import KamailioEdge
-from sip.worker.config import MAX_CALLS_PER_WORKER, NO_EDGE_HINT, EdgeKind, PoolConfig
+from sip.worker.config import DEFAULT_POLL_MS, MAX_CALLS_PER_WORKER, NO_EDGE_HINT, EdgeKind, PoolConfig
 from sip.worker.messages import Command
 from sip.worker.pool import WorkerEvent, WorkerPool
 from sip.worker.status import PoolStatus, WorkerStatus
@@ -43,7 +43,7 @@ class SipOptions:
     rpc_port: int = 15069
     kamailio_dir: Path | None = None
     kamailio_children: int = 4
-    poll_ms: int = 10
+    poll_ms: int = DEFAULT_POLL_MS
     # SIP TLS at Kamailio (--edge kamailio only): its port on the listen host, and the files
     tls_port: int | None = None
     tls: EdgeTls | None = None

@@ -11,14 +11,22 @@ import json
 import os
 import signal
 import sys
-import time
 from multiprocessing.connection import Connection
 
 from sip.worker.config import WorkerConfig
-from sip.worker.messages import MessageError, Shutdown, WorkerReady, decode, encode, is_command
+from sip.worker.messages import (
+    MessageError,
+    Shutdown,
+    WorkerReady,
+    decode,
+    encode,
+    is_command,
+)
 
 COMMANDS_PER_POLL = 32
-BUSY_WINDOW = 0.2  # seconds of 1 ms polls after a command or an event
+# The poll while a play or DTMF work is under way: the next file of a play and the in-band
+# detector's feed run after each poll (UserAgent.poll), not on a socket's wake-up.
+MEDIA_POLL_MS = 10
 
 
 def main(argv: list[str]) -> None:
@@ -42,14 +50,18 @@ def run_worker(config: WorkerConfig, conn: Connection) -> None:
     agent = UserAgent(config)
     try:
         conn.send_bytes(encode(WorkerReady(config.index, config.sip_port, os.getpid())))
-        busy_until = 0.0
+        more = False
         while not stopping:
-            # A short poll right after traffic: the app's answer to an event we just sent
-            # waits at most 1 ms for us instead of a whole idle poll.
-            agent.poll(1 if time.monotonic() < busy_until else config.poll_ms)
-            active = False
+            # The poll returns as soon as one of pjsua2's sockets has something: a SIP message,
+            # or the supervisor's wake-up datagram sent with each command (sip.worker.pool), so
+            # a command does not wait for the idle period; the period only bounds how long a
+            # lost wake-up could delay one. Callbacks run inside the poll and their events go
+            # out right after it; plays and DTMF get short polls while they run.
+            agent.poll(0 if more else MEDIA_POLL_MS if agent.busy() else config.poll_ms)
+            more = False
             for _ in range(COMMANDS_PER_POLL):
-                if not conn.poll(0):
+                more = conn.poll(0)
+                if not more:
                     break
                 try:
                     message = decode(conn.recv_bytes())
@@ -60,12 +72,8 @@ def run_worker(config: WorkerConfig, conn: Connection) -> None:
                     break
                 if is_command(message):
                     agent.execute(message)  # type: ignore[arg-type]
-                    active = True
             for event in agent.take_events():
                 conn.send_bytes(encode(event))
-                active = True
-            if active:
-                busy_until = time.monotonic() + BUSY_WINDOW
     except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the supervisor is gone: hang up and leave
     finally:

@@ -219,6 +219,10 @@ class UserAgent:
 
     # the owner's API ----------------------------------------------------------------------------
 
+    def busy(self) -> bool:
+        """Whether a play or DTMF work needs the owner loop round often (sip.worker.process)."""
+        return bool(self.media.plays) or self.dtmf.busy()
+
     def poll(self, ms: int) -> None:
         """Run pjsua2 for up to ``ms`` milliseconds: timers, SIP messages, callbacks."""
         self.ep.libHandleEvents(ms)

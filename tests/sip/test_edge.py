@@ -69,6 +69,15 @@ def test_config_fills_every_token() -> None:
     assert 't_check_status("486|503")' in text  # failover
 
 
+def test_workers_get_the_short_branch_timeout_and_carriers_the_long_one() -> None:
+    text = render_config(config(branch_timeout_ms=1500, carrier_timeout_ms=9000), TEMPLATE.read_text())
+    assert 'modparam("tm", "fr_timer", 9000)' in text  # relays to carriers
+    # each INVITE branch to a worker, the first and the failover ones
+    assert text.count("t_set_fr(0, 1500);") == 2
+    route = text[text.index("request_route {") : text.index("route[WITHIN_DIALOG]")]
+    assert route.index("t_set_fr(0, 1500);") > route.index('ds_select_dst("1", "10")')
+
+
 def test_config_refuses_unsafe_values_and_unknown_tokens() -> None:
     with pytest.raises(ValueError):
         render_config(config(dispatcher_list='/tmp/"x'), TEMPLATE.read_text())

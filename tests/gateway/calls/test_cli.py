@@ -100,3 +100,20 @@ def test_apply(data_dir: Path, tmp_path: Path) -> None:
     result = _run("sip", "apply", str(bad))
     assert result.exit_code == 1
     assert "The carrier is required. The host is required." in " ".join(result.output.split())
+
+
+def test_sip_process_takes_the_idle_poll_and_the_media_poll_period(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        "sip.control.process.run_sip_process", lambda settings, **options: started.append(options)
+    )
+    _ok("sip", "--workers", "3", "--poll-ms", "50", "--media-poll-seconds", "10")
+    assert started[0]["workers"] == 3
+    assert (started[0]["poll_ms"], started[0]["media_poll_seconds"]) == (50, 10.0)
+    _ok("sip")
+    assert started[1]["poll_ms"] == 50  # the default the idle-CPU measurement chose
+    for bad in (["--poll-ms", "0"], ["--poll-ms", "500"], ["--media-poll-seconds", "0.1"]):
+        result = _run("sip", *bad)
+        assert result.exit_code == 2, (bad, result.output)

@@ -106,3 +106,28 @@ def test_a_worker_that_cannot_start_fails_the_start_clearly(make_pool: PoolFacto
         assert time.monotonic() - started < 10
     finally:
         taken.close()
+
+
+@pytest.mark.parametrize("wake", [True, False])
+def test_a_command_wakes_a_worker_asleep_in_a_long_poll(
+    make_pool: PoolFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wake: bool
+) -> None:
+    pool = make_pool(1, poll_ms=3000)  # a worker with no wake-up would sit up to 3 s on a command
+    if not wake:
+        monkeypatch.setattr(pool, "_wake", lambda index: None)
+    target = f"{HOST}:{pool.config.sip_port}"
+    sipp = Sipp(tmp_path, SCENARIOS / "carrier_call_pcap.xml", "-s", "+15550001", "-d", "500", target=target)
+    try:
+        call_id = next_worker_event(pool, IncomingCall).event.call_id  # type: ignore[union-attr]
+        time.sleep(0.5)  # the worker is back asleep: no SIP traffic while the call rings
+        sent = time.monotonic()
+        pool.send(Answer(call_id))
+        events_until(pool, call_id, CallState.CONNECTED)
+        took = time.monotonic() - sent
+        if wake:
+            assert took < 1.0, took
+        else:  # the control: without the datagram the Answer waits for the poll to run out
+            assert took > 1.0, took
+        assert sipp.wait(20) == 0, sipp.errors()
+    finally:
+        sipp.kill()
