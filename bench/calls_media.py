@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from azure.communication.callautomation import (
     FileSource,
     PhoneNumberIdentifier,
@@ -47,7 +48,7 @@ from bench.calls_carrier import HOST, Carrier, CarrierLoad, CarrierResult, failu
 from bench.calls_media_peer import RtpPeer
 from bench.calls_platform import PlatformGroups
 from bench.calls_report import Percentiles, _fmt
-from bench.procstat import Sample
+from bench.procstat import Sample, usage
 from gateway.calls.models import CallLeg
 from tests.e2e.calls.stack import NUMBER, VoiceStack, running_voice_stack
 from tests.sip.support import free_udp_block
@@ -215,6 +216,19 @@ class MediaRun:
     prompt: str
     load: CarrierLoad
     workers: int
+    prepares: dict[str, float]  # the prompt's preparations in the run, by outcome
+    idle: tuple[Sample, Sample] | None  # before the calls
+
+
+def prompt_prepares(stack: VoiceStack) -> dict[str, float]:
+    """The SIP process's play source preparations so far, by outcome (converted, cache_hit, ...)."""
+    text = httpx.get(f"http://127.0.0.1:{stack.metrics_port}/metrics", timeout=5).text
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("trunkline_play_source_prepares_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            found[outcome] = found.get(outcome, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found
 
 
 def _place(
@@ -263,6 +277,11 @@ def run_media(args: argparse.Namespace, load: CarrierLoad) -> MediaRun:
             time.sleep(1.0)
         groups = PlatformGroups(stack)
         sampler = groups.sampler()
+        idle_first = sampler.sample()
+        time.sleep(args.idle_seconds)
+        idle = (idle_first, sampler.sample())
+        sampler.samples.clear()
+        prepares_before = prompt_prepares(stack)
         sampler.sample()
         carrier, peer = _place(stack, directory / "sipp", load, args.digits_delay)
         groups.carrier = carrier
@@ -281,6 +300,8 @@ def run_media(args: argparse.Namespace, load: CarrierLoad) -> MediaRun:
         sampler.sample()
         result = carrier.result(exit_code)
         stamps = _join(stack, app, carrier, peer)
+        prepares_after = prompt_prepares(stack)
+        prepares = {k: v - prepares_before.get(k, 0.0) for k, v in prepares_after.items()}
         if args.keep:
             print(f"kept {directory}", file=sys.stderr)
         return MediaRun(
@@ -295,6 +316,8 @@ def run_media(args: argparse.Namespace, load: CarrierLoad) -> MediaRun:
             else "TextSource (espeak-ng, cached)",
             load,
             args.workers,
+            prepares,
+            idle,
         )
 
 
@@ -371,6 +394,8 @@ def print_media(run: MediaRun, console: Any) -> None:
     sip = ", ".join(f"{k}: {v}" for k, v in sorted(run.sip_failures.items())) or "none"
     summary.add_row("SIPp failed calls by SIP status", f"{run.carrier.failed} ({sip})")
     summary.add_row("app: :answer errors", str(len(run.answer_errors)))
+    prepared = ", ".join(f"{k}: {v:.0f}" for k, v in sorted(run.prepares.items()) if v) or "none"
+    summary.add_row("prompt preparations in the run (SIP process metric)", prepared)
     summary.add_row(
         "concurrent calls held (SIPp peak / workers' peak)", f"{run.carrier.peak_calls} / {run.peak_calls}"
     )
@@ -411,21 +436,31 @@ def print_media(run: MediaRun, console: Any) -> None:
 def cpu_per_call(run: MediaRun) -> Table:
     """CPU seconds each process kind spent over the run, per call placed."""
     table = Table(title="CPU per call, by process kind (whole run / calls placed)")
-    for column in ("process", "processes", "CPU s in the run", "CPU ms per call"):
+    for column in ("process", "processes", "CPU s in the run", "CPU ms per call", "above idle, ms per call"):
         table.add_column(column, justify="left" if column == "process" else "right")
     if len(run.samples) < 2 or not run.stamps:
         return table
     first, last = run.samples[0], run.samples[-1]
-    total = 0.0
+    wall = last.at - first.at
+    calls = len(run.stamps)
+    idle = usage(*run.idle) if run.idle is not None else {}
+    total = above = 0.0
     for name, now in last.cpu.items():
         before = first.cpu.get(name, {})
         seconds = sum(s - before.get(pid, 0.0) for pid, s in now.items())
-        total += seconds
-        table.add_row(name, str(len(now)), _fmt(seconds, 2), _fmt(1000 * seconds / len(run.stamps), 1))
-    table.add_row("all", "", _fmt(total, 2), _fmt(1000 * total / len(run.stamps), 1))
-    wall = last.at - first.at
+        extra = seconds - (idle[name].cores * wall if name in idle else 0.0)
+        total, above = total + seconds, above + extra
+        table.add_row(
+            name,
+            str(len(now)),
+            _fmt(seconds, 2),
+            _fmt(1000 * seconds / calls, 1),
+            _fmt(1000 * extra / calls, 1),
+        )
+    table.add_row("all", "", _fmt(total, 2), _fmt(1000 * total / calls, 1), _fmt(1000 * above / calls, 1))
     table.caption = (
-        f"over {wall:.0f} s; the app and the carrier's RTP peer are this process (the bench), "
+        f"over {wall:.0f} s; above idle: less each kind's idle rate (measured before the calls) "
+        "times the run's length; the app and the carrier's RTP peer are this process (the bench), "
         "SIPp is the carrier's signalling"
     )
     return table
