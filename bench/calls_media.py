@@ -50,6 +50,7 @@ from bench.calls_platform import PlatformGroups
 from bench.calls_report import Percentiles, _fmt
 from bench.procstat import Sample, usage
 from gateway.calls.models import CallLeg
+from gateway.events.models import Delivery, DeliveryAttempt, OutboxEvent
 from tests.e2e.calls.stack import NUMBER, VoiceStack, running_voice_stack
 from tests.sip.support import free_udp_block
 
@@ -59,6 +60,7 @@ DIGITS = "1479"
 TONES = {"1": "one", "4": "four", "7": "seven", "9": "nine"}
 PROMPT_PATH = "/prompt.wav"
 PREFIX = "Microsoft.Communication."
+RECOGNIZED = PREFIX + "RecognizeCompleted"
 
 
 def prompt_wav(seconds: float = 6.0) -> bytes:
@@ -202,6 +204,9 @@ class MediaStamps:
     last_digit_end: float | None = None  # the 4th digit's first end packet
     last_packet: float | None = None  # its last end packet
     completed: float | None = None  # RecognizeCompleted at the app
+    written: float | None = None  # its outbox row created (the controller took DtmfReceived)
+    dispatched: float | None = None  # the dispatcher fanned it out
+    post_started: float | None = None  # the events worker began the HTTP POST
     digits_sent: int = 0
 
 
@@ -327,6 +332,27 @@ def _join(stack: VoiceStack, app: IvrApp, carrier: MediaCarrier, peer: RtpPeer) 
     by_port = {c.port: c for c in peer.calls}
     with stack.database.read_session() as session:
         legs = {leg.sip_call_id: leg.call_id for leg in session.scalars(select(CallLeg))}
+        outbox = {
+            event.data.get("callConnectionId"): event
+            for event in session.scalars(select(OutboxEvent).where(OutboxEvent.event_type == RECOGNIZED))
+        }
+        first_attempt: dict[str, float] = {}
+        rows = session.execute(
+            select(Delivery.event_id, DeliveryAttempt.started_at).join(
+                DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id
+            )
+        )
+        for event_id, started_at in rows:
+            at = started_at.timestamp()
+            first_attempt[event_id] = min(at, first_attempt.get(event_id, at))
+        recognized = {
+            connection: (
+                event.created_at.timestamp(),
+                event.dispatched_at.timestamp() if event.dispatched_at else None,
+                first_attempt.get(event.id),
+            )
+            for connection, event in outbox.items()
+        }
     found = []
     for sip_call_id, setup in setups.items():
         connection = legs.get(sip_call_id)
@@ -341,6 +367,8 @@ def _join(stack: VoiceStack, app: IvrApp, carrier: MediaCarrier, peer: RtpPeer) 
         if call is not None:
             stamp.recognize_sent = call.recognize_sent
             stamp.completed = call.events.get("RecognizeCompleted")
+        if connection in recognized:
+            stamp.written, stamp.dispatched, stamp.post_started = recognized[connection]
         found.append(stamp)
     return found
 
@@ -365,6 +393,18 @@ def failure_of(stamp: MediaStamps) -> str:
     if call.tones != [TONES[d] for d in DIGITS]:
         return f"wrong tones {call.tones}"
     return ""
+
+
+BREAKDOWN = [
+    (
+        "  last digit → RecognizeCompleted written (RTP→worker→supervisor→controller)",
+        "last_digit_end",
+        "written",
+    ),
+    ("  written → dispatched (commit + the dispatcher's poll)", "written", "dispatched"),
+    ("  dispatched → delivery POST begins (broker, events worker)", "dispatched", "post_started"),
+    ("  POST begins → at the app (HTTPS)", "post_started", "completed"),
+]
 
 
 def _row(table: Table, name: str, values: list[float]) -> None:
@@ -414,6 +454,13 @@ def print_media(run: MediaRun, console: Any) -> None:
         "last digit's last RTP packet sent → RecognizeCompleted at the app",
         [s.completed - s.last_packet for s in run.stamps if s.completed and s.last_packet],
     )
+    for name, start, end in BREAKDOWN:
+        values = []
+        for stamp in run.stamps:
+            a, b = getattr(stamp, start), getattr(stamp, end)
+            if a is not None and b is not None:
+                values.append(b - a)
+        _row(table, name, values)
     _row(
         table,
         ":recognize sent (with its prompt) → first prompt audio packet at the carrier",
