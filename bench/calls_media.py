@@ -24,6 +24,7 @@ import argparse
 import io
 import math
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -179,8 +180,6 @@ class MediaCarrier(Carrier):
             "-trace_logs", "-trace_err",
         ]  # fmt: skip
         self.stderr_file = directory / "sipp-stderr.log"
-        import subprocess
-
         with self.stderr_file.open("wb") as stderr:
             self.process = subprocess.Popen(command, cwd=directory, stdout=subprocess.DEVNULL, stderr=stderr)
 
