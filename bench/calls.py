@@ -19,10 +19,23 @@ Modes:
     .venv/bin/python -m bench.calls [--mode pool|platform] [--workers 20] [--rate 10]
         [--concurrent 60] [--hold-seconds 10] [--calls N] [--poll-ms 20]
 
+  media     the platform's stack, an IVR (bench/calls_media.py): each call answered, then
+            ``:recognize`` of 4 DTMF digits behind a prompt (``--prompt file``: a WAV FileSource
+            from the app, cached after the first call; ``text``: a TextSource); the carrier's
+            RTP is a Python peer that hears the prompt and presses the digits (RFC 2833). Adds
+            last digit → RecognizeCompleted, :recognize → first prompt packet, failures by
+            reason, CPU per call per process kind.
+
 The goal size (issue 12), on a quiet machine, about 60 s:
 
     .venv/bin/python -m bench.calls --mode platform --workers 102 --rate 20 --concurrent 400 \
         --hold-seconds 30 --calls 800
+
+The media goal (issue 13: 200 calls held at once, each playing a prompt and collecting 4
+digits), on a quiet machine, about 70 s:
+
+    .venv/bin/python -m bench.calls --mode media --workers 52 --rate 10 --concurrent 200 \
+        --hold-seconds 20 --calls 400
 """
 
 from __future__ import annotations
@@ -41,6 +54,7 @@ from rich.console import Console
 
 from bench.calls_app import AnsweringApp
 from bench.calls_carrier import HOST, Carrier, CarrierLoad
+from bench.calls_media import print_media, run_media
 from bench.calls_platform import print_platform, run_platform
 from bench.calls_report import RunInput, print_report
 from bench.procstat import Sampler, descendants, memory_kb
@@ -199,7 +213,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--mode", choices=("pool", "platform"), default="pool")
+    parser.add_argument("--mode", choices=("pool", "platform", "media"), default="pool")
     parser.add_argument("--workers", type=int, default=20)
     parser.add_argument("--rate", type=float, default=10.0, help="new calls per second")
     parser.add_argument("--concurrent", type=int, default=60, help="most calls held at once")
@@ -219,6 +233,15 @@ def main() -> None:
     parser.add_argument(
         "--warmup-calls", type=int, default=5, help="platform: calls placed (and not counted) before the run"
     )
+    parser.add_argument(
+        "--prompt", choices=("file", "text"), default="file", help="media: FileSource WAV or TextSource"
+    )
+    parser.add_argument(
+        "--digits-delay",
+        type=float,
+        default=0.3,
+        help="media: seconds from the prompt heard to the first digit",
+    )
     parser.add_argument("--kamailio-children", type=int, default=4)
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="idle CPU window before calls")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (SIPp and Kamailio logs)")
@@ -237,6 +260,8 @@ def main() -> None:
     console = Console(width=None if sys.stdout.isatty() else 120)
     if args.mode == "pool":
         print_report(run_pool(args, load), console)
+    elif args.mode == "media":
+        print_media(run_media(args, load), console)
     else:
         print_platform(run_platform(args, load), console)
 

@@ -63,6 +63,9 @@ class App:
     ca_file: Path | None = None
     client: CallAutomationClient | None = None
     on_incoming: Callable[[dict[str, Any]], None] | None = None
+    # each callback as it arrives, with its time.time() (called on the webhook's request thread)
+    on_call_event: Callable[[CloudEvent, float], None] | None = None
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # GET path -> (type, body)
     port: int = field(default_factory=free_port)
     incoming: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[CloudEvent] = field(default_factory=list)
@@ -96,6 +99,17 @@ class App:
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_GET(self) -> None:  # the app's own media (FileSource prompts)
+                found = app.files.get(self.path)
+                if found is None:
+                    self._answer(404)
+                    return
+                self.send_response(200)
+                self.send_header("content-type", found[0])
+                self.send_header("content-length", str(len(found[1])))
+                self.end_headers()
+                self.wfile.write(found[1])
 
             def do_OPTIONS(self) -> None:
                 self.send_response(200)
@@ -172,10 +186,14 @@ class App:
         assert claims["aud"]
         items = json.loads(body)
         assert isinstance(items, list)
+        events = [CloudEvent.from_dict(item) for item in items]
         with self.lock:
-            for item in items:
-                self.callbacks.append(CloudEvent.from_dict(item))
+            for event in events:
+                self.callbacks.append(event)
                 self.callback_times.append(received_at)
+        if self.on_call_event is not None:
+            for event in events:
+                self.on_call_event(event, received_at)
 
     def callback_types(self, call_connection_id: str) -> list[str]:
         with self.lock:

@@ -1,0 +1,512 @@
+"""bench/calls.py's media run (issue 13): an IVR's calls on the platform stack.
+
+The stack is the platform mode's (tests/e2e/calls/stack.py: ``trunkline api``, ``trunkline
+worker``, ``trunkline sip --edge kamailio --workers N``, PostgreSQL, Redis, an https app). SIPp
+calls in through Kamailio; the app answers each IncomingCall with the official
+``CallAutomationClient`` and, on CallConnected, starts ``:recognize`` (DTMF, 4 tones, the prompt
+played first, ``interruptPromptAndStartRecognition``). The prompt is a ``FileSource``: a WAV
+the app serves over https (every call the same URL, so the gateway fetches and converts it once
+and plays it from its cache after that; the warm-up calls take the miss), or with ``--prompt
+text`` a ``TextSource`` (espeak-ng once, cached by text and voice).
+
+The carrier's RTP is bench/calls_media_peer.py's (one Python socket per call): it stamps the
+first audible packet of the prompt, then presses 4 digits as RFC 2833 telephone-events. Joined
+per call by SIP Call-ID (SIPp's log) and callConnectionId (the database's call leg):
+- ``:recognize`` sent (the SDK's ``raw_request_hook``) → the prompt's first audible packet at
+  the carrier;
+- the last digit's first end packet sent (where the worker reports a digit) → RecognizeCompleted
+  received by the app; and from the last digit's last packet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from azure.communication.callautomation import (
+    FileSource,
+    PhoneNumberIdentifier,
+    RecognizeInputType,
+    TextSource,
+)
+from azure.core.messaging import CloudEvent
+from rich.table import Table
+from sqlalchemy import select
+
+from bench.calls_carrier import HOST, Carrier, CarrierLoad, CarrierResult, failures_by_status, sipp_binary
+from bench.calls_media_peer import RtpPeer
+from bench.calls_platform import PlatformGroups
+from bench.calls_report import Percentiles, _fmt
+from bench.procstat import Sample, usage
+from gateway.calls.models import CallLeg
+from gateway.events.models import Delivery, DeliveryAttempt, OutboxEvent
+from tests.e2e.calls.stack import NUMBER, VoiceStack, running_voice_stack
+from tests.sip.support import free_udp_block
+
+SCENARIO = Path(__file__).resolve().parent / "scenarios" / "carrier_media_call.xml"
+CALLER = PhoneNumberIdentifier("+15551230000")  # the scenario's From
+DIGITS = "1479"
+TONES = {"1": "one", "4": "four", "7": "seven", "9": "nine"}
+PROMPT_PATH = "/prompt.wav"
+PREFIX = "Microsoft.Communication."
+RECOGNIZED = PREFIX + "RecognizeCompleted"
+
+
+def prompt_wav(seconds: float = 6.0) -> bytes:
+    """The prompt: a 440 Hz tone, 8 kHz mono 16-bit, loud from its first sample."""
+    rate = 8000
+    frames = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * n / rate)))
+        for n in range(int(seconds * rate))
+    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+    return buffer.getvalue()
+
+
+@dataclass
+class AppCall:
+    """What the app saw and did for one call (``time.time()`` stamps)."""
+
+    connected_at: float | None = None
+    recognize_sent: float | None = None
+    recognize_returned: float | None = None
+    recognize_error: str = ""
+    events: dict[str, float] = field(default_factory=dict)  # first of each type
+    tones: list[str] = field(default_factory=list)
+    failure: str = ""  # RecognizeFailed / PlayFailed with its result codes
+
+
+class IvrApp:
+    """Answers IncomingCall; on CallConnected, ``:recognize`` with the prompt (its own threads)."""
+
+    def __init__(self, stack: VoiceStack, prompt: FileSource | TextSource) -> None:
+        self.stack = stack
+        self.prompt = prompt
+        self.calls: dict[str, AppCall] = {}  # by callConnectionId
+        self.answer_errors: list[str] = []
+        self.lock = threading.Lock()
+
+    def _call(self, call_connection_id: str) -> AppCall:
+        with self.lock:
+            return self.calls.setdefault(call_connection_id, AppCall())
+
+    def on_incoming(self, event: dict[str, Any]) -> None:
+        client = self.stack.app.client
+        assert client is not None
+        try:
+            client.answer_call(event["incomingCallContext"], self.stack.app.callback_url)
+        except Exception as exc:  # counted and shown, the run goes on
+            self.answer_errors.append(repr(exc)[:300])
+
+    def on_call_event(self, event: CloudEvent[Any], at: float) -> None:
+        data = event.data or {}
+        call = self._call(str(data.get("callConnectionId", "")))
+        kind = event.type.removeprefix(PREFIX)
+        call.events.setdefault(kind, at)
+        if kind == "CallConnected" and call.connected_at is None:
+            call.connected_at = at
+            threading.Thread(
+                target=self._recognize, args=(data["callConnectionId"], call), daemon=True
+            ).start()
+        elif kind == "RecognizeCompleted":
+            call.tones = list((data.get("dtmfResult") or {}).get("tones") or [])
+        elif kind in ("RecognizeFailed", "PlayFailed") and not call.failure:
+            result = data.get("resultInformation") or {}
+            call.failure = f"{kind} {result.get('code')}/{result.get('subCode')}"
+
+    def _recognize(self, call_connection_id: str, call: AppCall) -> None:
+        client = self.stack.app.client
+        assert client is not None
+
+        def sent(_request: object) -> None:
+            call.recognize_sent = time.time()
+
+        try:
+            client.get_call_connection(call_connection_id).start_recognizing_media(
+                RecognizeInputType.DTMF,
+                CALLER,
+                play_prompt=self.prompt,
+                interrupt_prompt=True,
+                initial_silence_timeout=15,
+                dtmf_inter_tone_timeout=5,
+                dtmf_max_tones_to_collect=len(DIGITS),
+                operation_context="bench-pin",
+                raw_request_hook=sent,
+            )
+        except Exception as exc:
+            call.recognize_error = repr(exc)[:300]
+        call.recognize_returned = time.time()
+
+
+class MediaCarrier(Carrier):
+    """SIPp placing the media run's calls: signalling only, each call's RTP at its peer port."""
+
+    def __init__(self, directory: Path, target: str, load: CarrierLoad, ports: list[int]) -> None:
+        self.directory = directory
+        self.load = load
+        scenario = directory / "carrier_media_call.xml"
+        scenario.write_text(SCENARIO.read_text().replace("HOLD_MS", str(int(load.hold_seconds * 1000))))
+        injection = directory / "ports.csv"
+        injection.write_text("SEQUENTIAL\n" + "".join(f"{p};\n" for p in ports))
+        self.stats_file = directory / "sipp-stats.csv"
+        self.deadline_seconds = load.expected_seconds() + 60
+        command = [
+            sipp_binary(), target,
+            "-sf", str(scenario), "-inf", str(injection),
+            "-s", NUMBER,
+            "-i", HOST, "-p", str(free_udp_block(1)),
+            "-r", f"{load.rate:g}", "-rp", "1000",
+            "-l", str(load.concurrent), "-m", str(load.calls),
+            "-nostdin",
+            "-timeout", f"{int(self.deadline_seconds)}s", "-timeout_error",
+            "-trace_stat", "-stf", str(self.stats_file), "-fd", "1",
+            "-trace_logs", "-trace_err",
+        ]  # fmt: skip
+        self.stderr_file = directory / "sipp-stderr.log"
+        with self.stderr_file.open("wb") as stderr:
+            self.process = subprocess.Popen(command, cwd=directory, stdout=subprocess.DEVNULL, stderr=stderr)
+
+    def ports_by_call_id(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for path in self.directory.glob("*_logs.log"):
+            for line in path.read_text(errors="replace").splitlines():
+                fields = line.split()
+                if len(fields) == 3 and fields[0] == "media":
+                    found[fields[1]] = int(fields[2])
+        return found
+
+
+@dataclass
+class MediaStamps:
+    sip_call_id: str
+    ok: bool  # SIPp got its 200 OK
+    app: AppCall | None
+    recognize_sent: float | None = None
+    prompt_at: float | None = None
+    last_digit_end: float | None = None  # the 4th digit's first end packet
+    last_packet: float | None = None  # its last end packet
+    completed: float | None = None  # RecognizeCompleted at the app
+    written: float | None = None  # its outbox row created (the controller took DtmfReceived)
+    dispatched: float | None = None  # the dispatcher fanned it out
+    post_started: float | None = None  # the events worker began the HTTP POST
+    digits_sent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRun:
+    carrier: CarrierResult
+    sip_failures: dict[str, int]
+    stamps: list[MediaStamps]
+    answer_errors: list[str]
+    samples: list[Sample]
+    peak_calls: int
+    prompt: str
+    load: CarrierLoad
+    workers: int
+    prepares: dict[str, float]  # the prompt's preparations in the run, by outcome
+    idle: tuple[Sample, Sample] | None  # before the calls
+
+
+def prompt_prepares(stack: VoiceStack) -> dict[str, float]:
+    """The SIP process's play source preparations so far, by outcome (converted, cache_hit, ...)."""
+    text = httpx.get(f"http://127.0.0.1:{stack.metrics_port}/metrics", timeout=5).text
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("trunkline_play_source_prepares_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            found[outcome] = found.get(outcome, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def _place(
+    stack: VoiceStack, directory: Path, load: CarrierLoad, delay: float
+) -> tuple[MediaCarrier, RtpPeer]:
+    directory.mkdir()
+    peer = RtpPeer(load.calls, DIGITS, delay)
+    peer.start()
+    return MediaCarrier(directory, f"127.0.0.1:{stack.sip_port}", load, peer.ports), peer
+
+
+def run_media(args: argparse.Namespace, load: CarrierLoad) -> MediaRun:
+    directory = Path(tempfile.mkdtemp(prefix="trunkline-bench-media-"))
+    extra_env = {
+        "TRUNKLINE_CALL_RING_TIMEOUT_SECONDS": "30",
+        "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": f"{args.dispatch_interval:g}",
+        "TRUNKLINE_LOG_LEVEL": args.log_level,
+    }
+    sip_args = ("--poll-ms", str(args.poll_ms), "--media-poll-seconds", f"{args.media_poll_seconds:g}")
+    with running_voice_stack(
+        directory,
+        edge="kamailio",
+        workers=args.workers,
+        database_prefix="trunkline_bench_media",
+        extra_env=extra_env,
+        sip_args=sip_args,
+    ) as stack:
+        if args.prompt == "file":
+            stack.app.files[PROMPT_PATH] = ("audio/wav", prompt_wav())
+            prompt: FileSource | TextSource = FileSource(
+                url=stack.app.events_url.replace("/events", PROMPT_PATH)
+            )
+        else:
+            prompt = TextSource(text="Welcome. Please enter your four digit PIN now.")
+        app = IvrApp(stack, prompt)
+        stack.app.on_incoming = app.on_incoming
+        stack.app.on_call_event = app.on_call_event
+        if args.warmup_calls:  # the pools' first connections and the prompt's cache miss
+            warm = CarrierLoad(5, args.warmup_calls, args.warmup_calls, 4.0)
+            carrier, peer = _place(stack, directory / "warmup", warm, args.digits_delay)
+            try:
+                carrier.wait()
+            finally:
+                carrier.kill()
+                peer.stop()
+            time.sleep(1.0)
+        groups = PlatformGroups(stack)
+        sampler = groups.sampler()
+        idle_first = sampler.sample()
+        time.sleep(args.idle_seconds)
+        idle = (idle_first, sampler.sample())
+        sampler.samples.clear()
+        prepares_before = prompt_prepares(stack)
+        sampler.sample()
+        carrier, peer = _place(stack, directory / "sipp", load, args.digits_delay)
+        groups.carrier = carrier
+        sampler.start()
+        peak = 0
+        try:
+            while carrier.running():
+                time.sleep(1.0)
+                peak = max(peak, groups.calls())
+            exit_code = carrier.wait()
+            time.sleep(2.0)  # the last callbacks
+        finally:
+            carrier.kill()
+            peer.stop()
+            sampler.stop()
+        sampler.sample()
+        result = carrier.result(exit_code)
+        stamps = _join(stack, app, carrier, peer)
+        prepares_after = prompt_prepares(stack)
+        prepares = {k: v - prepares_before.get(k, 0.0) for k, v in prepares_after.items()}
+        if args.keep:
+            print(f"kept {directory}", file=sys.stderr)
+        return MediaRun(
+            result,
+            failures_by_status(carrier.directory),
+            stamps,
+            app.answer_errors,
+            list(sampler.samples),
+            peak,
+            "FileSource (WAV over https, cached by URL)"
+            if args.prompt == "file"
+            else "TextSource (espeak-ng, cached)",
+            load,
+            args.workers,
+            prepares,
+            idle,
+        )
+
+
+def _join(stack: VoiceStack, app: IvrApp, carrier: MediaCarrier, peer: RtpPeer) -> list[MediaStamps]:
+    setups = carrier.result(carrier.process.returncode).setups
+    ports = carrier.ports_by_call_id()
+    by_port = {c.port: c for c in peer.calls}
+    with stack.database.read_session() as session:
+        legs = {leg.sip_call_id: leg.call_id for leg in session.scalars(select(CallLeg))}
+        outbox = {
+            event.data.get("callConnectionId"): event
+            for event in session.scalars(select(OutboxEvent).where(OutboxEvent.event_type == RECOGNIZED))
+        }
+        first_attempt: dict[str, float] = {}
+        rows = session.execute(
+            select(Delivery.event_id, DeliveryAttempt.started_at).join(
+                DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id
+            )
+        )
+        for event_id, started_at in rows:
+            at = started_at.timestamp()
+            first_attempt[event_id] = min(at, first_attempt.get(event_id, at))
+        recognized = {
+            connection: (
+                event.created_at.timestamp(),
+                event.dispatched_at.timestamp() if event.dispatched_at else None,
+                first_attempt.get(event.id),
+            )
+            for connection, event in outbox.items()
+        }
+    found = []
+    for sip_call_id, setup in setups.items():
+        connection = legs.get(sip_call_id)
+        call = app.calls.get(connection) if connection is not None else None
+        stamp = MediaStamps(sip_call_id, setup.ok_at is not None, call)
+        media = by_port.get(ports.get(sip_call_id, -1))
+        if media is not None:
+            stamp.prompt_at = media.prompt_at
+            stamp.digits_sent = len(media.digit_started)
+            stamp.last_digit_end = media.digit_ended[-1] if len(media.digit_ended) == len(DIGITS) else None
+            stamp.last_packet = media.last_sent_at
+        if call is not None:
+            stamp.recognize_sent = call.recognize_sent
+            stamp.completed = call.events.get("RecognizeCompleted")
+        if connection in recognized:
+            stamp.written, stamp.dispatched, stamp.post_started = recognized[connection]
+        found.append(stamp)
+    return found
+
+
+def failure_of(stamp: MediaStamps) -> str:
+    """Why a call failed, or "" (the first missing step, in the call's order)."""
+    if not stamp.ok:
+        return "no 200 OK (SIP, by status below)"
+    call = stamp.app
+    if call is None or call.connected_at is None:
+        return "missing event: CallConnected"
+    if call.recognize_error:
+        return "recognize refused: " + call.recognize_error[:60]
+    if call.failure:
+        return call.failure
+    if stamp.prompt_at is None:
+        return "no prompt audio at the carrier"
+    if stamp.digits_sent < len(DIGITS):
+        return "digits not all sent (call ended first)"
+    if stamp.completed is None:
+        return "missing event: RecognizeCompleted"
+    if call.tones != [TONES[d] for d in DIGITS]:
+        return f"wrong tones {call.tones}"
+    return ""
+
+
+BREAKDOWN = [
+    (
+        "  last digit → RecognizeCompleted written (RTP→worker→supervisor→controller)",
+        "last_digit_end",
+        "written",
+    ),
+    ("  written → dispatched (commit + the dispatcher's poll)", "written", "dispatched"),
+    ("  dispatched → delivery POST begins (broker, events worker)", "dispatched", "post_started"),
+    ("  POST begins → at the app (HTTPS)", "post_started", "completed"),
+]
+
+
+def _row(table: Table, name: str, values: list[float]) -> None:
+    p = Percentiles.of_seconds(values)
+    if p is None:
+        table.add_row(name, "0", "-", "-", "-", "-")
+    else:
+        table.add_row(name, str(p.count), *(_fmt(v, 1) for v in (p.p50, p.p90, p.p99, p.max)))
+
+
+def print_media(run: MediaRun, console: Any) -> None:
+    failures: dict[str, int] = {}
+    for stamp in run.stamps:
+        reason = failure_of(stamp)
+        if reason:
+            failures[reason] = failures.get(reason, 0) + 1
+    summary = Table(title=f"Media run: {run.workers} workers, prompt {run.prompt}", show_header=False)
+    summary.add_column("what")
+    summary.add_column("value", justify="right")
+    summary.add_row("calls placed (SIPp)", str(len(run.stamps)))
+    summary.add_row(
+        "calls that recognized the 4 digits", str(sum(1 for s in run.stamps if not failure_of(s)))
+    )
+    summary.add_row("failed calls", str(sum(failures.values())))
+    for reason, count in sorted(failures.items()):
+        summary.add_row(f"  {reason}", str(count))
+    sip = ", ".join(f"{k}: {v}" for k, v in sorted(run.sip_failures.items())) or "none"
+    summary.add_row("SIPp failed calls by SIP status", f"{run.carrier.failed} ({sip})")
+    summary.add_row("app: :answer errors", str(len(run.answer_errors)))
+    prepared = ", ".join(f"{k}: {v:.0f}" for k, v in sorted(run.prepares.items()) if v) or "none"
+    summary.add_row("prompt preparations in the run (SIP process metric)", prepared)
+    summary.add_row(
+        "concurrent calls held (SIPp peak / workers' peak)", f"{run.carrier.peak_calls} / {run.peak_calls}"
+    )
+    console.print(summary)
+
+    table = Table(title="Latency, ms (per call)")
+    for column in ("span", "calls", "p50", "p90", "p99", "max"):
+        table.add_column(column, justify="left" if column == "span" else "right")
+    _row(
+        table,
+        "last digit (its first end packet sent) → RecognizeCompleted at the app (goal p99 ≤ 200)",
+        [s.completed - s.last_digit_end for s in run.stamps if s.completed and s.last_digit_end],
+    )
+    _row(
+        table,
+        "last digit's last RTP packet sent → RecognizeCompleted at the app",
+        [s.completed - s.last_packet for s in run.stamps if s.completed and s.last_packet],
+    )
+    for name, start, end in BREAKDOWN:
+        values = []
+        for stamp in run.stamps:
+            a, b = getattr(stamp, start), getattr(stamp, end)
+            if a is not None and b is not None:
+                values.append(b - a)
+        _row(table, name, values)
+    _row(
+        table,
+        ":recognize sent (with its prompt) → first prompt audio packet at the carrier",
+        [s.prompt_at - s.recognize_sent for s in run.stamps if s.prompt_at and s.recognize_sent],
+    )
+    connected = [
+        s.app.recognize_sent - s.app.connected_at
+        for s in run.stamps
+        if s.app is not None and s.app.recognize_sent and s.app.connected_at
+    ]
+    _row(table, "(the app: CallConnected received → :recognize sent)", connected)
+    console.print(table)
+    console.print(cpu_per_call(run))
+    for error in run.answer_errors[:3]:
+        console.print(f"answer error: {error}", markup=False)
+    if run.carrier.errors and run.carrier.failed:
+        console.print(run.carrier.errors[-1500:], markup=False)
+
+
+def cpu_per_call(run: MediaRun) -> Table:
+    """CPU seconds each process kind spent over the run, per call placed."""
+    table = Table(title="CPU per call, by process kind (whole run / calls placed)")
+    for column in ("process", "processes", "CPU s in the run", "CPU ms per call", "above idle, ms per call"):
+        table.add_column(column, justify="left" if column == "process" else "right")
+    if len(run.samples) < 2 or not run.stamps:
+        return table
+    first, last = run.samples[0], run.samples[-1]
+    wall = last.at - first.at
+    calls = len(run.stamps)
+    idle = usage(*run.idle) if run.idle is not None else {}
+    total = above = 0.0
+    for name, now in last.cpu.items():
+        before = first.cpu.get(name, {})
+        seconds = sum(s - before.get(pid, 0.0) for pid, s in now.items())
+        extra = seconds - (idle[name].cores * wall if name in idle else 0.0)
+        total, above = total + seconds, above + extra
+        table.add_row(
+            name,
+            str(len(now)),
+            _fmt(seconds, 2),
+            _fmt(1000 * seconds / calls, 1),
+            _fmt(1000 * extra / calls, 1),
+        )
+    table.add_row("all", "", _fmt(total, 2), _fmt(1000 * total / calls, 1), _fmt(1000 * above / calls, 1))
+    table.caption = (
+        f"over {wall:.0f} s; above idle: less each kind's idle rate (measured before the calls) "
+        "times the run's length; the app and the carrier's RTP peer are this process (the bench), "
+        "SIPp is the carrier's signalling"
+    )
+    return table
