@@ -186,3 +186,10 @@ def test_importing_leaves_fastapi_out(module: str) -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
     assert run.stdout.strip() == "[]"
+
+
+def test_a_sip_worker_process_starts_without_numpy() -> None:
+    """Every pjsua2 worker imports this; numpy (~15 MB of RSS each) waits for in-band DTMF."""
+    code = "import sys, sip.worker.process, sip.worker.ua; print('numpy' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+    assert run.stdout.strip() == "False"
