@@ -7,6 +7,7 @@ commands to send after the commit; a change that ends the call goes through tran
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -99,18 +100,22 @@ def apply_leg(
 
 
 def on_leg(  # noqa: PLR0911 - one return per owner
-    session: Session, call: Call, leg: CallLeg, event: LegConnected | LegEnded, now: datetime
+    session: Session,
+    call: Call,
+    leg: CallLeg,
+    event: LegConnected | LegEnded,
+    now: datetime,
+    legs: Sequence[CallLeg] | None = None,
 ) -> tuple[Command, ...] | None:
     """A worker's news about a leg of ``call`` (locked): the commands it leads to, or None when
-    the call's own lifecycle decides (the call's own leg while it is the only party)."""
+    the call's own lifecycle decides (the call's own leg while it is the only party). ``legs``:
+    the call's active legs, when the caller has read them in this transaction already."""
     role = LegRole(leg.role)
     if not leg.active:
         return None if role is LegRole.CALL else ()  # late news (lifecycle's path knows its own)
-    others = [
-        other
-        for other in repository.active_legs(session, call.id)
-        if other.id != leg.id and party_callbacks.in_call(other)
-    ]
+    if legs is None:
+        legs = repository.active_legs(session, call.id)
+    others = [other for other in legs if other.id != leg.id and party_callbacks.in_call(other)]
     state = LegState(leg.state) if leg.state else None
     owner = route(CallState(call.state), role, state, len(others))
     if owner is Owner.NOBODY:

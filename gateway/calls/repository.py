@@ -254,6 +254,12 @@ def active_leg(session: Session, call_id: str) -> CallLeg | None:
     )
 
 
+def own_leg(legs: Sequence[CallLeg]) -> CallLeg | None:
+    """:func:`active_leg` among ``legs`` (a call's active legs, already read): the call's own
+    leg, the newest attempt first; else the newest party."""
+    return max(legs, key=lambda leg: (leg.role == "call", leg.created_at), default=None)
+
+
 def active_legs(session: Session, call_id: str) -> list[CallLeg]:
     return list(
         session.scalars(

@@ -5,6 +5,7 @@ the call, to send once the transaction has committed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,13 +47,22 @@ def ids(call: Call) -> callbacks.CallIds:
 
 
 def apply(
-    session: Session, call: Call, event: Input, now: datetime, *, redirect_uri: str | None = None
+    session: Session,
+    call: Call,
+    event: Input,
+    now: datetime,
+    *,
+    redirect_uri: str | None = None,
+    legs: Sequence[CallLeg] | None = None,
 ) -> Applied:
     """Move ``call`` (locked by the caller) on ``event``; :class:`lifecycle.Refused` if the app's
-    command does not apply."""
+    command does not apply. ``legs``: the call's active legs, when the caller has read them in
+    this transaction already."""
     transition = lifecycle.step(view(call), event)
-    leg = repository.active_leg(session, call.id)
-    others = [o for o in repository.active_legs(session, call.id) if leg is None or o.id != leg.id]
+    if legs is None:
+        legs = repository.active_legs(session, call.id)
+    leg = repository.own_leg(legs)
+    others = [o for o in legs if leg is None or o.id != leg.id]
     if call.state != transition.state.value:
         call.state = transition.state.value
         call.state_since = now

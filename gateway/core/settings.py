@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     events_visibility_timeout_seconds: int = Field(default=300, ge=2)
     events_unacked_restore_interval_seconds: int = Field(default=10, ge=1)
     events_dispatch_interval_seconds: float = Field(default=0.1, gt=0)
+    # How often the dispatcher looks for retries that came due, lost tasks and handshakes: their
+    # waits are seconds long, and looking at every pass (every wake-up by a prompt event) cost
+    # two transactions per call event (docs/performance.md, voice).
+    events_schedule_interval_seconds: float = Field(default=1.0, gt=0)
     events_delivery_concurrency: int = Field(default=16, ge=1, le=512)
     # Deliveries of one subscription handed to a worker in one task (one claim, one record).
     events_delivery_batch_size: int = Field(default=50, ge=1, le=500)

@@ -18,7 +18,7 @@ from gateway.events import batching, builder, lifecycle, repository
 from gateway.events.builder import DeliverySchema, Event, TopicNamer
 from gateway.events.lifecycle import AttemptResult, Decision
 from gateway.events.models import SubscriptionKind
-from gateway.events.subscriptions import signing_secrets
+from gateway.events.subscriptions import secrets_in_use
 
 
 @dataclass(frozen=True)
@@ -126,38 +126,34 @@ def claim(
     claimed = repository.claim(session, delivery_ids, now, now + claim_for)
     if not claimed:
         return []
-    rows = repository.claimed_rows(session, claimed)
-    subscriptions = repository.subscriptions_with_resource_names(session, {r.subscription_id for r in rows})
-    works = []
-    for row in rows:
-        subscription, resource_name = subscriptions[row.subscription_id]
-        works.append(
-            DeliveryWork(
-                delivery_id=row.delivery_id,
-                subscription_id=subscription.id,
-                resource_id=row.resource_id,
-                event=Event(
-                    id=row.event_id,
-                    event_type=row.event_type,
-                    subject=row.subject,
-                    data=row.data,
-                    event_time=row.event_time,
-                ),
-                event_created_at=row.event_created_at,
-                endpoint_url=subscription.endpoint_url,
-                delivery_schema=DeliverySchema(subscription.delivery_schema),
-                topic=topic_of(resource_name),
-                secrets=signing_secrets(subscription, now),
-                kind=SubscriptionKind(subscription.kind),
-                attempt=row.attempts + 1,
-                max_attempts=subscription.max_delivery_attempts,
-                expires_at=row.expires_at,
-                next_attempt_at=row.next_attempt_at,
-                batch_id=row.batch_id,
-                max_events_per_batch=subscription.max_events_per_batch,
-                preferred_batch_bytes=subscription.preferred_batch_size_kb * 1024,
-            )
+    works = [
+        DeliveryWork(
+            delivery_id=row.delivery_id,
+            subscription_id=row.subscription_id,
+            resource_id=row.resource_id,
+            event=Event(
+                id=row.event_id,
+                event_type=row.event_type,
+                subject=row.subject,
+                data=row.data,
+                event_time=row.event_time,
+            ),
+            event_created_at=row.event_created_at,
+            endpoint_url=row.endpoint_url,
+            delivery_schema=DeliverySchema(row.delivery_schema),
+            topic=topic_of(row.resource_name),
+            secrets=secrets_in_use(row.secret, row.previous_secret, row.previous_secret_expires_at, now),
+            kind=SubscriptionKind(row.kind),
+            attempt=row.attempts + 1,
+            max_attempts=row.max_delivery_attempts,
+            expires_at=row.expires_at,
+            next_attempt_at=row.next_attempt_at,
+            batch_id=row.batch_id,
+            max_events_per_batch=row.max_events_per_batch,
+            preferred_batch_bytes=row.preferred_batch_size_kb * 1024,
         )
+        for row in repository.claimed_rows(session, claimed)
+    ]
     batches = _group(works)
     new_ids = {b.batch_id: b.delivery_ids for b in batches if b.batch_id and b.first.batch_id is None}
     if new_ids:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from celery import Celery
@@ -85,21 +85,31 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._next_purge = 0.0
 
-    def run_once(self) -> int:
-        """One pass; returns how much work it found."""
+    def run_once(self, *, schedule: bool = True) -> int:
+        """One pass; returns how much work it found. ``schedule``: also look for deliveries
+        and handshakes that came due (every pass would cost two transactions per wake-up)."""
         now = utcnow()
         lease = self.rt.enqueue_lease
         with self.rt.database.session() as session:
             dispatched = fanout.dispatch_pending(session, now, lease, self.batch)
+        for event_type in dispatched.event_types:
+            EVENTS_PUBLISHED.labels(event_type).inc()
+        enqueue_deliveries(self.app, self.rt, dispatched.deliveries)
+        found = len(dispatched.event_types)
+        if schedule:
+            found += self._schedule(now)
+        return found
+
+    def _schedule(self, now: datetime) -> int:
+        """Retries whose backoff ended, tasks lost with the broker, replays, due handshakes; old
+        finished events purged once a minute."""
+        lease = self.rt.enqueue_lease
         with self.rt.database.session() as session:
             due = fanout.due_deliveries(session, now, lease, self.batch)
         with self.rt.database.session() as session:
             validations = validation.due_validations(
                 session, now, self.rt.claim_for + timedelta(seconds=self.rt.settings.webhook_timeout_seconds)
             )
-        for event_type in dispatched.event_types:
-            EVENTS_PUBLISHED.labels(event_type).inc()
-        enqueue_deliveries(self.app, self.rt, dispatched.deliveries)
         enqueue_deliveries(self.app, self.rt, due)
         enqueue_validations(self.app, self.rt, validations)
         if time.monotonic() >= self._next_purge:
@@ -109,19 +119,24 @@ class Dispatcher:
                 purged = fanout.purge_finished(session, now - keep)
             if purged:
                 log.info("finished events purged", count=purged)
-        return len(dispatched.event_types) + len(due) + len(validations)
+        return len(due) + len(validations)
 
     def loop(self) -> None:
         interval = self.rt.settings.events_dispatch_interval_seconds
+        every = self.rt.settings.events_schedule_interval_seconds
+        next_schedule = 0.0
         while not self.stop.is_set():
+            schedule = time.monotonic() >= next_schedule
+            if schedule:
+                next_schedule = time.monotonic() + every
             try:
-                found = self.run_once()
+                found = self.run_once(schedule=schedule)
             except Exception:
                 log.exception("dispatcher pass failed")
                 found = 0
                 self.stop.wait(1.0)
             if found < self.batch:
-                self.wakeup.wait(interval)
+                self.wakeup.wait(min(interval, max(0.0, next_schedule - time.monotonic())))
         self.wakeup.close()
 
     def start(self) -> threading.Thread:

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from gateway.core.db import new_uuid
 from gateway.events import builder, lifecycle, repository
-from gateway.events.models import EventSubscription, OutboxEvent
-from gateway.events.repository import QueuedDelivery
+from gateway.events.models import EventSubscription
+from gateway.events.repository import PendingEvent, QueuedDelivery
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def dispatch_pending(
     session: Session, now: datetime, enqueue_lease: timedelta, limit: int = 500
 ) -> Dispatched:
     """Turn undispatched outbox rows into deliveries (to enqueue right after the commit)."""
-    events = repository.lock_undispatched(session, limit)
+    events = repository.take_undispatched(session, limit, now)
     if not events:
         return Dispatched([], [])
     subscriptions: dict[str, list[EventSubscription]] = {}
@@ -78,7 +78,6 @@ def dispatch_pending(
             per_batch[subscription.id] = subscription.max_events_per_batch
     if rows:
         repository.insert_deliveries(session, rows)
-    repository.mark_dispatched(session, [e.id for e in events], now)
     return Dispatched(
         [
             QueuedDelivery(row["id"], row["subscription_id"], per_batch[row["subscription_id"]])
@@ -88,7 +87,7 @@ def dispatch_pending(
     )
 
 
-def _wants(subscription: EventSubscription, event: OutboxEvent) -> bool:
+def _wants(subscription: EventSubscription, event: PendingEvent) -> bool:
     """A webhook's filters: event type and subject (addressed events skip them)."""
     return event.event_type in subscription.event_types and builder.subject_matches(
         event.subject, subscription.subject_begins_with, subscription.subject_ends_with

@@ -309,8 +309,17 @@ def revalidate(session: Session, subscription_id: str, resource_id: str | None =
 def signing_secrets(subscription: EventSubscription, now: datetime) -> list[str]:
     """The secrets a request is signed with: the current one, and the previous one while its
     rotation overlap lasts."""
-    found = [subscription.secret]
-    expires = subscription.previous_secret_expires_at
-    if subscription.previous_secret and expires is not None and expires > now:
-        found.append(subscription.previous_secret)
+    return secrets_in_use(
+        subscription.secret, subscription.previous_secret, subscription.previous_secret_expires_at, now
+    )
+
+
+def secrets_in_use(
+    secret: str, previous: str | None, previous_expires_at: datetime | None, now: datetime
+) -> list[str]:
+    """:func:`signing_secrets` from the subscription's columns (the delivery claim reads no
+    ORM object)."""
+    found = [secret]
+    if previous and previous_expires_at is not None and previous_expires_at > now:
+        found.append(previous)
     return found

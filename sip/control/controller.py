@@ -167,13 +167,14 @@ class CallController:
             if call is None:
                 return
             assert isinstance(event, LegConnected | LegEnded)
-            commands = party_events.on_leg(session, call, leg, event, utcnow())  # several parties
+            legs = repository.active_legs(session, call.id)  # read once for both owners
+            commands = party_events.on_leg(session, call, leg, event, utcnow(), legs)  # several parties
             if commands is None:
-                active = repository.active_leg(session, call.id)
+                active = repository.own_leg(legs)
                 if active is None or active.id != leg_id:
                     repository.end_leg(session, leg_id, utcnow())  # an earlier attempt's late news
                     return
-                commands = transitions.apply(session, call, event, utcnow()).commands
+                commands = transitions.apply(session, call, event, utcnow(), legs=legs).commands
         for command in commands:
             self.send(command, runtime)
 

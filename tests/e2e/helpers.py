@@ -310,6 +310,7 @@ def fast_events_env(broker_url: str, webhook_ca: Path) -> dict[str, str]:
         "TRUNKLINE_EVENTS_RETRY_BASE_SECONDS": "0.2",
         "TRUNKLINE_EVENTS_RETRY_MAX_SECONDS": "1",
         "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": "0.05",
+        "TRUNKLINE_EVENTS_SCHEDULE_INTERVAL_SECONDS": "0.05",
     }
 
 

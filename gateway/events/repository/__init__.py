@@ -48,9 +48,6 @@ from gateway.events.repository.attempts import (
     set_enqueued_until as set_enqueued_until,
 )
 from gateway.events.repository.attempts import (
-    subscriptions_with_resource_names as subscriptions_with_resource_names,
-)
-from gateway.events.repository.attempts import (
     take_due_deliveries as take_due_deliveries,
 )
 from gateway.events.repository.attempts import (
@@ -58,6 +55,7 @@ from gateway.events.repository.attempts import (
 )
 from gateway.events.repository.rows import ClaimedRow as ClaimedRow
 from gateway.events.repository.rows import DeliveryRow as DeliveryRow
+from gateway.events.repository.rows import PendingEvent as PendingEvent
 from gateway.events.repository.rows import QueuedDelivery as QueuedDelivery
 from gateway.events.repository.rows import QueueDepth as QueueDepth
 from gateway.events.repository.rows import SubscriptionRow as SubscriptionRow
@@ -73,21 +71,33 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(insert(outbox), rows)
 
 
-def lock_undispatched(session: Session, limit: int) -> list[OutboxEvent]:
-    """The oldest outbox rows not yet fanned out, locked (others' locked rows are skipped)."""
-    return list(
-        session.scalars(
-            select(OutboxEvent)
-            .where(OutboxEvent.dispatched_at.is_(None))
-            .order_by(OutboxEvent.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+def take_undispatched(session: Session, limit: int, now: datetime) -> list[PendingEvent]:
+    """The oldest outbox rows not yet fanned out, marked dispatched at ``now`` in one statement
+    (others' locked rows are skipped), oldest first; without their data, which fan-out does not
+    read (decoding it was a tenth of a dispatcher pass)."""
+    outbox = OutboxEvent.__table__
+    assert isinstance(outbox, Table)
+    oldest = (
+        select(outbox.c.id)
+        .where(outbox.c.dispatched_at.is_(None))
+        .order_by(outbox.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-
-
-def mark_dispatched(session: Session, event_ids: Sequence[str], now: datetime) -> None:
-    session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(list(event_ids))).values(dispatched_at=now))
+    rows = session.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(oldest.scalar_subquery()))
+        .values(dispatched_at=now)
+        .returning(
+            outbox.c.id,
+            outbox.c.resource_id,
+            outbox.c.event_type,
+            outbox.c.subject,
+            outbox.c.subscription_id,
+            outbox.c.created_at,
+        )
+    ).all()
+    return sorted((PendingEvent._make(row) for row in rows), key=lambda e: (e.created_at, e.id))
 
 
 def purge_finished(session: Session, older_than: datetime, limit: int) -> int:

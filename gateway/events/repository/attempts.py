@@ -18,7 +18,7 @@ from gateway.events.models import (
     EventSubscription,
     OutboxEvent,
 )
-from gateway.events.repository.rows import ClaimedRow, QueuedDelivery, SubscriptionRow
+from gateway.events.repository.rows import ClaimedRow, QueuedDelivery
 from gateway.resources.models import Resource
 
 
@@ -110,9 +110,9 @@ def set_batch_ids(session: Session, batches: Mapping[str, Sequence[str]]) -> Non
 
 
 def claimed_rows(session: Session, delivery_ids: list[str]) -> list[ClaimedRow]:
-    """Claimed deliveries with their event, oldest event first (the event id breaks ties, so a
-    batch's order is the same on every retry)."""
-    d, e = Delivery, OutboxEvent
+    """Claimed deliveries with their event, subscription and resource name, oldest event first
+    (the event id breaks ties, so a batch's order is the same on every retry); one statement."""
+    d, e, s = Delivery, OutboxEvent, EventSubscription
     rows = session.execute(
         select(
             d.id,
@@ -128,24 +128,24 @@ def claimed_rows(session: Session, delivery_ids: list[str]) -> list[ClaimedRow]:
             e.data,
             e.event_time,
             e.created_at,
+            s.endpoint_url,
+            s.delivery_schema,
+            s.kind,
+            s.max_delivery_attempts,
+            s.max_events_per_batch,
+            s.preferred_batch_size_kb,
+            s.secret,
+            s.previous_secret,
+            s.previous_secret_expires_at,
+            Resource.name,
         )
         .join(e, e.id == d.event_id)
+        .join(s, s.id == d.subscription_id)
+        .join(Resource, Resource.id == s.resource_id)
         .where(d.id.in_(delivery_ids))
         .order_by(e.created_at, e.id)
     ).all()
     return [ClaimedRow._make(row) for row in rows]
-
-
-def subscriptions_with_resource_names(
-    session: Session, subscription_ids: set[str]
-) -> dict[str, SubscriptionRow]:
-    """These subscriptions with their resource's name, by id."""
-    rows = session.execute(
-        select(EventSubscription, Resource.name)
-        .join(Resource, Resource.id == EventSubscription.resource_id)
-        .where(EventSubscription.id.in_(subscription_ids))
-    ).all()
-    return {row[0].id: SubscriptionRow(row[0], row[1]) for row in rows}
 
 
 def release_claims(session: Session, delivery_ids: Sequence[str]) -> None:

@@ -22,9 +22,20 @@ class DeliveryRow(NamedTuple):
     event: OutboxEvent
 
 
+class PendingEvent(NamedTuple):
+    """An outbox row as fan-out reads it (no data)."""
+
+    id: str
+    resource_id: str
+    event_type: str
+    subject: str
+    subscription_id: str | None
+    created_at: datetime
+
+
 class ClaimedRow(NamedTuple):
-    """A claimed delivery with its event, as plain columns (no ORM object per row: the claim of
-    a batch of hundreds spent a third of its time building them)."""
+    """A claimed delivery with its event and subscription, as plain columns (no ORM object per
+    row: the claim of a batch of hundreds spent a third of its time building them)."""
 
     delivery_id: str
     subscription_id: str
@@ -39,6 +50,17 @@ class ClaimedRow(NamedTuple):
     data: dict[str, Any]
     event_time: datetime
     event_created_at: datetime
+    # its subscription and resource (the same on every row of one subscription)
+    endpoint_url: str
+    delivery_schema: str
+    kind: str
+    max_delivery_attempts: int
+    max_events_per_batch: int
+    preferred_batch_size_kb: int
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    resource_name: str
 
 
 class SubscriptionRow(NamedTuple):

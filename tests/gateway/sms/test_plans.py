@@ -300,7 +300,10 @@ def reconciler_stale_queue(loaded: Loaded) -> tuple[Callable[[Session], object],
 
 
 def outbox_claim(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
-    return (lambda session: events_repository.lock_undispatched(session, 500)), "ix_event_outbox_pending"
+    def run(session: Session) -> object:
+        return events_repository.take_undispatched(session, 500, _now())
+
+    return run, "ix_event_outbox_pending"
 
 
 def due_deliveries_claim(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
