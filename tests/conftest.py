@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 
 import gateway.models  # noqa: F401 - registers every table on Base.metadata
 from gateway.app import create_app
@@ -32,6 +33,11 @@ from tests.support.postgres import (
     throwaway_database,
 )
 from tests.support.secrets_keys import TEST_SECRETS_KEYS
+
+# Property tests check what is true, not how fast: Hypothesis's 200 ms per-example deadline
+# turned a loaded 2-core machine's pauses (a first import, the other core busy) into failures.
+hypothesis_settings.register_profile("trunkline", deadline=None)
+hypothesis_settings.load_profile("trunkline")
 
 
 @pytest.fixture(autouse=True)
