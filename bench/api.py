@@ -17,7 +17,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import ssl
@@ -32,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import use_secrets_key
+from bench.apt import ensure_apt
 from gateway.core.hmac_auth import sign_request
 from tests.support.postgres import throwaway_database
 
@@ -133,8 +133,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench/api.py needs wrk: apt-get install wrk")
+    ensure_apt("wrk", "wrk")
     with ExitStack() as stack:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         env = dict(os.environ)

@@ -2,15 +2,13 @@
 in a temporary directory, started, watched through bearerbox's status page, stopped.
 
 Kannel is the Debian package ``kannel``; :func:`ensure_kannel` installs it with apt-get as
-scripts/bootstrap.sh's ``ensure_apt`` does (as root, or through sudo). Nothing of Kannel's is
+scripts/bootstrap.sh's ``ensure_apt`` does (bench/apt.py). Nothing of Kannel's is
 kept in the repository: its configuration is written by :func:`kannel_config` for each run.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -19,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.apt import ensure_apt
 from tests.e2e.helpers import free_port
 
 PASSWORD = "bench"  # admin, status and sendsms-user password of a box bound to 127.0.0.1 only
@@ -27,21 +26,9 @@ SENDSMS_USER = "bench"
 
 def ensure_kannel() -> None:
     """Install the Debian package ``kannel`` unless ``bearerbox`` and ``smsbox`` are there."""
-    if shutil.which("bearerbox") and shutil.which("smsbox"):
-        return
-    if shutil.which("apt-get") is None:
-        raise SystemExit("Kannel is missing and there is no apt-get to install it: install `kannel`")
-    root: list[str] = [] if os.geteuid() == 0 else ["sudo"]
-    environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    print("installing system package kannel")
-    subprocess.run([*root, "apt-get", "update", "-qq"], check=True, env=environment)
-    subprocess.run(
-        [*root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", "kannel"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
     # The package's init script may start a system Kannel; the bench runs its own boxes on
     # free ports, so that one is left alone (its ports are not ours).
+    ensure_apt("kannel", "bearerbox", "smsbox")
 
 
 @dataclass(frozen=True, slots=True)

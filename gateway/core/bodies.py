@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from gateway.core import jsonio
 from gateway.core.errors import InvalidField
 from gateway.core.text import TEXT_CHECKED, json_text_problem, may_hide_bad_text
 
@@ -20,7 +20,7 @@ def json_body(raw: bytes) -> Any:
     if not raw:
         return None
     try:
-        data = json.loads(raw)
+        data = jsonio.loads(raw)
     except ValueError as exc:
         raise InvalidField("The request body is not valid JSON.", code="BadRequest") from exc
     if may_hide_bad_text(raw) and (found := json_text_problem(data)):

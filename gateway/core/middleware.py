@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
-import uuid
-from typing import Any
+from random import getrandbits
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +16,9 @@ from gateway.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from gateway.core.text import url_text_problem
 
 log = structlog.get_logger("trunkline.http")
+# The stdlib logger behind ``log``: asked first, so a request's log line below the level costs
+# nothing (structlog would build the event and run its level filter).
+_http_log = logging.getLogger("trunkline.http")
 
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
 
@@ -103,7 +106,45 @@ class BodySizeLimitMiddleware:
         await send_error(send, 413, "PayloadTooLarge", f"The request body is larger than {limit} bytes.")
 
 
+def new_request_id() -> str:
+    """A random version-4 UUID, as ``str(uuid.uuid4())`` gives, from ``random``'s generator:
+    ``uuid4`` reads ``os.urandom``, a system call that also lets go of the GIL, so on a busy
+    API process the event loop waited for a thread to hand it back on every request. A request
+    id correlates log lines; it protects nothing, so it needs no cryptographic source
+    (``random`` reseeds itself in a forked child, so processes do not repeat each other)."""
+    bits = getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+# The version (4) and variant (RFC 4122) bits of a random UUID.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+_CLIENT_REQUEST_ID = b"x-ms-client-request-id"
+_RETURN_CLIENT_REQUEST_ID = b"x-ms-return-client-request-id"
+_ID_HEADER_LENGTHS = frozenset({len(_CLIENT_REQUEST_ID), len(_RETURN_CLIENT_REQUEST_ID)})
+
+
+class _RouteMetrics:
+    """The request counter's and latency histogram's children of one (method, route, status),
+    kept: ``labels()`` looks its child up under a lock each time, twice a request."""
+
+    __slots__ = ("latency", "requests")
+
+    def __init__(self, method: str, route: str, status: int) -> None:
+        self.requests = HTTP_REQUESTS.labels(method, route, str(status))
+        self.latency = HTTP_LATENCY.labels(method, route)
+
+
+_route_metrics: dict[tuple[str, str, int], _RouteMetrics] = {}
+
+
 class RequestContextMiddleware:
+    """Each request's id (``x-ms-request-id``, ``x-request-id``; the client's own echoed when it
+    asks), its log context and log line, its metrics, and the 500 answer to an error nothing
+    else caught."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -111,49 +152,76 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        request_id = str(uuid.uuid4())
-        client_request_id = headers.get("x-ms-client-request-id")
-        echo_client_id = headers.get("x-ms-return-client-request-id", "").lower() == "true"
+        client_request_id, echo_client_id = _client_request_id(scope["headers"])
+        request_id = new_request_id()
+        encoded_id = request_id.encode()
+        extra = [(b"x-ms-request-id", encoded_id), (b"x-request-id", encoded_id)]
+        if echo_client_id and client_request_id:
+            extra.append((b"x-ms-client-request-id", client_request_id.encode("latin-1")))
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
         if client_request_id:
-            structlog.contextvars.bind_contextvars(client_request_id=client_request_id[:128])
+            structlog.contextvars.bind_contextvars(request_id=request_id, client_request_id=client_request_id)
+        else:
+            structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status_holder: dict[str, Any] = {"status": 500, "started": False}
+        status = 500
+        response_started = False
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                status_holder["started"] = True
-                extra = [(b"x-ms-request-id", request_id.encode()), (b"x-request-id", request_id.encode())]
-                if echo_client_id and client_request_id:
-                    extra.append((b"x-ms-client-request-id", client_request_id[:128].encode("latin-1")))
-                message["headers"] = list(message.get("headers", [])) + extra
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception:
             log.exception("unhandled error")
-            if not status_holder["started"]:
+            if not response_started:
                 message = f"An internal error occurred (request id {request_id})."
                 await send_error(send_wrapper, 500, "InternalError", message)
         finally:
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            route_path = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "")
-            status = status_holder["status"]
-            HTTP_REQUESTS.labels(method, route_path, str(status)).inc()
-            HTTP_LATENCY.labels(method, route_path).observe(elapsed)
-            if scope.get("path") not in _QUIET_PATHS:
-                log.info(
-                    "request",
-                    method=method,
-                    path=scope.get("path"),
-                    route=route_path,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                )
+            _record(scope, status, time.perf_counter() - started)
             structlog.contextvars.clear_contextvars()
+
+
+def _client_request_id(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, bool]:
+    """``x-ms-client-request-id`` (its first 128 characters) and whether the client asked for it
+    back (``x-ms-return-client-request-id: true``): found among the headers, not every header
+    decoded."""
+    client_request_id: str | None = None
+    echo = False
+    for name, value in headers:
+        if len(name) not in _ID_HEADER_LENGTHS:  # neither, without a lower() call
+            continue
+        lowered = name.lower()
+        if lowered == _CLIENT_REQUEST_ID:
+            client_request_id = value.decode("latin-1")[:128]
+        elif lowered == _RETURN_CLIENT_REQUEST_ID:
+            echo = value.decode("latin-1").lower() == "true"
+    return client_request_id, echo
+
+
+def _record(scope: Scope, status: int, elapsed: float) -> None:
+    """A finished request's metrics and its log line (not for /health and /metrics)."""
+    route = scope.get("route")
+    route_path = getattr(route, "path", None) or "unmatched"
+    method = scope["method"]
+    metrics = _route_metrics.get((method, route_path, status))
+    if metrics is None:
+        # Bounded: routes are the app's templates (or "unmatched"); methods and statuses are few.
+        metrics = _route_metrics[method, route_path, status] = _RouteMetrics(method, route_path, status)
+    metrics.requests.inc()
+    metrics.latency.observe(elapsed)
+    path = scope["path"]
+    if path not in _QUIET_PATHS and _http_log.isEnabledFor(logging.INFO):
+        log.info(
+            "request",
+            method=method,
+            path=path,
+            route=route_path,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+        )

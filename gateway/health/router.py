@@ -15,8 +15,10 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health")
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
     """Liveness: the process answers."""
+    # async: FastAPI runs a plain def route, and then its response's validation, on the thread
+    # pool, two thread hops for a constant (docs/performance.md, bench/http_server.py).
     return {"status": "ok"}
 
 

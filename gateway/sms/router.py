@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -26,6 +25,7 @@ from gateway.core.bodies import parse_model
 from gateway.core.db import utcnow
 from gateway.core.errors import AcsError, NotFound
 from gateway.core.http_errors import error_answer, problem_response
+from gateway.core.jsonio import FastJSONResponse
 from gateway.core.openapi import request_body
 from gateway.sms import bind_status, connections, history, reports
 from gateway.sms.optouts import OptOutAction, optouts
@@ -76,7 +76,7 @@ class SendEndpoint:
         except (AcsError, RequestValidationError) as exc:
             return error_answer(exc, validation_problems=validation_problems)
         bind_tenant(admitted.resource_id)
-        return JSONResponse({"value": admitted.items}, status_code=202)
+        return FastJSONResponse({"value": admitted.items}, status_code=202)
 
 
 SEND_ROUTE = Route("/sms", SendEndpoint(), methods=["POST"], name="send_sms")

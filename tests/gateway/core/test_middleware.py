@@ -1,15 +1,19 @@
-"""The ASGI middlewares: the request body limit (request ids and the 500 answer: test_app.py)."""
+"""The ASGI middlewares: the request body limit, request ids, metrics (the ids through the app and the
+500 answer: test_app.py)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from gateway.app import create_app
 from gateway.core.db import Database
+from gateway.core.middleware import _client_request_id, new_request_id
 from gateway.core.settings import Settings
 from tests.support.acs import BASE_URL, IDENTITY_API, AcsClient, admin_headers, assert_acs_error
 
@@ -94,3 +98,38 @@ def test_default_limit_allows_ordinary_requests(app: FastAPI, client: TestClient
         headers={**admin_headers(), "Content-Type": "application/json"},
     )
     assert response.status_code == 201, response.text
+
+
+def test_request_ids_are_random_version_4_uuids() -> None:
+    ids = [new_request_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:200]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+def test_client_request_id_is_found_among_the_headers() -> None:
+    headers = [
+        (b"host", b"example.test"),
+        (b"x-ms-client-request-id", b"sdk-1" + b"x" * 200),
+        (b"x-ms-return-client-request-id", b"True"),
+        (b"x-ms-content-sha256", b"abc"),
+    ]
+    assert _client_request_id(headers) == ("sdk-1" + "x" * 123, True)
+    assert _client_request_id([(b"x-ms-return-client-request-id", b"false")]) == (None, False)
+    assert _client_request_id([]) == (None, False)
+
+
+def test_metrics_count_each_route_and_status(client: TestClient) -> None:
+    def count(status: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "trunkline_http_requests_total", {"method": "PUT", "route": "/health", "status": status}
+        )
+        return value or 0.0
+
+    before = count("405")
+    for _ in range(3):
+        client.put("/health")
+    assert count("405") == before + 3
