@@ -14,12 +14,18 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 OUTBOX_CHANNEL = "trunkline_outbox"
+_NOTIFY = text("SELECT pg_notify(:channel, '')")
+_NOTIFIED = "trunkline_outbox_notified"  # session.info: the transaction that notified already
 
 
 def notify_on_commit(session: Session) -> None:
     """Wake the listening dispatchers when ``session``'s transaction commits (PostgreSQL only)."""
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get(_NOTIFIED) is transaction:
+        return  # PostgreSQL folds a transaction's identical notifications into one anyway
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
+        session.execute(_NOTIFY, {"channel": OUTBOX_CHANNEL})
+        session.info[_NOTIFIED] = session.get_transaction()
 
 
 def listens(database_url: str) -> bool:
