@@ -48,7 +48,7 @@ from sqlalchemy import select
 from bench.calls_carrier import HOST, Carrier, CarrierLoad, CarrierResult, failures_by_status, sipp_binary
 from bench.calls_media_peer import RtpPeer
 from bench.calls_platform import PlatformGroups
-from bench.calls_report import Percentiles, _fmt
+from bench.calls_report import SCHEDULE_INTERVAL, Percentiles, _fmt
 from bench.procstat import Sample, usage
 from gateway.calls.models import CallLeg
 from gateway.events.models import Delivery, DeliveryAttempt, OutboxEvent
@@ -249,6 +249,8 @@ def run_media(args: argparse.Namespace, load: CarrierLoad) -> MediaRun:
     extra_env = {
         "TRUNKLINE_CALL_RING_TIMEOUT_SECONDS": "30",
         "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": f"{args.dispatch_interval:g}",
+        # production's, not the test stack's fast one (a retry is no part of a clean run)
+        "TRUNKLINE_EVENTS_SCHEDULE_INTERVAL_SECONDS": f"{SCHEDULE_INTERVAL:g}",
         "TRUNKLINE_LOG_LEVEL": args.log_level,
     }
     sip_args = ("--poll-ms", str(args.poll_ms), "--media-poll-seconds", f"{args.media_poll_seconds:g}")

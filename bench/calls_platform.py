@@ -31,7 +31,7 @@ from sqlalchemy import select, text
 
 from bench.calls_app import CallRecord
 from bench.calls_carrier import Carrier, CarrierLoad, failures_by_status
-from bench.calls_report import Percentiles, RunInput, _fmt
+from bench.calls_report import SCHEDULE_INTERVAL, Percentiles, RunInput, _fmt
 from bench.procstat import Sampler, descendants, memory_kb
 from gateway.calls.models import Call, CallLeg
 from gateway.events.models import Delivery, DeliveryAttempt, OutboxEvent
@@ -183,6 +183,8 @@ def run_platform(args: argparse.Namespace, load: CarrierLoad) -> PlatformRun:
     extra_env = {
         "TRUNKLINE_CALL_RING_TIMEOUT_SECONDS": "30",
         "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": f"{args.dispatch_interval:g}",
+        # production's, not the test stack's fast one (a retry is no part of a clean run)
+        "TRUNKLINE_EVENTS_SCHEDULE_INTERVAL_SECONDS": f"{SCHEDULE_INTERVAL:g}",
         "TRUNKLINE_LOG_LEVEL": args.log_level,
     }
     sip_args = ("--poll-ms", str(args.poll_ms), "--media-poll-seconds", f"{args.media_poll_seconds:g}")

@@ -20,6 +20,11 @@ from rich.table import Table
 from bench.calls_app import CallRecord
 from bench.calls_carrier import CarrierLoad, CarrierResult
 from bench.procstat import GroupUsage, Sample, machine_usage, usage
+from gateway.core.settings import Settings
+
+# The dispatcher's look for due retries in production (Settings' default): the test stack the
+# runs are built on (tests/e2e/calls/stack.py) looks 20 times a second.
+SCHEDULE_INTERVAL: float = Settings.model_fields["events_schedule_interval_seconds"].default
 
 
 @dataclass(frozen=True, slots=True)
