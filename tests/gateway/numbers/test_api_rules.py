@@ -20,6 +20,9 @@ from tests.gateway.numbers.conftest import Tenant
 from tests.gateway.numbers.support import SEARCH, search_body, searched
 from tests.gateway.numbers.test_api_flow import poll
 
+# Fixed, not drawn at collection: pytest-xdist needs every worker to collect the same ids.
+UNKNOWN_ID = "4a90b159-c960-4ef0-bc4e-3517312faba7"
+
 
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code"),
@@ -34,7 +37,7 @@ from tests.gateway.numbers.test_api_flow import poll
         ("POST", SEARCH, search_body(phoneNumberType="satellite"), 400, "InvalidRequest"),
         ("POST", SEARCH, {"phoneNumberType": "geographic"}, 400, "InvalidRequest"),
         ("GET", "/availablePhoneNumbers/searchResults/nope", None, 404, "NotFound"),
-        ("POST", "/availablePhoneNumbers/:purchase", {"searchId": str(uuid.uuid4())}, 404, "SearchNotFound"),
+        ("POST", "/availablePhoneNumbers/:purchase", {"searchId": UNKNOWN_ID}, 404, "SearchNotFound"),
         ("GET", "/phoneNumbers/operations/search_nope", None, 404, "NotFound"),
         ("DELETE", "/phoneNumbers/operations/search_nope", None, 404, "NotFound"),
         ("GET", "/phoneNumbers/+14255550123", None, 404, "PhoneNumberNotFound"),
@@ -43,11 +46,11 @@ from tests.gateway.numbers.test_api_flow import poll
         ("DELETE", "/phoneNumbers/+0123", None, 400, "InvalidPhoneNumber"),
         ("PATCH", "/phoneNumbers/12345678901234567/capabilities", {"sms": "none"}, 400, "InvalidPhoneNumber"),
         ("GET", "/availablePhoneNumbers/reservations/not-a-uuid", None, 400, "InvalidReservationId"),
-        ("GET", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}", None, 404, "ReservationNotFound"),
-        ("DELETE", f"/availablePhoneNumbers/reservations/{uuid.uuid4()}", None, 404, "ReservationNotFound"),
+        ("GET", f"/availablePhoneNumbers/reservations/{UNKNOWN_ID}", None, 404, "ReservationNotFound"),
+        ("DELETE", f"/availablePhoneNumbers/reservations/{UNKNOWN_ID}", None, 404, "ReservationNotFound"),
         (
             "POST",
-            f"/availablePhoneNumbers/reservations/{uuid.uuid4()}/:purchase",
+            f"/availablePhoneNumbers/reservations/{UNKNOWN_ID}/:purchase",
             {},
             404,
             "ReservationNotFound",
