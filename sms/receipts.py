@@ -174,8 +174,42 @@ def _parse_int(value: str) -> int | None:
 
 
 def parse_receipt_date(value: str) -> datetime | None:
-    """``YYMMDDhhmm``, ``YYMMDDhhmmss`` or ``YYYYMMDDhhmmss``; None when it is not a valid date."""
-    digits = "".join(_DATE_DIGITS.findall(value))
+    """``YYMMDDhhmm``, ``YYMMDDhhmmss`` or ``YYYYMMDDhhmmss``; None when it is not a valid date.
+
+    The digits of ``value`` (anything else between them is ignored), sliced into ints: every
+    field of these lengths is exactly two digits (four for a 14-digit year), and ``datetime``
+    refuses what strptime refused (month 13, 30 February, second 60, year 0). A receipt carries
+    two dates, and strptime cost more than the rest of its parsing.
+    """
+    if value.isdecimal() and value.isascii():
+        digits = value
+    else:
+        digits = "".join(_DATE_DIGITS.findall(value))
+        if not digits.isascii():
+            # Other scripts' digits (only in a str given to us: bytes are decoded as Latin-1,
+            # which has none): strptime's per-field patterns treat them unevenly, so ask it.
+            return _strptime_receipt_date(digits)
+    length = len(digits)
+    if length == 14:
+        year, rest = int(digits[:4]), digits[4:]
+    elif length in (10, 12):
+        year, rest = 2000 + int(digits[:2]), digits[2:]
+    else:
+        return None
+    try:
+        return datetime(
+            year,
+            int(rest[0:2]),
+            int(rest[2:4]),
+            int(rest[4:6]),
+            int(rest[6:8]),
+            int(rest[8:10]) if length != 10 else 0,
+        )
+    except ValueError:
+        return None
+
+
+def _strptime_receipt_date(digits: str) -> datetime | None:
     try:
         if len(digits) == 10:
             return datetime.strptime("20" + digits, "%Y%m%d%H%M")

@@ -202,7 +202,7 @@ class Writer:
         """Record, in bulk, first submits whose every part the SMSC accepted; return the rest.
 
         This is nearly every outcome in steady state, and the ORM's unit of work costs several
-        times what these executemany statements do. It runs before the other items of the
+        times what these set-based statements (a few per batch) do. It runs before the other items of the
         batch, so a receipt later in the batch (or earlier: a receipt before its resp) finds its
         segment in the same transaction. A submit that matches a receipt stored earlier as
         pending takes the general path, which applies that receipt.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -130,6 +131,58 @@ def test_unknown_stat_and_unparseable_numbers_are_none() -> None:
 )
 def test_receipt_dates(value: str, expected: datetime | None) -> None:
     assert parse_receipt_date(value) == expected
+
+
+def strptime_receipt_date(value: str) -> datetime | None:
+    """The parser as it was (strptime on the value's digits): the reference the slicing one
+    must agree with."""
+    digits = "".join(re.findall(r"\d+", value))
+    try:
+        if len(digits) == 10:
+            return datetime.strptime("20" + digits, "%Y%m%d%H%M")
+        if len(digits) == 12:
+            return datetime.strptime("20" + digits, "%Y%m%d%H%M%S")
+        if len(digits) == 14:
+            return datetime.strptime(digits, "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    return None
+
+
+ascii_digits = st.text(alphabet="0123456789", max_size=16)
+# Near-valid dates: each field drawn around its range's edges (month 00/13, day 29-32, hour 24,
+# second 60), in the three lengths.
+near_date = st.builds(
+    lambda year, month, day, hour, minute, second, form: form.format(year, month, day, hour, minute, second),
+    st.integers(0, 9999),
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.integers(0, 24),
+    st.integers(0, 60),
+    st.integers(0, 61),
+    st.sampled_from(
+        [
+            "{0:02d}{1:02d}{2:02d}{3:02d}{4:02d}",
+            "{0:02d}{1:02d}{2:02d}{3:02d}{4:02d}{5:02d}",
+            "{0:04d}{1:02d}{2:02d}{3:02d}{4:02d}{5:02d}",
+        ]
+    ),
+).map(lambda text: text[-14:] if len(text) > 14 else text)
+# Digits of any script among separators, as a str may carry them.
+mixed = st.text(alphabet=st.one_of(st.characters(categories=["Nd"]), st.sampled_from(" -:/T")), max_size=18)
+
+
+@given(st.one_of(ascii_digits, near_date, mixed))
+def test_receipt_dates_agree_with_strptime(value: str) -> None:
+    assert parse_receipt_date(value) == strptime_receipt_date(value)
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31, 23, 59, 59)))
+def test_receipt_dates_round_trip(when: datetime) -> None:
+    when = when.replace(microsecond=0)
+    assert parse_receipt_date(when.strftime("%y%m%d%H%M%S")) == when
+    assert parse_receipt_date(when.strftime("%Y%m%d%H%M%S")) == when
+    assert parse_receipt_date(when.strftime("%y%m%d%H%M")) == when.replace(second=0)
 
 
 def test_tlvs_take_precedence_over_the_text() -> None:

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy import Table, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from gateway.core.bulk import insert_rows
 from gateway.events.lifecycle import DeliveryStatus
 from gateway.events.models import (
     Delivery,
@@ -68,7 +69,9 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     """Outbox rows in one INSERT, no ORM objects (for hot paths)."""
     outbox = OutboxEvent.__table__
     assert isinstance(outbox, Table)
-    session.execute(insert(outbox), rows)
+    # Not an executemany: psycopg runs that as a statement per row (the SMPP writer's report
+    # events: one per message).
+    insert_rows(session, outbox, rows)
 
 
 def take_undispatched(session: Session, limit: int, now: datetime) -> list[PendingEvent]:

@@ -20,16 +20,14 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from gateway.core.bulk import update_rows
+from gateway.core.bulk import insert_rows, update_rows
 from gateway.core.db import one_of
 from gateway.sms.lifecycle import SegmentSubmitState, SmsState
 from gateway.sms.models import (
@@ -213,21 +211,6 @@ def store_claim_details(
 
 # The bulk writer ----------------------------------------------------------------------------------------
 
-# Recording first submits, the bulk of the writer's work: on PostgreSQL one statement over arrays,
-# as gateway.core.bulk does for updates.
-_ACCEPTED = SegmentSubmitState.ACCEPTED
-_PG_INSERT_SEGMENTS = text(
-    f"""
-    INSERT INTO sms_segments
-        (message_id, sequence, connection_id, smsc_message_id, submit_state, submit_status)
-    SELECT u.message_id, u.sequence, u.connection_id, u.smsc_message_id, '{_ACCEPTED}', u.submit_status
-    FROM unnest(CAST(:message_ids AS varchar[]), CAST(:sequences AS integer[]),
-                CAST(:connection_ids AS varchar[]), CAST(:smsc_ids AS varchar[]),
-                CAST(:statuses AS integer[]))
-        AS u(message_id, sequence, connection_id, smsc_message_id, submit_status)
-    """  # noqa: S608 - an enum member's value, not input
-)
-
 _PENDING_RECEIPT_IDS = {
     postgres: select(_pending.c.smsc_message_id).where(
         _pending.c.connection_id == bindparam("connection_id"),
@@ -248,22 +231,12 @@ class NewSegment(NamedTuple):
 
 
 def insert_accepted_segments(session: Session, segments: Sequence[NewSegment]) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            _PG_INSERT_SEGMENTS,
-            {
-                "message_ids": [segment.message_id for segment in segments],
-                "sequences": [segment.sequence for segment in segments],
-                "connection_ids": [segment.connection_id for segment in segments],
-                "smsc_ids": [segment.smsc_message_id for segment in segments],
-                "statuses": [segment.submit_status for segment in segments],
-            },
-        )
-    else:
-        session.execute(
-            insert(_segments),
-            [{**segment._asdict(), "submit_state": SegmentSubmitState.ACCEPTED} for segment in segments],
-        )
+    """One statement for the batch (gateway.core.bulk.insert_rows)."""
+    insert_rows(
+        session,
+        _segments,
+        [{**segment._asdict(), "submit_state": SegmentSubmitState.ACCEPTED.value} for segment in segments],
+    )
 
 
 def messages_with_pending_receipts(session: Session, segments: Iterable[NewSegment]) -> set[str]:
