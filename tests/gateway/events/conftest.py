@@ -57,7 +57,9 @@ def resource_id(database: Database) -> str:
 
 # The pipeline tests (PostgreSQL, Redis, worker processes) ---------------------------------
 
-SHARED_REDIS = os.environ.get("TRUNKLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+# A DB number of its own per pytest-xdist worker (gw0 -> 5, gw1 -> 6): each flushes its own.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+SHARED_REDIS = os.environ.get("TRUNKLINE_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{5 + _WORKER}")
 
 
 @pytest.fixture(scope="module")
