@@ -27,10 +27,8 @@ import re
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -42,7 +40,7 @@ from sqlalchemy.engine.url import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.pgstats import analyze
-from bench.sms_pipeline import SENDER, TEXT, count_state, postgres_cpu_seconds, prepared
+from bench.sms_pipeline import count_state, postgres_cpu_seconds, prepared, queued_rows
 from gateway.core.celery_app import create_celery
 from gateway.core.settings import Settings
 from gateway.sms.jobs import SendJobPublisher
@@ -112,40 +110,11 @@ class StatementCounter:
             event.remove(engine, "before_cursor_execute", listener)
 
 
-def queued_rows(resource_id: str, count: int) -> list[dict[str, Any]]:
-    now = datetime.now(UTC)
-    return [
-        {
-            "id": f"Outgoing_bench{index:08d}{uuid.uuid4()}",
-            "resource_id": resource_id,
-            "from_number": SENDER,
-            "to_number": f"+1425{index:07d}",
-            "country_code": "US",
-            "text": TEXT,
-            "segment_count": 1,
-            "data_coding": 0,
-            "enable_delivery_report": True,
-            "delivery_report_timeout_seconds": 3600,
-            "state": "queued",
-            "attempts": 0,
-            "in_doubt": False,
-            "possible_duplicates": 0,
-            "next_attempt_at": now,
-            "tried_connections": "",
-            "concat_reference": 0,
-            "created_at": now,
-            "segments_succeeded": 0,
-            "segments_failed": 0,
-        }
-        for index in range(count)
-    ]
-
-
 def run(smsc: SmscProcess, count: int, window: int, backend: str) -> dict[str, Any]:
     smsc.configure(receipts="immediate", record=False)
     counter = StatementCounter()
     with prepared(backend, smsc, window) as (database, resource_id), TemporaryDirectory() as tmp:
-        rows = queued_rows(resource_id, count)
+        rows = queued_rows(resource_id, count, reports=True)
         redis = RedisServer(Path(tmp))
         try:
             settings = Settings(

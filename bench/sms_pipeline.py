@@ -118,6 +118,36 @@ class ExitStackLite:
             manager.__exit__(None, None, None)
 
 
+def queued_rows(resource_id: str, count: int, *, reports: bool) -> list[dict[str, Any]]:
+    """``count`` one-segment messages queued for the SMPP process, with or without a report."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "id": f"Outgoing_bench{index:08d}{uuid.uuid4()}",
+            "resource_id": resource_id,
+            "from_number": SENDER,
+            "to_number": f"+1425{index:07d}",
+            "country_code": "US",
+            "text": TEXT,
+            "segment_count": 1,
+            "data_coding": 0,
+            "enable_delivery_report": reports,
+            "delivery_report_timeout_seconds": 3600,
+            "state": "queued",
+            "attempts": 0,
+            "in_doubt": False,
+            "possible_duplicates": 0,
+            "next_attempt_at": now,
+            "tried_connections": "",
+            "concat_reference": 0,
+            "created_at": now,
+            "segments_succeeded": 0,
+            "segments_failed": 0,
+        }
+        for index in range(count)
+    ]
+
+
 def count_state(database: Database, *states: str) -> int:
     with database.read_session() as session:
         return int(
@@ -131,32 +161,7 @@ def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> tup
     process's CPU milliseconds per message (its threads run in this process)."""
     smsc.configure(receipts="none", record=False)
     with prepared(backend, smsc, window) as (database, resource_id):
-        now = datetime.now(UTC)
-        rows = [
-            {
-                "id": f"Outgoing_bench{index:08d}{uuid.uuid4()}",
-                "resource_id": resource_id,
-                "from_number": SENDER,
-                "to_number": f"+1425{index:07d}",
-                "country_code": "US",
-                "text": TEXT,
-                "segment_count": 1,
-                "data_coding": 0,
-                "enable_delivery_report": False,
-                "delivery_report_timeout_seconds": 3600,
-                "state": "queued",
-                "attempts": 0,
-                "in_doubt": False,
-                "possible_duplicates": 0,
-                "next_attempt_at": now,
-                "tried_connections": "",
-                "concat_reference": 0,
-                "created_at": now,
-                "segments_succeeded": 0,
-                "segments_failed": 0,
-            }
-            for index in range(count)
-        ]
+        rows = queued_rows(resource_id, count, reports=False)
         with TemporaryDirectory() as tmp:
             redis = RedisServer(Path(tmp))
             try:
