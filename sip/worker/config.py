@@ -13,7 +13,14 @@ MAX_CALLS_PER_WORKER = 4  # PJSUA_MAX_CALLS of the pjsua2-python wheel
 # this bounds only a lost wake-up's delay, while each idle wake-up costs CPU in every worker:
 # 1.33% of a core per idle worker at 10 ms, 0.80% at 20, 0.47% at 50, 0.40% at 100 (the 8 kHz
 # bridge clock is the floor); docs/performance.md.
-DEFAULT_POLL_MS = 50
+# The owner loop's longest wait in pjsua2 while nothing happens. It need not be short: a SIP
+# message ends the wait, and so does a datagram (``WAKE_UP``) that the supervisor sends with each
+# command and that a pjsua2 callback on another thread sends itself (sip.worker.ua); pjsua2's
+# timers shorten it by themselves. Every wake-up costs the loop's Python: at 50 ms the idle
+# polls of 102 workers took a third of a core (docs/performance.md, voice).
+DEFAULT_POLL_MS = 200
+# A SIP keep-alive (RFC 5626's CRLF ping): pjsip reads and drops it, and its poll returns.
+WAKE_UP = b"\r\n\r\n"
 MIN_POLL_MS, MAX_POLL_MS = 1, 200
 # How often the SIP process asks for every connected call's RTP counters (`trunkline sip
 # --media-poll-seconds`): one QueryMedia and one MediaStats per held call each time, 400 of each a

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from sip.worker.config import PoolConfig
+from sip.worker.config import WAKE_UP, PoolConfig
 from sip.worker.ledger import CallLedger, EdgeState
 from sip.worker.messages import (
     Command,
@@ -60,7 +60,6 @@ BACKOFF_MAX = 30.0
 NO_CAPACITY = "no worker has a free call slot"
 NO_ROOM_BESIDE = "no free call slot beside"
 REGISTRAR_WORKER = 0  # the worker that keeps the trunks' registrations
-WAKE_UP = b"\r\n\r\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import sys
 from multiprocessing.connection import Connection
@@ -48,6 +49,9 @@ def run_worker(config: WorkerConfig, conn: Connection) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides
     agent = UserAgent(config)
+    # Connection.poll builds a selector per call; this loop asks after every pjsua2 poll.
+    pipe = select.poll()
+    pipe.register(conn.fileno(), select.POLLIN)
     try:
         conn.send_bytes(encode(WorkerReady(config.index, config.sip_port, os.getpid())))
         more = False
@@ -60,7 +64,7 @@ def run_worker(config: WorkerConfig, conn: Connection) -> None:
             agent.poll(0 if more else MEDIA_POLL_MS if agent.busy() else config.poll_ms)
             more = False
             for _ in range(COMMANDS_PER_POLL):
-                more = conn.poll(0)
+                more = bool(pipe.poll(0))
                 if not more:
                     break
                 try:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ import pjsua2 as pj
 
 from sip.headers import application_headers, header, parse_headers, parse_name_addr, request_uri
 from sip.worker import transfer
-from sip.worker.config import WorkerConfig
+from sip.worker.config import WAKE_UP, WorkerConfig
 from sip.worker.dtmf import DTMF_COMMANDS, DtmfCalls
 from sip.worker.media import MEDIA_COMMANDS, CallMedia
 from sip.worker.messages import (
@@ -131,6 +133,10 @@ class UserAgent:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.events: list[Event] = []
+        self._owner = threading.get_ident()
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        self._waker = socket.socket(family, socket.SOCK_DGRAM)  # ends the owner's poll
+        self._waker.setblocking(False)
         self.calls: dict[str, _Call] = {}
         self.dtmf = DtmfCalls(self._emit)
         self._outbound: OrderedDict[tuple[str, str, str | None], _Account] = OrderedDict()
@@ -231,6 +237,11 @@ class UserAgent:
 
     def _emit(self, event: Event) -> None:
         self.events.append(event)  # the list of now: take_events swaps it
+        if threading.get_ident() != self._owner:
+            # A callback on one of pjmedia's threads (a digit, a player's end): the owner may be
+            # in a long idle poll, and the event goes out only when that poll returns.
+            with contextlib.suppress(OSError):
+                self._waker.sendto(WAKE_UP, (self.config.host, self.config.sip_port))
 
     def take_events(self) -> list[Event]:
         events, self.events = self.events, []
@@ -390,3 +401,4 @@ class UserAgent:
         del self.inbound
         self.ep.libDestroy()
         del self.ep
+        self._waker.close()
