@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import shutil
 import struct
 import subprocess
 import sys
@@ -245,7 +246,18 @@ def _place(
 
 
 def run_media(args: argparse.Namespace, load: CarrierLoad) -> MediaRun:
+    """The run, in a temp dir removed afterwards unless ``--keep`` (as the other modes do)."""
     directory = Path(tempfile.mkdtemp(prefix="trunkline-bench-media-"))
+    try:
+        return _run_media(args, load, directory)
+    finally:
+        if args.keep:
+            print(f"kept {directory}", file=sys.stderr)
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _run_media(args: argparse.Namespace, load: CarrierLoad, directory: Path) -> MediaRun:
     extra_env = {
         "TRUNKLINE_CALL_RING_TIMEOUT_SECONDS": "30",
         "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": f"{args.dispatch_interval:g}",
@@ -308,8 +320,6 @@ def run_media(args: argparse.Namespace, load: CarrierLoad) -> MediaRun:
         stamps = _join(stack, app, carrier, peer)
         prepares_after = prompt_prepares(stack)
         prepares = {k: v - prepares_before.get(k, 0.0) for k, v in prepares_after.items()}
-        if args.keep:
-            print(f"kept {directory}", file=sys.stderr)
         return MediaRun(
             result,
             failures_by_status(carrier.directory),

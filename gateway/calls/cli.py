@@ -126,6 +126,13 @@ def trunk_add(
     refer: Annotated[
         bool, typer.Option("--refer", help="The carrier takes REFER: transfers are REFERs to it.")
     ] = False,
+    dtmf: Annotated[
+        str,
+        typer.Option(
+            help="auto | rfc2833 | info | inband: how the carrier sends DTMF. auto listens for "
+            "in-band tones only when its SDP has no telephone-event."
+        ),
+    ] = "auto",
     as_json: AsJson = False,
 ) -> None:
     """Add a SIP trunk to a carrier."""
@@ -147,6 +154,7 @@ def trunk_add(
                 "codecs": codecs,
                 "srtp": srtp,
                 "refer": refer,
+                "dtmf": dtmf,
             }
         )
     except ValidationError as exc:
@@ -181,9 +189,10 @@ def trunk_list(as_json: AsJson = False) -> None:
                 auth,
                 ",".join(row["codecs"]),
                 row["srtp"],
+                row["dtmf"],
             )
         )
-    print_table(("name", "carrier", "address", "allow", "auth", "codecs", "srtp"), table)
+    print_table(("name", "carrier", "address", "allow", "auth", "codecs", "srtp", "dtmf"), table)
 
 
 @trunk_app.command("remove")

@@ -20,6 +20,7 @@ from gateway.calls.connections import optional_text, request_object
 from gateway.calls.lifecycle import CallState
 from gateway.calls.media_requests import Action, MediaRequest
 from gateway.calls.models import Call, CallLeg
+from gateway.calls.party_legs import leg_dtmf_mode
 from gateway.calls.play_sources import parse_play_sources, play_source_body
 from gateway.core.db import new_uuid
 from gateway.core.errors import AcsError, BadRequest, NotFound
@@ -71,6 +72,10 @@ def plan(
     call = connected_call(session, resource_id, call_id)
     options = _CHECKS[action](body, call)
     leg = _party_leg(session, call, options.pop("_target", None))
+    if action in (Action.RECOGNIZE, Action.START_CONTINUOUS_DTMF):
+        # Only what listens for digits needs it (a query or two): the worker taps the audio for
+        # in-band tones as the leg's trunk's DTMF mode says (sip.dtmf_mode).
+        options["dtmf_mode"] = leg_dtmf_mode(session, call, leg).value
     context = optional_text(body, "operationContext")
     if context is not None and len(context) > MAX_OPERATION_CONTEXT:
         raise BadRequest(

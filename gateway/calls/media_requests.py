@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sip.dtmf_mode import DtmfMode
+
 TYPE_TAG = "MediaRequest"
 
 
@@ -50,6 +52,10 @@ class MediaRequest:
     initial_silence_timeout: float = 5.0
     stop_tones: str = ""  # digits
     tones: str = ""  # digits to send
+    # A listening request's (recognize, continuous DTMF): its leg's trunk's DTMF mode
+    # (sip.dtmf_mode.DtmfMode's value), which decides whether the worker taps the audio for
+    # in-band tones; "" on the others.
+    dtmf_mode: str = ""
 
 
 class MediaRequestError(ValueError):
@@ -64,6 +70,8 @@ def encode(request: MediaRequest) -> str:
     body: dict[str, Any] = {"type": TYPE_TAG}
     for item in dataclasses.fields(request):
         value = getattr(request, item.name)
+        if item.name == "dtmf_mode" and not value:
+            continue  # left out unless set: a SIP process of the release before takes the rest
         body[item.name] = list(value) if isinstance(value, tuple) else value
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
@@ -83,6 +91,8 @@ def decode(body: dict[str, Any]) -> MediaRequest:
         values[name] = value
     try:
         values["action"] = Action(values["action"])
+        if values.get("dtmf_mode"):
+            values["dtmf_mode"] = DtmfMode(values["dtmf_mode"]).value
         if "sources" in values:
             sources = values["sources"]
             if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):

@@ -39,6 +39,9 @@ class SipTrunk(Base):
     # The carrier takes REFER: a transfer of a call through this trunk is a REFER to the caller's
     # leg rather than a new leg bridged in this gateway (docs/calls.md, "Several parties").
     refer: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How the carrier sends DTMF (sip.dtmf_mode): auto | rfc2833 | info | inband. It decides
+    # whether a call listening for digits has its audio tapped for in-band tones.
+    dtmf: Mapped[str] = mapped_column(String(7), default="auto")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The last outcome of its REGISTER (``register``), as the SIP process keeping it reports:

@@ -1,6 +1,7 @@
 """Placing a participant or transfer leg: the route plan (as createCall's: the tenant's routes,
 then the operator's), the leg row, and the INVITE placed beside the leg it joins
-(``MakeCall.bridge_with``); and which operator trunk a leg goes through (for REFER)."""
+(``MakeCall.bridge_with``); and which operator trunk a leg goes through (for REFER, and for the
+DTMF mode a recognize on the leg listens with)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gateway.calls.inbound import source_host
 from gateway.calls.legs import LegRole, LegState, Outcome, PartyEvent
 from gateway.calls.models import Call, CallLeg
 from gateway.calls.routing import RouteSource, trunk_for_source
+from sip.dtmf_mode import DtmfMode
 from sip.worker.messages import Command, MakeCall
 
 NO_ROUTE_STATUS = 404
@@ -53,8 +55,15 @@ def leg_trunk(session: Session, call: Call, leg: CallLeg) -> str | None:
         return str(destination["trunk"]) if destination.get("source") == "operator" else None
     if not leg.remote:
         return None
-    _, trunks = service.operator_routing(session)
-    return trunk_for_source(source_host(leg.remote), trunks.values()).trunk
+    return trunk_for_source(source_host(leg.remote), service.operator_trunks(session).values()).trunk
+
+
+def leg_dtmf_mode(session: Session, call: Call, leg: CallLeg) -> DtmfMode:
+    """How the leg's carrier sends DTMF: its operator trunk's ``dtmf``; ``auto`` for a leg
+    through a tenant's own trunk (the far end's SDP decides)."""
+    trunk = leg_trunk(session, call, leg)
+    mode = repository.trunk_dtmf(session, trunk) if trunk is not None else None
+    return DtmfMode(mode) if mode else DtmfMode.AUTO
 
 
 def place_leg(

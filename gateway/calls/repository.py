@@ -298,6 +298,11 @@ def trunk_takes_refer(session: Session, name: str) -> bool:
     return bool(session.scalar(select(SipTrunk.refer).where(SipTrunk.name == name)))
 
 
+def trunk_dtmf(session: Session, name: str) -> str | None:
+    """The trunk's DTMF mode (sip.dtmf_mode.DtmfMode's value), None for no such trunk."""
+    return session.scalar(select(SipTrunk.dtmf).where(SipTrunk.name == name))
+
+
 def legs_of(session: Session, call_id: str) -> list[CallLeg]:
     return list(
         session.scalars(select(CallLeg).where(CallLeg.call_id == call_id).order_by(CallLeg.created_at))

@@ -80,6 +80,9 @@ class TrunkSpec(Model):
     # The carrier takes REFER: a transfer of a call on this trunk is a REFER (default: a new leg
     # bridged in the gateway, which works with every carrier).
     refer: bool = False
+    # How the carrier sends DTMF: auto taps the audio for in-band tones only when the far end's
+    # SDP has no telephone-event; inband always; rfc2833 and info never (sip.dtmf_mode).
+    dtmf: Literal["auto", "rfc2833", "info", "inband"] = "auto"
     enabled: bool = True
 
     @field_validator("name")
@@ -173,7 +176,7 @@ class RouteSpec(Model):
         return value
 
 
-_FIELD_LABELS = {"allow": "allow-list", "srtp": "SRTP setting"}
+_FIELD_LABELS = {"allow": "allow-list", "srtp": "SRTP setting", "dtmf": "DTMF mode"}
 
 
 def describe(exc: ValidationError) -> str:

@@ -43,6 +43,7 @@ def trunk_json(trunk: SipTrunk, carrier: str) -> dict[str, Any]:
         "codecs": list(trunk.codecs or []),
         "srtp": trunk.srtp,
         "refer": trunk.refer,
+        "dtmf": trunk.dtmf,
         "enabled": trunk.enabled,
         "createdAt": trunk.created_at.isoformat(),
         "registration": {
@@ -85,6 +86,7 @@ def _trunk_values(session: Session, spec: TrunkSpec) -> dict[str, Any]:
         "codecs": list(spec.codecs),
         "srtp": spec.srtp,
         "refer": spec.refer,
+        "dtmf": spec.dtmf,
         "enabled": spec.enabled,
     }
 
@@ -158,7 +160,13 @@ def remove_route(session: Session, prefix: str, trunk: str | None = None) -> Non
 
 def operator_routing(session: Session) -> tuple[list[OperatorRoute], dict[str, OperatorTrunk]]:
     """The operator's routes and trunks as the pure routing rules take them."""
-    trunks = {
+    routes = [OperatorRoute(r["prefix"], tuple(r["trunks"])) for r in list_routes(session)]
+    return routes, operator_trunks(session)
+
+
+def operator_trunks(session: Session) -> dict[str, OperatorTrunk]:
+    """The operator's trunks by name, as the pure routing rules take them."""
+    return {
         trunk.name: OperatorTrunk(
             trunk.name,
             trunk.host,
@@ -169,8 +177,6 @@ def operator_routing(session: Session) -> tuple[list[OperatorRoute], dict[str, O
         )
         for trunk in repository.all_trunks(session)
     }
-    routes = [OperatorRoute(r["prefix"], tuple(r["trunks"])) for r in list_routes(session)]
-    return routes, trunks
 
 
 # The config file ------------------------------------------------------------------------------------

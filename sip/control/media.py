@@ -8,7 +8,9 @@ the event thread. The owner's effects become worker commands (``Play``, ``StopPl
 outbox (gateway.events.service.publish) to the operation's subscription. Worker events
 (``PlayStarted``, ``PlayFinished``, ``DtmfReceived``, ``DtmfSent``, ``CommandFailed``) and the
 process's tick (recognition timers) feed the owner back. Calls are named by their leg id, as
-the workers name them.
+the workers name them. A listening request carries its trunk's DTMF mode, which goes with the
+call's ``DetectDtmf``: the worker decides from it and the far end's SDP whether to tap the
+audio for in-band tones (sip.dtmf_mode) and says so in ``DtmfDetection``, logged here.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from gateway.calls.play_sources import PlaySource, PlaySourceFailed, parse_play_
 from gateway.core.db import Database, utcnow
 from gateway.core.metrics import owned_by
 from gateway.events.service import publish
+from sip.dtmf_mode import DtmfMode
 from sip.worker.main import SipRuntime
 from sip.worker.messages import (
     CallState,
@@ -53,6 +56,7 @@ from sip.worker.messages import (
     Command,
     CommandFailed,
     DetectDtmf,
+    DtmfDetection,
     DtmfReceived,
     DtmfSent,
     Hold,
@@ -92,6 +96,7 @@ class _Call:
     ids: callbacks.CallIds
     resource_id: str
     media: CallMedia = field(default_factory=CallMedia)
+    dtmf_mode: DtmfMode = DtmfMode.AUTO  # its trunk's, from the last listening request
 
 
 class MediaController:
@@ -122,6 +127,8 @@ class MediaController:
             if call is None:
                 ids = callbacks.CallIds(request.call_id, request.server_call_id, request.correlation_id)
                 call = self._calls[request.leg_id] = _Call(ids, request.resource_id)
+            if request.dtmf_mode:
+                call.dtmf_mode = DtmfMode(request.dtmf_mode)
             media, now = call.media, self.clock()
             action = request.action
             operation = _operation(request, reply)
@@ -174,7 +181,7 @@ class MediaController:
         with self._lock:
             call = self._calls.get(call_id)
             if call is None:
-                return isinstance(event, (PlayStarted, PlayFinished, DtmfReceived, DtmfSent))
+                return isinstance(event, (PlayStarted, PlayFinished, DtmfReceived, DtmfSent, DtmfDetection))
             media, now = call.media, self.clock()
             if isinstance(event, CallStateChanged):
                 if event.state is CallState.DISCONNECTED:
@@ -189,6 +196,15 @@ class MediaController:
                 effects = media.digit(event.digit, now)
             elif isinstance(event, DtmfSent):
                 effects = media.dtmf_sent(event.operation_id, event.ok, event.reason)
+            elif isinstance(event, DtmfDetection):
+                log.info(
+                    "call %s: in-band DTMF detection %s (mode %s, far end %s telephone-event)",
+                    call.ids.call_connection_id,
+                    "on" if event.inband else "off",
+                    event.mode.value,
+                    "offers" if event.telephone_event else "offers no",
+                )
+                return True
             elif isinstance(event, CommandFailed) and event.command in _MEDIA_COMMANDS:
                 log.warning("media command %s for %s failed: %s", event.command, call_id, event.reason)
                 effects = media.command_failed(event.command, event.reason, now)
@@ -220,7 +236,7 @@ class MediaController:
             if notices:  # callbacks before a later command, in the order decided
                 self._write(call, notices)
                 notices = []
-            runtime.send(_command(leg_id, effect))
+            runtime.send(_command(leg_id, effect, call.dtmf_mode))
         if notices:
             self._write(call, notices)
 
@@ -275,13 +291,13 @@ def _operation(request: MediaRequest, reply: Reply) -> MediaOperation:
     )
 
 
-def _command(leg_id: str, effect: Effect) -> Command:
+def _command(leg_id: str, effect: Effect, dtmf_mode: DtmfMode) -> Command:
     if isinstance(effect, StartPlay):
         return Play(leg_id, effect.operation_id, effect.files, effect.loop)
     if isinstance(effect, StopEffect):
         return StopPlay(leg_id, effect.operation_id)
     if isinstance(effect, DetectInband):
-        return DetectDtmf(leg_id, effect.on)
+        return DetectDtmf(leg_id, effect.on, dtmf_mode)
     if isinstance(effect, SetHold):
         return Hold(leg_id, effect.held)
     assert isinstance(effect, SendTones)

@@ -13,6 +13,10 @@ conference bridge calls from its clock thread: it only copies the frame's bytes 
   ``on_transaction`` reads it from the transaction (``ua._Call.onCallTsxState``).
 - In-band and out-of-band together: once a call has sent a digit out of band, in-band
   detection on it stops (the carrier sends the same key both ways).
+- Whether a listening call is tapped at all is its trunk's DTMF mode against the far end's SDP
+  (``sip.dtmf_mode.taps_inband``): with ``auto`` a far end that negotiated telephone-event is
+  not tapped, which saves the tap's per-frame Python callback and the detector. pjsua's
+  ``StreamInfo.audTxEventPt`` is the telephone-event payload type of the remote SDP (-1: none).
 """
 
 from __future__ import annotations
@@ -29,7 +33,16 @@ from typing import TYPE_CHECKING
 import pjsua2 as pj
 
 from sip.dtmf_info import BARE, info_digit
-from sip.worker.messages import DetectDtmf, DtmfMethod, DtmfReceived, DtmfSent, Event, SendDtmf
+from sip.dtmf_mode import DtmfMode, taps_inband
+from sip.worker.messages import (
+    DetectDtmf,
+    DtmfDetection,
+    DtmfMethod,
+    DtmfReceived,
+    DtmfSent,
+    Event,
+    SendDtmf,
+)
 
 if TYPE_CHECKING:
     from sip.dtmf_detector import Digit, DtmfDetector
@@ -87,6 +100,9 @@ class _CallDtmf:
     tap: _Tap | None = None
     detector: DtmfDetector | None = None
     media: pj.AudioMedia | None = None
+    listening: bool = False  # DetectDtmf(inband=True) holds: the mode decides whether to tap
+    mode: DtmfMode = DtmfMode.AUTO
+    tapping: bool | None = None  # the decision last reported (DtmfDetection)
     out_of_band: bool = False  # the far end signals digits out of band: in-band stays quiet
     event_stamp: int | None = None  # RFC 2833 event in progress (its timestamp)
     event_digit: str = ""
@@ -166,27 +182,42 @@ class DtmfCalls:
 
     def detect(self, call: pj.Call, call_id: str, command: DetectDtmf) -> None:
         state = self._state(call_id)
+        state.listening, state.mode = command.inband, command.mode
         if not command.inband:
             self._detach(state, flush=True)
+            state.tapping = None
             return
-        if state.detector is None:
-            # numpy only once a call listens in-band: it adds ~15 MB to every worker's RSS
-            # (102 workers: 1.5 GB) that most workers never use.
-            from sip.dtmf_detector import DtmfDetector
-
-            state.detector = DtmfDetector()
-        self._attach(call, state)
+        self._decide(call, state, report=True)
 
     def on_media(self, call: pj.Call, call_id: str) -> None:
-        """The call's audio (re)started: a detecting call gets its tap on the new stream."""
+        """The call's audio (re)started: a listening call is decided again on the new SDP (and a
+        tapped one gets its tap on the new stream)."""
         state = self._calls.get(call_id)
-        if state is not None and state.detector is not None:
-            self._attach(call, state)
+        if state is not None and state.listening:
+            self._decide(call, state, report=False)
 
-    def _attach(self, call: pj.Call, state: _CallDtmf) -> None:
-        media = _audio(call)
-        if media is None:
-            return  # no audio yet: on_media attaches it when the stream starts
+    def _decide(self, call: pj.Call, state: _CallDtmf, *, report: bool) -> None:
+        """Tap the listening call's audio or not, as its mode says for the far end's SDP."""
+        stream = _audio_stream(call)
+        if stream is None:
+            return  # no audio yet: on_media decides when the stream starts
+        media, telephone_event = stream
+        tap = taps_inband(state.mode, telephone_event)
+        if tap:
+            if state.detector is None:
+                # numpy only once a call listens in-band: it adds ~15 MB to every worker's RSS
+                # (102 workers: 1.5 GB) that most workers never use.
+                from sip.dtmf_detector import DtmfDetector
+
+                state.detector = DtmfDetector()
+            self._attach(media, state)
+        elif state.detector is not None:
+            self._detach(state, flush=True)
+        if report or tap != state.tapping:
+            self._emit(DtmfDetection(state.call_id, tap, state.mode, telephone_event))
+        state.tapping = tap
+
+    def _attach(self, media: pj.AudioMedia, state: _CallDtmf) -> None:
         if state.tap is not None:
             self._retire(state)
         tap = _Tap()
@@ -335,10 +366,24 @@ def _answer_200(rdata: pj.SipRxData) -> bool:
 _PJSIP: ctypes.CDLL | None = None
 
 
-def _audio(call: pj.Call) -> pj.AudioMedia | None:
-    """The call's active audio stream, if any."""
+def _audio_index(call: pj.Call) -> int | None:
+    """The index of the call's active audio stream, if any."""
     info = call.getInfo()  # kept: .media is a view into it
     for index, media in enumerate(info.media):
         if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-            return call.getAudioMedia(index)
+            return index
     return None
+
+
+def _audio(call: pj.Call) -> pj.AudioMedia | None:
+    """The call's active audio stream, if any."""
+    index = _audio_index(call)
+    return None if index is None else call.getAudioMedia(index)
+
+
+def _audio_stream(call: pj.Call) -> tuple[pj.AudioMedia, bool] | None:
+    """The call's active audio stream and whether the far end negotiated telephone-event."""
+    index = _audio_index(call)
+    if index is None:
+        return None
+    return call.getAudioMedia(index), call.getStreamInfo(index).audTxEventPt >= 0

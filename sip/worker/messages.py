@@ -16,6 +16,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Union
 
+from sip.dtmf_mode import DtmfMode
+
 Headers = tuple[tuple[str, str], ...]
 
 
@@ -151,14 +153,17 @@ class SendDtmf:
 
 @dataclass(frozen=True, slots=True)
 class DetectDtmf:
-    """Turn detection of in-band tones (in the audio) on or off for a call.
+    """Something listens for the call's digits (``inband``) or no longer does.
 
-    RFC 2833 and SIP INFO digits are always reported; in-band detection costs CPU per frame, so
-    the control plane turns it on only while something listens for digits.
+    RFC 2833 and SIP INFO digits are always reported. In-band detection costs CPU per frame, so
+    the control plane turns it on only while something listens, and then the worker taps the
+    call's audio only if ``mode`` (its trunk's ``dtmf``) says so for the far end's SDP
+    (sip.dtmf_mode.taps_inband); ``DtmfDetection`` says what it decided.
     """
 
     call_id: str
     inband: bool
+    mode: DtmfMode = DtmfMode.AUTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +360,18 @@ class DtmfSent:
 
 
 @dataclass(frozen=True, slots=True)
+class DtmfDetection:
+    """Whether the worker taps a call's audio for in-band tones (``inband``), and why: the
+    answer to ``DetectDtmf`` once the call's audio is up, and again when a re-INVITE changes
+    the decision. ``telephone_event``: the far end's SDP negotiated telephone-event."""
+
+    call_id: str
+    inband: bool
+    mode: DtmfMode
+    telephone_event: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TransferProgress:
     """A NOTIFY of a ``Transfer``: the SIP status of the referred call; ``final`` ends it."""
 
@@ -388,6 +405,7 @@ Event = Union[  # noqa: UP007
     PlayFinished,
     DtmfReceived,
     DtmfSent,
+    DtmfDetection,
     TransferProgress,
     RegistrationState,
 ]

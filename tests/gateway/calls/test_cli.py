@@ -39,9 +39,11 @@ def test_trunk_add_list_remove(data_dir: Path) -> None:
         _ok(
             "sip", "trunk", "add", "t1", "--carrier", "acme", "--host", "sip.example.net", "--port", "5061",
             "--transport", "tls", "--allow", "192.0.2.0/24", "--allow", "2001:db8::/32", "--username", "u",
-            "--password", "p", "--register", "--codecs", "PCMA,pcmu", "--srtp", "mandatory", "--json",
+            "--password", "p", "--register", "--codecs", "PCMA,pcmu", "--srtp", "mandatory",
+            "--dtmf", "inband", "--json",
         )
     )  # fmt: skip
+    assert added["dtmf"] == "inband"
     assert added["allow"] == ["192.0.2.0/24", "2001:db8::/32"]
     assert added["codecs"] == ["PCMA", "PCMU"]
     assert (added["transport"], added["port"], added["srtp"], added["register"]) == (
@@ -53,7 +55,8 @@ def test_trunk_add_list_remove(data_dir: Path) -> None:
     assert "added SIP trunk t2" in _ok(
         "sip", "trunk", "add", "t2", "--carrier", "acme", "--host", "192.0.2.7"
     )
-    assert [t["name"] for t in json.loads(_ok("sip", "trunk", "list", "--json"))] == ["t1", "t2"]
+    listed = json.loads(_ok("sip", "trunk", "list", "--json"))
+    assert [(t["name"], t["dtmf"]) for t in listed] == [("t1", "inband"), ("t2", "auto")]
     assert "t1" in _ok("sip", "trunk", "list")
     assert "removed t1" in _ok("sip", "trunk", "remove", "t1")
     gone = _run("sip", "trunk", "remove", "t1")

@@ -11,13 +11,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gateway.calls import repository
+from gateway.calls import repository, service
 from gateway.calls.media_requests import Action, MediaRequest
 from gateway.calls.models import Call, CallLeg
+from gateway.calls.schemas import TrunkSpec
 from gateway.core.db import Database, new_uuid
 from gateway.core.settings import Settings
 from gateway.events import subscriptions
 from gateway.events.runtime import limits_from_settings, policy_from_settings
+from gateway.numbers.models import Carrier
 from tests.support.acs import OPERATOR_TOKEN, AcsClient, assert_acs_error
 
 CALLER = "+15551230000"
@@ -56,7 +58,9 @@ def recorder(app: FastAPI) -> Recorder:
     return recorder
 
 
-def add_call(database: Database, settings: Settings, resource_id: str, state: str = "connected") -> Call:
+def add_call(
+    database: Database, settings: Settings, resource_id: str, state: str = "connected", remote: str = ""
+) -> Call:
     with database.session() as session:
         subscription = subscriptions.callback_subscription(
             session,
@@ -79,7 +83,11 @@ def add_call(database: Database, settings: Settings, resource_id: str, state: st
             sip_process="sip-1",
         )
         leg = CallLeg(
-            id="leg" + new_uuid().replace("-", ""), call_id=call.id, sip_process="sip-1", number=CALLER
+            id="leg" + new_uuid().replace("-", ""),
+            call_id=call.id,
+            sip_process="sip-1",
+            number=CALLER,
+            remote=remote,
         )
         repository.add_call(session, call, leg)
         session.flush()
@@ -149,6 +157,37 @@ def test_recognize_dtmf_carries_its_options(acs_a: AcsClient, call: Call, record
     assert request.stop_tones == "#"
     assert request.interrupt_prompt
     assert request.sources == (FILE,)
+
+
+@pytest.mark.parametrize("mode", ["inband", "rfc2833"])
+def test_what_listens_for_digits_carries_its_trunks_dtmf_mode(
+    acs_a: AcsClient,
+    database: Database,
+    settings: Settings,
+    resource_a: dict[str, Any],
+    recorder: Recorder,
+    mode: str,
+) -> None:
+    """The caller came in through a trunk: its ``dtmf`` goes with a recognize and continuous
+    recognition (the worker decides from it whether to tap the audio), not with a play."""
+    with database.session() as session:
+        session.add(Carrier(name="acme", kind="sip"))
+        session.flush()
+        service.add_trunk(session, TrunkSpec(name="acme-1", carrier="acme", host="192.0.2.10", dtmf=mode))
+    call = add_call(database, settings, resource_a["id"], remote="192.0.2.10:5060")
+    recognize = {"recognizeInputType": "dtmf", "recognizeOptions": {"targetParticipant": CALLER_ID}}
+    assert media(acs_a, call.id, "recognize", recognize).status_code == 202
+    assert media(acs_a, call.id, "startContinuousDtmfRecognition", recognize["recognizeOptions"]).is_success
+    assert media(acs_a, call.id, "play", {"playSources": [FILE]}).status_code == 202
+    assert [request.dtmf_mode for _, request in recorder.sent] == [mode, mode, ""]
+
+
+def test_a_call_through_no_operator_trunk_listens_in_auto_mode(
+    acs_a: AcsClient, call: Call, recorder: Recorder
+) -> None:
+    recognize = {"recognizeInputType": "dtmf", "recognizeOptions": {"targetParticipant": CALLER_ID}}
+    assert media(acs_a, call.id, "recognize", recognize).status_code == 202
+    assert recorder.sent[0][1].dtmf_mode == "auto"
 
 
 @pytest.mark.parametrize("kind", ["speech", "speechOrDtmf", "choices"])

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from gateway.calls import media_requests
 from gateway.calls.media_requests import Action, MediaRequest, MediaRequestError
 from sip.control.commands import CommandConsumer
+from sip.dtmf_mode import DtmfMode
 from sip.worker.messages import Hangup, encode
 
 text = st.text(max_size=30)
@@ -37,6 +38,7 @@ requests = st.builds(
     initial_silence_timeout=st.integers(0, 300).map(float),
     stop_tones=st.text("0123456789*#", max_size=3),
     tones=st.text("0123456789*#ABCD", max_size=18),
+    dtmf_mode=st.sampled_from(["", *DtmfMode]),
 )
 
 
@@ -54,6 +56,7 @@ def test_a_media_request_round_trips(request: MediaRequest) -> None:
         {"type": "MediaRequest", "action": "dance", "call_id": "x"},
         {"type": "MediaRequest", "action": "play"},
         {"type": "MediaRequest", "action": "play", "call_id": "c", "surprise": 1},
+        {"type": "MediaRequest", "action": "recognize", "call_id": "c", "dtmf_mode": "tones"},
     ],
 )
 def test_garbage_is_refused(body: dict[str, Any]) -> None:

@@ -155,7 +155,8 @@ def test_operator_trunks(admin: TestClient) -> None:
     assert created.status_code == 201, created.text
     data = created.json()
     assert {
-        k: data[k] for k in ("name", "carrier", "host", "port", "transport", "allow", "codecs", "srtp")
+        k: data[k]
+        for k in ("name", "carrier", "host", "port", "transport", "allow", "codecs", "srtp", "dtmf")
     } == {
         "name": "t1",
         "carrier": "acme",
@@ -165,6 +166,7 @@ def test_operator_trunks(admin: TestClient) -> None:
         "allow": ["198.51.100.0/24"],
         "codecs": ["PCMU", "PCMA"],
         "srtp": "off",
+        "dtmf": "auto",
     }
     assert data["register"] is True
     assert data["hasPassword"] is True
@@ -187,6 +189,7 @@ def test_operator_trunks(admin: TestClient) -> None:
         ({"register": True}, "Registering with the carrier (--register) needs a username and a password."),
         ({"codecs": ["PCMU", "G729"]}, "'G729' is not a codec the SIP side offers"),
         ({"srtp": "yes"}, "The SRTP setting must be one of 'off', 'optional' or 'mandatory', not 'yes'."),
+        ({"dtmf": "tones"}, "The DTMF mode must be one of 'auto', 'rfc2833', 'info' or 'inband', not 'tone"),
         ({"name": "a b"}, "The trunk name 'a b' must be 1-63 letters"),
         ({"host": "not a host"}, "The host 'not a host' is neither a host name nor an IP address."),
         ({"colour": "red"}, "'colour' is not a setting of this object."),

@@ -26,6 +26,7 @@ def test_the_example_config_file_applies_and_reapplies(database: Database) -> No
         assert sorted(trunks) == ["carrier-a-east", "carrier-b"]
         assert trunks["carrier-a-east"]["register"] is True
         assert trunks["carrier-b"]["srtp"] == "mandatory"
+        assert (trunks["carrier-a-east"]["dtmf"], trunks["carrier-b"]["dtmf"]) == ("auto", "inband")
         assert service.list_routes(session) == [
             {"prefix": "+", "trunks": ["carrier-b"]},
             {"prefix": "+1", "trunks": ["carrier-a-east", "carrier-b"]},

@@ -19,12 +19,14 @@ from gateway.calls.play_sources import PlaySource, PlaySourceFailed
 from gateway.core.db import Database
 from gateway.events.models import OutboxEvent
 from sip.control.media import MediaController
+from sip.dtmf_mode import DtmfMode
 from sip.worker.messages import (
     CallState,
     CallStateChanged,
     Command,
     CommandFailed,
     DetectDtmf,
+    DtmfDetection,
     DtmfMethod,
     DtmfReceived,
     DtmfSent,
@@ -182,6 +184,20 @@ def test_recognize_collects_digits_and_its_result_parses(
     assert completed.dtmf_result.tones == ["four", "two"]
     assert (completed.result_information.code, completed.result_information.sub_code) == (200, 8514)
     assert runtime.commands[-1] == DetectDtmf(LEG, False)
+
+
+def test_detect_dtmf_carries_the_trunks_mode_of_the_last_listening_request(
+    controller: MediaController, resource_a: dict[str, Any]
+) -> None:
+    runtime = Runtime()
+    recognize = request(resource_a, Action.RECOGNIZE, "r1", max_tones=1, dtmf_mode="inband")
+    controller.on_request(recognize, runtime)  # type: ignore[arg-type]
+    assert runtime.commands == [DetectDtmf(LEG, True, DtmfMode.INBAND)]
+    # the worker's answer is media's, and changes nothing
+    assert event(controller, runtime, DtmfDetection(LEG, True, DtmfMode.INBAND, True))
+    assert runtime.commands == [DetectDtmf(LEG, True, DtmfMode.INBAND)]
+    assert event(controller, runtime, DtmfReceived(LEG, "5", DtmfMethod.INBAND))
+    assert runtime.commands[-1] == DetectDtmf(LEG, False, DtmfMode.INBAND)
 
 
 def test_silence_after_the_prompt_is_recognize_failed_8510(

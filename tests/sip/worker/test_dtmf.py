@@ -2,7 +2,8 @@
 
 Digits the carrier sends (RFC 2833, SIP INFO, in-band tones) are the digits reported; digits the
 app sends (``SendDtmf``) are the digits the carrier receives (RTP events decoded by the peer,
-INFO bodies checked by SIPp).
+INFO bodies checked by SIPp). In-band tones are listened for as the trunk's DTMF mode says for
+the carrier's SDP: ``auto`` only when it offers no telephone-event (``inband_call``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from sip.dtmf_mode import DtmfMode
 from sip.worker.messages import (
     Answer,
     CallState,
     CallStateChanged,
     DetectDtmf,
+    DtmfDetection,
     DtmfMethod,
     DtmfReceived,
     DtmfSent,
@@ -93,6 +96,18 @@ def rtp_call(pool: WorkerPool, tmp_path: Path, peer: RtpPeer, scenario: str = "c
         "4000",
         target=worker_uri(pool),
     )
+
+
+def inband_call(pool: WorkerPool, tmp_path: Path, peer: RtpPeer) -> Sipp:
+    """``rtp_call`` from a carrier whose SDP offers no telephone-event: its digits can only be
+    tones in the audio."""
+    scenario = tmp_path / "carrier_call_no_telephone_event.xml"
+    text = (SCENARIOS / "carrier_call.xml").read_text()
+    for line in ("      a=rtpmap:101 telephone-event/8000\n", "      a=fmtp:101 0-15\n"):
+        assert line in text
+        text = text.replace(line, "")
+    scenario.write_text(text.replace("RTP/AVP 8 101", "RTP/AVP 8"))
+    return rtp_call(pool, tmp_path, peer, str(scenario))
 
 
 def test_send_dtmf_as_rfc2833_is_what_the_far_end_receives(pool: WorkerPool, tmp_path: Path) -> None:
@@ -178,12 +193,13 @@ def test_rfc2833_from_a_peer_one_digit_per_press_even_when_end_packets_are_lost(
 
 def test_inband_digits_are_detected_while_asked_for(pool: WorkerPool, tmp_path: Path) -> None:
     peer = RtpPeer()
-    sipp = rtp_call(pool, tmp_path, peer)
+    sipp = inband_call(pool, tmp_path, peer)
     try:
         call_id = answered(pool)
         peer.press_inband("9", 60)  # before DetectDtmf: not reported
         time.sleep(0.4)
-        pool.send(DetectDtmf(call_id, inband=True))
+        pool.send(DetectDtmf(call_id, inband=True))  # auto: no telephone-event, so tones
+        assert next_event(pool, DtmfDetection, call_id) == DtmfDetection(call_id, True, DtmfMode.AUTO, False)
         time.sleep(0.1)
         for digit in "05*D":
             peer.press_inband(digit, 100, level_dbm0=-20)
@@ -212,7 +228,9 @@ def test_inband_tones_beside_rfc2833_are_not_reported_twice(pool: WorkerPool, tm
     sipp = rtp_call(pool, tmp_path, peer)
     try:
         call_id = answered(pool)
-        pool.send(DetectDtmf(call_id, inband=True))
+        # The carrier offers telephone-event: only a trunk set to inband listens for tones too.
+        pool.send(DetectDtmf(call_id, inband=True, mode=DtmfMode.INBAND))
+        assert next_event(pool, DtmfDetection, call_id).inband
         time.sleep(0.1)
         peer.press_inband("6", 80)  # an in-band-only carrier so far
         assert next_event(pool, DtmfReceived, call_id).method is DtmfMethod.INBAND
@@ -251,9 +269,9 @@ def test_taps_never_outlive_their_calls_under_slot_churn(pool: WorkerPool, tmp_p
             event = next_event(pool, Event, timeout=20)  # type: ignore[type-abstract]
             if isinstance(event, IncomingCall):
                 pool.send(Answer(event.call_id))
-                pool.send(DetectDtmf(event.call_id, inband=True))
+                pool.send(DetectDtmf(event.call_id, inband=True, mode=DtmfMode.INBAND))
                 if ended % 3 == 1:
-                    pool.send(DetectDtmf(event.call_id, inband=True))
+                    pool.send(DetectDtmf(event.call_id, inband=True, mode=DtmfMode.INBAND))
                 if ended % 3 == 2:
                     pool.send(DetectDtmf(event.call_id, inband=False))
             elif isinstance(event, CallStateChanged) and event.state is CallState.DISCONNECTED:
@@ -265,3 +283,48 @@ def test_taps_never_outlive_their_calls_under_slot_churn(pool: WorkerPool, tmp_p
         peer.close()
     (tmp_path / "after").mkdir()
     test_inband_digits_are_detected_while_asked_for(pool, tmp_path / "after")
+
+
+def test_auto_mode_taps_no_call_whose_carrier_offers_telephone_event(
+    pool: WorkerPool, tmp_path: Path
+) -> None:
+    """``auto`` beside a carrier that negotiated telephone-event: no tap, so its tones go
+    unheard while its RFC 2833 digits are reported; the same call set to ``inband`` is tapped."""
+    peer = RtpPeer()
+    sipp = rtp_call(pool, tmp_path, peer)
+    try:
+        call_id = answered(pool)
+        pool.send(DetectDtmf(call_id, inband=True))
+        assert next_event(pool, DtmfDetection, call_id) == DtmfDetection(call_id, False, DtmfMode.AUTO, True)
+        peer.press_inband("5", 100)
+        time.sleep(0.6)  # in-band digits are reported ~0.2 s after the tone: none comes
+        pool.send(DetectDtmf(call_id, inband=True, mode=DtmfMode.INBAND))
+        assert next_event(pool, DtmfDetection, call_id) == DtmfDetection(call_id, True, DtmfMode.INBAND, True)
+        time.sleep(0.1)
+        peer.press_inband("6", 100)
+        digit = next_event(pool, DtmfReceived, call_id)
+        assert (digit.digit, digit.method) == ("6", DtmfMethod.INBAND)
+        pool.send(DetectDtmf(call_id, inband=True))  # back to auto: the tap goes
+        assert not next_event(pool, DtmfDetection, call_id).inband
+        peer.press_rfc2833("7", 100)
+        peer.press_inband("8", 100)
+        digits = received_until_hangup(pool, call_id)
+        assert [(d.digit, d.method) for d in digits] == [("7", DtmfMethod.RFC2833)]
+    finally:
+        sipp.kill()
+        peer.close()
+
+
+@pytest.mark.parametrize("mode", [DtmfMode.RFC2833, DtmfMode.INFO])
+def test_out_of_band_modes_never_tap(pool: WorkerPool, tmp_path: Path, mode: DtmfMode) -> None:
+    peer = RtpPeer()
+    sipp = inband_call(pool, tmp_path, peer)
+    try:
+        call_id = answered(pool)
+        pool.send(DetectDtmf(call_id, inband=True, mode=mode))
+        assert next_event(pool, DtmfDetection, call_id) == DtmfDetection(call_id, False, mode, False)
+        peer.press_inband("5", 100)
+        assert received_until_hangup(pool, call_id) == []
+    finally:
+        sipp.kill()
+        peer.close()
