@@ -2,6 +2,8 @@
 
 Everything here runs on the worker's owner thread except ``_Tap.onFrameReceived``, which the
 conference bridge calls from its clock thread: it only copies the frame's bytes onto a deque.
+RFC 2833's ``onDtmfEvent`` comes with the RTP, on pjmedia's media thread: ``sip.worker.ua``
+copies it into a :class:`DtmfEventFields` and hands it to the owner (``UserAgent.on_owner``).
 ``DtmfCalls.tick`` (after each poll, owner thread) feeds those bytes to the call's
 ``DtmfDetector``. What pjsua 2.15 delivers, as found with SIPp and a crafted RTP peer:
 - RFC 2833: ``Call.onDtmfEvent`` once when an event starts, on every update packet, and with
@@ -60,6 +62,21 @@ _METHODS = {
     pj.PJSUA_DTMF_METHOD_RFC2833: DtmfMethod.RFC2833,
     pj.PJSUA_DTMF_METHOD_SIP_INFO: DtmfMethod.SIP_INFO,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfEventFields:
+    """What ``Call.onDtmfEvent`` said, copied: its parameter lives only during the callback."""
+
+    method: int
+    digit: str
+    timestamp: int
+    flags: int
+    duration: int
+
+    @classmethod
+    def of(cls, prm: pj.OnDtmfEventParam) -> DtmfEventFields:
+        return cls(int(prm.method), str(prm.digit), int(prm.timestamp), int(prm.flags), int(prm.duration))
 
 
 def vector_bytes(vector: pj.ByteVector) -> bytes:
@@ -133,7 +150,7 @@ class DtmfCalls:
 
     # digits in ---------------------------------------------------------------------------
 
-    def on_dtmf_event(self, call_id: str, prm: pj.OnDtmfEventParam) -> None:
+    def on_dtmf_event(self, call_id: str, prm: DtmfEventFields) -> None:
         method = _METHODS.get(prm.method)
         if method is None:
             return

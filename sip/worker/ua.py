@@ -18,15 +18,15 @@ import os
 import socket
 import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 
 import pjsua2 as pj
 
 from sip.headers import application_headers, header, parse_headers, parse_name_addr, request_uri
 from sip.worker import transfer
 from sip.worker.config import WAKE_UP, WorkerConfig
-from sip.worker.dtmf import DTMF_COMMANDS, DtmfCalls
+from sip.worker.dtmf import DTMF_COMMANDS, DtmfCalls, DtmfEventFields
 from sip.worker.media import MEDIA_COMMANDS, CallMedia
 from sip.worker.messages import (
     Answer,
@@ -83,7 +83,8 @@ class _Call(pj.Call):  # type: ignore[misc]
 
     def onDtmfEvent(self, prm: pj.OnDtmfEventParam) -> None:
         with _contained("onDtmfEvent"):
-            self.agent.dtmf.on_dtmf_event(self.call_id, prm)
+            fields, call_id, dtmf = DtmfEventFields.of(prm), self.call_id, self.agent.dtmf
+            self.agent.on_owner(lambda: dtmf.on_dtmf_event(call_id, fields))
 
     def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
         with _contained("onCallTsxState"):
@@ -134,6 +135,7 @@ class UserAgent:
         self.config = config
         self.events: list[Event] = []
         self._owner = threading.get_ident()
+        self._handed: deque[Callable[[], None]] = deque()  # work from other threads (on_owner)
         family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
         self._waker = socket.socket(family, socket.SOCK_DGRAM)  # ends the owner's poll
         self._waker.setblocking(False)
@@ -232,16 +234,30 @@ class UserAgent:
     def poll(self, ms: int) -> None:
         """Run pjsua2 for up to ``ms`` milliseconds: timers, SIP messages, callbacks."""
         self.ep.libHandleEvents(ms)
+        while self._handed:
+            self._handed.popleft()()
         self.dtmf.tick()
         self.media.after_poll()
+
+    def on_owner(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the owner thread: now when called there, else after the owner's
+        current poll, which a wake-up datagram ends (a callback on one of pjmedia's threads)."""
+        if threading.get_ident() == self._owner:
+            work()
+            return
+        self._handed.append(work)
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._waker.sendto(WAKE_UP, (self.config.host, self.config.sip_port))
 
     def _emit(self, event: Event) -> None:
         self.events.append(event)  # the list of now: take_events swaps it
         if threading.get_ident() != self._owner:
-            # A callback on one of pjmedia's threads (a digit, a player's end): the owner may be
-            # in a long idle poll, and the event goes out only when that poll returns.
-            with contextlib.suppress(OSError):
-                self._waker.sendto(WAKE_UP, (self.config.host, self.config.sip_port))
+            # An event from one of pjmedia's threads: the owner may be in a long idle poll, and
+            # the event goes out only when that poll returns.
+            self._wake()
 
     def take_events(self) -> list[Event]:
         events, self.events = self.events, []
