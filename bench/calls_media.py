@@ -48,11 +48,11 @@ from sqlalchemy import select
 
 from bench.calls_carrier import HOST, Carrier, CarrierLoad, CarrierResult, failures_by_status, sipp_binary
 from bench.calls_media_peer import RtpPeer
-from bench.calls_platform import PlatformGroups
-from bench.calls_report import SCHEDULE_INTERVAL, Percentiles, _fmt
+from bench.calls_platform import PlatformGroups, first_attempts, stack_options
+from bench.calls_report import Percentiles, _fmt
 from bench.procstat import Sample, usage
 from gateway.calls.models import CallLeg
-from gateway.events.models import Delivery, DeliveryAttempt, OutboxEvent
+from gateway.events.models import OutboxEvent
 from tests.e2e.calls.stack import NUMBER, VoiceStack, running_voice_stack
 from tests.sip.support import free_udp_block
 
@@ -258,14 +258,7 @@ def run_media(args: argparse.Namespace, load: CarrierLoad) -> MediaRun:
 
 
 def _run_media(args: argparse.Namespace, load: CarrierLoad, directory: Path) -> MediaRun:
-    extra_env = {
-        "TRUNKLINE_CALL_RING_TIMEOUT_SECONDS": "30",
-        "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": f"{args.dispatch_interval:g}",
-        # production's, not the test stack's fast one (a retry is no part of a clean run)
-        "TRUNKLINE_EVENTS_SCHEDULE_INTERVAL_SECONDS": f"{SCHEDULE_INTERVAL:g}",
-        "TRUNKLINE_LOG_LEVEL": args.log_level,
-    }
-    sip_args = ("--poll-ms", str(args.poll_ms), "--media-poll-seconds", f"{args.media_poll_seconds:g}")
+    extra_env, sip_args = stack_options(args)
     with running_voice_stack(
         directory,
         edge="kamailio",
@@ -347,15 +340,7 @@ def _join(stack: VoiceStack, app: IvrApp, carrier: MediaCarrier, peer: RtpPeer) 
             event.data.get("callConnectionId"): event
             for event in session.scalars(select(OutboxEvent).where(OutboxEvent.event_type == RECOGNIZED))
         }
-        first_attempt: dict[str, float] = {}
-        rows = session.execute(
-            select(Delivery.event_id, DeliveryAttempt.started_at).join(
-                DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id
-            )
-        )
-        for event_id, started_at in rows:
-            at = started_at.timestamp()
-            first_attempt[event_id] = min(at, first_attempt.get(event_id, at))
+        first_attempt = first_attempts(session)
         recognized = {
             connection: (
                 event.created_at.timestamp(),

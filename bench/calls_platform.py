@@ -28,6 +28,7 @@ from typing import Any
 
 from rich.table import Table
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from bench.calls_app import CallRecord
 from bench.calls_carrier import Carrier, CarrierLoad, failures_by_status
@@ -178,8 +179,8 @@ class PlatformRun:
     rtp: dict[str, float]
 
 
-def run_platform(args: argparse.Namespace, load: CarrierLoad) -> PlatformRun:
-    directory = Path(tempfile.mkdtemp(prefix="trunkline-bench-platform-"))
+def stack_options(args: argparse.Namespace) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The stack's environment and ``trunkline sip`` arguments for a platform or media run."""
     extra_env = {
         "TRUNKLINE_CALL_RING_TIMEOUT_SECONDS": "30",
         "TRUNKLINE_EVENTS_DISPATCH_INTERVAL_SECONDS": f"{args.dispatch_interval:g}",
@@ -187,7 +188,12 @@ def run_platform(args: argparse.Namespace, load: CarrierLoad) -> PlatformRun:
         "TRUNKLINE_EVENTS_SCHEDULE_INTERVAL_SECONDS": f"{SCHEDULE_INTERVAL:g}",
         "TRUNKLINE_LOG_LEVEL": args.log_level,
     }
-    sip_args = ("--poll-ms", str(args.poll_ms), "--media-poll-seconds", f"{args.media_poll_seconds:g}")
+    return extra_env, ("--poll-ms", str(args.poll_ms), "--media-poll-seconds", f"{args.media_poll_seconds:g}")
+
+
+def run_platform(args: argparse.Namespace, load: CarrierLoad) -> PlatformRun:
+    directory = Path(tempfile.mkdtemp(prefix="trunkline-bench-platform-"))
+    extra_env, sip_args = stack_options(args)
     load_before = _load_average()
     started = time.monotonic()
     with running_voice_stack(
@@ -305,6 +311,20 @@ def _at(value: Any) -> float | None:
     return value.timestamp() if value is not None else None
 
 
+def first_attempts(session: Session) -> dict[str, float]:
+    """When each event's first delivery attempt began (wall clock), by event id."""
+    first: dict[str, float] = {}
+    rows = session.execute(
+        select(Delivery.event_id, DeliveryAttempt.started_at).join(
+            DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id
+        )
+    )
+    for event_id, started_at in rows:
+        at = started_at.timestamp()
+        first[event_id] = min(at, first.get(event_id, at))
+    return first
+
+
 def _stamps(stack: VoiceStack, app: AnsweringWebhookApp, setups: dict[str, Any]) -> list[CallStamps]:
     """Each SIPp call joined with the database's and the app's stamps."""
     with stack.database.read_session() as session:
@@ -314,15 +334,7 @@ def _stamps(stack: VoiceStack, app: AnsweringWebhookApp, setups: dict[str, Any])
             event.data.get("serverCallId"): event
             for event in session.scalars(select(OutboxEvent).where(OutboxEvent.event_type == INCOMING_CALL))
         }
-        first_attempt: dict[str, float] = {}
-        rows = session.execute(
-            select(Delivery.event_id, DeliveryAttempt.started_at).join(
-                DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id
-            )
-        )
-        for event_id, started_at in rows:
-            at = started_at.timestamp()
-            first_attempt[event_id] = min(at, first_attempt.get(event_id, at))
+        first_attempt = first_attempts(session)
     connected_at: dict[str, float] = {}
     with stack.app.lock:
         for callback, at in zip(stack.app.callbacks, stack.app.callback_times, strict=True):
