@@ -34,17 +34,13 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 import psycopg
-from sqlalchemy import event, insert
+from sqlalchemy import event
 from sqlalchemy.engine.url import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.pgstats import analyze
-from bench.sms_pipeline import count_state, postgres_cpu_seconds, prepared, queued_rows
-from gateway.core.celery_app import create_celery
+from bench.sms_pipeline import count_state, load_queued, postgres_cpu_seconds, prepared, queued_rows
 from gateway.core.settings import Settings
-from gateway.sms.jobs import SendJobPublisher
-from gateway.sms.models import SmsMessage
 from sms.worker.process import SmppProcess
 from tests.gateway.events.harness import RedisServer
 from tests.support.smsc import SmscProcess
@@ -123,19 +119,9 @@ def run(smsc: SmscProcess, count: int, window: int, backend: str) -> dict[str, A
                 broker_url=redis.url,
                 sms_job_grace_seconds=3600,  # every message goes through its job
             )
-            publisher = SendJobPublisher(lambda: create_celery(settings), queue=settings.sms_job_queue)
-            for offset in range(0, count, 5000):
-                chunk = rows[offset : offset + 5000]
-                with database.session() as session:
-                    session.execute(insert(SmsMessage), chunk)
-                publisher.publish([row["id"] for row in chunk])  # after the commit, as the API
-            if not publisher.flush(60):
-                raise TimeoutError("the send jobs were not published")
-            publisher.close()
             postgres = backend == "postgresql"
             name = make_url(database.url).database or ""
-            if postgres:
-                analyze(database.url)
+            load_queued(database, settings, rows, analyse=postgres)
             process = SmppProcess(settings, database)
             thread = threading.Thread(target=process.run, daemon=True)
             watch = counter.on_psycopg() if postgres else counter.on_engine(database.engine)

@@ -148,6 +148,35 @@ def queued_rows(resource_id: str, count: int, *, reports: bool) -> list[dict[str
     ]
 
 
+def load_queued(database: Database, settings: Settings, rows: list[dict[str, Any]], *, analyse: bool) -> None:
+    """Store queued messages in chunks and publish each chunk's send job after its commit, as
+    the API does; then ``ANALYZE`` (PostgreSQL), as autovacuum would after a bulk load."""
+    publisher = SendJobPublisher(lambda: create_celery(settings), queue=settings.sms_job_queue)
+    for offset in range(0, len(rows), 5000):
+        chunk = rows[offset : offset + 5000]
+        with database.session() as session:
+            session.execute(insert(SmsMessage), chunk)
+        publisher.publish([row["id"] for row in chunk])
+    if not publisher.flush(60):
+        raise TimeoutError("the send jobs were not published")
+    publisher.close()
+    if analyse:
+        analyze(database.url)  # bench/pgstats.py
+
+
+def resource_key(env: dict[str, str]) -> str:
+    """The primary access key of the resource ``bench``, as ``trunkline resources show`` gives it."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "gateway", "resources", "show", "bench"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return str(json.loads(shown.stdout)["primaryKey"])
+
+
 def count_state(database: Database, *states: str) -> int:
     with database.read_session() as session:
         return int(
@@ -172,17 +201,7 @@ def drain_queue(smsc: SmscProcess, count: int, window: int, backend: str) -> tup
                     sms_claim_batch=10000,
                     sms_job_grace_seconds=3600,  # the reconciler must not take first attempts
                 )
-                publisher = SendJobPublisher(lambda: create_celery(settings), queue=settings.sms_job_queue)
-                for offset in range(0, count, 5000):
-                    chunk = rows[offset : offset + 5000]
-                    with database.session() as session:
-                        session.execute(insert(SmsMessage), chunk)
-                    publisher.publish([row["id"] for row in chunk])  # after the commit, as the API
-                if not publisher.flush(60):
-                    raise TimeoutError("the send jobs were not published")
-                publisher.close()
-                if backend == "postgresql":
-                    analyze(database.url)  # after the bulk load, as autovacuum would (bench/pgstats.py)
+                load_queued(database, settings, rows, analyse=backend == "postgresql")
                 process = SmppProcess(settings, database)
                 thread = threading.Thread(target=process.run, daemon=True)
                 started = time.perf_counter()
@@ -318,16 +337,7 @@ def end_to_end(
             [sys.executable, "-m", "gateway", "smpp"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            key = json.loads(
-                subprocess.run(
-                    [sys.executable, "-m", "gateway", "resources", "show", "bench"],
-                    env=env,
-                    cwd=REPO,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            )["primaryKey"]
+            key = resource_key(env)
             ca = Path(tmp) / "data" / "tls" / "ca.pem"
             deadline = time.monotonic() + 60
             while True:

@@ -7,7 +7,6 @@ signed-request wrk script and state counts are reused here.
 
 from __future__ import annotations
 
-import json
 import ssl
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from bench.load_runs import (
 from bench.pgstats import keep_statistics
 from bench.procstat import descendants
 from bench.side_by_side import RunFigures, wrk_stop_after
-from bench.sms_pipeline import REPO, count_state, prepared, wrk_script
+from bench.sms_pipeline import REPO, count_state, prepared, resource_key, wrk_script
 from gateway.core.db import Database
 from tests.e2e.helpers import free_port, stop_process, strong_secret, trunkline_env
 from tests.gateway.events.harness import RedisServer
@@ -134,16 +133,7 @@ def run_trunkline(
                 )
             start("api", "api", "--host", "127.0.0.1", "--port", str(port))
             start("smpp", "smpp")
-            key = json.loads(
-                subprocess.run(
-                    [sys.executable, "-m", "gateway", "resources", "show", "bench"],
-                    env=env,
-                    cwd=REPO,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            )["primaryKey"]
+            key = resource_key(env)
             wait_until("the API", lambda: _healthy(port, tmp / "data" / "tls" / "ca.pem"), 60, 0.1)
             wait_until("the SMPP bind", lambda: smsc.counter("binds") > binds_before, 60, 0.1)
             script = tmp / "sms.lua"
