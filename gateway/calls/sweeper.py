@@ -19,7 +19,6 @@ workers may sweep at once: each change locks the call and re-checks it.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from prometheus_client import Counter
 from gateway.calls import repository, transitions
 from gateway.calls.lifecycle import CallState, CommandTimeout, Input, PlaceTimeout, ProcessLost
 from gateway.core.db import Database, utcnow
+from gateway.core.loop_thread import LoopThread
 from gateway.core.metrics import owned_by
 from sip.worker.messages import Command
 
@@ -53,8 +53,10 @@ class SweepBounds:
     command_timeout: timedelta
 
 
-class CallSweeper:
+class CallSweeper(LoopThread):
     """One pass at a time (:meth:`run_once`), or a thread calling it every ``interval``."""
+
+    thread_name = "trunkline-call-sweeper"
 
     def __init__(
         self,
@@ -67,8 +69,7 @@ class CallSweeper:
         self.send = send
         self.bounds = bounds
         self.interval = interval
-        self.stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     def run_once(self, now: datetime | None = None) -> int:
         """End what is due; returns how many calls it ended."""
@@ -127,13 +128,3 @@ class CallSweeper:
                 self.run_once()
             except Exception:
                 log.exception("call sweep failed")
-
-    def start(self) -> threading.Thread:
-        self._thread = threading.Thread(target=self.loop, name="trunkline-call-sweeper", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def close(self, timeout: float = 5.0) -> None:
-        self.stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)

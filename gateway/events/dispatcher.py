@@ -8,7 +8,6 @@ rows for a later pass.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ import structlog
 from celery import Celery
 
 from gateway.core.db import utcnow
+from gateway.core.loop_thread import LoopThread
 from gateway.events import fanout, validation
 from gateway.events.metrics import EVENTS_PUBLISHED
 from gateway.events.repository import QueuedDelivery
@@ -73,16 +73,17 @@ def enqueue_validations(app: Celery, rt: Runtime, ids: Sequence[str]) -> None:
             validation.retry_validations_soon(session, ids, utcnow())
 
 
-class Dispatcher:
+class Dispatcher(LoopThread):
     """The loop, on a thread of its own."""
+
+    thread_name = "trunkline-dispatcher"
 
     def __init__(self, app: Celery, rt: Runtime, batch: int = 500) -> None:
         self.app = app
         self.rt = rt
         self.batch = batch
-        self.stop = threading.Event()
+        super().__init__()
         self.wakeup = DispatcherWakeup(rt.database.url, self.stop)
-        self._thread: threading.Thread | None = None
         self._next_purge = 0.0
 
     def run_once(self, *, schedule: bool = True) -> int:
@@ -138,13 +139,3 @@ class Dispatcher:
             if found < self.batch:
                 self.wakeup.wait(min(interval, max(0.0, next_schedule - time.monotonic())))
         self.wakeup.close()
-
-    def start(self) -> threading.Thread:
-        self._thread = threading.Thread(target=self.loop, name="trunkline-dispatcher", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def close(self, timeout: float = 5.0) -> None:
-        self.stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
