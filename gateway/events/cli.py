@@ -39,6 +39,15 @@ def _event_type(name: str) -> str:
     return name if "." in name else f"Microsoft.Communication.{name}"
 
 
+# The batching options of ``subscribe`` and ``update``.
+MaxEventsPerBatch = Annotated[
+    int | None, typer.Option(help="Events per HTTP delivery (1-5000; default 1: no batching).")
+]
+PreferredBatchSizeKb = Annotated[
+    int | None, typer.Option(help="Preferred batch size in KiB (1-1024; default 64).")
+]
+
+
 @events_app.command("subscribe")
 def subscribe(
     resource: Annotated[str, typer.Option(help="Resource name or id.")],
@@ -51,12 +60,8 @@ def subscribe(
     subject_ends_with: Annotated[str | None, typer.Option(help="Subject filter suffix.")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Max delivery attempts (1-30).")] = None,
     ttl_minutes: Annotated[int | None, typer.Option(help="Event time to live (1-1440 minutes).")] = None,
-    max_events_per_batch: Annotated[
-        int | None, typer.Option(help="Events per HTTP delivery (1-5000; default 1: no batching).")
-    ] = None,
-    preferred_batch_size_kb: Annotated[
-        int | None, typer.Option(help="Preferred batch size in KiB (1-1024; default 64).")
-    ] = None,
+    max_events_per_batch: MaxEventsPerBatch = None,
+    preferred_batch_size_kb: PreferredBatchSizeKb = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a subscription; prints it with its id and signing secret."""
@@ -151,12 +156,8 @@ def update(
     subject_ends_with: Annotated[str | None, typer.Option(help="Suffix filter; '' clears it.")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Max delivery attempts (1-30).")] = None,
     ttl_minutes: Annotated[int | None, typer.Option(help="Event time to live (1-1440 minutes).")] = None,
-    max_events_per_batch: Annotated[
-        int | None, typer.Option(help="Events per HTTP delivery (1-5000; default 1: no batching).")
-    ] = None,
-    preferred_batch_size_kb: Annotated[
-        int | None, typer.Option(help="Preferred batch size in KiB (1-1024; default 64).")
-    ] = None,
+    max_events_per_batch: MaxEventsPerBatch = None,
+    preferred_batch_size_kb: PreferredBatchSizeKb = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change a subscription."""
