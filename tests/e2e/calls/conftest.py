@@ -16,13 +16,13 @@ from tests.e2e.calls.stack import (
     UNHEARD_NUMBER,
     App,
     VoiceStack,
-    give_voice_number,
+    own_voice_number,
     running_voice_stack,
 )
 from tests.gateway.events.harness import wait_until
 from tests.sip.support import require
 
-__all__ = ["CALLER", "NUMBER", "OTHER_NUMBER", "UNHEARD_NUMBER", "App", "VoiceStack", "give_voice_number"]
+__all__ = ["CALLER", "NUMBER", "OTHER_NUMBER", "UNHEARD_NUMBER", "App", "VoiceStack", "own_voice_number"]
 
 
 @pytest.fixture(scope="package")

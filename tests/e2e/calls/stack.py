@@ -21,7 +21,6 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -40,13 +39,13 @@ from gateway.core.tls import TlsFiles
 from gateway.events import builder, subscriptions
 from gateway.events.models import SubscriptionStatus
 from gateway.events.runtime import limits_from_settings, policy_from_settings
-from gateway.numbers.models import Carrier, InventoryNumber, PurchasedNumber
 from tests.e2e.helpers import fast_events_env, free_port, strong_secret, trunkline_env
 from tests.e2e.stack import ProcessStack
 from tests.gateway.events.harness import RedisServer, make_tls, wait_until
 from tests.sip.support import free_udp_block
 from tests.support.postgres import throwaway_database
 from tests.support.secrets_keys import TEST_SECRETS_KEYS
+from tests.support.voice_numbers import own_voice_number
 
 NUMBER = "+14255550123"  # the app's number, inbound calling
 OTHER_NUMBER = "+14255550199"  # purchased, calling none
@@ -234,28 +233,6 @@ class VoiceStack(ProcessStack):
         return dict(json.loads(self.status_file.read_text()))
 
 
-def give_voice_number(database: Database, resource_id: str, e164: str, calling: str) -> None:
-    with database.session() as session:
-        carrier = session.query(Carrier).filter_by(name="voice-test").one_or_none()
-        if carrier is None:
-            carrier = Carrier(name="voice-test", kind="sip")
-            session.add(carrier)
-            session.flush()
-        common = {
-            "phone_number": e164,
-            "country_code": "US",
-            "phone_number_type": "geographic",
-            "assignment_type": "application",
-            "calling": calling,
-            "sms": "none",
-            "cost_amount": Decimal("1.00"),
-            "currency_code": "USD",
-        }
-        session.add(InventoryNumber(**common, area_code=e164[2:5], carrier_id=carrier.id, status="purchased"))
-        session.flush()
-        session.add(PurchasedNumber(**common, resource_id=resource_id))
-
-
 @contextlib.contextmanager
 def running_voice_stack(
     tmp: Path,
@@ -301,10 +278,10 @@ def running_voice_stack(
             created = stack.cli("resources", "create", f"voice-{edge}", "--json")
             assert created.returncode == 0, created.stderr
             stack.resource = json.loads(created.stdout)
-            give_voice_number(database, stack.resource["id"], NUMBER, "inbound+outbound")
-            give_voice_number(database, stack.resource["id"], OTHER_NUMBER, "none")
-            give_voice_number(database, stack.resource["id"], CALLER, "outbound")
-            give_voice_number(database, stack.resource["id"], UNHEARD_NUMBER, "inbound")
+            own_voice_number(database, stack.resource["id"], NUMBER, "inbound+outbound")
+            own_voice_number(database, stack.resource["id"], OTHER_NUMBER, "none")
+            own_voice_number(database, stack.resource["id"], CALLER, "outbound")
+            own_voice_number(database, stack.resource["id"], UNHEARD_NUMBER, "inbound")
             for args in (
                 ("carriers", "add", "voice-test-carrier", "--kind", "sip"),
                 ("sip", "trunk", "add", "carrier1", "--carrier", "voice-test-carrier", "--host", "127.0.0.1"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any, cast
 
 from fastapi import FastAPI
@@ -21,7 +20,7 @@ from gateway.events import subscriptions
 from gateway.events.models import OutboxEvent
 from gateway.events.ssrf import Policy
 from gateway.identity.tokens import Keyring
-from gateway.numbers.models import Carrier, InventoryNumber, PurchasedNumber
+from gateway.numbers.models import Carrier
 from sip.control.controller import CallController
 from sip.worker.main import SipRuntime
 from sip.worker.messages import CallState, CallStateChanged, Command, Event
@@ -53,28 +52,6 @@ class FakeRuntime:
     def send(self, command: Command) -> int:
         self.sent.append(command)
         return 0
-
-
-def own_number(database: Database, resource_id: str, e164: str, calling: str) -> None:
-    with database.session() as session:
-        carrier = session.scalar(select(Carrier).where(Carrier.name == "voice-test"))
-        if carrier is None:
-            carrier = Carrier(name="voice-test", kind="sip")
-            session.add(carrier)
-            session.flush()
-        common: dict[str, Any] = {
-            "phone_number": e164,
-            "country_code": "US",
-            "phone_number_type": "geographic",
-            "assignment_type": "application",
-            "calling": calling,
-            "sms": "none",
-            "cost_amount": Decimal("1.00"),
-            "currency_code": "USD",
-        }
-        session.add(InventoryNumber(**common, area_code=e164[2:5], carrier_id=carrier.id, status="purchased"))
-        session.flush()
-        session.add(PurchasedNumber(**common, resource_id=resource_id))
 
 
 def operator_trunks(database: Database, refer: bool = False) -> None:

@@ -41,11 +41,11 @@ from tests.gateway.calls.parties_support import (
     leg_state,
     legs_of,
     operator_trunks,
-    own_number,
     use_recorder,
     worker_event,
 )
 from tests.support.acs import AcsClient, assert_acs_error
+from tests.support.voice_numbers import own_voice_number
 
 PSTN = {"kind": "phoneNumber", "phoneNumber": {"value": OTHER}}
 EVENT_MODELS = {
@@ -62,7 +62,7 @@ EVENT_MODELS = {
 
 @pytest.fixture
 def call(database: Database, resource_a: dict[str, Any]) -> tuple[str, str]:
-    own_number(database, resource_a["id"], APP_NUMBER, "inbound+outbound")
+    own_voice_number(database, resource_a["id"], APP_NUMBER, "inbound+outbound")
     operator_trunks(database)
     return connected_call(database, resource_a["id"])
 
@@ -299,7 +299,7 @@ def test_a_transfer_that_fails_reports_the_sip_status(
 def test_transfer_by_refer_when_the_trunk_takes_it(
     app: FastAPI, acs_a: AcsClient, database: Database, resource_a: dict[str, Any]
 ) -> None:
-    own_number(database, resource_a["id"], APP_NUMBER, "inbound+outbound")
+    own_voice_number(database, resource_a["id"], APP_NUMBER, "inbound+outbound")
     operator_trunks(database, refer=True)
     recorder = use_recorder(app)
     ctl, runtime = controller(database), FakeRuntime()
