@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     # two transactions per call event (docs/performance.md, voice).
     events_schedule_interval_seconds: float = Field(default=1.0, gt=0)
     events_delivery_concurrency: int = Field(default=16, ge=1, le=512)
+    # A worker that runs the dispatcher and deliveries sends its dispatcher's tasks on its own
+    # threads instead of through the broker (gateway.events.local); off: every task via Celery.
+    events_local_deliveries: bool = True
     # Deliveries of one subscription handed to a worker in one task (one claim, one record).
     events_delivery_batch_size: int = Field(default=50, ge=1, le=500)
     # How the topic/source of events names a resource, in ACS's ARM form.

@@ -1,9 +1,10 @@
-"""The dispatcher loop of ``trunkline worker``: moves outbox rows to the broker, re-enqueues due
-or lost deliveries, starts handshakes, purges old finished events.
+"""The dispatcher loop of ``trunkline worker``: hands outbox rows to the delivery threads (this
+process's own, :mod:`gateway.events.local`, or the broker's Celery workers), re-enqueues due or
+lost deliveries, starts handshakes, purges old finished events.
 
 Several may run (one per worker node): rows are taken with SKIP LOCKED on PostgreSQL, and
 SQLite serialises writers. The broker is never the truth: a task that cannot be sent leaves its
-rows for a later pass.
+rows for a later pass; so does a task lost with this process's own delivery threads.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from celery import Celery
 from gateway.core.db import utcnow
 from gateway.core.loop_thread import LoopThread
 from gateway.events import fanout, validation
+from gateway.events.local import LocalDeliveries
 from gateway.events.metrics import EVENTS_PUBLISHED
 from gateway.events.repository import QueuedDelivery
 from gateway.events.runtime import Runtime
@@ -43,12 +45,19 @@ def batches(deliveries: Sequence[QueuedDelivery], size: int) -> list[list[str]]:
     ]
 
 
-def enqueue_deliveries(app: Celery, rt: Runtime, deliveries: Sequence[QueuedDelivery]) -> bool:
-    """Send delivery tasks; on broker failure, hand them back to the scheduler soon."""
+def enqueue_deliveries(
+    app: Celery, rt: Runtime, deliveries: Sequence[QueuedDelivery], local: LocalDeliveries | None = None
+) -> bool:
+    """Hand delivery tasks to ``local`` threads or send them to the broker; on broker failure,
+    hand them back to the scheduler soon."""
     if not deliveries:
         return True
+    tasks = batches(deliveries, rt.settings.events_delivery_batch_size)
     try:
-        send(app, DELIVER_TASK, batches(deliveries, rt.settings.events_delivery_batch_size))
+        if local is not None:
+            local.deliver(tasks)
+        else:
+            send(app, DELIVER_TASK, tasks)
     except Exception as exc:  # kombu/redis raise many types while the broker is away
         log.warning(
             "broker unavailable; deliveries stay in the outbox", error=str(exc), count=len(deliveries)
@@ -61,12 +70,18 @@ def enqueue_deliveries(app: Celery, rt: Runtime, deliveries: Sequence[QueuedDeli
     return True
 
 
-def enqueue_validations(app: Celery, rt: Runtime, ids: Sequence[str]) -> None:
-    """Send handshake tasks; on broker failure, hand them back to the scheduler soon."""
+def enqueue_validations(
+    app: Celery, rt: Runtime, ids: Sequence[str], local: LocalDeliveries | None = None
+) -> None:
+    """Hand handshake tasks to ``local`` threads or send them to the broker; on broker failure,
+    hand them back to the scheduler soon."""
     if not ids:
         return
     try:
-        send(app, VALIDATE_TASK, list(ids))
+        if local is not None:
+            local.validate(ids)
+        else:
+            send(app, VALIDATE_TASK, list(ids))
     except Exception as exc:
         log.warning("broker unavailable; validations will be retried", error=str(exc))
         with rt.database.session() as session:
@@ -74,14 +89,18 @@ def enqueue_validations(app: Celery, rt: Runtime, ids: Sequence[str]) -> None:
 
 
 class Dispatcher(LoopThread):
-    """The loop, on a thread of its own."""
+    """The loop, on a thread of its own. With ``local``, its tasks run on this process's delivery
+    threads; without, they go to the broker."""
 
     thread_name = "trunkline-dispatcher"
 
-    def __init__(self, app: Celery, rt: Runtime, batch: int = 500) -> None:
+    def __init__(
+        self, app: Celery, rt: Runtime, batch: int = 500, local: LocalDeliveries | None = None
+    ) -> None:
         self.app = app
         self.rt = rt
         self.batch = batch
+        self.local = local
         super().__init__()
         self.wakeup = DispatcherWakeup(rt.database.url, self.stop)
         self._next_purge = 0.0
@@ -95,7 +114,7 @@ class Dispatcher(LoopThread):
             dispatched = fanout.dispatch_pending(session, now, lease, self.batch)
         for event_type in dispatched.event_types:
             EVENTS_PUBLISHED.labels(event_type).inc()
-        enqueue_deliveries(self.app, self.rt, dispatched.deliveries)
+        enqueue_deliveries(self.app, self.rt, dispatched.deliveries, self.local)
         found = len(dispatched.event_types)
         if schedule:
             found += self._schedule(now)
@@ -111,8 +130,8 @@ class Dispatcher(LoopThread):
             validations = validation.due_validations(
                 session, now, self.rt.claim_for + timedelta(seconds=self.rt.settings.webhook_timeout_seconds)
             )
-        enqueue_deliveries(self.app, self.rt, due)
-        enqueue_validations(self.app, self.rt, validations)
+        enqueue_deliveries(self.app, self.rt, due, self.local)
+        enqueue_validations(self.app, self.rt, validations, self.local)
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + 60
             keep = timedelta(days=self.rt.settings.events_retention_days)
@@ -127,6 +146,8 @@ class Dispatcher(LoopThread):
         every = self.rt.settings.events_schedule_interval_seconds
         next_schedule = 0.0
         while not self.stop.is_set():
+            if self.local is not None and not self.local.wait_for_room(interval):
+                continue  # its threads are behind: other nodes' dispatchers take the rows meanwhile
             schedule = time.monotonic() >= next_schedule
             if schedule:
                 next_schedule = time.monotonic() + every

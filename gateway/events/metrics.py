@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 
 import redis
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -45,9 +45,21 @@ ATTEMPT_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 VALIDATIONS = Counter("trunkline_event_validations_total", "Validation handshakes, by result", ["result"])
+LOCAL_TASKS = Gauge(
+    "trunkline_event_local_tasks",
+    "Delivery and handshake tasks handed by this process's dispatcher to its own threads, unfinished",
+)
 # Updated by the dispatcher and the delivery tasks (trunkline worker) only.
 owned_by(
-    "worker", EVENTS_PUBLISHED, DELIVERIES, ATTEMPTS, DEAD_LETTERS, DELIVERY_LAG, ATTEMPT_LATENCY, VALIDATIONS
+    "worker",
+    EVENTS_PUBLISHED,
+    DELIVERIES,
+    ATTEMPTS,
+    DEAD_LETTERS,
+    DELIVERY_LAG,
+    ATTEMPT_LATENCY,
+    VALIDATIONS,
+    LOCAL_TASKS,
 )
 
 

@@ -82,8 +82,9 @@ class Runtime:
             database=database
             or Database(
                 settings.effective_database_url,
-                # every delivery thread, the dispatcher and a little headroom
-                pool_size=settings.events_delivery_concurrency + 2,
+                # every delivery thread (Celery's and the local ones), the dispatcher and a
+                # little headroom; connections open only when a thread needs one
+                pool_size=settings.events_delivery_concurrency * 2 + 2,
                 max_overflow=4,
             ),
             client=WebhookClient(

@@ -20,6 +20,7 @@ from gateway.core.celery_app import EVENTS_QUEUE, create_celery, set_celery_app
 from gateway.core.settings import Settings, get_settings
 from gateway.core.startup import freeze_startup_objects
 from gateway.events.dispatcher import Dispatcher
+from gateway.events.local import LocalDeliveries
 from gateway.events.runtime import Runtime, runtime
 from gateway.events.tasks import register
 
@@ -118,7 +119,15 @@ def run_worker(
         from gateway.core.metrics import serve_metrics
 
         serve_metrics("worker", metrics_port, addr="127.0.0.1")
-    loop = Dispatcher(app, rt) if dispatcher else None
+    threads = concurrency or settings.events_delivery_concurrency
+    # A process that runs both sends its own dispatcher's tasks on its own threads (no broker hop);
+    # its Celery worker still serves the tasks of nodes that run only a dispatcher.
+    local = (
+        LocalDeliveries(rt, threads)
+        if dispatcher and deliveries and settings.events_local_deliveries
+        else None
+    )
+    loop = Dispatcher(app, rt, local=local) if dispatcher else None
     sweeper = call_sweeper(settings, rt, app) if dispatcher else None
     freeze_startup_objects()
     if loop is not None:
@@ -133,7 +142,7 @@ def run_worker(
                 "--quiet",  # no banner on stdout: the process logs that it started
                 "worker",
                 "--pool=threads",
-                f"--concurrency={concurrency or settings.events_delivery_concurrency}",
+                f"--concurrency={threads}",
                 f"--queues={EVENTS_QUEUE}",
                 "--without-gossip",
                 "--without-mingle",
@@ -154,4 +163,6 @@ def run_worker(
             sweeper.close()
         if loop is not None:
             loop.close()
+        if local is not None:
+            local.close()
         rt.client.close()

@@ -256,16 +256,19 @@ def test_4xx_dead_letters_without_retry_and_replay_delivers(shared_stack: Stack)
 
 
 def test_sigkilled_worker_delivery_is_redone_by_another(private_stack: tuple[Stack, RedisServer]) -> None:
+    """The broker's path (nodes that split the roles): a Celery worker killed in an attempt."""
     stack, _server = private_stack
     app = App(stack, "kill-app")
     with running_receiver(stack.tls) as receiver:
         sub = app.subscribe(receiver)
-        first = stack.start_worker(name="w-first")
+        dispatching = stack.start_worker("--no-deliveries", name="w-dispatch")
+        first = stack.start_worker("--no-dispatcher", name="w-first")
         app.wait_active(sub)
         receiver.mode = "hang:60"
         (event_id,) = app.publish(1)
         wait_until(lambda: receiver.hits >= 1, 15, what="the first attempt to reach the receiver")
         stack.kill_worker(first)
+        stack.kill_worker(dispatching)  # no scheduler left to send it again when the claim ends
         killed_at = time.monotonic()
         receiver.mode = "ok"
         receiver.hang_release.set()
@@ -280,6 +283,54 @@ def test_sigkilled_worker_delivery_is_redone_by_another(private_stack: tuple[Sta
         wait_until(lambda: app.deliveries(sub)[0].status == DeliveryStatus.DELIVERED, 5, what="the record")
         (delivery,) = app.deliveries(sub)
         assert delivery.attempts == 1  # the killed attempt was never recorded; this is the redo
+    app.close()
+
+
+def test_sigkilled_local_delivery_is_redone_when_its_claim_ends(
+    private_stack: tuple[Stack, RedisServer],
+) -> None:
+    """A worker running both roles sends on its own threads (no broker): killed in an attempt,
+    its delivery is sent again by another node's scheduler once the claim's lease ends."""
+    stack, _server = private_stack
+    app = App(stack, "kill-local-app")
+    with running_receiver(stack.tls) as receiver:
+        sub = app.subscribe(receiver)
+        first = stack.start_worker(name="w-first")
+        app.wait_active(sub)
+        receiver.mode = "hang:60"
+        (event_id,) = app.publish(1)
+        wait_until(lambda: receiver.hits >= 1, 15, what="the first attempt to reach the receiver")
+        claimed = app.deliveries(sub)[0].claimed_until
+        assert claimed is not None
+        stack.kill_worker(first)
+        receiver.mode = "ok"
+        receiver.hang_release.set()
+        stack.start_worker(name="w-second")
+        wait_until(lambda: event_id in receiver.event_ids(), 20, what="the redelivery")
+        assert utcnow() >= claimed  # not before the lease of the killed attempt ended
+        assert receiver.event_ids() == [event_id]
+        wait_until(lambda: app.deliveries(sub)[0].status == DeliveryStatus.DELIVERED, 5, what="the record")
+        (delivery,) = app.deliveries(sub)
+        assert delivery.attempts == 1
+    app.close()
+
+
+def test_a_worker_running_both_roles_delivers_with_the_broker_down(
+    private_stack: tuple[Stack, RedisServer],
+) -> None:
+    """Its dispatcher's tasks run on its own threads: the broker is not on their path."""
+    stack, server = private_stack
+    app = App(stack, "no-broker-app")
+    with running_receiver(stack.tls) as receiver:
+        sub = app.subscribe(receiver)
+        stack.start_worker(name="w-both")
+        app.wait_active(sub)
+        server.stop()
+        try:
+            published = app.publish(5)
+            wait_until(lambda: set(receiver.event_ids()) == set(published), 15, what="deliveries")
+        finally:
+            server.start()
     app.close()
 
 
