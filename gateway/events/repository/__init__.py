@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, select, update
+from sqlalchemy import Integer, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.core.bulk import insert_rows
@@ -74,32 +74,37 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     insert_rows(session, outbox, rows)
 
 
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+# Built once (its cache key too): the dispatcher runs it at every wake-up.
+_TAKE_UNDISPATCHED = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(
+            select(_OUTBOX.c.id)
+            .where(_OUTBOX.c.dispatched_at.is_(None))
+            .order_by(_OUTBOX.c.created_at)
+            .limit(bindparam("limit", type_=Integer()))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(dispatched_at=bindparam("now"))
+    .returning(
+        _OUTBOX.c.id,
+        _OUTBOX.c.resource_id,
+        _OUTBOX.c.event_type,
+        _OUTBOX.c.subject,
+        _OUTBOX.c.subscription_id,
+        _OUTBOX.c.created_at,
+    )
+)
+
+
 def take_undispatched(session: Session, limit: int, now: datetime) -> list[PendingEvent]:
     """The oldest outbox rows not yet fanned out, marked dispatched at ``now`` in one statement
     (others' locked rows are skipped), oldest first; without their data, which fan-out does not
     read (decoding it was a tenth of a dispatcher pass)."""
-    outbox = OutboxEvent.__table__
-    assert isinstance(outbox, Table)
-    oldest = (
-        select(outbox.c.id)
-        .where(outbox.c.dispatched_at.is_(None))
-        .order_by(outbox.c.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = session.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(oldest.scalar_subquery()))
-        .values(dispatched_at=now)
-        .returning(
-            outbox.c.id,
-            outbox.c.resource_id,
-            outbox.c.event_type,
-            outbox.c.subject,
-            outbox.c.subscription_id,
-            outbox.c.created_at,
-        )
-    ).all()
+    rows = session.execute(_TAKE_UNDISPATCHED, {"limit": limit, "now": now}).all()
     return sorted((PendingEvent._make(row) for row in rows), key=lambda e: (e.created_at, e.id))
 
 
@@ -179,29 +184,25 @@ def delete_subscription(session: Session, subscription_id: str) -> None:
     session.execute(delete(EventSubscription).where(EventSubscription.id == subscription_id))
 
 
+_ACTIVE_WEBHOOKS_OF = select(EventSubscription).where(
+    EventSubscription.resource_id.in_(bindparam("resource_ids", expanding=True)),
+    EventSubscription.status == SubscriptionStatus.ACTIVE,
+    EventSubscription.kind == SubscriptionKind.WEBHOOK,
+)
+_ACTIVE_BY_ID = select(EventSubscription).where(
+    EventSubscription.id.in_(bindparam("ids", expanding=True)),
+    EventSubscription.status == SubscriptionStatus.ACTIVE,
+)
+
+
 def active_subscriptions(session: Session, resource_ids: set[str]) -> list[EventSubscription]:
     """The resources' active webhooks (the subscriptions events fan out to)."""
-    return list(
-        session.scalars(
-            select(EventSubscription).where(
-                EventSubscription.resource_id.in_(resource_ids),
-                EventSubscription.status == SubscriptionStatus.ACTIVE,
-                EventSubscription.kind == SubscriptionKind.WEBHOOK,
-            )
-        )
-    )
+    return list(session.scalars(_ACTIVE_WEBHOOKS_OF, {"resource_ids": list(resource_ids)}))
 
 
 def active_subscriptions_by_id(session: Session, subscription_ids: set[str]) -> list[EventSubscription]:
     """Active subscriptions by id, of any kind (the targets of addressed events)."""
-    return list(
-        session.scalars(
-            select(EventSubscription).where(
-                EventSubscription.id.in_(subscription_ids),
-                EventSubscription.status == SubscriptionStatus.ACTIVE,
-            )
-        )
-    )
+    return list(session.scalars(_ACTIVE_BY_ID, {"ids": list(subscription_ids)}))
 
 
 def find_callback_subscription(session: Session, resource_id: str, url: str) -> EventSubscription | None:
