@@ -416,6 +416,16 @@ _EVENTS: tuple[type[Any], ...] = typing.get_args(Event)
 _TYPES: dict[str, type[Any]] = {cls.__name__: cls for cls in (*_COMMANDS, *_EVENTS)}
 
 
+def _fields_of(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
+# Each message type's fields and type hints, resolved once: resolving them for every message
+# was a tenth of the SIP controller's CPU.
+_FIELDS = {name: _fields_of(cls) for name, cls in _TYPES.items()}
+
+
 class MessageError(ValueError):
     """Bytes that are not a well-formed message."""
 
@@ -435,13 +445,9 @@ def decode(data: bytes) -> Message:
     """The message that ``encode`` made these bytes from; ``MessageError`` otherwise."""
     try:
         body = json.loads(data)
-        cls = _TYPES[body.pop("type")]
-        hints = typing.get_type_hints(cls)
-        values = {
-            f.name: _coerce(hints[f.name], body.pop(f.name))
-            for f in dataclasses.fields(cls)
-            if f.name in body
-        }
+        name = body.pop("type")
+        cls = _TYPES[name]
+        values = {field: _coerce(hint, body.pop(field)) for field, hint in _FIELDS[name] if field in body}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise MessageError(f"not a worker message: {exc}") from exc
     if body:
