@@ -246,6 +246,8 @@ class Settings(BaseSettings):
     # A SIP process whose heartbeat (written every second) is older than this is lost: its calls
     # end with CallDisconnected.
     sip_process_lost_seconds: float = Field(default=10.0, ge=3, le=600)
+    # Threads of a SIP process handling its workers' events, each for its own workers (sip/control/lanes.py).
+    sip_event_lanes: int = Field(default=4, ge=1, le=64)
     # A call left answering or disconnecting this long (its worker command was lost) ends. Past
     # SIP's own 32 s transaction timers, so a slow carrier's ACK or BYE answer is not cut short.
     call_command_timeout_seconds: float = Field(default=40.0, gt=0, le=600)

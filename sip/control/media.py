@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -97,6 +98,9 @@ class _Call:
     resource_id: str
     media: CallMedia = field(default_factory=CallMedia)
     dtmf_mode: DtmfMode = DtmfMode.AUTO  # its trunk's, from the last listening request
+    # Its decisions and their IO, in order: the request thread, the prepare pool, the timer
+    # and its events' lane take it (one call's commit no longer waits for another's).
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 class MediaController:
@@ -111,7 +115,7 @@ class MediaController:
         self.preparer = preparer
         self.clock = clock
         self._calls: dict[str, _Call] = {}  # by leg id
-        self._lock = threading.RLock()  # one call's decisions and their IO, in order
+        self._lock = threading.Lock()  # the membership of _calls only
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sip-play-sources")
 
     def close(self) -> None:
@@ -122,11 +126,7 @@ class MediaController:
     def on_request(self, request: MediaRequest, runtime: SipRuntime) -> None:
         """A media request from the API (the command consumer's thread)."""
         reply = Reply(request.operation_context, request.subscription_id)
-        with self._lock:
-            call = self._calls.get(request.leg_id)
-            if call is None:
-                ids = callbacks.CallIds(request.call_id, request.server_call_id, request.correlation_id)
-                call = self._calls[request.leg_id] = _Call(ids, request.resource_id)
+        with self._held(request) as call:
             if request.dtmf_mode:
                 call.dtmf_mode = DtmfMode(request.dtmf_mode)
             media, now = call.media, self.clock()
@@ -153,6 +153,33 @@ class MediaController:
         if request.sources:
             self._pool.submit(self._prepare, request, runtime)
 
+    @contextmanager
+    def _held(self, request: MediaRequest) -> Iterator[_Call]:
+        """The request's call, made known here if it was not, with its lock held. A call that
+        ended while the lock was awaited is made known again, as it would have been had the
+        request come a moment later."""
+        while True:
+            with self._lock:
+                call = self._calls.get(request.leg_id)
+                if call is None:
+                    ids = callbacks.CallIds(request.call_id, request.server_call_id, request.correlation_id)
+                    call = self._calls[request.leg_id] = _Call(ids, request.resource_id)
+            with call.lock:
+                with self._lock:
+                    current = self._calls.get(request.leg_id) is call
+                if current:
+                    yield call
+                    return
+
+    def _known(self, leg_id: str) -> _Call | None:
+        with self._lock:
+            return self._calls.get(leg_id)
+
+    def _forget(self, leg_id: str, call: _Call) -> None:
+        with self._lock:
+            if self._calls.get(leg_id) is call:
+                del self._calls[leg_id]
+
     def _prepare(self, request: MediaRequest, runtime: SipRuntime) -> None:
         """The request's sources made into files, in order (a pool thread)."""
         outcome: tuple[str, ...] | PrepareFailure
@@ -166,9 +193,9 @@ class MediaController:
         except Exception as exc:  # a bug must not leave the call silent: the play fails
             log.exception("preparing the sources of operation %s", request.operation_id)
             outcome = PrepareFailure(len(files), Result(500, 9999, f"Unknown internal server error. {exc}"))
-        with self._lock:
-            call = self._calls.get(request.leg_id)
-            if call is not None:
+        call = self._known(request.leg_id)
+        if call is not None:
+            with call.lock:
                 effects = call.media.prepared(request.operation_id, outcome, self.clock())
                 self._carry_out(request.leg_id, call, effects, runtime)
 
@@ -178,15 +205,15 @@ class MediaController:
         """Feed a worker event to its call's owner; True when it was media's alone."""
         event = item.event
         call_id = getattr(event, "call_id", "")
-        with self._lock:
-            call = self._calls.get(call_id)
-            if call is None:
-                return isinstance(event, (PlayStarted, PlayFinished, DtmfReceived, DtmfSent, DtmfDetection))
+        call = self._known(call_id)
+        if call is None:
+            return isinstance(event, (PlayStarted, PlayFinished, DtmfReceived, DtmfSent, DtmfDetection))
+        with call.lock:
             media, now = call.media, self.clock()
             if isinstance(event, CallStateChanged):
                 if event.state is CallState.DISCONNECTED:
                     media.call_ended()
-                    del self._calls[call_id]
+                    self._forget(call_id, call)
                 return False
             if isinstance(event, PlayStarted):
                 effects = media.play_started(event.operation_id)
@@ -213,15 +240,16 @@ class MediaController:
             self._carry_out(call_id, call, effects, runtime)
             if isinstance(event, CommandFailed) and event.reason in _CALL_GONE:
                 media.call_ended()  # a request that came after the call ended: nothing more
-                self._calls.pop(call_id, None)
+                self._forget(call_id, call)
             return True
 
     def tick(self, runtime: SipRuntime) -> None:
         """Recognition timers (the SIP process's timer thread)."""
         with self._lock:
-            now = self.clock()
-            for leg_id, call in list(self._calls.items()):
-                effects = call.media.tick(now)
+            calls = list(self._calls.items())
+        for leg_id, call in calls:
+            with call.lock:
+                effects = call.media.tick(self.clock())
                 if effects:
                     self._carry_out(leg_id, call, effects, runtime)
 

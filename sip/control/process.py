@@ -25,6 +25,7 @@ from gateway.core.tls import resolve_tls
 from gateway.events.runtime import keyring_from_settings
 from sip.control.commands import CommandConsumer
 from sip.control.controller import CallController
+from sip.control.lanes import EventLanes
 from sip.control.media import MediaController
 from sip.edge import EdgeTls
 from sip.worker.config import DEFAULT_MEDIA_POLL_SECONDS, DEFAULT_POLL_MS, EdgeKind
@@ -138,8 +139,14 @@ def run_sip_process(
     heartbeat.start(stop)
     celery = create_celery(settings)
     consumers: list[CommandConsumer] = []
+    lanes: list[EventLanes] = []
 
     def started(runtime: SipRuntime) -> None:
+        def on_event(event: WorkerEvent) -> None:
+            controller.on_event(event, runtime)
+
+        lanes.append(EventLanes(settings.sip_event_lanes, on_event))
+        lanes[0].start()
         consumer = CommandConsumer(
             celery,
             name,
@@ -159,11 +166,8 @@ def run_sip_process(
         threading.Thread(target=ticks, name="sip-ring-timer", daemon=True).start()
         log.info("SIP process %s: trunks send to %s", name, runtime.address)
 
-    def handle(event: WorkerEvent, runtime: SipRuntime) -> None:
-        try:
-            controller.on_event(event, runtime)
-        except Exception:  # one bad event must not stop the process
-            log.exception("SIP event %s", event)
+    def handle(event: WorkerEvent, _runtime: SipRuntime) -> None:
+        lanes[0].submit(event)
 
     try:
         run_sip(
@@ -185,6 +189,8 @@ def run_sip_process(
         stop.set()
         for consumer in consumers:
             consumer.stop()
+        for lane_set in lanes:
+            lane_set.close()
         media.close()
         heartbeat.stopped()
         database.dispose()
