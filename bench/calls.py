@@ -231,6 +231,17 @@ def main() -> None:
     )
     parser.add_argument("--log-level", default="INFO", help="platform: the trunkline processes' log level")
     parser.add_argument(
+        "--event-lanes",
+        type=int,
+        default=4,
+        help="platform: SIP event threads (1: as before lanes)",
+    )
+    parser.add_argument(
+        "--broker-deliveries",
+        action="store_true",
+        help="platform: events worker sends every delivery through Celery (as before events.local)",
+    )
+    parser.add_argument(
         "--warmup-calls", type=int, default=5, help="platform: calls placed (and not counted) before the run"
     )
     parser.add_argument(

@@ -208,6 +208,7 @@ class MediaStamps:
     dispatched: float | None = None  # the dispatcher fanned it out
     post_started: float | None = None  # the events worker began the HTTP POST
     digits_sent: int = 0
+    rtp_packets: int | None = None  # what the carrier's socket for it received (None: no socket)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +358,7 @@ def _join(stack: VoiceStack, app: IvrApp, carrier: MediaCarrier, peer: RtpPeer) 
         media = by_port.get(ports.get(sip_call_id, -1))
         if media is not None:
             stamp.prompt_at = media.prompt_at
+            stamp.rtp_packets = media.packets
             stamp.digits_sent = len(media.digit_started)
             stamp.last_digit_end = media.digit_ended[-1] if len(media.digit_ended) == len(DIGITS) else None
             stamp.last_packet = media.last_sent_at
@@ -381,7 +383,11 @@ def failure_of(stamp: MediaStamps) -> str:
     if call.failure:
         return call.failure
     if stamp.prompt_at is None:
-        return "no prompt audio at the carrier"
+        if stamp.rtp_packets is None:
+            return "no prompt audio at the carrier (no RTP socket for its Call-ID)"
+        if stamp.rtp_packets == 0:
+            return "no prompt audio at the carrier (no RTP at all)"
+        return "no prompt audio at the carrier (silence only)"
     if stamp.digits_sent < len(DIGITS):
         return "digits not all sent (call ended first)"
     if stamp.completed is None:

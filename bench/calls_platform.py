@@ -187,6 +187,8 @@ def stack_options(args: argparse.Namespace) -> tuple[dict[str, str], tuple[str, 
         # production's, not the test stack's fast one (a retry is no part of a clean run)
         "TRUNKLINE_EVENTS_SCHEDULE_INTERVAL_SECONDS": f"{SCHEDULE_INTERVAL:g}",
         "TRUNKLINE_LOG_LEVEL": args.log_level,
+        "TRUNKLINE_SIP_EVENT_LANES": str(args.event_lanes),
+        "TRUNKLINE_EVENTS_LOCAL_DELIVERIES": "false" if args.broker_deliveries else "true",
     }
     return extra_env, ("--poll-ms", str(args.poll_ms), "--media-poll-seconds", f"{args.media_poll_seconds:g}")
 
