@@ -54,7 +54,8 @@ from rich.console import Console
 
 from bench.calls_app import AnsweringApp
 from bench.calls_carrier import HOST, Carrier, CarrierLoad
-from bench.calls_media import print_media, run_media
+from bench.calls_media import run_media
+from bench.calls_media_report import print_media
 from bench.calls_platform import print_platform, run_platform
 from bench.calls_report import RunInput, print_report
 from bench.procstat import Sampler, descendants, memory_kb

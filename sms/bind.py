@@ -15,8 +15,8 @@ Threads (all daemons, all joined by ``stop()``):
               any throttling back-off allow;
   reader      one per socket: hands what it reads to the core and carries out what the core
               decides (complete submits, answer, hand up deliveries, drop the session);
-  dispatcher  hands deliveries to the ``on_deliver`` callbacks in arrival order, so slow
-              callbacks never hold up the reader.
+  dispatcher  (``sms.bind_dispatch``) hands deliveries to the ``on_deliver`` callbacks in
+              arrival order, so slow callbacks never hold up the reader.
 
 Every call into the core is made under ``_core``, a Condition that also signals freed window
 slots; the submit queue has its own lock, and writes to a socket take that socket's lock.
@@ -25,15 +25,14 @@ slots; the submit queue has its own lock, and writes to a socket take that socke
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Final
 
 from sms import metrics
+from sms.bind_dispatch import DeferredDeliverCallback, DeliverCallback, DeliveryDispatcher
 from sms.bind_health import BindHealth, BindStatus
 from sms.bind_sender import Queued, Sender, Tally
 from sms.bind_session import (
@@ -47,7 +46,6 @@ from sms.bind_session import (
 )
 from sms.bind_types import BindConfig, BindState, BindStats, SessionRole, SubmitRequest, SubmitResult
 from sms.esme import (
-    DELIVERY_RETRY_LATER,
     Action,
     BindEvent,
     Delivery,
@@ -59,18 +57,12 @@ from sms.esme import (
     Throttled,
     reconnect_delay,
 )
-from sms.pdu import ESME_ROK, DeliverSm
 from sms.status import command_status_name
 from sms.window import Pending
 
 log = logging.getLogger("trunkline.smpp")
 
 TICK: Final = 0.05
-
-DeliverCallback = Callable[[DeliverSm], None]
-# Answers one delivery: the deliver_sm_resp (data_sm_resp) goes out with this command_status.
-DeliverAnswer = Callable[[int], None]
-DeferredDeliverCallback = Callable[[DeliverSm, DeliverAnswer], None]
 
 
 class SmppBind:
@@ -88,9 +80,7 @@ class SmppBind:
         self._sender = Sender(
             config, self._esme, self._core, self._tally, self._stop_event, self._session_lost
         )
-        self._deliveries: queue.SimpleQueue[Delivery[Session] | None] = queue.SimpleQueue()  # None: stop
-        self._callbacks: list[DeliverCallback] = []
-        self._deferred_callback: DeferredDeliverCallback | None = None
+        self._dispatcher = DeliveryDispatcher(config.name)
         self._threads: list[threading.Thread] = []
         self._bound_event = threading.Event()
         self._health = BindHealth(time.time())  # under _core
@@ -114,7 +104,7 @@ class SmppBind:
         an exception is logged and does not stop the others. The SMSC has already been answered
         when they run, unless ``ack_after_callbacks`` is set (see BindConfig).
         """
-        self._callbacks.append(callback)
+        self._dispatcher.callbacks.append(callback)
 
     def on_deliver_deferred(self, callback: DeferredDeliverCallback) -> None:
         """Hand every delivery to ``callback(deliver, answer)`` after the ``on_deliver`` ones.
@@ -127,7 +117,7 @@ class SmppBind:
         SMSC resends it). If the callback raises, or an ``on_deliver`` callback did, the
         delivery is refused (ESME_RX_T_APPN). One deferred callback per bind.
         """
-        self._deferred_callback = callback
+        self._dispatcher.deferred = callback
 
     def start(self) -> None:
         if self._threads:
@@ -135,7 +125,7 @@ class SmppBind:
         for target, suffix in (
             (self._supervise, "supervisor"),
             (self._sender.run, "sender"),
-            (self._dispatch_loop, "dispatcher"),
+            (self._dispatcher.run, "dispatcher"),
         ):
             thread = threading.Thread(target=target, name=f"smpp-{self._label}-{suffix}", daemon=True)
             self._threads.append(thread)
@@ -199,7 +189,7 @@ class SmppBind:
             if thread.name.endswith("dispatcher") or thread is current:
                 continue
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._deliveries.put(None)
+        self._dispatcher.close()
         for thread in self._threads:
             if thread.name.endswith("dispatcher") and thread is not current:
                 thread.join(max(0.1, deadline - time.monotonic()))
@@ -293,7 +283,7 @@ class SmppBind:
                 self._tally.count("delivers")
                 self._m_delivers[action.kind].inc()
                 if session.alive and (not action.reply or self._write(session, action.reply)):
-                    self._deliveries.put(action)
+                    self._dispatcher.put(action)
             else:
                 self._carry_out_other(session, action)
         if resolved:
@@ -321,48 +311,6 @@ class SmppBind:
             self._session_lost(session, f"write failed: {exc}")
             return False
         return True
-
-    # dispatcher ----------------------------------------------------------------------------------
-
-    def _dispatch_loop(self) -> None:
-        while True:
-            delivery = self._deliveries.get()
-            if delivery is None:
-                return
-            status = ESME_ROK
-            for callback in list(self._callbacks):
-                try:
-                    callback(delivery.deliver)
-                except Exception:
-                    log.exception("smpp %s: deliver callback failed", self._label)
-                    status = DELIVERY_RETRY_LATER
-            answer = self._answer(delivery)
-            deferred = self._deferred_callback
-            if deferred is None or status != ESME_ROK:
-                answer(status)
-                continue
-            try:
-                deferred(delivery.deliver, answer)
-            except Exception:
-                log.exception("smpp %s: deliver callback failed", self._label)
-                answer(DELIVERY_RETRY_LATER)
-
-    def _answer(self, delivery: Delivery[Session]) -> DeliverAnswer:
-        """The answer to one delivery: with ack_after_callbacks the resp goes out only now."""
-        session = delivery.link
-        answered = threading.Lock()
-
-        def answer(status: int) -> None:
-            if session is None or not answered.acquire(blocking=False):
-                return
-            try:
-                session.write(delivery.answer(status))
-            except OSError as exc:
-                log.warning(
-                    "smpp %s: could not answer a delivery (the SMSC will resend): %s", self._label, exc
-                )
-
-        return answer
 
     # supervisor --------------------------------------------------------------------------------
 

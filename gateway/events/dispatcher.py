@@ -60,7 +60,10 @@ def enqueue_deliveries(
             send(app, DELIVER_TASK, tasks)
     except Exception as exc:  # kombu/redis raise many types while the broker is away
         log.warning(
-            "broker unavailable; deliveries stay in the outbox", error=str(exc), count=len(deliveries)
+            "deliveries not handed over; the scheduler sends them again",
+            error=str(exc),
+            count=len(deliveries),
+            via="local threads" if local is not None else "broker",
         )
         with rt.database.session() as session:
             fanout.release_enqueue(

@@ -5,7 +5,8 @@ Every event of a call comes from the worker that holds it, and a call's legs sha
 in the order its worker sent them, while one call's database commit no longer holds up the
 events of calls on other workers. With one thread, the controller's thread was about half busy
 at 200 IVR calls (most of it waiting on PostgreSQL), and a burst of call set-ups queued the
-digits of calls already connected behind it (docs/performance.md, "Lanes").
+digits of calls already connected behind it (docs/performance.md, "Callbacks without the
+broker, and lanes").
 
 Events that no worker sent (``WorkerEvent.worker`` -1: a command the pool could not deliver) go
 to the lane of their call id, as no other event of theirs is in flight.

@@ -36,7 +36,8 @@ from gateway.core.settings import Settings
 from gateway.sms.jobs import SendJobConsumer
 from gateway.sms.models import SmppConnection
 from gateway.sms.repository import worker as repository
-from sms.bind import DeferredDeliverCallback, DeliverAnswer, SmppBind
+from sms.bind import SmppBind
+from sms.bind_dispatch import DeferredDeliverCallback, DeliverAnswer
 from sms.bind_types import BindConfig, BindMode, BindState
 from sms.pdu import DeliverSm
 from sms.receipts import MessageIdFormat

@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sms.bind import DeliverAnswer
+from sms.bind_dispatch import DeliverAnswer
 from sms.bind_types import SubmitResult
 from sms.pdu import DeliverSm
 from sms.receipts import DeliveryReceipt, parse_delivery_receipt

@@ -14,7 +14,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.core.tls import ensure_local_tls
-from sms.bind import DeliverAnswer, SmppBind
+from sms.bind import SmppBind
+from sms.bind_dispatch import DeliverAnswer
 from sms.bind_types import BindMode, BindState, SubmitOutcome, SubmitRequest, SubmitResult
 from sms.pdu import ESME_ROK, DeliverSm
 from sms.tlsstream import TlsStream
