@@ -106,6 +106,10 @@ class KamailioEdge:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.settimeout(RPC_TIMEOUT)
+        # One RPC at a time on the socket: the pool calls set_worker from whichever thread freed
+        # or took a slot (its reader, the SIP process's event lanes, the command consumer), and
+        # two callers waiting on one socket took each other's answers and timed out.
+        self._rpc_lock = threading.Lock()
 
     @property
     def address(self) -> str:
@@ -223,15 +227,16 @@ class KamailioEdge:
 
     def _call(self, request: bytes, timeout: float) -> Any:
         wanted = json.loads(request)["id"]
-        self._sock.settimeout(timeout)
-        self._sock.sendto(request, (self.config.rpc_host, self.config.rpc_port))
-        deadline = time.monotonic() + timeout
-        while True:
-            self._sock.settimeout(max(0.01, deadline - time.monotonic()))
-            data = self._sock.recv(65536)
-            reply = json.loads(data)
-            if reply.get("id") != wanted:
-                continue  # a late answer to an earlier request
-            if "error" in reply:
-                raise KamailioError(f"{json.loads(request)['method']}: {reply['error']}")
-            return reply.get("result")
+        with self._rpc_lock:
+            deadline = time.monotonic() + timeout
+            self._sock.settimeout(timeout)
+            self._sock.sendto(request, (self.config.rpc_host, self.config.rpc_port))
+            while True:
+                self._sock.settimeout(max(0.01, deadline - time.monotonic()))
+                data = self._sock.recv(65536)
+                reply = json.loads(data)
+                if reply.get("id") != wanted:
+                    continue  # a late answer to an earlier request
+                if "error" in reply:
+                    raise KamailioError(f"{json.loads(request)['method']}: {reply['error']}")
+                return reply.get("result")
