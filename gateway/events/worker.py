@@ -21,7 +21,7 @@ from gateway.core.settings import Settings, get_settings
 from gateway.core.startup import freeze_startup_objects
 from gateway.events.dispatcher import Dispatcher
 from gateway.events.local import LocalDeliveries
-from gateway.events.runtime import Runtime, runtime
+from gateway.events.runtime import Runtime, runtime, set_runtime
 from gateway.events.tasks import register
 
 # How long the Celery worker must have run for the restart delay to start again from its minimum.
@@ -109,17 +109,20 @@ def run_worker(
     from gateway.core.storage import prepare_storage
 
     settings = settings or get_settings()
+    if concurrency is not None:  # its threads and its database pool alike
+        settings = settings.model_copy(update={"events_delivery_concurrency": concurrency})
     log = structlog.get_logger("trunkline.worker")
     _silence_root_warning()
     prepare_storage(settings)
     app = worker_celery(settings)
     set_celery_app(app)
+    set_runtime(Runtime.from_settings(settings))  # the tasks' runtime() is this one
     rt = runtime()
     if metrics_port:
         from gateway.core.metrics import serve_metrics
 
         serve_metrics("worker", metrics_port, addr="127.0.0.1")
-    threads = concurrency or settings.events_delivery_concurrency
+    threads = settings.events_delivery_concurrency
     # A process that runs both sends its own dispatcher's tasks on its own threads (no broker hop);
     # its Celery worker still serves the tasks of nodes that run only a dispatcher.
     local = (

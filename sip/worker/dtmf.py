@@ -57,7 +57,7 @@ DTMF_END = 2  # PJMEDIA_STREAM_DTMF_IS_END (pjmedia/stream.h); the wheel does no
 INFO_DURATION_MS = 160  # the Duration= of an INFO digit we send
 RFC2833_DIGIT_S = 0.26  # pjmedia sends a queued digit for 160 ms and starts the next 240 ms after it
 FEED_FRAMES = 2  # frames batched per detector feed: numpy's per-call cost spread over 40 ms
-TAP_GRACE_S = 0.1  # a tap no longer fed lives this long before its C++ port is destroyed
+TAP_GRACE_S = 0.1  # a tap no longer fed waits this long before another call may use it
 _METHODS = {
     pj.PJSUA_DTMF_METHOD_RFC2833: DtmfMethod.RFC2833,
     pj.PJSUA_DTMF_METHOD_SIP_INFO: DtmfMethod.SIP_INFO,
@@ -134,7 +134,11 @@ class DtmfCalls:
     def __init__(self, emit: Callable[[Event], None]) -> None:
         self._emit = emit
         self._calls: dict[str, _CallDtmf] = {}
-        self._retired: list[tuple[float, _Tap]] = []
+        # Taps no call uses, each with the time from which another call may (oldest first). A
+        # tap's C++ port is never destroyed while the endpoint runs: destroyed 0.1 s after its
+        # call, one was still called by the clock thread on a loaded machine (CI: "'_Tap' object
+        # has no attribute 'open'", then SIGSEGV). At most as many as calls were tapped at once.
+        self._spare: deque[tuple[float, _Tap]] = deque()
 
     def _state(self, call_id: str) -> _CallDtmf:
         state = self._calls.get(call_id)
@@ -237,10 +241,15 @@ class DtmfCalls:
     def _attach(self, media: pj.AudioMedia, state: _CallDtmf) -> None:
         if state.tap is not None:
             self._retire(state)
-        tap = _Tap()
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
-        tap.createPort(f"dtmf-{state.call_id[:8]}", fmt)
+        if self._spare and self._spare[0][0] <= time.monotonic():
+            tap = self._spare.popleft()[1]
+            tap.frames.clear()
+            tap.open = True
+        else:
+            tap = _Tap()
+            fmt = pj.MediaFormatAudio()
+            fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
+            tap.createPort(f"dtmf-{len(self._spare) + len(self._calls)}-{state.call_id[:8]}", fmt)
         media.startTransmit(tap)
         state.tap, state.media = tap, media
 
@@ -263,8 +272,8 @@ class DtmfCalls:
         if media is not None:
             with contextlib.suppress(pj.Error):  # the call's port is already gone with its stream
                 media.stopTransmit(tap)
-        # The clock thread may be inside the tap's callback right now: destroy it later.
-        self._retired.append((time.monotonic() + TAP_GRACE_S, tap))
+        # The clock thread may be inside the tap's callback right now: reuse it later.
+        self._spare.append((time.monotonic() + TAP_GRACE_S, tap))
 
     def _drain(self, state: _CallDtmf, *, at_least: int = 1) -> None:
         tap, detector = state.tap, state.detector
@@ -321,20 +330,18 @@ class DtmfCalls:
     # the owner's hooks ------------------------------------------------------------------------
 
     def busy(self) -> bool:
-        """Whether ``tick`` has work soon: a detector to feed, a send or a retired tap due."""
-        return bool(self._retired) or any(
+        """Whether ``tick`` has work soon: a detector to feed or a send."""
+        return any(
             s.detector is not None or s.sends or s.event_stamp is not None for s in self._calls.values()
         )
 
     def tick(self) -> None:
-        """After each poll: feed the detectors, say which sends finished, free retired taps."""
+        """After each poll: feed the detectors, say which sends finished."""
         now = time.monotonic()
         for state in self._calls.values():
             self._drain(state, at_least=FEED_FRAMES)
             while state.sends and state.sends[0][0] <= now:
                 self._sent(state.sends.popleft()[1], True)
-        if self._retired and self._retired[0][0] <= now:
-            self._retired = [(due, tap) for due, tap in self._retired if due > now]
 
     def call_ended(self, call_id: str) -> None:
         """The call is over (owner thread, in its DISCONNECTED callback): nothing of it stays."""
@@ -350,9 +357,9 @@ class DtmfCalls:
     def close(self) -> None:
         for call_id in list(self._calls):
             self.call_ended(call_id)
-        if self._retired:
+        if self._spare:
             time.sleep(TAP_GRACE_S)  # the clock thread still runs until libDestroy
-        self._retired.clear()
+        self._spare.clear()
 
 
 def _answer_200(rdata: pj.SipRxData) -> bool:
