@@ -21,7 +21,7 @@ from gateway.core.settings import Settings, get_settings
 from gateway.core.startup import freeze_startup_objects
 from gateway.events.dispatcher import Dispatcher
 from gateway.events.local import LocalDeliveries
-from gateway.events.runtime import Runtime, runtime, set_runtime
+from gateway.events.runtime import Runtime, set_runtime
 from gateway.events.tasks import register
 
 # How long the Celery worker must have run for the restart delay to start again from its minimum.
@@ -116,8 +116,8 @@ def run_worker(
     prepare_storage(settings)
     app = worker_celery(settings)
     set_celery_app(app)
-    set_runtime(Runtime.from_settings(settings))  # the tasks' runtime() is this one
-    rt = runtime()
+    rt = Runtime.from_settings(settings)
+    set_runtime(rt)  # the Celery tasks' runtime() is this one
     if metrics_port:
         from gateway.core.metrics import serve_metrics
 

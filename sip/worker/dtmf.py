@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import logging
 import time
 from collections import deque
@@ -139,6 +140,7 @@ class DtmfCalls:
         # call, one was still called by the clock thread on a loaded machine (CI: "'_Tap' object
         # has no attribute 'open'", then SIGSEGV). At most as many as calls were tapped at once.
         self._spare: deque[tuple[float, _Tap]] = deque()
+        self._tap_numbers = itertools.count(1)
 
     def _state(self, call_id: str) -> _CallDtmf:
         state = self._calls.get(call_id)
@@ -249,7 +251,7 @@ class DtmfCalls:
             tap = _Tap()
             fmt = pj.MediaFormatAudio()
             fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
-            tap.createPort(f"dtmf-{len(self._spare) + len(self._calls)}-{state.call_id[:8]}", fmt)
+            tap.createPort(f"dtmf-tap-{next(self._tap_numbers)}", fmt)  # it outlives its first call
         media.startTransmit(tap)
         state.tap, state.media = tap, media
 
