@@ -33,16 +33,20 @@ def require(tool: str) -> str:
     return path
 
 
-def free_udp_block(count: int, *, low: int = 30000, high: int = 60000) -> int:
-    """A base port such that base..base+count-1 are all free for UDP on 127.0.0.1."""
+def free_udp_block(count: int, *, low: int = 30000, high: int = 60000, tcp: bool = False) -> int:
+    """A base port such that base..base+count-1 are all free for UDP on 127.0.0.1 (and for TCP
+    too with ``tcp``: a SIP TLS port; the range overlaps the kernel's ephemeral ports, so a free
+    UDP port can be a TCP connection's)."""
+    kinds = (socket.SOCK_DGRAM, socket.SOCK_STREAM) if tcp else (socket.SOCK_DGRAM,)
     for _ in range(200):
         base = random.randrange(low, high - count)
         sockets: list[socket.socket] = []
         try:
             for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sockets.append(sock)
-                sock.bind((HOST, port))
+                for kind in kinds:
+                    sock = socket.socket(socket.AF_INET, kind)
+                    sockets.append(sock)
+                    sock.bind((HOST, port))
         except OSError:
             continue
         finally:

@@ -32,7 +32,7 @@ def test_an_inbound_call_over_tls_reaches_a_worker_through_kamailio(tmp_path: Pa
     require("kamailio")
     assert TLS_MODULE.exists(), "Kamailio's tls module is missing: apt-get install kamailio-tls-modules"
     files = ensure_local_tls(tmp_path / "tls", [HOST])
-    listen = free_udp_block(3)  # UDP, RPC, and the TLS port
+    listen = free_udp_block(3, tcp=True)  # UDP, RPC, and the TLS port
     tls_port = listen + 2
     seen: list[WorkerEvent] = []
     ended = threading.Event()

@@ -31,7 +31,7 @@ def test_an_inbound_call_over_sip_tls_through_kamailio_is_answered(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(stack.ca_file))
     monkeypatch.setenv("SSL_CERT_FILE", str(stack.ca_file))
     assert TLS_MODULE.exists(), "apt-get install kamailio-tls-modules"
-    listen = free_udp_block(3)
+    listen = free_udp_block(3, tcp=True)  # UDP, RPC, and the TLS port
     tls_port = listen + 2
     process = stack.start(
         "sip-tls", "sip", "--edge", "kamailio", "--workers", "1", "--listen", f"{HOST}:{listen}",
