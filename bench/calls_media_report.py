@@ -45,7 +45,7 @@ BREAKDOWN = [
         "written",
     ),
     ("  written → dispatched (commit + the dispatcher's poll)", "written", "dispatched"),
-    ("  dispatched → delivery POST begins (broker, events worker)", "dispatched", "post_started"),
+    ("  dispatched → delivery POST begins (hand-off, events worker)", "dispatched", "post_started"),
     ("  POST begins → at the app (HTTPS)", "post_started", "completed"),
 ]
 

@@ -377,7 +377,7 @@ SPANS: list[tuple[str, str, str]] = [
     ("INVITE → controller (SIPp→Kamailio→worker→supervisor)", "invite", "offered"),
     ("controller → 180 at SIPp (DB commit, Ring back out)", "offered", "ringing"),
     ("controller → outbox dispatched (commit + dispatcher poll)", "offered", "dispatched"),
-    ("dispatched → delivery POST begins (broker, events worker)", "dispatched", "delivery_started"),
+    ("dispatched → delivery POST begins (hand-off, events worker)", "dispatched", "delivery_started"),
     ("POST begins → IncomingCall at the app (HTTPS)", "delivery_started", "delivered"),
     ("INVITE → IncomingCall delivered", "invite", "delivered"),
     ("the app: IncomingCall → :answer sent (SDK client work)", "delivered", "answer_sent"),
