@@ -53,7 +53,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.calls_app import AnsweringApp
-from bench.calls_carrier import HOST, Carrier, CarrierLoad
+from bench.calls_carrier import HOST, RTP_MODES, Carrier, CarrierLoad
 from bench.calls_media import run_media
 from bench.calls_media_report import print_media
 from bench.calls_platform import print_platform, run_platform
@@ -131,6 +131,7 @@ def _run_pool(args: argparse.Namespace, load: CarrierLoad, directory: Path) -> R
             port=free_udp_block(1),
             media_port=free_udp_block(4),
             number=CALLED_NUMBER,
+            rtp=args.carrier_rtp,
         )
         sampler.sample()
         sampler.start()
@@ -253,6 +254,12 @@ def main() -> None:
         type=float,
         default=0.3,
         help="media: seconds from the prompt heard to the first digit",
+    )
+    parser.add_argument(
+        "--carrier-rtp",
+        choices=RTP_MODES,
+        default="stream",
+        help="SIPp's audio: rtp_stream threads, or a pcap replayed per call (raw sockets; comparison only)",
     )
     parser.add_argument("--kamailio-children", type=int, default=4)
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="idle CPU window before calls")

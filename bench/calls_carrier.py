@@ -1,8 +1,17 @@
 """SIPp as the carrier of bench/calls.py: one uac process calling at a rate, holding each call.
 
 The scenario (``scenarios/carrier_call_hold.xml``) sends an INVITE with a PCMA offer, waits for
-the 200 OK, ACKs, plays G.711 audio from a pcap for the whole hold (the pcap is a few seconds
-long, so the rendered scenario plays it again after each pause) and hangs up with a BYE. Each
+the 200 OK, ACKs, sends G.711 audio for the whole hold and hangs up with a BYE.
+
+The audio is Debian sip-tester's A-law sample, sent one of two ways (``--carrier-rtp``):
+- ``stream`` (the default): SIPp's ``rtp_stream`` action loops the sample's payload, taken out
+  of the pcap once, as 20 ms packets; a few RTP threads serve every call (``-rtp_threadtasks``).
+- ``pcap``: ``play_pcap_audio`` replays the pcap (30 ms packets) and again after each pause. SIPp
+  starts a thread per call for it and sends through a raw socket per call; while 400 raw UDP
+  sockets are open, the kernel offers every UDP datagram on the machine to each of them
+  (``raw_local_deliver``: a sixth of all CPU samples in a 400-call run, most of it charged to
+  the workers' clock threads sending their RTP; perf, docs/performance.md). A carrier on
+  another host costs the gateway nothing of the kind, so it is kept only for comparison. Each
 call logs the wall-clock time of its INVITE and of its 200 OK by SIP Call-ID (microseconds),
 which is how the benchmark joins them with the app's own timestamps. SIPp's periodic
 statistics file gives successful/failed calls, retransmissions and the calls it held.
@@ -70,11 +79,35 @@ def pcap_seconds(path: Path = PCAP) -> float:
     return stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
 
 
-def render_scenario(hold_seconds: float, pcap: Path = PCAP) -> str:
-    """The scenario with the hold as pcap plays and pauses (the pcap replayed each time it ends)."""
+RTP_MODES = ("stream", "pcap")
+
+
+def pcap_payload(path: Path = PCAP) -> bytes:
+    """The RTP payloads of a classic little-endian Ethernet pcap, concatenated (raw G.711)."""
+    data = path.read_bytes()
+    offset, payload = 24, bytearray()
+    while offset + 16 <= len(data):
+        length = struct.unpack_from("<I", data, offset + 8)[0]
+        frame = data[offset + 16 : offset + 16 + length]
+        offset += 16 + length
+        ip = frame[14:]
+        rtp = ip[(ip[0] & 0x0F) * 4 + 8 :]  # past the IPv4 and UDP headers
+        payload += rtp[12 + 4 * (rtp[0] & 0x0F) :]  # past the RTP header and its CSRCs
+    return bytes(payload)
+
+
+def render_scenario(hold_seconds: float, pcap: Path = PCAP, *, stream: Path | None = None) -> str:
+    """The scenario with the hold's audio: ``stream`` looped by SIPp's RTP threads for the whole
+    hold, or else the pcap replayed, a play and a pause at a time."""
+    hold_ms = int(hold_seconds * 1000)
+    if stream is not None:
+        media = (
+            f'  <nop><action><exec rtp_stream="{stream},-1,8"/></action></nop>\n'
+            f'  <pause milliseconds="{max(hold_ms, 1)}"/>\n'
+        )
+        return SCENARIO.read_text().replace("  <!-- MEDIA -->\n", media)
     play = f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
     length_ms = max(1, int(pcap_seconds(pcap) * 1000))
-    hold_ms = int(hold_seconds * 1000)
     media = ""
     for start in range(0, max(hold_ms, 1), length_ms):
         media += play + f'  <pause milliseconds="{min(length_ms, hold_ms - start)}"/>\n'
@@ -92,12 +125,26 @@ class Carrier:
     """One SIPp uac process in ``directory`` calling ``target`` (HOST:PORT); killed by pid if late."""
 
     def __init__(
-        self, directory: Path, target: str, load: CarrierLoad, *, port: int, media_port: int, number: str
+        self,
+        directory: Path,
+        target: str,
+        load: CarrierLoad,
+        *,
+        port: int,
+        media_port: int,
+        number: str,
+        rtp: str = "stream",
     ) -> None:
+        if rtp not in RTP_MODES:
+            raise ValueError(f"carrier RTP {rtp!r}: one of {', '.join(RTP_MODES)}")
         self.directory = directory
         self.load = load
+        stream: Path | None = None
+        if rtp == "stream":
+            stream = directory / "carrier-audio.alaw"
+            stream.write_bytes(pcap_payload())
         scenario = directory / "carrier_call_hold.xml"
-        scenario.write_text(render_scenario(load.hold_seconds))
+        scenario.write_text(render_scenario(load.hold_seconds, stream=stream))
         self.stats_file = directory / "sipp-stats.csv"
         self.deadline_seconds = load.expected_seconds() + 60
         command = [

@@ -210,7 +210,7 @@ def run_platform(args: argparse.Namespace, load: CarrierLoad) -> PlatformRun:
         app = AnsweringWebhookApp(stack)
         stack.app.on_incoming = app
         if args.warmup_calls:
-            _warm_up(stack, directory / "warmup", args.warmup_calls)
+            _warm_up(stack, directory / "warmup", args.warmup_calls, args.carrier_rtp)
         groups = PlatformGroups(stack)
         sampler = groups.sampler()
         rtp_before = stack.rtp_packets()
@@ -227,6 +227,7 @@ def run_platform(args: argparse.Namespace, load: CarrierLoad) -> PlatformRun:
             port=free_udp_block(1),
             media_port=free_udp_block(4),
             number=NUMBER,
+            rtp=args.carrier_rtp,
         )
         groups.carrier = carrier
         sampler.sample()
@@ -267,7 +268,7 @@ def run_platform(args: argparse.Namespace, load: CarrierLoad) -> PlatformRun:
         )
 
 
-def _warm_up(stack: VoiceStack, directory: Path, calls: int) -> None:
+def _warm_up(stack: VoiceStack, directory: Path, calls: int, rtp: str) -> None:
     """A few calls first, not counted: the API's, the SDK's and the database pools' first
     requests (connections, TLS sessions, lazy imports) are start-up costs, not a call's."""
     directory.mkdir()
@@ -279,6 +280,7 @@ def _warm_up(stack: VoiceStack, directory: Path, calls: int) -> None:
         port=free_udp_block(1),
         media_port=free_udp_block(4),
         number=NUMBER,
+        rtp=rtp,
     )
     try:
         carrier.wait()
