@@ -11,6 +11,8 @@ from bench.calls_media import DIGITS, TONES, MediaRun, MediaStamps
 from bench.calls_report import Percentiles, _fmt
 from bench.procstat import usage
 
+FAILED_CALL_IDS_SHOWN = 5
+
 
 def failure_of(stamp: MediaStamps) -> str:
     """Why a call failed, or "" (the first missing step, in the call's order)."""
@@ -60,10 +62,12 @@ def _row(table: Table, name: str, values: list[float]) -> None:
 
 def print_media(run: MediaRun, console: Any) -> None:
     failures: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}  # SIP Call-IDs by reason, to find the calls in --keep's logs
     for stamp in run.stamps:
         reason = failure_of(stamp)
         if reason:
             failures[reason] = failures.get(reason, 0) + 1
+            examples.setdefault(reason, []).append(stamp.sip_call_id)
     summary = Table(title=f"Media run: {run.workers} workers, prompt {run.prompt}", show_header=False)
     summary.add_column("what")
     summary.add_column("value", justify="right")
@@ -74,6 +78,7 @@ def print_media(run: MediaRun, console: Any) -> None:
     summary.add_row("failed calls", str(sum(failures.values())))
     for reason, count in sorted(failures.items()):
         summary.add_row(f"  {reason}", str(count))
+        summary.add_row("    SIP Call-ID", ", ".join(examples[reason][:FAILED_CALL_IDS_SHOWN]))
     sip = ", ".join(f"{k}: {v}" for k, v in sorted(run.sip_failures.items())) or "none"
     summary.add_row("SIPp failed calls by SIP status", f"{run.carrier.failed} ({sip})")
     summary.add_row("app: :answer errors", str(len(run.answer_errors)))
