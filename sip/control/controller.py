@@ -23,6 +23,7 @@ from gateway.core.db import Database, utcnow
 from gateway.identity.tokens import Keyring
 from sip.control.media import MediaController
 from sip.control.parties import PARTY_COMMANDS, PartiesControl
+from sip.control.rtp_counts import RtpCounts
 from sip.worker.config import DEFAULT_MEDIA_POLL_SECONDS
 from sip.worker.main import SipRuntime
 from sip.worker.messages import CallState as LegState
@@ -51,6 +52,12 @@ RTP_PACKETS = Counter(
     "RTP packets of connected calls, as the workers count them (polled every media poll period).",
     ["direction"],
 )
+SILENT_LEGS = Counter(
+    "trunkline_sip_silent_legs_total",
+    "Connected call legs that ended with no RTP packet in one direction (or both) by their "
+    "last media poll: one-way or dead audio.",
+    ["missing"],
+)
 
 WORKER_DIED = "worker died"  # the supervisor's reason for a dead worker's calls (sip.worker.pool)
 TRUNKS_TTL = 2.0  # seconds the operator's trunks are cached between INVITEs
@@ -75,9 +82,7 @@ class CallController:
         self.options = inbound.OfferSettings(process, ring_timeout, issuer)
         self._trunks: list[OperatorTrunk] = []
         self._trunks_at = 0.0
-        # connected legs -> their last (rx, tx) RTP counts, for the packet counters
-        self._media: dict[str, tuple[int, int]] = {}
-        self._media_lock = threading.Lock()
+        self._rtp = RtpCounts()  # connected legs' RTP packet counts, from the media polls
         self._media_polled = 0.0
         self.parties = PartiesControl(database, process)
         # the REGISTERs the registrar worker was given, by trunk; compared every TRUNKS_TTL
@@ -121,12 +126,19 @@ class CallController:
 
     def _call_state(self, event: CallStateChanged, runtime: SipRuntime) -> None:
         if event.state is LegState.CONNECTED:
-            with self._media_lock:
-                self._media[event.call_id] = (0, 0)
+            self._rtp.connected(event.call_id)
             self._leg(event.call_id, LegConnected(), runtime)
         elif event.state is LegState.DISCONNECTED:
-            with self._media_lock:
-                self._media.pop(event.call_id, None)
+            silence = self._rtp.ended(event.call_id)
+            if silence is not None:
+                SILENT_LEGS.labels(silence.missing).inc()
+                log.warning(
+                    "call leg %s ended with no RTP %s by its last media poll (%d received, %d sent)",
+                    event.call_id,
+                    "either way" if silence.missing == "both" else silence.missing,
+                    silence.received,
+                    silence.sent,
+                )
             ended = LegEnded(event.status, event.reason, worker_died=event.reason == WORKER_DIED)
             self._leg(event.call_id, ended, runtime)
 
@@ -179,13 +191,10 @@ class CallController:
             self.send(command, runtime)
 
     def _count_media(self, stats: MediaStats) -> None:
-        with self._media_lock:
-            if stats.call_id not in self._media:
-                return
-            rx, tx = self._media[stats.call_id]
-            self._media[stats.call_id] = (max(rx, stats.rx_packets), max(tx, stats.tx_packets))
-        RTP_PACKETS.labels("received").inc(max(0, stats.rx_packets - rx))
-        RTP_PACKETS.labels("sent").inc(max(0, stats.tx_packets - tx))
+        new = self._rtp.report(stats.call_id, stats.rx_packets, stats.tx_packets)
+        if new is not None:
+            RTP_PACKETS.labels("received").inc(new[0])
+            RTP_PACKETS.labels("sent").inc(new[1])
 
     def keep_registrations(self, runtime: SipRuntime) -> None:
         """Give the registrar worker a REGISTER for each trunk that must register (again when
@@ -219,9 +228,7 @@ class CallController:
             self.keep_registrations(runtime)
         if time.monotonic() - self._media_polled >= self.media_poll_seconds:
             self._media_polled = time.monotonic()
-            with self._media_lock:
-                legs = list(self._media)
-            for leg_id in legs:
+            for leg_id in self._rtp.legs():
                 runtime.send(QueryMedia(leg_id))
         for command in self.parties.due_invitations():
             self.send(command, runtime)
