@@ -43,6 +43,7 @@ from azure.communication.callautomation import (
     TextSource,
 )
 from azure.core.messaging import CloudEvent
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from bench.calls_carrier import HOST, Carrier, CarrierLoad, CarrierResult, failures_by_status, sipp_binary
@@ -221,18 +222,50 @@ class MediaRun:
     load: CarrierLoad
     workers: int
     prepares: dict[str, float]  # the prompt's preparations in the run, by outcome
+    dtmf_lag: list[float | None]  # digit at the worker → the controller: p50, p90, p99 bucket bounds
     idle: tuple[Sample, Sample] | None  # before the calls
 
 
-def prompt_prepares(stack: VoiceStack) -> dict[str, float]:
-    """The SIP process's play source preparations so far, by outcome (converted, cache_hit, ...)."""
+SipMetrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]  # (sample name, labels) -> value
+
+
+def sip_metrics(stack: VoiceStack) -> SipMetrics:
+    """The SIP process's Prometheus samples now."""
     text = httpx.get(f"http://127.0.0.1:{stack.metrics_port}/metrics", timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def prompt_prepares(before: SipMetrics, after: SipMetrics) -> dict[str, float]:
+    """The play source preparations between two reads, by outcome (converted, cache_hit, ...)."""
     found: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("trunkline_play_source_prepares_total{"):
-            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
-            found[outcome] = found.get(outcome, 0.0) + float(line.rsplit(" ", 1)[1])
+    for (name, labels), value in after.items():
+        if name == "trunkline_play_source_prepares_total":
+            outcome = dict(labels)["outcome"]
+            found[outcome] = found.get(outcome, 0.0) + value - before.get((name, labels), 0.0)
     return found
+
+
+def dtmf_lag_bounds(
+    before: SipMetrics, after: SipMetrics, quantiles: tuple[float, ...]
+) -> list[float | None]:
+    """Upper bounds (seconds) of the quantiles of digit arrival at the worker → the controller's
+    decision between two reads, from the histogram's buckets; None past the last finite one."""
+    name = "trunkline_sip_dtmf_lag_seconds_bucket"
+    buckets = sorted(
+        (float(dict(labels)["le"]), value - before.get((n, labels), 0.0))
+        for (n, labels), value in after.items()
+        if n == name
+    )
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return [None for _ in quantiles]
+    return [
+        next((le for le, count in buckets if count >= q * total and le != math.inf), None) for q in quantiles
+    ]
 
 
 def _place(
@@ -291,7 +324,7 @@ def _run_media(args: argparse.Namespace, load: CarrierLoad, directory: Path) -> 
         time.sleep(args.idle_seconds)
         idle = (idle_first, sampler.sample())
         sampler.samples.clear()
-        prepares_before = prompt_prepares(stack)
+        metrics_before = sip_metrics(stack)
         sampler.sample()
         carrier, peer = _place(stack, directory / "sipp", load, args.digits_delay)
         groups.carrier = carrier
@@ -310,8 +343,7 @@ def _run_media(args: argparse.Namespace, load: CarrierLoad, directory: Path) -> 
         sampler.sample()
         result = carrier.result(exit_code)
         stamps = _join(stack, app, carrier, peer)
-        prepares_after = prompt_prepares(stack)
-        prepares = {k: v - prepares_before.get(k, 0.0) for k, v in prepares_after.items()}
+        metrics_after = sip_metrics(stack)
         return MediaRun(
             result,
             failures_by_status(carrier.directory),
@@ -324,7 +356,8 @@ def _run_media(args: argparse.Namespace, load: CarrierLoad, directory: Path) -> 
             else "TextSource (espeak-ng, cached)",
             load,
             args.workers,
-            prepares,
+            prompt_prepares(metrics_before, metrics_after),
+            dtmf_lag_bounds(metrics_before, metrics_after, (0.5, 0.9, 0.99)),
             idle,
         )
 

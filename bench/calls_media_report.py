@@ -109,6 +109,13 @@ def print_media(run: MediaRun, console: Any) -> None:
             if a is not None and b is not None:
                 values.append(b - a)
         _row(table, name, values)
+    lag = run.dtmf_lag
+    table.add_row(
+        "  of which the digit at its worker → the controller's decision (histogram bound)",
+        "",
+        *(f"≤ {bound * 1000:g}" if bound is not None else "> 5000" for bound in (lag[0], lag[1], lag[2])),
+        "",
+    )
     _row(
         table,
         ":recognize sent (with its prompt) → first prompt audio packet at the carrier",

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from gateway.calls import callbacks
 from gateway.calls.dtmf_recognizer import DtmfOptions
@@ -76,7 +76,13 @@ MEDIA_CALLBACKS = Counter(
     "Media callbacks the SIP process wrote, by ACS event type.",
     ["event"],
 )
-owned_by("sip", MEDIA_CALLBACKS)
+DTMF_LAG = Histogram(
+    "trunkline_sip_dtmf_lag_seconds",
+    "From a digit's arrival at its worker to the controller's decision on it (the pool's pipe, "
+    "the supervisor's event lane)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+owned_by("sip", MEDIA_CALLBACKS, DTMF_LAG)
 
 PREPARE_THREADS = 2
 _MEDIA_COMMANDS = frozenset({"Play", "StopPlay", "SendDtmf", "DetectDtmf", "Hold"})
@@ -220,7 +226,7 @@ class MediaController:
             elif isinstance(event, PlayFinished):
                 effects = media.play_finished(event.operation_id, event.outcome.value, event.reason, now)
             elif isinstance(event, DtmfReceived):
-                effects = media.digit(event.digit, now)
+                effects = media.digit(event.digit, _arrival(event, now))
             elif isinstance(event, DtmfSent):
                 effects = media.dtmf_sent(event.operation_id, event.ok, event.reason)
             elif isinstance(event, DtmfDetection):
@@ -330,3 +336,13 @@ def _command(leg_id: str, effect: Effect, dtmf_mode: DtmfMode) -> Command:
         return Hold(leg_id, effect.held)
     assert isinstance(effect, SendTones)
     return SendDtmf(leg_id, effect.operation_id, effect.tones)
+
+
+def _arrival(event: DtmfReceived, now: float) -> float:
+    """When the digit reached its worker, on this clock: a digit that came before a timer's
+    deadline counts even if it got here after. A stamp from the future (a worker on another
+    host, whose monotonic clock is not this one's) or none at all: now."""
+    if 0 < event.received_at <= now:
+        DTMF_LAG.observe(now - event.received_at)
+        return event.received_at
+    return now

@@ -199,7 +199,7 @@ class DtmfCalls:
 
     def _received(self, call_id: str, digit: str, method: DtmfMethod, duration_ms: int) -> None:
         if digit in TONES:
-            self._emit(DtmfReceived(call_id, digit, method, max(duration_ms, 0)))
+            self._emit(DtmfReceived(call_id, digit, method, max(duration_ms, 0), time.monotonic()))
 
     # in-band ------------------------------------------------------------------------------
 

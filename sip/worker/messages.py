@@ -341,12 +341,16 @@ class PlayFinished:
 
 @dataclass(frozen=True, slots=True)
 class DtmfReceived:
-    """One digit from the call's far end (``0-9*#A-D``), as it ended (key released)."""
+    """One digit from the call's far end (``0-9*#A-D``), as it ended (key released).
+
+    ``received_at`` is the worker's ``time.monotonic()`` then: CLOCK_MONOTONIC is the host's,
+    so the controller can judge the digit by when it came, not by when it got through."""
 
     call_id: str
     digit: str
     method: DtmfMethod
     duration_ms: int = 0
+    received_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,13 +480,19 @@ def _coerce(hint: Any, value: Any) -> Any:
     if typing.get_origin(hint) is tuple:  # tuple[str, ...]
         return tuple(_text(item) for item in value)
     scalars = [a for a in typing.get_args(hint) if a is not type(None)] if _is_union(hint) else [hint]
+    return _scalar(scalars, value)
+
+
+def _scalar(scalars: list[Any], value: Any) -> Any:
     if scalars == [bool] and not isinstance(value, bool):
         raise TypeError(f"expected a boolean, got {value!r}")
     if scalars == [int] and (isinstance(value, bool) or not isinstance(value, int)):
         raise TypeError(f"expected an integer, got {value!r}")
-    if scalars == [str]:
-        return _text(value)
-    return value
+    if scalars == [float]:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"expected a number, got {value!r}")
+        return float(value)
+    return _text(value) if scalars == [str] else value
 
 
 def _text(value: Any) -> str:

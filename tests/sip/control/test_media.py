@@ -186,6 +186,34 @@ def test_recognize_collects_digits_and_its_result_parses(
     assert runtime.commands[-1] == DetectDtmf(LEG, False)
 
 
+def test_a_digit_is_judged_by_its_arrival_at_the_worker_not_by_when_it_got_here(
+    controller: MediaController, database: Database, resource_a: dict[str, Any], clock: Clock
+) -> None:
+    runtime = Runtime()
+    recognize = request(resource_a, Action.RECOGNIZE, "r1", max_tones=3, inter_tone_timeout=2.0)
+    controller.on_request(recognize, runtime)  # type: ignore[arg-type]
+    assert event(controller, runtime, DtmfReceived(LEG, "1", DtmfMethod.RFC2833, 100, clock.now))
+    clock.now += 3.0  # the next digit came 1.5 s after the first, and queued for 1.5 s on the way
+    assert event(controller, runtime, DtmfReceived(LEG, "2", DtmfMethod.RFC2833, 100, clock.now - 1.5))
+    # a stamp from the future (another host's clock) is taken as now: 1.5 s after "2" came
+    assert event(controller, runtime, DtmfReceived(LEG, "3", DtmfMethod.RFC2833, 100, clock.now + 50))
+    completed = parsed(database, "RecognizeCompleted")
+    assert completed.dtmf_result.tones == ["one", "two", "three"]
+
+
+def test_a_digit_that_came_after_the_inter_tone_timeout_loses_to_it(
+    controller: MediaController, database: Database, resource_a: dict[str, Any], clock: Clock
+) -> None:
+    runtime = Runtime()
+    recognize = request(resource_a, Action.RECOGNIZE, "r1", max_tones=3, inter_tone_timeout=2.0)
+    controller.on_request(recognize, runtime)  # type: ignore[arg-type]
+    assert event(controller, runtime, DtmfReceived(LEG, "1", DtmfMethod.RFC2833, 100, clock.now))
+    clock.now += 2.5
+    assert event(controller, runtime, DtmfReceived(LEG, "2", DtmfMethod.RFC2833, 100, clock.now - 0.1))
+    failed = parsed(database, "RecognizeFailed")
+    assert failed.result_information.sub_code == 8532  # inter-tone timeout
+
+
 def test_detect_dtmf_carries_the_trunks_mode_of_the_last_listening_request(
     controller: MediaController, resource_a: dict[str, Any]
 ) -> None:

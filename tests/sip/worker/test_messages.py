@@ -42,6 +42,8 @@ def strategy_for(cls: type) -> st.SearchStrategy[Message]:
             fields[field.name] = st.booleans()
         elif hint is int:
             fields[field.name] = st.integers(-(2**31), 2**31)
+        elif hint is float:
+            fields[field.name] = st.floats(allow_nan=False, allow_infinity=False)
         elif hint is str:
             fields[field.name] = text
         elif hint == (str | None):
@@ -101,6 +103,8 @@ def test_wire_form_is_one_tagged_json_object() -> None:
         b'{"type":"Play","call_id":"x","operation_id":"o","files":[1]}',
         b'{"type":"Play","call_id":"x","operation_id":"o","files":["a"],"loop":1}',
         b'{"type":"SendDtmf","call_id":"x","operation_id":"o","tones":"1","method":"morse"}',
+        b'{"type":"DtmfReceived","call_id":"x","digit":"1","method":"rfc2833","received_at":"1.5"}',
+        b'{"type":"DtmfReceived","call_id":"x","digit":"1","method":"rfc2833","received_at":false}',
         b"\xff",
     ],
 )
