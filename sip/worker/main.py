@@ -27,6 +27,7 @@ from sip.worker.status import PoolStatus, WorkerStatus
 from sip.worker.status import write as write_status
 
 log = logging.getLogger(__name__)
+EDGE_SETTLE_SECONDS = 5.0  # the ready workers' states recorded before Kamailio starts (instant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,7 @@ def start_sip(options: SipOptions) -> SipRuntime:
     )
     pool = WorkerPool(config, edge=edge.set_worker, end_calls=edge.end_calls_of)
     pool.start()
+    pool.edge_settled(EDGE_SETTLE_SECONDS)  # Kamailio's dispatcher list is written with them
     try:
         edge.start()
     except Exception:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from sip.worker.config import WAKE_UP, PoolConfig
+from sip.worker.edge_writer import EdgeWriter
 from sip.worker.ledger import CallLedger, EdgeState
 from sip.worker.messages import (
     Command,
@@ -107,7 +108,7 @@ class WorkerPool:
         self.config = config
         self._end_calls = end_calls
         self.events: queue.Queue[WorkerEvent] = queue.Queue()
-        self._edge = edge
+        self._edge = EdgeWriter(edge) if edge is not None else None
         self._ledger = CallLedger(config.workers)
         self._lock = threading.Lock()  # guards the ledger and the handles
         self._handles: list[_Handle] = []
@@ -133,6 +134,8 @@ class WorkerPool:
         """
         if timeout is None:
             timeout = READY_TIMEOUT + READY_TIMEOUT_PER_WORKER * self.config.workers
+        if self._edge is not None:
+            self._edge.start()
         self._handles = [self._spawn(i) for i in range(self.config.workers)]
         self._reader = threading.Thread(target=self._read_loop, name="sip-pool-reader", daemon=True)
         self._reader.start()
@@ -166,9 +169,15 @@ class WorkerPool:
                 handle.process.wait(2)
         if self._reader is not None:
             self._reader.join(2)
+        if self._edge is not None:
+            self._edge.close()
         for handle in self._handles:
             handle.close()
         self._waker.close()
+
+    def edge_settled(self, timeout: float) -> bool:
+        """Whether the edge has every worker's latest state within ``timeout`` seconds."""
+        return self._edge is None or self._edge.settled(timeout)
 
     def wait_ready(self, worker: int, timeout: float) -> bool:
         return self._ready[worker].wait(timeout)
@@ -362,10 +371,5 @@ class WorkerPool:
         self._respawn_at[index] = time.monotonic() + delay
 
     def _apply_edge(self, changes: list[EdgeState]) -> None:
-        if self._edge is None:
-            return
-        for change in changes:
-            try:
-                self._edge(change)
-            except Exception:  # the edge being down must not stop the pool
-                log.exception("could not set worker %d %s at the edge", change.worker, change.active)
+        if self._edge is not None and changes:
+            self._edge.submit(changes)  # written by the edge writer's thread, not this one

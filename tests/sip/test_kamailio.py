@@ -114,6 +114,7 @@ def test_a_full_worker_is_skipped(edge_pool: tuple[KamailioEdge, WorkerPool], tm
     assert full is not None
     assert [s.free for s in pool.status()][full] == 0
     uri = edge.workers[full].uri
+    assert pool.edge_settled(5)
     assert edge.dispatcher_states()[uri].startswith("I")  # the supervisor told Kamailio
 
     sipp = Sipp(
@@ -173,6 +174,7 @@ def test_a_dead_workers_calls_are_ended_toward_the_carrier(
         assert (ended.state, ended.reason) == (CallState.DISCONNECTED, WORKER_DIED)
         assert sipp.wait(20) == 0, sipp.errors()  # the carrier got a BYE from Kamailio
         next_worker_event(pool, WorkerReady, timeout=15)
+        assert pool.edge_settled(5)
         assert edge.dispatcher_states()[edge.workers[arrived.worker].uri].startswith("A")
     finally:
         sipp.kill()

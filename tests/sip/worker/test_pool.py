@@ -33,6 +33,7 @@ def test_a_worker_killed_mid_call_is_replaced_and_its_call_ends(
 ) -> None:
     edges: list[EdgeState] = []
     pool = make_pool(2, edge=edges.append)
+    assert pool.edge_settled(5)
     assert sorted(edges, key=lambda e: e.worker) == [EdgeState(0, True), EdgeState(1, True)]
     peer = RtpPeer()
     target = f"{HOST}:{pool.config.sip_port + 1}"
@@ -53,10 +54,12 @@ def test_a_worker_killed_mid_call_is_replaced_and_its_call_ends(
 
         ended = next_event(pool, CallStateChanged, call_id)
         assert (ended.state, ended.reason) == (CallState.DISCONNECTED, WORKER_DIED)
+        assert pool.edge_settled(5)
         assert EdgeState(1, False) in edges
         ready = next_worker_event(pool, WorkerReady, timeout=15)
         assert ready.worker == 1
         assert ready.event.pid != old_pid  # type: ignore[union-attr]
+        assert pool.edge_settled(5)
         assert edges[-1] == EdgeState(1, True)
         status = pool.status()[1]
         assert (status.up, status.calls, status.free, status.restarts) == (True, 0, 4, 1)
