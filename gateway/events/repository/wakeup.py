@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
@@ -14,7 +13,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 OUTBOX_CHANNEL = "trunkline_outbox"
-_NOTIFY = text("SELECT pg_notify(:channel, '')")
+# On the session's DB-API connection, not through Session.execute: 90-110 µs of CPU against
+# 230-250 (2,000 each, one transaction); a call's callbacks are several such transactions.
+_NOTIFY = f"NOTIFY {OUTBOX_CHANNEL}"
 _NOTIFIED = "trunkline_outbox_notified"  # session.info: the transaction that notified already
 
 
@@ -24,7 +25,13 @@ def notify_on_commit(session: Session) -> None:
     if transaction is not None and session.info.get(_NOTIFIED) is transaction:
         return  # PostgreSQL folds a transaction's identical notifications into one anyway
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_NOTIFY, {"channel": OUTBOX_CHANNEL})
+        connection = session.connection().connection.dbapi_connection
+        assert connection is not None
+        cursor = connection.cursor()
+        try:
+            cursor.execute(_NOTIFY)
+        finally:
+            cursor.close()
         session.info[_NOTIFIED] = session.get_transaction()
 
 
