@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 
@@ -23,6 +23,7 @@ from gateway.core.db import Database, utcnow
 from gateway.identity.tokens import Keyring
 from sip.control.media import MediaController
 from sip.control.parties import PARTY_COMMANDS, PartiesControl
+from sip.control.ring_timers import RingTimers
 from sip.control.rtp_counts import RtpCounts
 from sip.worker.config import DEFAULT_MEDIA_POLL_SECONDS
 from sip.worker.main import SipRuntime
@@ -82,6 +83,7 @@ class CallController:
         self.options = inbound.OfferSettings(process, ring_timeout, issuer)
         self._trunks: list[OperatorTrunk] = []
         self._trunks_at = 0.0
+        self._rings = RingTimers()
         self._rtp = RtpCounts()  # connected legs' RTP packet counts, from the media polls
         self._media_polled = 0.0
         self.parties = PartiesControl(database, process)
@@ -160,10 +162,13 @@ class CallController:
 
     def _offer(self, invite: IncomingCall, worker: int, runtime: SipRuntime) -> None:
         trunks = self.trunks()
+        now = utcnow()
         with self.database.session() as session:
             offered = inbound.offer(
-                session, invite, worker, trunks, self.keyring.signing_key, self.options, utcnow()
+                session, invite, worker, trunks, self.keyring.signing_key, self.options, now
             )
+        if offered.verdict is inbound.Verdict.RING and offered.call_id is not None:
+            self._rings.offered(offered.call_id, now + self.options.ring_timeout)
         if offered.verdict is inbound.Verdict.RING:
             runtime.send(Ring(invite.call_id))
         else:
@@ -175,6 +180,7 @@ class CallController:
             leg = repository.leg(session, leg_id)
             if leg is None:
                 return
+            self._rings.heard(leg.call_id)
             call = repository.lock_call(session, leg.call_id)
             if call is None:
                 return
@@ -233,6 +239,15 @@ class CallController:
         for command in self.parties.due_invitations():
             self.send(command, runtime)
         now = utcnow()
+        if not self._rings.look(now):
+            return
+        try:
+            self._ring_out(now, runtime)
+        except BaseException:
+            self._rings.again()
+            raise
+
+    def _ring_out(self, now: datetime, runtime: SipRuntime) -> None:
         with self.database.read_session() as session:
             due = repository.rings_due(session, self.process, now, CallState.OFFERED.value)
         for call_id in due:
