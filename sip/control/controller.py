@@ -167,9 +167,9 @@ class CallController:
             offered = inbound.offer(
                 session, invite, worker, trunks, self.keyring.signing_key, self.options, now
             )
-        if offered.verdict is inbound.Verdict.RING and offered.call_id is not None:
-            self._rings.offered(offered.call_id, now + self.options.ring_timeout)
         if offered.verdict is inbound.Verdict.RING:
+            if offered.call_id is not None:
+                self._rings.offered(offered.call_id, now + self.options.ring_timeout)
             runtime.send(Ring(invite.call_id))
         else:
             runtime.send(Reject(invite.call_id, offered.verdict.sip_status))
