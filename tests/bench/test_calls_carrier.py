@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import struct
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from bench.calls_carrier import pcap_payload, render_scenario
+from tests.sip.support import HOST, free_udp_block, require
+
+CALLEE = Path(__file__).parent / "scenarios" / "callee_ok_then_ringing.xml"
 
 
 def _frame(payload: bytes, *, csrc: int = 0, ihl: int = 5) -> bytes:
@@ -47,3 +53,34 @@ def test_a_pcap_hold_replays_the_pcap_after_each_pause(tmp_path: Path) -> None:
     assert scenario.count('<pause milliseconds="1000"/>') == 2
     assert '<pause milliseconds="500"/>' in scenario
     assert "<exec rtp_stream" not in scenario
+
+
+@pytest.mark.sip
+def test_a_180_that_comes_after_the_200_ok_does_not_fail_the_call(tmp_path: Path) -> None:
+    """Kamailio's UDP processes may forward a 180 after the 200 OK sent just behind it: the
+    carrier discards it, as a UA does, instead of aborting the call."""
+    callee_port, caller_port = free_udp_block(1), free_udp_block(1)
+    caller_media, callee_media = free_udp_block(4), free_udp_block(4)  # SIPp binds port and port + 2
+    audio = tmp_path / "audio.alaw"
+    audio.write_bytes(bytes([0xD5]) * 8000)
+    scenario = tmp_path / "carrier.xml"
+    scenario.write_text(render_scenario(0.2, stream=audio))
+    sipp = require("sipp")
+    common = ["-i", HOST, "-m", "2", "-nostdin", "-timeout", "20s", "-timeout_error"]
+    callee = subprocess.Popen(
+        [sipp, "-sf", str(CALLEE), "-p", str(callee_port), "-mp", str(callee_media), *common],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        caller = subprocess.run(
+            [sipp, f"{HOST}:{callee_port}", "-sf", str(scenario), "-s", "+15550001", "-p", str(caller_port),
+             "-mi", HOST, "-mp", str(caller_media), "-r", "2", "-trace_err", *common],
+            cwd=tmp_path, capture_output=True, timeout=30, check=False,
+        )  # fmt: skip
+        errors = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*_errors.log"))
+        assert caller.returncode == 0, errors
+    finally:
+        callee.kill()
+        callee.wait(5)
