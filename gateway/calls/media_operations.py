@@ -255,6 +255,12 @@ class CallMedia:
         self.recognizer, result = dtmf.digit(self.recognizer, tone, now)
         return effects + (self._recognized(running, result, now) if result is not None else [])
 
+    def deadline(self) -> float | None:
+        """When the running recognition's timer fires, if one runs."""
+        if self._running() is None or self.recognizer is None:
+            return None
+        return self.recognizer.deadline()
+
     def tick(self, now: float) -> list[Effect]:
         running = self._running()
         if running is None or self.recognizer is None:

@@ -16,8 +16,10 @@ audio for in-band tones (sip.dtmf_mode) and says so in ``DtmfDetection``, logged
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -61,9 +63,11 @@ from sip.worker.messages import (
     DtmfReceived,
     DtmfSent,
     Hold,
+    MediaStats,
     Play,
     PlayFinished,
     PlayStarted,
+    QueryMedia,
     SendDtmf,
     StopPlay,
 )
@@ -85,6 +89,9 @@ DTMF_LAG = Histogram(
 owned_by("sip", MEDIA_CALLBACKS, DTMF_LAG)
 
 PREPARE_THREADS = 2
+# How long a due recognition timer waits for its worker's answer before it decides anyway
+# (a worker too busy or gone): the digits it held may come later, and lose.
+SYNC_TIMEOUT = 1.0
 _MEDIA_COMMANDS = frozenset({"Play", "StopPlay", "SendDtmf", "DetectDtmf", "Hold"})
 _CALL_GONE = frozenset({"no such call", "worker gone"})  # sip.worker.pool's reasons
 
@@ -107,6 +114,14 @@ class _Call:
     # Its decisions and their IO, in order: the request thread, the prepare pool, the timer
     # and its events' lane take it (one call's commit no longer waits for another's).
     lock: threading.RLock = field(default_factory=threading.RLock)
+    sync: _Sync | None = None  # the timer's question to the worker, while unanswered
+    synced_through: float = -math.inf  # every digit that reached the worker by then is here
+
+
+@dataclass(frozen=True, slots=True)
+class _Sync:
+    token: str
+    sent_at: float
 
 
 class MediaController:
@@ -216,6 +231,8 @@ class MediaController:
             return isinstance(event, (PlayStarted, PlayFinished, DtmfReceived, DtmfSent, DtmfDetection))
         with call.lock:
             media, now = call.media, self.clock()
+            if self._sync_answered(call_id, call, event, runtime):
+                return False  # the call controller counts its packets
             if isinstance(event, CallStateChanged):
                 if event.state is CallState.DISCONNECTED:
                     media.call_ended()
@@ -250,14 +267,47 @@ class MediaController:
             return True
 
     def tick(self, runtime: SipRuntime) -> None:
-        """Recognition timers (the SIP process's timer thread)."""
+        """Recognition timers (the SIP process's timer thread).
+
+        A timer that is due does not decide at once: a digit that reached the worker before
+        the deadline may still be on its way here (the pipe, the supervisor, a busy lane). The
+        worker is asked first (``QueryMedia`` with a token, answered after every event it had
+        queued); the answer lets the timer decide (``_synced``), or, if none comes within
+        ``SYNC_TIMEOUT``, the timer decides anyway."""
         with self._lock:
             calls = list(self._calls.items())
         for leg_id, call in calls:
             with call.lock:
-                effects = call.media.tick(self.clock())
-                if effects:
-                    self._carry_out(leg_id, call, effects, runtime)
+                now = self.clock()
+                deadline = call.media.deadline()
+                if deadline is None or now < deadline:
+                    continue
+                if call.synced_through >= deadline or (
+                    call.sync is not None and now - call.sync.sent_at >= SYNC_TIMEOUT
+                ):
+                    call.sync = None
+                    self._carry_out(leg_id, call, call.media.tick(now), runtime)
+                elif call.sync is None:
+                    call.sync = _Sync(uuid.uuid4().hex, now)
+                    runtime.send(QueryMedia(leg_id, call.sync.token))
+
+    def _sync_answered(self, leg_id: str, call: _Call, event: object, runtime: SipRuntime) -> bool:
+        """True for MediaStats (a sync's answer or a poll's); a failed QueryMedia answers too."""
+        if isinstance(event, MediaStats):
+            self._synced(leg_id, call, event.token, runtime)
+            return True
+        if isinstance(event, CommandFailed) and event.command == QueryMedia.__name__ and call.sync:
+            self._synced(leg_id, call, call.sync.token, runtime)
+        return False
+
+    def _synced(self, leg_id: str, call: _Call, token: str, runtime: SipRuntime) -> None:
+        """The worker's answer to the timer's question: the digits it had are all here."""
+        if call.sync is None or call.sync.token != token:
+            return
+        call.synced_through, call.sync = call.sync.sent_at, None
+        deadline = call.media.deadline()
+        if deadline is not None and deadline <= call.synced_through:
+            self._carry_out(leg_id, call, call.media.tick(self.clock()), runtime)
 
     # Effects -----------------------------------------------------------------------------------
 

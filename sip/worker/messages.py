@@ -108,9 +108,11 @@ class MakeCall:
 
 @dataclass(frozen=True, slots=True)
 class QueryMedia:
-    """Ask for a call's RTP counters; the worker answers with ``MediaStats``."""
+    """Ask for a call's RTP counters; the worker answers with ``MediaStats`` (the same
+    ``token``), after every event it had queued: a recognition timer's sync (sip.control.media)."""
 
     call_id: str
+    token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +312,7 @@ class MediaStats:
     call_id: str
     rx_packets: int
     tx_packets: int
+    token: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -319,7 +319,7 @@ class UserAgent:
                     stat = call.getStreamStat(index)
                     rx += stat.rtcp.rxStat.pkt
                     tx += stat.rtcp.txStat.pkt
-            self.events.append(MediaStats(command.call_id, rx, tx))
+            self.events.append(MediaStats(command.call_id, rx, tx, command.token))
         else:  # a command of the media contract this worker does not carry out: said, not dropped
             self.events.append(CommandFailed(call.call_id, type(command).__name__, NOT_CARRIED_OUT))
 

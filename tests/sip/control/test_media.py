@@ -18,7 +18,7 @@ from gateway.calls.media_requests import Action, MediaRequest
 from gateway.calls.play_sources import PlaySource, PlaySourceFailed
 from gateway.core.db import Database
 from gateway.events.models import OutboxEvent
-from sip.control.media import MediaController
+from sip.control.media import SYNC_TIMEOUT, MediaController
 from sip.dtmf_mode import DtmfMode
 from sip.worker.messages import (
     CallState,
@@ -31,10 +31,12 @@ from sip.worker.messages import (
     DtmfReceived,
     DtmfSent,
     Event,
+    MediaStats,
     Play,
     PlayFinished,
     PlayOutcome,
     PlayStarted,
+    QueryMedia,
     SendDtmf,
     StopPlay,
 )
@@ -241,10 +243,51 @@ def test_silence_after_the_prompt_is_recognize_failed_8510(
     clock.now += 2.9
     controller.tick(runtime)  # type: ignore[arg-type]
     assert callbacks(database) == []
+    assert not any(isinstance(c, QueryMedia) for c in runtime.commands)
     clock.now += 0.2
     controller.tick(runtime)  # type: ignore[arg-type]
+    assert callbacks(database) == []  # first the worker is asked for the digits it may hold
+    sync = runtime.wait_for(QueryMedia)
+    assert event(controller, runtime, MediaStats(LEG, 10, 10, "another poll's")) is False
+    assert callbacks(database) == []
+    assert event(controller, runtime, MediaStats(LEG, 10, 10, sync.token)) is False
     failed = parsed(database, "RecognizeFailed")
     assert (failed.result_information.code, failed.result_information.sub_code) == (400, 8510)
+
+
+def test_a_due_timer_waits_for_a_digit_its_worker_already_had(
+    controller: MediaController, database: Database, resource_a: dict[str, Any], clock: Clock
+) -> None:
+    runtime = Runtime()
+    recognize = request(resource_a, Action.RECOGNIZE, "r1", max_tones=2, inter_tone_timeout=2.0)
+    controller.on_request(recognize, runtime)  # type: ignore[arg-type]
+    first = clock.now
+    assert event(controller, runtime, DtmfReceived(LEG, "1", DtmfMethod.RFC2833, 100, first))
+    clock.now += 2.5
+    controller.tick(runtime)  # type: ignore[arg-type]
+    sync = runtime.wait_for(QueryMedia)
+    # the second digit reached the worker 1.5 s after the first, and only now gets here
+    assert event(controller, runtime, DtmfReceived(LEG, "2", DtmfMethod.RFC2833, 100, first + 1.5))
+    event(controller, runtime, MediaStats(LEG, 10, 10, sync.token))
+    assert [t for t, _ in callbacks(database)] == ["RecognizeCompleted"]
+    assert parsed(database, "RecognizeCompleted").dtmf_result.tones == ["one", "two"]
+
+
+def test_a_worker_that_does_not_answer_lets_the_timer_decide(
+    controller: MediaController, database: Database, resource_a: dict[str, Any], clock: Clock
+) -> None:
+    runtime = Runtime()
+    recognize = request(resource_a, Action.RECOGNIZE, "r1", max_tones=2, initial_silence_timeout=3.0)
+    controller.on_request(recognize, runtime)  # type: ignore[arg-type]
+    clock.now += 3.0
+    controller.tick(runtime)  # type: ignore[arg-type]
+    runtime.wait_for(QueryMedia)
+    clock.now += SYNC_TIMEOUT - 0.1
+    controller.tick(runtime)  # type: ignore[arg-type]
+    assert callbacks(database) == []
+    clock.now += 0.1
+    controller.tick(runtime)  # type: ignore[arg-type]
+    assert parsed(database, "RecognizeFailed").result_information.sub_code == 8510
 
 
 def test_continuous_dtmf_send_dtmf_hold_and_cancel_callbacks_parse(
