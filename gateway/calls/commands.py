@@ -2,7 +2,7 @@
 
 Each SIP process consumes its own broker queue, ``trunkline.sip.<process id>`` (the id is in
 every call row it holds), in sip.control.commands; this module is the API's side. A message is
-the worker command's own wire form (``sip.worker.messages.encode``, a JSON object); the SIP
+the worker command's own wire form (``sip.worker.wire.encode``, a JSON object); the SIP
 process hands it to its pool as is. A media request (gateway.calls.media_requests) travels on the
 same queue, tagged ``MediaRequest``, for the SIP process's media controller.
 The call row is the truth: the API commits the state change first and publishes after, so a
@@ -23,7 +23,10 @@ from prometheus_client import Counter
 from gateway.calls import media_requests
 from gateway.calls.media_requests import MediaRequest
 from gateway.core.metrics import owned_by
-from sip.worker.messages import Command, encode
+from sip.worker.messages import (
+    Command,
+)
+from sip.worker.wire import encode
 
 log = logging.getLogger("trunkline.calls.commands")
 

@@ -19,7 +19,10 @@ from gateway.calls.media_requests import MediaRequest, MediaRequestError, is_med
 from gateway.calls.media_requests import decode as decode_media_request
 from gateway.core.broker import LOCAL_BROKER_SCHEME
 from gateway.core.metrics import owned_by
-from sip.worker.messages import Command, MessageError, decode, is_command
+from sip.worker.messages import (
+    Command,
+)
+from sip.worker.wire import MessageError, decode, is_command
 
 log = logging.getLogger("trunkline.calls.commands")
 

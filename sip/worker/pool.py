@@ -2,7 +2,7 @@
 
 Each worker is a fresh interpreter (``python -m sip.worker.process``, so it imports only the
 worker and pjsua2, not the parent's modules) with one socketpair, wrapped as a
-``multiprocessing`` Connection carrying ``messages.encode`` bytes; its pidfd tells its death.
+``multiprocessing`` Connection carrying ``wire.encode`` bytes; its pidfd tells its death.
 One reader thread waits on every pipe and every pidfd (one epoll set kept across wake-ups:
 building a fresh one from 2N descriptors on each wake-up cost 0.3 ms at 100 workers): it
 forwards events to ``events`` (a queue of ``WorkerEvent``), keeps the ``CallLedger`` and, when
@@ -39,15 +39,13 @@ from sip.worker.messages import (
     CommandFailed,
     Event,
     MakeCall,
-    MessageError,
     Register,
     Shutdown,
     Unregister,
     WorkerReady,
-    decode,
-    encode,
 )
 from sip.worker.status import WorkerStatus
+from sip.worker.wire import MessageError, decode, encode
 
 log = logging.getLogger(__name__)
 

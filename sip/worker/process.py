@@ -1,7 +1,7 @@
 """The body of one worker process: the owner loop between its pipe and its ``UserAgent``.
 
 One thread (the process's main thread) polls pjsua2, reads commands from the pipe between
-polls and sends the events the callbacks queued. The pipe carries ``messages.encode`` bytes.
+polls and sends the events the callbacks queued. The pipe carries ``wire.encode`` bytes.
 The process ends on ``Shutdown``, SIGTERM, or when the supervisor's end of the pipe closes.
 """
 
@@ -16,13 +16,10 @@ from multiprocessing.connection import Connection
 
 from sip.worker.config import WorkerConfig
 from sip.worker.messages import (
-    MessageError,
     Shutdown,
     WorkerReady,
-    decode,
-    encode,
-    is_command,
 )
+from sip.worker.wire import MessageError, decode, encode, is_command
 
 COMMANDS_PER_POLL = 32
 # The poll while a play or DTMF work is under way: the next file of a play and the in-band

@@ -14,7 +14,10 @@ from gateway.calls import media_requests
 from gateway.calls.media_requests import Action, MediaRequest, MediaRequestError
 from sip.control.commands import CommandConsumer
 from sip.dtmf_mode import DtmfMode
-from sip.worker.messages import Hangup, encode
+from sip.worker.messages import (
+    Hangup,
+)
+from sip.worker.wire import encode
 
 text = st.text(max_size=30)
 source = st.fixed_dictionaries({"kind": st.just("file"), "file": st.fixed_dictionaries({"uri": text})})

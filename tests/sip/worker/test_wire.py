@@ -1,4 +1,4 @@
-"""The worker wire messages: every message round-trips through encode/decode; garbage is refused."""
+"""sip/worker/wire.py: every worker message round-trips through encode/decode; garbage is refused."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sip.worker import messages
+from sip.worker import messages, wire
 from sip.worker.messages import (
     CallState,
     CallStateChanged,
@@ -20,12 +20,9 @@ from sip.worker.messages import (
     Event,
     MakeCall,
     Message,
-    MessageError,
     Shutdown,
-    decode,
-    encode,
-    is_command,
 )
+from sip.worker.wire import MessageError, decode, encode, is_command
 
 text = st.text(max_size=40)
 headers = st.lists(st.tuples(text, text), max_size=4).map(tuple)
@@ -121,4 +118,4 @@ def test_decode_never_raises_anything_but_message_error(data: bytes) -> None:
 
 def test_every_message_type_is_registered() -> None:
     names = {cls.__name__ for cls in (*typing.get_args(Command), *typing.get_args(Event))}
-    assert names == set(messages._TYPES)
+    assert names == set(wire._TYPES)
