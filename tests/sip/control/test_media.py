@@ -122,6 +122,18 @@ def event(controller: MediaController, runtime: Runtime, item: Event) -> bool:
     return controller.on_event(WorkerEvent(0, item), runtime)  # type: ignore[arg-type]
 
 
+def recognizing(controller: MediaController, resource: dict[str, Any], **fields: Any) -> Runtime:
+    """A DTMF recognition without a prompt (it listens at once), on the runtime returned."""
+    runtime = Runtime()
+    controller.on_request(request(resource, Action.RECOGNIZE, "r1", **fields), runtime)  # type: ignore[arg-type]
+    return runtime
+
+
+def press(controller: MediaController, runtime: Runtime, tone: str, arrived: float) -> bool:
+    """An RFC 2833 key press that reached its worker at ``arrived``, handed to the controller."""
+    return event(controller, runtime, DtmfReceived(LEG, tone, DtmfMethod.RFC2833, 100, arrived))
+
+
 def callbacks(database: Database) -> list[tuple[str, dict[str, Any]]]:
     with database.read_session() as session:
         rows = session.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at)).all()
@@ -191,14 +203,12 @@ def test_recognize_collects_digits_and_its_result_parses(
 def test_a_digit_is_judged_by_its_arrival_at_the_worker_not_by_when_it_got_here(
     controller: MediaController, database: Database, resource_a: dict[str, Any], clock: Clock
 ) -> None:
-    runtime = Runtime()
-    recognize = request(resource_a, Action.RECOGNIZE, "r1", max_tones=3, inter_tone_timeout=2.0)
-    controller.on_request(recognize, runtime)  # type: ignore[arg-type]
-    assert event(controller, runtime, DtmfReceived(LEG, "1", DtmfMethod.RFC2833, 100, clock.now))
+    runtime = recognizing(controller, resource_a, max_tones=3, inter_tone_timeout=2.0)
+    assert press(controller, runtime, "1", clock.now)
     clock.now += 3.0  # the next digit came 1.5 s after the first, and queued for 1.5 s on the way
-    assert event(controller, runtime, DtmfReceived(LEG, "2", DtmfMethod.RFC2833, 100, clock.now - 1.5))
+    assert press(controller, runtime, "2", clock.now - 1.5)
     # a stamp from the future (another host's clock) is taken as now: 1.5 s after "2" came
-    assert event(controller, runtime, DtmfReceived(LEG, "3", DtmfMethod.RFC2833, 100, clock.now + 50))
+    assert press(controller, runtime, "3", clock.now + 50)
     completed = parsed(database, "RecognizeCompleted")
     assert completed.dtmf_result.tones == ["one", "two", "three"]
 
@@ -206,12 +216,10 @@ def test_a_digit_is_judged_by_its_arrival_at_the_worker_not_by_when_it_got_here(
 def test_a_digit_that_came_after_the_inter_tone_timeout_loses_to_it(
     controller: MediaController, database: Database, resource_a: dict[str, Any], clock: Clock
 ) -> None:
-    runtime = Runtime()
-    recognize = request(resource_a, Action.RECOGNIZE, "r1", max_tones=3, inter_tone_timeout=2.0)
-    controller.on_request(recognize, runtime)  # type: ignore[arg-type]
-    assert event(controller, runtime, DtmfReceived(LEG, "1", DtmfMethod.RFC2833, 100, clock.now))
+    runtime = recognizing(controller, resource_a, max_tones=3, inter_tone_timeout=2.0)
+    assert press(controller, runtime, "1", clock.now)
     clock.now += 2.5
-    assert event(controller, runtime, DtmfReceived(LEG, "2", DtmfMethod.RFC2833, 100, clock.now - 0.1))
+    assert press(controller, runtime, "2", clock.now - 0.1)
     failed = parsed(database, "RecognizeFailed")
     assert failed.result_information.sub_code == 8532  # inter-tone timeout
 
@@ -258,16 +266,14 @@ def test_silence_after_the_prompt_is_recognize_failed_8510(
 def test_a_due_timer_waits_for_a_digit_its_worker_already_had(
     controller: MediaController, database: Database, resource_a: dict[str, Any], clock: Clock
 ) -> None:
-    runtime = Runtime()
-    recognize = request(resource_a, Action.RECOGNIZE, "r1", max_tones=2, inter_tone_timeout=2.0)
-    controller.on_request(recognize, runtime)  # type: ignore[arg-type]
+    runtime = recognizing(controller, resource_a, max_tones=2, inter_tone_timeout=2.0)
     first = clock.now
-    assert event(controller, runtime, DtmfReceived(LEG, "1", DtmfMethod.RFC2833, 100, first))
+    assert press(controller, runtime, "1", first)
     clock.now += 2.5
     controller.tick(runtime)  # type: ignore[arg-type]
     sync = runtime.wait_for(QueryMedia)
     # the second digit reached the worker 1.5 s after the first, and only now gets here
-    assert event(controller, runtime, DtmfReceived(LEG, "2", DtmfMethod.RFC2833, 100, first + 1.5))
+    assert press(controller, runtime, "2", first + 1.5)
     event(controller, runtime, MediaStats(LEG, 10, 10, sync.token))
     assert [t for t, _ in callbacks(database)] == ["RecognizeCompleted"]
     assert parsed(database, "RecognizeCompleted").dtmf_result.tones == ["one", "two"]
@@ -276,9 +282,7 @@ def test_a_due_timer_waits_for_a_digit_its_worker_already_had(
 def test_a_worker_that_does_not_answer_lets_the_timer_decide(
     controller: MediaController, database: Database, resource_a: dict[str, Any], clock: Clock
 ) -> None:
-    runtime = Runtime()
-    recognize = request(resource_a, Action.RECOGNIZE, "r1", max_tones=2, initial_silence_timeout=3.0)
-    controller.on_request(recognize, runtime)  # type: ignore[arg-type]
+    runtime = recognizing(controller, resource_a, max_tones=2, initial_silence_timeout=3.0)
     clock.now += 3.0
     controller.tick(runtime)  # type: ignore[arg-type]
     runtime.wait_for(QueryMedia)
