@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from azure.communication.callautomation import (
     FileSource,
     PhoneNumberIdentifier,
@@ -43,7 +42,6 @@ from azure.communication.callautomation import (
     TextSource,
 )
 from azure.core.messaging import CloudEvent
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from bench.calls_carrier import HOST, Carrier, CarrierLoad, CarrierResult, failures_by_status, sipp_binary
@@ -52,7 +50,7 @@ from bench.calls_platform import PlatformGroups, first_attempts, stack_options
 from bench.procstat import Sample
 from gateway.calls.models import CallLeg
 from gateway.events.models import OutboxEvent
-from tests.e2e.calls.stack import NUMBER, VoiceStack, running_voice_stack
+from tests.e2e.calls.stack import NUMBER, SipMetrics, VoiceStack, running_voice_stack
 from tests.sip.support import free_udp_block
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "carrier_media_call.xml"
@@ -226,19 +224,6 @@ class MediaRun:
     idle: tuple[Sample, Sample] | None  # before the calls
 
 
-SipMetrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]  # (sample name, labels) -> value
-
-
-def sip_metrics(stack: VoiceStack) -> SipMetrics:
-    """The SIP process's Prometheus samples now."""
-    text = httpx.get(f"http://127.0.0.1:{stack.metrics_port}/metrics", timeout=5).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def prompt_prepares(before: SipMetrics, after: SipMetrics) -> dict[str, float]:
     """The play source preparations between two reads, by outcome (converted, cache_hit, ...)."""
     found: dict[str, float] = {}
@@ -324,7 +309,7 @@ def _run_media(args: argparse.Namespace, load: CarrierLoad, directory: Path) -> 
         time.sleep(args.idle_seconds)
         idle = (idle_first, sampler.sample())
         sampler.samples.clear()
-        metrics_before = sip_metrics(stack)
+        metrics_before = stack.sip_metrics()
         sampler.sample()
         carrier, peer = _place(stack, directory / "sipp", load, args.digits_delay)
         groups.carrier = carrier
@@ -343,7 +328,7 @@ def _run_media(args: argparse.Namespace, load: CarrierLoad, directory: Path) -> 
         sampler.sample()
         result = carrier.result(exit_code)
         stamps = _join(stack, app, carrier, peer)
-        metrics_after = sip_metrics(stack)
+        metrics_after = stack.sip_metrics()
         return MediaRun(
             result,
             failures_by_status(carrier.directory),

@@ -30,6 +30,7 @@ import jwt
 from azure.communication.callautomation import CallAutomationClient
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.core.cli_database import migrated_database
 from gateway.core.db import Database
@@ -199,6 +200,9 @@ class App:
             return [e.type for e in self.callbacks if e.data["callConnectionId"] == call_connection_id]
 
 
+SipMetrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]  # (sample name, labels) -> value
+
+
 @dataclass
 class VoiceStack(ProcessStack):
     tmp: Path
@@ -214,15 +218,22 @@ class VoiceStack(ProcessStack):
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     resource: dict[str, Any] = field(default_factory=dict)
 
-    def rtp_packets(self) -> dict[str, float]:
-        """The SIP process's RTP counters (its Prometheus endpoint)."""
+    def sip_metrics(self) -> SipMetrics:
+        """The SIP process's Prometheus samples now (its metrics port)."""
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-        found: dict[str, float] = {}
-        for line in text.splitlines():
-            if line.startswith("trunkline_sip_rtp_packets_total{"):
-                direction = line.split('direction="', 1)[1].split('"', 1)[0]
-                found[direction] = float(line.rsplit(" ", 1)[1])
-        return found
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def rtp_packets(self) -> dict[str, float]:
+        """The SIP process's RTP counters, by direction."""
+        return {
+            dict(labels)["direction"]: value
+            for (name, labels), value in self.sip_metrics().items()
+            if name == "trunkline_sip_rtp_packets_total"
+        }
 
     @property
     def status_file(self) -> Path:
