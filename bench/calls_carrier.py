@@ -11,8 +11,9 @@ The audio is Debian sip-tester's A-law sample, sent one of two ways (``--carrier
   sockets are open, the kernel offers every UDP datagram on the machine to each of them
   (``raw_local_deliver``: a sixth of all CPU samples in a 400-call run, most of it charged to
   the workers' clock threads sending their RTP; perf, docs/performance.md). A carrier on
-  another host costs the gateway nothing of the kind, so it is kept only for comparison. Each
-call logs the wall-clock time of its INVITE and of its 200 OK by SIP Call-ID (microseconds),
+  another host costs the gateway nothing of the kind, so it is kept only for comparison.
+
+Each call logs the wall-clock time of its INVITE and of its 200 OK by SIP Call-ID (microseconds),
 which is how the benchmark joins them with the app's own timestamps. SIPp's periodic
 statistics file gives successful/failed calls, retransmissions and the calls it held.
 """
