@@ -250,7 +250,7 @@ def shared_keyring(tmp_path_factory: pytest.TempPathFactory) -> Keyring:
 
 @given(
     scopes=st.lists(st.sampled_from(SCOPES), unique=True, max_size=len(SCOPES)),
-    lifetime_seconds=st.integers(min_value=1, max_value=30 * 86400),
+    lifetime_seconds=st.integers(min_value=60, max_value=30 * 86400),
     generation=st.integers(min_value=0, max_value=2**31),
 )
 def test_claims_round_trip(
