@@ -116,9 +116,11 @@ def answer(
     call = _offered_call(session, keys, resource_id, token, now)
     if CallState(call.state) is not CallState.OFFERED:
         raise _refused(Refused(Refusal.CONFLICT, f"The call was already {call.state}."))
-    subscription = subscriptions.callback_subscription(session, resource_id, callback_uri, policy, limits)
+    subscription_id = subscriptions.callback_subscription_id(
+        session, resource_id, callback_uri, policy, limits
+    )
     call.callback_uri = callback_uri
-    call.callback_subscription_id = subscription.id
+    call.callback_subscription_id = subscription_id
     call.operation_context = operation_context
     return Done(call, _apply(session, call, AppAnswer(), now))
 

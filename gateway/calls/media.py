@@ -85,12 +85,11 @@ def plan(
     uri = optional_text(body, "operationCallbackUri")
     if uri is not None:
         try:
-            found = subscriptions.callback_subscription(
+            subscription_id = subscriptions.callback_subscription_id(
                 session, resource_id, uri, callbacks.policy, callbacks.limits
             )
         except AcsError as exc:
             raise BadRequest(exc.message, "operationCallbackUri") from exc
-        subscription_id = found.id
     request = MediaRequest(
         action=action,
         call_id=call.id,

@@ -103,7 +103,9 @@ def create_call(
     owned = owned_number(session, resource_id, caller)
     if owned is None or owned.calling not in OUTBOUND_CAPABILITIES:
         raise CallerIdNotAllowed(caller)
-    subscription = subscriptions.callback_subscription(session, resource_id, callback_uri, policy, limits)
+    subscription_id = subscriptions.callback_subscription_id(
+        session, resource_id, callback_uri, policy, limits
+    )
     plan = sip_routing.outbound_plan(session, resource_id, target)
     destinations = []
     for destination in plan.destinations:
@@ -123,7 +125,7 @@ def create_call(
         target_number=target,
         caller_display_name=display_name,
         callback_uri=callback_uri,
-        callback_subscription_id=subscription.id,
+        callback_subscription_id=subscription_id,
         operation_context=operation_context,
         sip_process="",  # set by the SIP process that takes the first INVITE
         destinations=destinations,

@@ -76,7 +76,7 @@ def _callback_subscription(
     uri = optional_text(body, "operationCallbackUri")
     if uri is None:
         return call.callback_subscription_id
-    return subscriptions.callback_subscription(session, call.resource_id, uri, policy, limits).id
+    return subscriptions.callback_subscription_id(session, call.resource_id, uri, policy, limits)
 
 
 def _caller_id(session: Session, call: Call, body: dict[str, Any], required: bool) -> str:

@@ -18,6 +18,7 @@ from gateway.events import batching, builder, lifecycle, repository
 from gateway.events.builder import DeliverySchema, Event, TopicNamer
 from gateway.events.lifecycle import AttemptResult, Decision
 from gateway.events.models import SubscriptionKind
+from gateway.events.repository import ClaimedRow
 from gateway.events.subscriptions import secrets_in_use
 
 
@@ -126,7 +127,25 @@ def claim(
     claimed = repository.claim(session, delivery_ids, now, now + claim_for)
     if not claimed:
         return []
-    works = [
+    works = works_of(repository.claimed_rows(session, claimed), now, topic_of)
+    batches = _group(works)
+    new_ids = {b.batch_id: b.delivery_ids for b in batches if b.batch_id and b.first.batch_id is None}
+    if new_ids:
+        repository.set_batch_ids(session, new_ids)
+    return batches
+
+
+def claimed_batches(rows: Sequence[ClaimedRow], now: datetime, topic_of: TopicNamer) -> list[BatchWork]:
+    """The batches of deliveries claimed as they were fanned out (the dispatcher's own threads
+    take them without a claim of their own): each alone, as their subscriptions do not batch."""
+    works = works_of(rows, now, topic_of)
+    if any(work.batching for work in works):
+        raise ValueError("deliveries of a batching subscription are packed by their claim")
+    return _group(works)
+
+
+def works_of(rows: Sequence[ClaimedRow], now: datetime, topic_of: TopicNamer) -> list[DeliveryWork]:
+    return [
         DeliveryWork(
             delivery_id=row.delivery_id,
             subscription_id=row.subscription_id,
@@ -152,13 +171,8 @@ def claim(
             max_events_per_batch=row.max_events_per_batch,
             preferred_batch_bytes=row.preferred_batch_size_kb * 1024,
         )
-        for row in repository.claimed_rows(session, claimed)
+        for row in rows
     ]
-    batches = _group(works)
-    new_ids = {b.batch_id: b.delivery_ids for b in batches if b.batch_id and b.first.batch_id is None}
-    if new_ids:
-        repository.set_batch_ids(session, new_ids)
-    return batches
 
 
 def _group(works: Sequence[DeliveryWork]) -> list[BatchWork]:

@@ -21,8 +21,9 @@ from gateway.core.loop_thread import LoopThread
 from gateway.events import fanout, validation
 from gateway.events.local import LocalDeliveries
 from gateway.events.metrics import EVENTS_PUBLISHED
-from gateway.events.repository import QueuedDelivery
+from gateway.events.repository import ClaimedRow, QueuedDelivery
 from gateway.events.runtime import Runtime
+from gateway.events.sender import ClaimedWork
 from gateway.events.tasks import DELIVER_TASK, VALIDATE_TASK, send
 from gateway.events.wakeup import DispatcherWakeup
 
@@ -73,6 +74,24 @@ def enqueue_deliveries(
     return True
 
 
+def hand_claimed(rt: Runtime, rows: Sequence[ClaimedRow], claim_ends: float, local: LocalDeliveries) -> None:
+    """Hand deliveries claimed at fan-out to ``local`` threads, grouped as :func:`batches`
+    groups the others; if they cannot take them (stopping), release the claims for the
+    scheduler."""
+    by_id = {row.delivery_id: row for row in rows}
+    queued = [QueuedDelivery(row.delivery_id, row.subscription_id) for row in rows]
+    tasks = [
+        ClaimedWork([by_id[delivery_id] for delivery_id in ids], claim_ends)
+        for ids in batches(queued, rt.settings.events_delivery_batch_size)
+    ]
+    try:
+        local.deliver_claimed(tasks)
+    except Exception as exc:
+        log.warning("claimed deliveries not handed over; the scheduler sends them", error=str(exc))
+        with rt.database.session() as session:
+            fanout.release_claims(session, list(by_id))
+
+
 def enqueue_validations(
     app: Celery, rt: Runtime, ids: Sequence[str], local: LocalDeliveries | None = None
 ) -> None:
@@ -113,10 +132,15 @@ class Dispatcher(LoopThread):
         and handshakes that came due (every pass would cost two transactions per wake-up)."""
         now = utcnow()
         lease = self.rt.enqueue_lease
+        claim_for = self.rt.claim_for if self.local is not None else None
         with self.rt.database.session() as session:
-            dispatched = fanout.dispatch_pending(session, now, lease, self.batch)
+            dispatched = fanout.dispatch_pending(session, now, lease, self.batch, claim_for)
+        claim_ends = time.monotonic() + self.rt.claim_for.total_seconds()
         for event_type in dispatched.event_types:
             EVENTS_PUBLISHED.labels(event_type).inc()
+        if dispatched.claimed:
+            assert self.local is not None
+            hand_claimed(self.rt, dispatched.claimed, claim_ends, self.local)
         enqueue_deliveries(self.app, self.rt, dispatched.deliveries, self.local)
         found = len(dispatched.event_types)
         if schedule:

@@ -9,7 +9,7 @@ which sends the deliveries it returns to the broker right after the commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,14 +17,15 @@ from sqlalchemy.orm import Session
 
 from gateway.core.db import new_uuid
 from gateway.events import builder, lifecycle, repository
-from gateway.events.models import EventSubscription
-from gateway.events.repository import PendingEvent, QueuedDelivery
+from gateway.events.models import EventSubscription, SubscriptionKind
+from gateway.events.repository import ClaimedRow, PendingEvent, QueuedDelivery
 
 
 @dataclass(frozen=True)
 class Dispatched:
     deliveries: list[QueuedDelivery]
     event_types: list[str]  # one entry per outbox row fanned out
+    claimed: list[ClaimedRow] = field(default_factory=list)  # taken for an attempt already
 
     @property
     def delivery_ids(self) -> list[str]:
@@ -32,9 +33,20 @@ class Dispatched:
 
 
 def dispatch_pending(
-    session: Session, now: datetime, enqueue_lease: timedelta, limit: int = 500
+    session: Session,
+    now: datetime,
+    enqueue_lease: timedelta,
+    limit: int = 500,
+    claim_for: timedelta | None = None,
 ) -> Dispatched:
-    """Turn undispatched outbox rows into deliveries (to enqueue right after the commit)."""
+    """Turn undispatched outbox rows into deliveries (to enqueue right after the commit).
+
+    With ``claim_for`` (the dispatcher hands its work to its own process's threads), the
+    deliveries of subscriptions that do not batch (callbacks, Event Grid's default) are written
+    claimed for their first attempt and returned with everything the attempt needs: the thread
+    that sends them skips a claim's transaction (two statements, and the wait for a connection
+    on a busy database). A batching subscription's deliveries are packed by their claim, as
+    before."""
     events = repository.take_undispatched(session, limit, now)
     if not events:
         return Dispatched([], [])
@@ -49,6 +61,7 @@ def dispatch_pending(
     }
     enqueued_until = now + enqueue_lease
     rows: list[dict[str, Any]] = []
+    to_claim: list[tuple[dict[str, Any], PendingEvent, EventSubscription]] = []
     per_batch: dict[str, int] = {}
     for event in events:
         if event.subscription_id is not None:
@@ -60,31 +73,78 @@ def dispatch_pending(
             if event.subscription_id is None and not _wants(subscription, event):
                 continue
             start = lifecycle.created(now, event.created_at, subscription.event_ttl_minutes)
-            rows.append(
-                {
-                    "id": new_uuid(),
-                    "event_id": event.id,
-                    "subscription_id": subscription.id,
-                    "resource_id": event.resource_id,
-                    "status": start.status.value,
-                    "attempts": start.attempts,
-                    "replays": start.replays,
-                    "next_attempt_at": start.next_attempt_at,
-                    "enqueued_until": enqueued_until,
-                    "expires_at": start.expires_at,
-                    "created_at": now,
-                }
-            )
+            row = {
+                "id": new_uuid(),
+                "event_id": event.id,
+                "subscription_id": subscription.id,
+                "resource_id": event.resource_id,
+                "status": start.status.value,
+                "attempts": start.attempts,
+                "replays": start.replays,
+                "next_attempt_at": start.next_attempt_at,
+                "enqueued_until": enqueued_until,
+                "claimed_until": None,
+                "expires_at": start.expires_at,
+                "created_at": now,
+            }
+            if claim_for is not None and not _batches(subscription):
+                row["claimed_until"] = row["enqueued_until"] = now + claim_for
+                to_claim.append((row, event, subscription))
+            rows.append(row)
             per_batch[subscription.id] = subscription.max_events_per_batch
     if rows:
         repository.insert_deliveries(session, rows)
+    claimed = _claimed_rows(session, to_claim)
     return Dispatched(
         [
             QueuedDelivery(row["id"], row["subscription_id"], per_batch[row["subscription_id"]])
             for row in rows
+            if row["claimed_until"] is None
         ],
         [e.event_type for e in events],
+        claimed,
     )
+
+
+def _batches(subscription: EventSubscription) -> bool:
+    return subscription.kind == SubscriptionKind.WEBHOOK and subscription.max_events_per_batch > 1
+
+
+def _claimed_rows(
+    session: Session, claimed: Sequence[tuple[dict[str, Any], PendingEvent, EventSubscription]]
+) -> list[ClaimedRow]:
+    """The claimed deliveries as a claim returns them (their events' data read in one statement)."""
+    if not claimed:
+        return []
+    bodies = repository.event_bodies(session, list({event.id for _, event, _ in claimed}))
+    return [
+        ClaimedRow(
+            delivery_id=row["id"],
+            subscription_id=subscription.id,
+            resource_id=event.resource_id,
+            attempts=row["attempts"],
+            expires_at=row["expires_at"],
+            next_attempt_at=row["next_attempt_at"],
+            batch_id=None,
+            event_id=event.id,
+            event_type=event.event_type,
+            subject=event.subject,
+            data=bodies[event.id].data,
+            event_time=bodies[event.id].event_time,
+            event_created_at=event.created_at,
+            endpoint_url=subscription.endpoint_url,
+            delivery_schema=subscription.delivery_schema,
+            kind=subscription.kind,
+            max_delivery_attempts=subscription.max_delivery_attempts,
+            max_events_per_batch=subscription.max_events_per_batch,
+            preferred_batch_size_kb=subscription.preferred_batch_size_kb,
+            secret=subscription.secret,
+            previous_secret=subscription.previous_secret,
+            previous_secret_expires_at=subscription.previous_secret_expires_at,
+            resource_name=bodies[event.id].resource_name,
+        )
+        for row, event, subscription in claimed
+    ]
 
 
 def _wants(subscription: EventSubscription, event: PendingEvent) -> bool:
@@ -106,6 +166,12 @@ def release_enqueue(session: Session, delivery_ids: Sequence[str], retry_at: dat
     """Sending to the broker failed: let the scheduler try these again at ``retry_at``."""
     if delivery_ids:
         repository.set_enqueued_until(session, delivery_ids, retry_at)
+
+
+def release_claims(session: Session, delivery_ids: Sequence[str]) -> None:
+    """Deliveries claimed at fan-out that no thread attempted: the scheduler sends them soon."""
+    if delivery_ids:
+        repository.release_claims(session, delivery_ids)
 
 
 def purge_finished(session: Session, older_than: datetime, limit: int = 1000) -> int:

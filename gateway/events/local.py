@@ -29,7 +29,7 @@ from gateway.events import fanout, validation
 from gateway.events.handshake import handshake
 from gateway.events.metrics import LOCAL_TASKS
 from gateway.events.runtime import Runtime
-from gateway.events.sender import deliver
+from gateway.events.sender import ClaimedWork, deliver, deliver_claimed
 
 log = structlog.get_logger("trunkline.events")
 
@@ -60,6 +60,11 @@ class LocalDeliveries:
         for ids in tasks:
             self._submit(deliver, list(ids))
 
+    def deliver_claimed(self, tasks: Sequence[ClaimedWork]) -> None:
+        """One attempt of each task's deliveries, claimed already by the dispatcher."""
+        for work in tasks:
+            self._submit(deliver_claimed, work)
+
     def validate(self, subscription_ids: Sequence[str]) -> None:
         for subscription_id in subscription_ids:
             self._submit(handshake, subscription_id)
@@ -79,13 +84,16 @@ class LocalDeliveries:
         for _ in unstarted:
             self._finished()
         deliveries = [d for work, ids in unstarted if work is deliver for d in ids]
+        claimed = [d for work, task in unstarted if work is deliver_claimed for d in task.delivery_ids]
         validations = [s for work, s in unstarted if work is handshake]
-        if not deliveries and not validations:
+        if not deliveries and not claimed and not validations:
             return
         try:
             with self._rt.database.session() as session:
                 if deliveries:
                     fanout.release_enqueue(session, deliveries, utcnow())
+                if claimed:
+                    fanout.release_claims(session, claimed)
                 if validations:
                     validation.retry_validations_soon(session, validations, utcnow())
         except Exception:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -25,9 +26,23 @@ from gateway.events.metrics import (
     attempt_label,
 )
 from gateway.events.models import SubscriptionKind
+from gateway.events.repository import ClaimedRow
 from gateway.events.runtime import Runtime
 
 log = structlog.get_logger("trunkline.events")
+
+
+@dataclass(frozen=True)
+class ClaimedWork:
+    """Deliveries the dispatcher claimed as it fanned them out, and when the claim ends
+    (``time.monotonic()``)."""
+
+    rows: list[ClaimedRow]
+    claim_ends: float
+
+    @property
+    def delivery_ids(self) -> list[str]:
+        return [row.delivery_id for row in self.rows]
 
 
 def deliver(rt: Runtime, delivery_ids: Sequence[str]) -> int:
@@ -42,14 +57,29 @@ def deliver(rt: Runtime, delivery_ids: Sequence[str]) -> int:
     now = utcnow()
     with rt.database.session() as session:
         batches = deliveries.claim(session, delivery_ids, now, rt.claim_for, rt.topic_of)
+    return _send(rt, batches, time.monotonic() + rt.claim_for.total_seconds())
+
+
+def deliver_claimed(rt: Runtime, claimed: ClaimedWork) -> int:
+    """One attempt of deliveries the dispatcher claimed as it fanned them out (no claim here)."""
+    batches = deliveries.claimed_batches(claimed.rows, utcnow(), rt.topic_of)
+    # Claimed before it waited for this thread: even its first request needs the time left.
+    return _send(rt, batches, claimed.claim_ends, first_checked=True)
+
+
+def _send(
+    rt: Runtime, batches: Sequence[BatchWork], claim_ends: float, *, first_checked: bool = False
+) -> int:
+    """Attempt ``batches`` in order while the claim (ending at monotonic ``claim_ends``) leaves
+    each its full timeout (the first only if ``first_checked``: a claim just made leaves it);
+    record the results and release the rest in one transaction."""
     if not batches:
         return 0
-    claim_ends = time.monotonic() + rt.claim_for.total_seconds()
     timeout = rt.settings.webhook_timeout_seconds
     finished: list[Finished] = []
     released: list[str] = []
     for index, batch in enumerate(batches):
-        if index and claim_ends - time.monotonic() < timeout + 0.5:
+        if (index or first_checked) and claim_ends - time.monotonic() < timeout + 0.5:
             released = [d for b in batches[index:] for d in b.delivery_ids]
             break
         finished.append(_attempt(rt, batch))

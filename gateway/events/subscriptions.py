@@ -178,9 +178,25 @@ def callback_subscription(
     limits: Limits,
     resolver: Resolver = system_resolver,
 ) -> EventSubscription:
-    """The subscription that carries a resource's callbacks to ``url`` (a call's callbackUri),
-    made on first use: active at once (ACS does not validate callback URIs), CloudEvents, reached
-    only by events addressed to it. The URL passes the same SSRF check as a webhook's."""
+    """:func:`callback_subscription_id`'s subscription, as an object."""
+    subscription_id = callback_subscription_id(session, resource_id, url, policy, limits, resolver)
+    found = session.get(EventSubscription, subscription_id)
+    assert found is not None
+    return found
+
+
+def callback_subscription_id(
+    session: Session,
+    resource_id: str,
+    url: str,
+    policy: Policy,
+    limits: Limits,
+    resolver: Resolver = system_resolver,
+) -> str:
+    """The id of the subscription that carries a resource's callbacks to ``url`` (a call's
+    callbackUri), made on first use: active at once (ACS does not validate callback URIs),
+    CloudEvents, reached only by events addressed to it. The URL passes the same SSRF check as a
+    webhook's."""
     found = repository.find_callback_subscription(session, resource_id, url)
     if found is not None:
         return found
@@ -206,7 +222,7 @@ def callback_subscription(
     )
     session.add(subscription)
     session.flush()
-    return subscription
+    return subscription.id
 
 
 def has_subscriber(session: Session, resource_id: str, event_type: str, subject: str) -> bool:

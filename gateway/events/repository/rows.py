@@ -33,6 +33,14 @@ class PendingEvent(NamedTuple):
     created_at: datetime
 
 
+class EventBody(NamedTuple):
+    """What fan-out leaves out of an outbox row, for the deliveries it claims at once."""
+
+    data: dict[str, Any]
+    event_time: datetime
+    resource_name: str
+
+
 class ClaimedRow(NamedTuple):
     """A claimed delivery with its event and subscription, as plain columns (no ORM object per
     row: the claim of a batch of hundreds spent a third of its time building them)."""

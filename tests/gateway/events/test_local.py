@@ -6,13 +6,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from gateway.events import local
 from gateway.events.local import LocalDeliveries
+from gateway.events.repository import ClaimedRow
+from gateway.events.sender import ClaimedWork
 
 
 class FakeDatabase:
@@ -25,9 +27,23 @@ class FakeRuntime:
     database = FakeDatabase()
 
 
+def _claimed(delivery_id: str) -> ClaimedRow:
+    now = datetime.now(UTC)
+    return ClaimedRow(
+        delivery_id, "sub", "res", 0, now, now, None, "evt", "type", "subj", {}, now, now,
+        "https://localhost:1/", "EventGridSchema", "webhook", 3, 1, 64, "s", None, None, "app",
+    )  # fmt: skip
+
+
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
-    seen: dict[str, list[Any]] = {"released": [], "retried": [], "delivered": [], "validated": []}
+    seen: dict[str, list[Any]] = {
+        "released": [],
+        "unclaimed": [],
+        "retried": [],
+        "delivered": [],
+        "validated": [],
+    }
     gate, started = threading.Event(), threading.Event()
     seen["gate"], seen["started"] = [gate], [started]
 
@@ -44,12 +60,16 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     def release_enqueue(_session: object, ids: Sequence[str], _at: datetime) -> None:
         seen["released"].extend(ids)
 
+    def release_claims(_session: object, ids: Sequence[str]) -> None:
+        seen["unclaimed"].extend(ids)
+
     def retry_validations_soon(_session: object, ids: Sequence[str], _at: datetime) -> None:
         seen["retried"].extend(ids)
 
     monkeypatch.setattr(local, "deliver", deliver)
     monkeypatch.setattr(local, "handshake", handshake)
     monkeypatch.setattr(local.fanout, "release_enqueue", release_enqueue)
+    monkeypatch.setattr(local.fanout, "release_claims", release_claims)
     monkeypatch.setattr(local.validation, "retry_validations_soon", retry_validations_soon)
     return seen
 
@@ -72,6 +92,7 @@ def test_a_stop_gives_unstarted_tasks_back_and_finishes_the_one_in_flight(
 ) -> None:
     pool = LocalDeliveries(FakeRuntime(), threads=1)  # type: ignore[arg-type]
     pool.deliver([["in-flight"], ["x", "y"]])
+    pool.deliver_claimed([ClaimedWork([_claimed("c1"), _claimed("c2")], claim_ends=0.0)])
     pool.validate(["sub-1"])
     assert recorded["started"][0].wait(5)
     closing = threading.Thread(target=pool.close)
@@ -80,6 +101,8 @@ def test_a_stop_gives_unstarted_tasks_back_and_finishes_the_one_in_flight(
     closing.join(10)
     assert recorded["delivered"] == [["in-flight"]]
     assert recorded["released"] == ["x", "y"]
+    # Claimed at fan-out: their claims go too, or no one could send them before the lease ends.
+    assert recorded["unclaimed"] == ["c1", "c2"]
     assert recorded["retried"] == ["sub-1"]
     assert pool.unfinished == 0
 
