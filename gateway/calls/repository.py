@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.calls.models import (
@@ -243,6 +243,21 @@ def leg(session: Session, leg_id: str) -> CallLeg | None:
     return session.get(CallLeg, leg_id)
 
 
+# Built once: the SIP controller runs it for every leg event.
+_LOCK_CALL_OF_LEG = (
+    select(Call)
+    .join(CallLeg, CallLeg.call_id == Call.id)
+    .where(CallLeg.id == bindparam("leg_id"))
+    .with_for_update(of=Call)
+)
+
+
+def lock_call_of_leg(session: Session, leg_id: str) -> Call | None:
+    """The call a leg belongs to, locked for its state change (one statement for the leg's
+    lookup and the lock)."""
+    return session.scalar(_LOCK_CALL_OF_LEG, {"leg_id": leg_id})
+
+
 def active_leg(session: Session, call_id: str) -> CallLeg | None:
     """The call's own leg while it lives (the newest attempt of an outbound call); else the
     oldest party still there."""
@@ -309,8 +324,12 @@ def legs_of(session: Session, call_id: str) -> list[CallLeg]:
     )
 
 
-def end_leg(session: Session, leg_id: str, now: datetime) -> None:
-    session.execute(update(CallLeg).where(CallLeg.id == leg_id).values(active=False, ended_at=now))
+def end_leg(leg: CallLeg, now: datetime) -> None:
+    """The leg is over: written with the transaction's flush. On the loaded object, not by an
+    UPDATE statement: the ORM's bulk UPDATE (its statement and cache key built anew, the session
+    searched to keep objects in step) was an eighth of the SIP process's CPU at 20 calls/s."""
+    leg.active = False
+    leg.ended_at = now
 
 
 def rings_due(session: Session, sip_process: str, now: datetime, state: str) -> list[str]:

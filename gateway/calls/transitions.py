@@ -84,7 +84,7 @@ def apply(
         also = tuple(Hangup(other.id) for other in others)
     if ends:
         for ended in ([leg] if leg is not None else []) + others:
-            repository.end_leg(session, ended.id, now)
+            repository.end_leg(ended, now)
     if transition.callback is not None and call.callback_subscription_id is not None:
         result = None
         if transition.callback is not lifecycle.Callback.CALL_CONNECTED:
@@ -117,7 +117,7 @@ def _command(
     action = transition.sip
     if action is SipAction.DIAL_NEXT:
         if leg is not None:
-            repository.end_leg(session, leg.id, now)
+            repository.end_leg(leg, now)
         call.destination_index += 1
         return dial(session, call, now)
     if action is None or leg is None:

@@ -177,20 +177,21 @@ class CallController:
 
     def _leg(self, leg_id: str, event: Input, runtime: SipRuntime) -> None:
         with self.database.session() as session:
-            leg = repository.leg(session, leg_id)
-            if leg is None:
-                return
-            self._rings.heard(leg.call_id)
-            call = repository.lock_call(session, leg.call_id)
+            call = repository.lock_call_of_leg(session, leg_id)
             if call is None:
                 return
+            self._rings.heard(call.id)
+            every_leg = repository.legs_of(session, call.id)
+            leg = next((each for each in every_leg if each.id == leg_id), None)
+            if leg is None:
+                return
             assert isinstance(event, LegConnected | LegEnded)
-            legs = repository.active_legs(session, call.id)  # read once for both owners
+            legs = [each for each in every_leg if each.active]  # read once for both owners
             commands = party_events.on_leg(session, call, leg, event, utcnow(), legs)  # several parties
             if commands is None:
                 active = repository.own_leg(legs)
                 if active is None or active.id != leg_id:
-                    repository.end_leg(session, leg_id, utcnow())  # an earlier attempt's late news
+                    repository.end_leg(leg, utcnow())  # an earlier attempt's late news
                     return
                 commands = transitions.apply(session, call, event, utcnow(), legs=legs).commands
         for command in commands:
