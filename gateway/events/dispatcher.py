@@ -130,12 +130,12 @@ class Dispatcher(LoopThread):
     def run_once(self, *, schedule: bool = True) -> int:
         """One pass; returns how much work it found. ``schedule``: also look for deliveries
         and handshakes that came due (every pass would cost two transactions per wake-up)."""
+        claim_ends = time.monotonic() + self.rt.claim_for.total_seconds()  # no later than the rows'
         now = utcnow()
         lease = self.rt.enqueue_lease
         claim_for = self.rt.claim_for if self.local is not None else None
         with self.rt.database.session() as session:
             dispatched = fanout.dispatch_pending(session, now, lease, self.batch, claim_for)
-        claim_ends = time.monotonic() + self.rt.claim_for.total_seconds()
         for event_type in dispatched.event_types:
             EVENTS_PUBLISHED.labels(event_type).inc()
         if dispatched.claimed:
