@@ -16,9 +16,20 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
+from prometheus_client import Counter
+
+from gateway.core.metrics import owned_by
 from sip.worker.ledger import EdgeState
 
 log = logging.getLogger("sip.edge")
+
+EDGE_WRITES = Counter(
+    "trunkline_sip_edge_writes_total",
+    "Workers' states written to the edge (Kamailio's dispatcher), by state and outcome. With "
+    "only calls the edge sent, a worker is written when it starts or dies, not as it fills.",
+    ["state", "outcome"],
+)
+owned_by("sip", EDGE_WRITES)
 
 RETRY_SECONDS = 1.0  # after a failed write (the edge restarting, an RPC timeout)
 
@@ -80,11 +91,14 @@ class EdgeWriter:
         for worker, active in sorted(batch.items()):
             if self._written.get(worker) is active:
                 continue  # it flipped and flipped back before its write
+            state = "active" if active else "inactive"
             try:
                 self._write(EdgeState(worker, active))
             except Exception:  # the edge being down must not stop the pool
                 log.exception("could not set worker %d %s at the edge", worker, active)
+                EDGE_WRITES.labels(state, "failed").inc()
                 failed[worker] = active
             else:
+                EDGE_WRITES.labels(state, "written").inc()
                 self._written[worker] = active
         return failed

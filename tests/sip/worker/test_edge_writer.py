@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+from prometheus_client import REGISTRY
+
 from sip.worker.edge_writer import EdgeWriter
 from sip.worker.ledger import EdgeState
 
@@ -57,7 +59,13 @@ def test_submit_never_waits_and_states_coalesce_per_worker() -> None:
         writer.close()
 
 
+def _writes(state: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value("trunkline_sip_edge_writes_total", {"state": state, "outcome": outcome})
+    return value or 0.0
+
+
 def test_a_failed_write_is_tried_again_unless_a_newer_state_replaced_it() -> None:
+    failed_before, written_before = _writes("inactive", "failed"), _writes("inactive", "written")
     edge = SlowEdge(failures=2)
     edge.gate.set()
     writer = EdgeWriter(edge, retry_seconds=0.05)
@@ -66,6 +74,9 @@ def test_a_failed_write_is_tried_again_unless_a_newer_state_replaced_it() -> Non
         writer.submit([EdgeState(3, False)])
         assert writer.settled(5)
         assert edge.written == [EdgeState(3, False)]
+        # Counted as the operator sees them (trunkline_sip_edge_writes_total).
+        assert _writes("inactive", "failed") - failed_before == 2
+        assert _writes("inactive", "written") - written_before == 1
     finally:
         writer.close()
     edge = SlowEdge(failures=1)
