@@ -170,21 +170,6 @@ def create_subscription(
     return subscription
 
 
-def callback_subscription(
-    session: Session,
-    resource_id: str,
-    url: str,
-    policy: Policy,
-    limits: Limits,
-    resolver: Resolver = system_resolver,
-) -> EventSubscription:
-    """:func:`callback_subscription_id`'s subscription, as an object."""
-    subscription_id = callback_subscription_id(session, resource_id, url, policy, limits, resolver)
-    found = session.get(EventSubscription, subscription_id)
-    assert found is not None
-    return found
-
-
 def callback_subscription_id(
     session: Session,
     resource_id: str,

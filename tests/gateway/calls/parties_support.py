@@ -73,7 +73,7 @@ def operator_trunks(database: Database, refer: bool = False) -> None:
 def connected_call(database: Database, resource_id: str, state: str = "connected") -> tuple[str, str]:
     """An inbound call from CALLER to APP_NUMBER, answered, on PROCESS: (call id, its leg id)."""
     with database.session() as session:
-        subscription = subscriptions.callback_subscription(
+        subscription_id = subscriptions.callback_subscription_id(
             session,
             resource_id,
             "https://app.example/callbacks",
@@ -90,7 +90,7 @@ def connected_call(database: Database, resource_id: str, state: str = "connected
             source_number=CALLER,
             target_number=APP_NUMBER,
             callback_uri="https://app.example/callbacks",
-            callback_subscription_id=subscription.id,
+            callback_subscription_id=subscription_id,
             sip_process=PROCESS,
             answered=state == "connected",
             connected_at=utcnow(),

@@ -62,7 +62,7 @@ def add_call(
     database: Database, settings: Settings, resource_id: str, state: str = "connected", remote: str = ""
 ) -> Call:
     with database.session() as session:
-        subscription = subscriptions.callback_subscription(
+        subscription_id = subscriptions.callback_subscription_id(
             session,
             resource_id,
             "https://127.0.0.1:9/callbacks",
@@ -79,7 +79,7 @@ def add_call(
             source_number=CALLER,
             target_number=APP_NUMBER,
             callback_uri="https://127.0.0.1:9/callbacks",
-            callback_subscription_id=subscription.id,
+            callback_subscription_id=subscription_id,
             sip_process="sip-1",
         )
         leg = CallLeg(

@@ -15,7 +15,7 @@ from gateway.calls.sweeper import CallSweeper, SweepBounds
 from gateway.core.db import Database, new_uuid, utcnow
 from gateway.events.models import OutboxEvent
 from gateway.events.ssrf import Policy
-from gateway.events.subscriptions import Limits, callback_subscription
+from gateway.events.subscriptions import Limits, callback_subscription_id
 from gateway.resources.models import Resource
 from sip.worker.messages import Command, Hangup
 
@@ -46,10 +46,10 @@ def resource(database: Database) -> tuple[str, str]:
         )
         session.add(row)
         session.flush()
-        subscription = callback_subscription(
+        subscription_id = callback_subscription_id(
             session, row.id, "https://app.example/callbacks", Policy(), Limits(), resolver=public
         )
-        return row.id, subscription.id
+        return row.id, subscription_id
 
 
 def add_call(
