@@ -8,11 +8,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.core.db import Base, UTCDateTime, new_uuid, utcnow
 from gateway.core.sealed_columns import SealedText
+
+# The conditions of the partial indexes, as SQL: a statement meant to use one must contain it
+# literally (a prepared statement's generic plan cannot prove it from a bound parameter).
+LIVE_CALL = "state <> 'ended'"
+PLACING_LEG = "state = 'placing'"
 
 
 class SipTrunk(Base):
@@ -98,7 +103,17 @@ class Call(Base):
     process holding it, so that any API process can serve any command on it."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_process_state", "sip_process", "state"),)
+    # Live calls only: the table keeps every call ever made, the sweeper and the timers look
+    # for the few live ones (their statements spell LIVE_CALL out, see repository.py).
+    __table_args__ = (
+        Index(
+            "ix_calls_live",
+            "sip_process",
+            "state",
+            postgresql_where=text(LIVE_CALL),
+            sqlite_where=text(LIVE_CALL),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), index=True)
@@ -131,6 +146,16 @@ class CallLeg(Base):
     """One SIP dialog of a call, named by the worker's call id, in the worker that holds it."""
 
     __tablename__ = "call_legs"
+    # Participants being invited: the SIP controller looks for late ones several times a second.
+    __table_args__ = (
+        Index(
+            "ix_call_legs_placing",
+            "sip_process",
+            "invitation_deadline",
+            postgresql_where=text(PLACING_LEG),
+            sqlite_where=text(PLACING_LEG),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the SIP worker's call id
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)

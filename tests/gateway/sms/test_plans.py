@@ -12,14 +12,13 @@ every message delivered, a few queued, some submitted and waiting for their rece
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Table, event
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from gateway.core.bulk import postgres_update
@@ -30,6 +29,7 @@ from gateway.sms.models import SmsMessage, SmsSegment, SmsState
 from gateway.sms.repository import receipt_targets
 from gateway.sms.repository import send as send_repository
 from gateway.sms.repository import worker as worker_repository
+from tests.support.plans import analyse, analysed_rows, check, explain, plans_of
 from tests.support.postgres import Postgres
 from tests.support.secrets_keys import TEST_SECRETS_KEYS
 
@@ -144,70 +144,6 @@ def loaded(request: pytest.FixtureRequest, postgres: Postgres) -> Iterator[Loade
         resource_id = _load(database, request.param)
     yield Loaded(database, request.param, resource_id)
     database.dispose()
-
-
-# Catching and explaining ------------------------------------------------------------------------
-
-
-@contextmanager
-def caught(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
-    seen: list[tuple[str, Any]] = []
-
-    def listener(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        seen.append((statement, parameters[0] if many else parameters))
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-
-
-def explain(engine: sa.Engine, statement: str, parameters: Any) -> dict[str, Any]:
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cursor:
-            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-            plan: dict[str, Any] = cursor.fetchone()[0][0]["Plan"]
-        raw.rollback()
-        return plan
-    finally:
-        raw.close()
-
-
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
-
-
-def plans_of(loaded: Loaded, run: Callable[[Session], object]) -> list[tuple[str, dict[str, Any]]]:
-    """Run ``run`` in a transaction rolled back; the plans of what it sent to the database."""
-    engine = loaded.database.engine
-    with engine.connect() as connection, caught(engine) as seen:
-        transaction = connection.begin()
-        try:
-            run(Session(bind=connection))
-        finally:
-            transaction.rollback()
-    statements = [(s, p) for s, p in seen if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))]
-    assert statements, "the statement under test sent nothing"
-    return [(s, explain(engine, s, p)) for s, p in statements]
-
-
-def check(plans: list[tuple[str, dict[str, Any]]], index: str) -> None:
-    """No sequential scan of a big table; ``index`` (or one of ``a|b``; "": any) used."""
-    used = set()
-    for statement, plan in plans:
-        for node in nodes(plan):
-            relation = node.get("Relation Name")
-            assert not (node["Node Type"] == "Seq Scan" and relation in BIG_TABLES), (
-                f"sequential scan of {relation} in:\n{statement}\n{plan}"
-            )
-            if "Index Name" in node:
-                used.add(node["Index Name"])
-    if index:
-        assert used & set(index.split("|")), f"{index} not used ({sorted(used)}) by:\n{plans}"
 
 
 # The hot statements -------------------------------------------------------------------------------
@@ -389,31 +325,25 @@ def writer_updates(rows: int) -> dict[str, tuple[str, list[Any], str]]:
     }
 
 
-def _analyse(loaded: Loaded) -> None:
-    with loaded.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql("ANALYZE")
-
-
 @pytest.mark.parametrize("statistics", ["never analysed", "analysed"])
 def test_hot_statements_use_their_index(loaded: Loaded, statistics: str) -> None:
+    engine = loaded.database.engine
     if statistics == "analysed":
-        _analyse(loaded)
+        analyse(engine)
     else:
-        with loaded.database.engine.connect() as connection:
-            analysed = connection.exec_driver_sql(
-                "SELECT count(*) FROM pg_stats WHERE tablename = 'sms_messages'"
-            ).scalar()
-        assert analysed == 0, "this database was analysed already (autovacuum?)"
+        assert analysed_rows(engine, "sms_messages") == 0, "this database was analysed already (autovacuum?)"
     failures = []
     for name, make in HOT.items():
         run, index = make(loaded)
-        try:
-            check(plans_of(loaded, run), index)
-        except AssertionError as exc:
-            failures.append(f"{name}: {exc}")
+        for generic in (False, True):
+            try:
+                check(plans_of(engine, run, generic=generic), index, BIG_TABLES)
+            except AssertionError as exc:
+                failures.append(f"{name} ({'generic' if generic else 'one-off'} plan): {exc}")
     for name, (sql, parameters, index) in writer_updates(loaded.rows).items():
-        try:
-            check([(sql, explain(loaded.database.engine, sql, parameters))], index)
-        except AssertionError as exc:
-            failures.append(f"{name}: {exc}")
+        for generic in (False, True):
+            try:
+                check([(sql, explain(engine, sql, parameters, generic=generic))], index, BIG_TABLES)
+            except AssertionError as exc:
+                failures.append(f"{name} ({'generic' if generic else 'one-off'} plan): {exc}")
     assert not failures, f"{loaded.rows} rows, {statistics}:\n" + "\n\n".join(failures)
