@@ -235,6 +235,14 @@ def reconciler_stale_queue(loaded: Loaded) -> tuple[Callable[[Session], object],
     return run, "ix_sms_messages_dlr_deadline|ix_sms_messages_due"
 
 
+def reconciler_expired_queue(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    def run(session: Session) -> object:
+        now = _now()
+        return worker_repository.queued_since_before(session, now - timedelta(hours=1), now, postgres=True)
+
+    return run, "ix_sms_messages_due"
+
+
 def outbox_claim(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
     def run(session: Session) -> object:
         return events_repository.take_undispatched(session, 500, _now())
@@ -269,6 +277,7 @@ HOT = {
     "pending receipts of new segments": pending_receipts_lookup,
     "accepted parts of claimed messages": accepted_parts_lookup,
     "overdue reports": reconciler_stale_queue,
+    "queued past the report window": reconciler_expired_queue,
     "events: outbox claim": outbox_claim,
     "events: due deliveries": due_deliveries_claim,
     "events: delivery claim (with whole batches)": deliveries_claim,
