@@ -29,6 +29,13 @@ from gateway.events.wakeup import DispatcherWakeup
 
 log = structlog.get_logger("trunkline.events")
 
+# Old finished events are purged once a minute, at most PURGE_BUDGET_SECONDS of the dispatcher's
+# time a pass; a pass that ran out of budget is followed by another PURGE_AGAIN_SECONDS later (a
+# quarter of the dispatcher's time at most while it catches up).
+PURGE_EVERY_SECONDS = 60.0
+PURGE_BUDGET_SECONDS = 0.25
+PURGE_AGAIN_SECONDS = 1.0
+
 
 def batches(deliveries: Sequence[QueuedDelivery], size: int) -> list[list[str]]:
     """Delivery ids grouped by subscription, at most ``size`` per task (one slow endpoint then
@@ -160,12 +167,12 @@ class Dispatcher(LoopThread):
         enqueue_deliveries(self.app, self.rt, due, self.local)
         enqueue_validations(self.app, self.rt, validations, self.local)
         if time.monotonic() >= self._next_purge:
-            self._next_purge = time.monotonic() + 60
             keep = timedelta(days=self.rt.settings.events_retention_days)
-            with self.rt.database.session() as session:
-                purged = fanout.purge_finished(session, now - keep)
-            if purged:
-                log.info("finished events purged", count=purged)
+            purge = fanout.purge_finished_within(self.rt.database, now - keep, PURGE_BUDGET_SECONDS)
+            # Behind (a backlog, or more events a minute than one pass removes): again soon.
+            self._next_purge = time.monotonic() + (PURGE_AGAIN_SECONDS if purge.more else PURGE_EVERY_SECONDS)
+            if purge.purged:
+                log.info("finished events purged", count=purge.purged, more=purge.more)
         return len(due) + len(validations)
 
     def loop(self) -> None:

@@ -8,6 +8,7 @@ which sends the deliveries it returns to the broker right after the commit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gateway.core.db import new_uuid
+from gateway.core.db import Database, new_uuid
 from gateway.events import builder, lifecycle, repository
 from gateway.events.models import EventSubscription, SubscriptionKind
 from gateway.events.repository import ClaimedRow, PendingEvent, QueuedDelivery
@@ -178,3 +179,27 @@ def purge_finished(session: Session, older_than: datetime, limit: int = 1000) ->
     """Delete events fanned out before ``older_than`` with no pending delivery (their
     deliveries and attempt logs go with them). Returns how many events were deleted."""
     return repository.purge_finished(session, older_than, limit)
+
+
+@dataclass(frozen=True)
+class Purge:
+    purged: int
+    more: bool  # the budget ran out with old events left: purge again soon
+
+
+def purge_finished_within(
+    database: Database, older_than: datetime, budget_seconds: float, limit: int = 1000
+) -> Purge:
+    """:func:`purge_finished` batch after batch, each in its own transaction (short locks),
+    until none is left or ``budget_seconds`` are spent. One batch a minute could never keep up
+    with a gateway's events (a call makes three or four; an SMS with a report two)."""
+    deadline = time.monotonic() + budget_seconds
+    purged = 0
+    while True:
+        with database.session() as session:
+            count = purge_finished(session, older_than, limit)
+        purged += count
+        if count < limit:
+            return Purge(purged, more=False)
+        if time.monotonic() >= deadline:
+            return Purge(purged, more=True)

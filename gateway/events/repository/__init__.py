@@ -136,12 +136,16 @@ def purge_finished(session: Session, older_than: datetime, limit: int) -> int:
                 OutboxEvent.dispatched_at < older_than,
                 ~still_pending.exists(),
             )
+            # Oldest first, in ix_event_outbox_pending's order: without statistics the planner
+            # takes a third of the table for old and scans it whole to fill the LIMIT.
+            .order_by(OutboxEvent.dispatched_at)
             .limit(limit)
         )
     )
     if ids:
-        session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.event_id.in_(ids)))
-        session.execute(delete(Delivery).where(Delivery.event_id.in_(ids)))
+        # Deliveries and their attempt log go by the foreign keys' ON DELETE CASCADE: an indexed
+        # lookup per row. Deleted by a list of 1,000 event ids, a planner without statistics
+        # read every delivery, and the log by event_id (no index) was read whole every time.
         session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
     return len(ids)
 
