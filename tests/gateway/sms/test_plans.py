@@ -295,6 +295,15 @@ def purge(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
     return run, "ix_event_outbox_pending"
 
 
+def queue_depth(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    """The events queue depth (the Prometheus gauge at every scrape, `trunkline status`)."""
+
+    def run(session: Session) -> object:
+        return events_repository.queue_depth(session)
+
+    return run, "ix_event_outbox_pending"
+
+
 HOT = {
     "repeatability lookup (POST /sms)": repeatability_lookup,
     "claim of a job's queued messages": claim_by_id,
@@ -309,6 +318,7 @@ HOT = {
     "events: due deliveries": due_deliveries_claim,
     "events: delivery claim (with whole batches)": deliveries_claim,
     "events: purge of finished events": purge,
+    "events: queue depth": queue_depth,
 }
 
 # The writer's bulk UPDATEs (gateway.core.bulk.update_rows: one statement per batch, run on
