@@ -167,7 +167,8 @@ def queue_depth(session: Session) -> QueueDepth:
 
 def dead_lettered_count(session: Session) -> int:
     """Deliveries given up on (dead-lettered), waiting for an operator's replay."""
-    query = select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.DEAD_LETTERED)
+    dead = literal_column(f"'{DeliveryStatus.DEAD_LETTERED.value}'")  # as queue_depth's state
+    query = select(func.count()).select_from(Delivery).where(Delivery.status == dead)
     return int(session.scalar(query) or 0)
 
 

@@ -296,10 +296,11 @@ def purge(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
 
 
 def queue_depth(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
-    """The events queue depth (the Prometheus gauge at every scrape, `trunkline status`)."""
+    """The events queue depth (the Prometheus gauge at every scrape, `trunkline status`), and the
+    dead letters `trunkline status` counts."""
 
     def run(session: Session) -> object:
-        return events_repository.queue_depth(session)
+        return events_repository.queue_depth(session), events_repository.dead_lettered_count(session)
 
     return run, "ix_event_outbox_pending"
 
