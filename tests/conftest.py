@@ -40,12 +40,20 @@ hypothesis_settings.register_profile("trunkline", deadline=None)
 hypothesis_settings.load_profile("trunkline")
 
 
+@pytest.fixture(scope="session")
+def _data_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-data-home")
+
+
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No TRUNKLINE_* variable of the developer's shell reaches the code under test."""
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, _data_home: Path) -> Iterator[None]:
+    """No TRUNKLINE_* variable of the developer's shell reaches the code under test, and nothing
+    it runs (settings without a data dir, `up`'s state file, the local broker) writes under the
+    user's home: the default data dir is a temporary one, here and in the processes tests start."""
     for name in list(os.environ):
         if name.startswith("TRUNKLINE_") and name != POSTGRES_URL_ENV:
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_DATA_HOME", str(_data_home))
     # Stored secrets are encrypted with the tests' key, here and in the processes tests start.
     monkeypatch.setenv("TRUNKLINE_SECRETS_KEYS", TEST_SECRETS_KEYS)
     set_command_defaults({})  # nor the state of a `trunkline up` a CLI test found

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from gateway.core.db import Database
 from gateway.resources.service import create_resource
+from tests.support.plans import autovacuum_off
 
 CALL_TABLES = ("calls", "call_legs")
 
@@ -19,10 +20,7 @@ def load_calls(database: Database, rows: int, process: str, live_every: int) -> 
     with database.session() as session:
         resource_id = create_resource(session, "call-history", "https://gateway.test/").id
     with database.engine.begin() as connection:
-        for table in CALL_TABLES:
-            connection.exec_driver_sql(
-                f"ALTER TABLE {table} SET (autovacuum_enabled = off, toast.autovacuum_enabled = off)"
-            )
+        autovacuum_off(connection, CALL_TABLES)
         params = {"n": rows, "resource": resource_id, "process": process, "live": live_every}
         connection.execute(
             sa.text(

@@ -135,6 +135,31 @@ def check(plans: list[tuple[str, dict[str, Any]]], index: str, big_tables: tuple
         assert used & set(index.split("|")), f"{index} not used ({sorted(used)}) by:\n{plans}"
 
 
+def failures_of(
+    engine: sa.Engine,
+    paths: dict[str, tuple[Callable[[Session], object], str]],
+    big_tables: tuple[str, ...],
+) -> list[str]:
+    """:func:`check` for each named path (what it runs, the index it must use), both its
+    one-off and its generic plans; a line per failure."""
+    failures = []
+    for name, (run, index) in paths.items():
+        for generic in (False, True):
+            try:
+                check(plans_of(engine, run, generic=generic), index, big_tables)
+            except AssertionError as exc:
+                failures.append(f"{name} ({'generic' if generic else 'one-off'} plan): {exc}")
+    return failures
+
+
+def autovacuum_off(connection: sa.Connection, tables: tuple[str, ...]) -> None:
+    """Nothing analyses ``tables`` but the test itself (as on a machine with autovacuum off)."""
+    for table in tables:
+        connection.exec_driver_sql(
+            f"ALTER TABLE {table} SET (autovacuum_enabled = off, toast.autovacuum_enabled = off)"
+        )
+
+
 def analyse(engine: sa.Engine) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql("ANALYZE")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, and_, bindparam, delete, func, literal_column, select, update
+from sqlalchemy import Integer, String, Table, and_, bindparam, delete, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from gateway.core.bulk import insert_rows
@@ -167,7 +167,7 @@ def queue_depth(session: Session) -> QueueDepth:
 
 def dead_lettered_count(session: Session) -> int:
     """Deliveries given up on (dead-lettered), waiting for an operator's replay."""
-    dead = literal_column(f"'{DeliveryStatus.DEAD_LETTERED.value}'")  # as queue_depth's state
+    dead = literal_column(f"'{DeliveryStatus.DEAD_LETTERED.value}'", String)  # as queue_depth's state
     query = select(func.count()).select_from(Delivery).where(Delivery.status == dead)
     return int(session.scalar(query) or 0)
 

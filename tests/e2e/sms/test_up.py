@@ -38,6 +38,7 @@ def test_up_sends_sms_from_its_config_file(tmp_path: Path, monkeypatch: pytest.M
             TRUNKLINE_SMPP_CONFIG_FILE=str(config),
             TRUNKLINE_API_PORT=str(port),
             TRUNKLINE_LOG_LEVEL="WARNING",
+            XDG_DATA_HOME=str(tmp_path / "xdg"),  # up's state file for other shells: not the user's
         )
         with (tmp_path / "up.log").open("wb") as log:
             up = subprocess.Popen(

@@ -21,7 +21,7 @@ from gateway.calls import repository
 from gateway.calls.lifecycle import CallState
 from gateway.core.db import Database, utcnow
 from tests.support.call_rows import CALL_TABLES, load_calls
-from tests.support.plans import analyse, analysed_rows, check, plans_of
+from tests.support.plans import analyse, analysed_rows, failures_of
 from tests.support.postgres import Postgres
 from tests.support.secrets_keys import TEST_SECRETS_KEYS
 
@@ -148,13 +148,5 @@ def test_calls_statements_use_small_or_selective_indexes(loaded: Loaded, statist
         analyse(engine)
     else:
         assert analysed_rows(engine, "calls") == 0, "this database was analysed already (autovacuum?)"
-    failures: list[str] = []
-    for name, make in HOT.items():
-        run, index = make(loaded)
-        for generic in (False, True):
-            try:
-                check(plans_of(engine, run, generic=generic), index, CALL_TABLES)
-            except AssertionError as exc:
-                kind = "generic plan" if generic else "one-off plan"
-                failures.append(f"{name} ({kind}): {exc}")
+    failures = failures_of(engine, {name: make(loaded) for name, make in HOT.items()}, CALL_TABLES)
     assert not failures, f"{loaded.rows} rows, {statistics}:\n" + "\n\n".join(failures)

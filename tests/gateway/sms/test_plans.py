@@ -29,7 +29,7 @@ from gateway.sms.models import SmsMessage, SmsSegment, SmsState
 from gateway.sms.repository import receipt_targets
 from gateway.sms.repository import send as send_repository
 from gateway.sms.repository import worker as worker_repository
-from tests.support.plans import analyse, analysed_rows, check, explain, plans_of
+from tests.support.plans import analyse, analysed_rows, autovacuum_off, check, explain, failures_of
 from tests.support.postgres import Postgres
 from tests.support.secrets_keys import TEST_SECRETS_KEYS
 
@@ -53,10 +53,7 @@ def _load(database: Database, rows: int) -> str:
     with database.session() as session:
         resource_id = create_resource(session, "plans", "https://gateway.test/").id
     with database.engine.begin() as connection:
-        for table in BIG_TABLES:
-            connection.exec_driver_sql(
-                f"ALTER TABLE {table} SET (autovacuum_enabled = off, toast.autovacuum_enabled = off)"
-            )
+        autovacuum_off(connection, BIG_TABLES)
         params = {"n": rows, "resource": resource_id, "conn": CONNECTION_ID, "sub": SUBSCRIPTION_ID}
         connection.execute(
             sa.text(
@@ -380,14 +377,7 @@ def test_hot_statements_use_their_index(loaded: Loaded, statistics: str) -> None
         analyse(engine)
     else:
         assert analysed_rows(engine, "sms_messages") == 0, "this database was analysed already (autovacuum?)"
-    failures = []
-    for name, make in HOT.items():
-        run, index = make(loaded)
-        for generic in (False, True):
-            try:
-                check(plans_of(engine, run, generic=generic), index, BIG_TABLES)
-            except AssertionError as exc:
-                failures.append(f"{name} ({'generic' if generic else 'one-off'} plan): {exc}")
+    failures = failures_of(engine, {name: make(loaded) for name, make in HOT.items()}, BIG_TABLES)
     for name, (sql, parameters, index) in writer_updates(loaded.rows).items():
         for generic in (False, True):
             try:
