@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, literal_column, select, update
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.calls.models import (
@@ -20,13 +20,14 @@ from gateway.calls.models import (
     TenantSipTrunk,
 )
 from gateway.calls.sip_configuration import Route, SipConfiguration, Trunk
+from gateway.core.db import text_literal
 from gateway.numbers.models import Carrier
 from gateway.resources.models import Resource
 
 # The partial indexes' conditions (models.LIVE_CALL, models.PLACING_LEG) as literals, so that
 # the generic plan of a prepared statement can use the index (tests/gateway/calls/test_plans.py).
-LIVE = Call.state != literal_column("'ended'")
-PLACING = CallLeg.state == literal_column("'placing'")
+LIVE = Call.state != text_literal("ended")
+PLACING = CallLeg.state == text_literal("placing")
 
 # Operator: carriers, trunks, routes ---------------------------------------------------------------
 

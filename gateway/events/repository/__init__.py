@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, Table, and_, bindparam, delete, func, literal_column, select, update
+from sqlalchemy import Integer, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.core.bulk import insert_rows
+from gateway.core.db import text_literal
 from gateway.events.lifecycle import DeliveryStatus
 from gateway.events.models import (
     Delivery,
@@ -154,11 +155,9 @@ def queue_depth(session: Session) -> QueueDepth:
     outbox = session.scalar(select(func.count()).where(OutboxEvent.dispatched_at.is_(None))) or 0
     pending = (
         session.scalar(
-            # The state as a literal: a generic plan, not seeing a bound one, plans for the
-            # average state and counts the whole table (tests/gateway/sms/test_plans.py).
             select(func.count())
             .select_from(Delivery)
-            .where(Delivery.status == literal_column(f"'{DeliveryStatus.PENDING.value}'"))
+            .where(Delivery.status == text_literal(DeliveryStatus.PENDING.value))
         )
         or 0
     )
@@ -167,7 +166,7 @@ def queue_depth(session: Session) -> QueueDepth:
 
 def dead_lettered_count(session: Session) -> int:
     """Deliveries given up on (dead-lettered), waiting for an operator's replay."""
-    dead = literal_column(f"'{DeliveryStatus.DEAD_LETTERED.value}'", String)  # as queue_depth's state
+    dead = text_literal(DeliveryStatus.DEAD_LETTERED.value)
     query = select(func.count()).select_from(Delivery).where(Delivery.status == dead)
     return int(session.scalar(query) or 0)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import literal_column, select, text
 from sqlalchemy.exc import DBAPIError
 
 from gateway.core import db
-from gateway.core.db import Database
+from gateway.core.db import Database, text_literal
 
 
 def _backend_pid(database: Database) -> int:
@@ -50,3 +50,11 @@ def test_a_recently_used_connection_is_not_pinged(postgres_url: str, monkeypatch
     finally:
         database.dispose()
         killer.dispose()
+
+
+def test_a_text_literal_is_written_into_the_sql_and_refuses_quotes() -> None:
+    statement = select(literal_column("1")).where(text_literal("pending") == literal_column("'pending'"))
+    assert "'pending' = 'pending'" in str(statement.compile(compile_kwargs={"literal_binds": False}))
+    for unsafe in ("it's", "back\\slash"):
+        with pytest.raises(ValueError):
+            text_literal(unsafe)
