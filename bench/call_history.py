@@ -22,8 +22,9 @@ from datetime import timedelta
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text, update
+from sqlalchemy import update
 
+from bench.pgstats import analyze
 from gateway.calls import repository
 from gateway.calls.lifecycle import CallState
 from gateway.calls.models import SipProcess
@@ -102,8 +103,7 @@ def main() -> None:
                 console.print(f"{rows:,} calls loaded in {time.perf_counter() - started:.1f} s")
                 groups = _groups(database, rows)
                 never = {name: _median_ms(run, args.repeat) for name, run in groups.items()}
-                with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                    connection.execute(text("ANALYZE"))
+                analyze(url)
                 analysed = {name: _median_ms(run, args.repeat) for name, run in groups.items()}
             finally:
                 database.dispose()

@@ -5,9 +5,10 @@ attempt log (gateway.events.repository.purge_finished). The statements before: t
 events picked with no order, then the attempt log deleted by ``event_id`` (no index serves it),
 the deliveries by a list of event ids, the events. After: oldest first, the events deleted by
 primary key, deliveries and attempts by the foreign keys' cascade. For each ``--rows`` size a
-fresh PostgreSQL database holds that many events, deliveries and attempts (0.1% of events past
-retention); each way runs ``--repeat`` times in a transaction rolled back, first on tables never
-analysed (autovacuum off), then after ``ANALYZE``. Median ms per batch.
+fresh PostgreSQL database holds that many events, deliveries and attempts
+(tests/support/event_rows.py: 0.1% of events past retention); each way runs ``--repeat`` times
+in a transaction rolled back, first on tables never analysed (autovacuum off), then after
+``ANALYZE``. Median ms per batch.
 
     .venv/bin/python -m bench.event_purge [--rows 100000 1000000] [--repeat 3]
 """
@@ -21,21 +22,20 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from bench.pgstats import analyze
 from gateway.core.db import Database, utcnow
 from gateway.core.migrate import upgrade
 from gateway.events.repository import purge_finished
 from gateway.resources.service import create_resource
+from tests.support.event_rows import EVENT_TABLES, load_events
 from tests.support.plans import autovacuum_off
 from tests.support.postgres import throwaway_database
 from tests.support.secrets_keys import TEST_SECRETS_KEYS
 
-EVENT_TABLES = ("event_outbox", "event_deliveries", "event_delivery_attempts")
-SUBSCRIPTION = "00000000-0000-0000-0000-0000000005ub"
 BATCH = 1000
 
 _BEFORE = (
@@ -53,47 +53,9 @@ _BEFORE_PICK = (
 def load(database: Database, rows: int) -> None:
     with database.session() as session:
         resource_id = create_resource(session, "purge", "https://gateway.test/").id
-    params = {"n": rows, "resource": resource_id, "sub": SUBSCRIPTION}
     with database.engine.begin() as connection:
         autovacuum_off(connection, EVENT_TABLES)
-        connection.execute(
-            sa.text(
-                "INSERT INTO event_subscriptions (id, resource_id, endpoint_url, kind, event_types,"
-                " delivery_schema, max_delivery_attempts, event_ttl_minutes, max_events_per_batch,"
-                " preferred_batch_size_kb, secret, status, validation_code, validation_attempts,"
-                " created_at, updated_at) VALUES (:sub, :resource, 'https://hooks.example.test/',"
-                " 'webhook', '[]', 'EventGridSchema', 30, 1440, 1, 64, 'sealed elsewhere', 'active',"
-                " '', 0, now(), now())"
-            ),
-            params,
-        )
-        connection.execute(
-            sa.text(
-                "INSERT INTO event_outbox (id, resource_id, event_type, subject, data, event_time,"
-                " created_at, dispatched_at) SELECT 'ev-' || g, :resource,"
-                " 'Microsoft.Communication.SMSDeliveryReportReceived', '/phonenumber/15550100', '{}',"
-                " now(), now(), CASE WHEN g % 1000 = 5 THEN now() - interval '40 days' ELSE now() END"
-                " FROM generate_series(1, :n) AS g"
-            ),
-            params,
-        )
-        connection.execute(
-            sa.text(
-                "INSERT INTO event_deliveries (id, event_id, subscription_id, resource_id, status,"
-                " attempts, next_attempt_at, expires_at, created_at, replays) SELECT 'delivery-' || g,"
-                " 'ev-' || g, :sub, :resource, 'delivered', 1, now(), now() + interval '1 day', now(), 0"
-                " FROM generate_series(1, :n) AS g"
-            ),
-            params,
-        )
-        connection.execute(
-            sa.text(
-                "INSERT INTO event_delivery_attempts (id, delivery_id, subscription_id, event_id, number,"
-                " started_at, status_code, latency_ms, outcome) SELECT 'attempt-' || g, 'delivery-' || g,"
-                " :sub, 'ev-' || g, 1, now(), 200, 3, 'delivered' FROM generate_series(1, :n) AS g"
-            ),
-            params,
-        )
+        load_events(connection, rows, resource_id)
 
 
 def _before(session: Session) -> int:
@@ -143,8 +105,7 @@ def main() -> None:
                 console.print(f"{rows:,} events, deliveries and attempts loaded in {took:.1f} s")
                 for analysed in (False, True):
                     if analysed:
-                        with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                            c.exec_driver_sql("ANALYZE")
+                        analyze(url)
                     before, _ = _median_ms(database, _before, args.repeat)
                     after, count = _median_ms(database, _after, args.repeat)
                     label = "analysed" if analysed else "never analysed"

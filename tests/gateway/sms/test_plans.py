@@ -29,15 +29,15 @@ from gateway.sms.models import SmsMessage, SmsSegment, SmsState
 from gateway.sms.repository import receipt_targets
 from gateway.sms.repository import send as send_repository
 from gateway.sms.repository import worker as worker_repository
+from tests.support.event_rows import EVENT_TABLES, load_events
 from tests.support.plans import analyse, analysed_rows, autovacuum_off, check, explain, failures_of
 from tests.support.postgres import Postgres
 from tests.support.secrets_keys import TEST_SECRETS_KEYS
 
 pytestmark = pytest.mark.postgres
 
-BIG_TABLES = ("sms_messages", "sms_segments", "event_outbox", "event_deliveries", "event_delivery_attempts")
+BIG_TABLES = ("sms_messages", "sms_segments", *EVENT_TABLES)
 CONNECTION_ID = "00000000-0000-0000-0000-00000000c0de"
-SUBSCRIPTION_ID = "00000000-0000-0000-0000-0000000005ub"
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _load(database: Database, rows: int) -> str:
         resource_id = create_resource(session, "plans", "https://gateway.test/").id
     with database.engine.begin() as connection:
         autovacuum_off(connection, BIG_TABLES)
-        params = {"n": rows, "resource": resource_id, "conn": CONNECTION_ID, "sub": SUBSCRIPTION_ID}
+        params = {"n": rows, "resource": resource_id, "conn": CONNECTION_ID}
         connection.execute(
             sa.text(
                 """
@@ -88,61 +88,7 @@ def _load(database: Database, rows: int) -> str:
             ),
             params,
         )
-        connection.execute(
-            sa.text(
-                """
-                INSERT INTO event_subscriptions (
-                    id, resource_id, endpoint_url, kind, event_types, delivery_schema,
-                    max_delivery_attempts, event_ttl_minutes, max_events_per_batch,
-                    preferred_batch_size_kb, secret, status, validation_code, validation_attempts,
-                    created_at, updated_at)
-                VALUES (:sub, :resource, 'https://hooks.example.test/', 'webhook', '[]',
-                        'EventGridSchema', 30, 1440, 10, 64, 'sealed elsewhere', 'active', '', 0,
-                        now(), now())
-                """
-            ),
-            params,
-        )
-        connection.execute(
-            sa.text(
-                """
-                INSERT INTO event_outbox (id, resource_id, event_type, subject, data, event_time,
-                                          created_at, dispatched_at)
-                SELECT 'ev-' || g, :resource, 'Microsoft.Communication.SMSDeliveryReportReceived',
-                    '/phonenumber/15550100', '{}', now(), now() - (:n - g) * interval '1 millisecond',
-                    CASE WHEN g % 1000 = 0 THEN NULL
-                         WHEN g % 1000 = 5 THEN now() - interval '40 days' ELSE now() END
-                FROM generate_series(1, :n) AS g
-                """
-            ),
-            params,
-        )
-        connection.execute(
-            sa.text(
-                """
-                INSERT INTO event_deliveries (id, event_id, subscription_id, resource_id, status,
-                    attempts, next_attempt_at, expires_at, created_at, replays, batch_id)
-                SELECT 'delivery-' || g, 'ev-' || g, :sub, :resource,
-                    CASE WHEN g % 1000 = 1 THEN 'pending' ELSE 'delivered' END, 1,
-                    now() - interval '1 second', now() + interval '1 day', now(), 0,
-                    CASE WHEN g % 10 = 0 THEN 'batch-' || (g / 10) END
-                FROM generate_series(1, :n) AS g WHERE g % 1000 <> 0
-                """
-            ),
-            params,
-        )
-        connection.execute(
-            sa.text(
-                """
-                INSERT INTO event_delivery_attempts (id, delivery_id, subscription_id, event_id,
-                    number, started_at, status_code, latency_ms, outcome)
-                SELECT 'attempt-' || g, 'delivery-' || g, :sub, 'ev-' || g, 1, now(), 200, 3,
-                    'delivered'
-                FROM generate_series(1, :n) AS g WHERE g % 1000 <> 0
-                """
-            ),
-            params,
-        )
+        load_events(connection, rows, resource_id)
     return resource_id
 
 
