@@ -7,8 +7,9 @@ HOLD_SECONDS once connected, hangs up, and prints one JSON line: whether it conn
 last status and phrase, the RTP packets received.
 
 ``python -m tests.sip.tls_party answer PORT CERT KEY`` listens for TLS on 127.0.0.1:PORT with
-that certificate, prints ``ready``, answers the first INVITE with 200 OK, and when the caller
-hangs up prints one JSON line: whether it answered, the INVITE's Request-URI and transport.
+that certificate, prints ``ready``, answers the first INVITE with 200 OK, prints ``confirmed``
+when the ACK arrives, and when the caller hangs up prints one JSON line: whether it answered,
+the INVITE's Request-URI and transport.
 """
 
 from __future__ import annotations
@@ -98,8 +99,12 @@ def answer(port: int, cert: str, key: str) -> dict[str, object]:
     account.create(account_cfg, True)
     print("ready", flush=True)
     deadline = time.monotonic() + 30
+    confirmed = False
     while time.monotonic() < deadline and not (account.call is not None and account.call.ended):
         ep.libHandleEvents(10)
+        if not confirmed and account.call is not None and account.call.connected:
+            confirmed = True
+            print("confirmed", flush=True)
     call = account.call
     result = {
         "answered": call is not None and call.connected,
