@@ -27,6 +27,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # for compiling column types only
 _quote = _PG.identifier_preparer.quote  # the same quoting rules as SQLite's for plain names
@@ -219,33 +220,56 @@ def _sqlite_variables(driver: Any) -> int:
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """``INSERT INTO table`` every row, in one statement (SQLite: one per variable limit's worth).
 
-    Every row has the same columns; Python-side column defaults are not applied, so a row names
-    every column that needs a value. PostgreSQL: ``INSERT ... SELECT FROM unnest(arrays)``, an
-    array per column (psycopg's ``executemany`` would run a statement per row, and SQLAlchemy's
-    multi-row VALUES costs twice its CPU in Python); SQLite: a multi-row VALUES.
+    Every row has the same columns. The columns it leaves out take their Python-side default
+    where that is a constant; a callable default (an id, a time) is not applied, so a row names
+    every such column that needs a value. PostgreSQL: ``INSERT ... SELECT FROM unnest(arrays)``,
+    an array per column, one SQL text whatever the number of rows (psycopg's ``executemany``
+    would run a statement per row, and SQLAlchemy's multi-row VALUES costs twice its CPU in
+    Python and is a new statement for PostgreSQL to parse and plan at each batch size); SQLite:
+    a multi-row VALUES.
     """
     if not rows:
         return
     connection = session.connection()
     dialect = connection.dialect
-    columns = tuple(rows[0])
+    given = tuple(rows[0])
+    defaults = _constant_defaults(table, given)
+    columns = given + tuple(defaults)
     convert = [_bind_processor(table, name, dialect) for name in columns]
     if dialect.name == "postgresql":
         arrays = [
-            [to_driver(row[name]) for row in rows] for name, to_driver in zip(columns, convert, strict=True)
+            [to_driver(defaults[name])] * len(rows)
+            if name in defaults
+            else [to_driver(row[name]) for row in rows]
+            for name, to_driver in zip(columns, convert, strict=True)
         ]
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor:
-            cursor.execute(postgres_insert_sql(table, columns), arrays)
+        # SQLAlchemy hands the text and the arrays to psycopg as they are, and wraps its errors
+        # (a unique violation is a DBAPIError, as for any statement)
+        connection.exec_driver_sql(postgres_insert_sql(table, columns), tuple(arrays))
         return
     page = max(1, _sqlite_variables(connection.connection.driver_connection) // len(columns))
     for start in range(0, len(rows), page):
         chunk = rows[start : start + page]
         params = [
-            to_driver(row[name]) for row in chunk for name, to_driver in zip(columns, convert, strict=True)
+            to_driver(defaults[name] if name in defaults else row[name])
+            for row in chunk
+            for name, to_driver in zip(columns, convert, strict=True)
         ]
         connection.exec_driver_sql(_sqlite_insert_sql(table, columns, len(chunk)), tuple(params))
+
+
+@functools.lru_cache(maxsize=64)
+def _constant_defaults_of(table: Table, given: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    return tuple(
+        (column.name, column.default.arg)
+        for column in table.columns
+        if column.name not in given and isinstance(column.default, ScalarElementColumnDefault)
+    )
+
+
+def _constant_defaults(table: Table, given: tuple[str, ...]) -> dict[str, Any]:
+    """The constant Python-side defaults of the columns not in ``given``, by name."""
+    return dict(_constant_defaults_of(table, given))
 
 
 @functools.cache

@@ -20,7 +20,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     func,
-    insert,
     literal,
     select,
     union_all,
@@ -28,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from gateway.core.bulk import insert_rows
 from gateway.core.db import one_of
 from gateway.numbers.models import PurchasedNumber
 from gateway.sms.models import SmsMessage, SmsOptOut
@@ -104,7 +104,6 @@ _FORGET_REPEATABILITY_IDS = (
     .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
     .values(repeatability_request_id=None)
 )
-_INSERT_MESSAGES = insert(_messages)
 
 
 @dataclass
@@ -182,5 +181,6 @@ def forget_repeatability_ids(session: Session, message_ids: list[str]) -> None:
 
 
 def insert_messages(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert ``sms_messages`` rows, in one statement (insertmanyvalues)."""
-    session.connection().execute(_INSERT_MESSAGES, rows)
+    """Insert ``sms_messages`` rows, in one statement (gateway.core.bulk: one SQL text whatever
+    the batch's size)."""
+    insert_rows(session, _messages, rows)

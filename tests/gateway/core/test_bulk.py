@@ -1,5 +1,5 @@
-"""gateway.core.bulk.update_rows on SQLite and PostgreSQL: one statement per batch, joined by
-key, and its plan on a queue the statistics know nothing of."""
+"""gateway.core.bulk on SQLite and PostgreSQL: update_rows (one statement per batch, joined by
+key, and its plan on a queue the statistics know nothing of) and insert_rows."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from unittest.mock import patch
 import pytest
 from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.exc import DBAPIError
 
 from gateway.core.bulk import insert_rows, postgres_update, sqlite_updates, update_rows
 from gateway.core.db import Database
@@ -205,3 +206,46 @@ def test_insert_rows_of_nothing_is_a_no_op(database: Database) -> None:
     assert isinstance(outbox, Table)
     with database.session() as session:
         insert_rows(session, outbox, [])
+
+
+def test_insert_rows_gives_left_out_columns_their_constant_defaults(
+    database: Database, db_backend: str
+) -> None:
+    """As the ORM would: sms_messages' counters, flags and lists start at their defaults, on
+    every row, whichever columns the rows name; a unique violation is SQLAlchemy's error."""
+    table = SmsMessage.__table__
+    assert isinstance(table, Table)
+    with database.session() as session:
+        resource_id = create_resource(session, "defaults", "https://defaults.test/").id
+    rows = [
+        {
+            "id": f"Outgoing_d{index}",
+            "resource_id": resource_id,
+            "from_number": "+14255550100",
+            "to_number": "+14255550101",
+            "text": "hi",
+            "segment_count": 1,
+            "data_coding": 0,
+            "delivery_report_timeout_seconds": 60,
+            "state": "queued",
+            "next_attempt_at": NOW,
+            "created_at": NOW,
+        }
+        for index in range(3)
+    ]
+    with database.session() as session:
+        insert_rows(session, table, rows)
+    with database.read_session() as session:
+        stored = list(session.scalars(select(SmsMessage).order_by(SmsMessage.id)))
+    assert [message.id for message in stored] == ["Outgoing_d0", "Outgoing_d1", "Outgoing_d2"]
+    for message in stored:
+        assert (message.attempts, message.in_doubt, message.possible_duplicates) == (0, False, 0)
+        assert (message.tried_connections, message.concat_reference, message.country_code) == ("", 0, "")
+        assert (message.segments_succeeded, message.segments_failed, message.waiting_for_bind) == (
+            0,
+            0,
+            False,
+        )
+        assert message.enable_delivery_report is False
+    with pytest.raises(DBAPIError), database.session() as session:
+        insert_rows(session, table, rows[:1])

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from gateway.core.bulk import postgres_update
 from gateway.core.db import Database, utcnow
 from gateway.events import repository as events_repository
+from gateway.events.lifecycle import DeliveryChange, DeliveryStatus
 from gateway.resources.service import create_resource
 from gateway.sms.models import SmsMessage, SmsSegment, SmsState
 from gateway.sms.repository import receipt_targets
@@ -224,6 +225,34 @@ def deliveries_claim(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
     return run, "pk_event_deliveries|ix_event_deliveries_due"
 
 
+def _claimed_ids(loaded: Loaded) -> list[str]:
+    """Deliveries spread over the table, a batch as the worker claims it: a hundred of a million,
+    ten of 10k (a hundred of 10k is a share where a scan is the cheaper plan)."""
+    count = min(100, loaded.rows // 1000)
+    return [f"delivery-{n}" for n in range(1, loaded.rows, loaded.rows // count)][:count]
+
+
+def claimed_rows(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    """The claimed deliveries with their events (the events worker, per batch)."""
+
+    def run(session: Session) -> object:
+        return events_repository.claimed_rows(session, _claimed_ids(loaded))
+
+    return run, "pk_event_deliveries"
+
+
+def recorded_outcomes(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    """A new batch's id, then its outcome: the events worker's writes per batch."""
+
+    def run(session: Session) -> object:
+        ids = _claimed_ids(loaded)
+        events_repository.set_batch_ids(session, {"batch-new": ids})
+        done = DeliveryChange(DeliveryStatus.DELIVERED, 1, _now(), _now(), None, 200, None, None)
+        return events_repository.update_deliveries(session, dict.fromkeys(ids, done))
+
+    return run, "pk_event_deliveries"
+
+
 def purge(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
     """The dispatcher's purge of finished events past their retention (0.1% here): its select and
     its delete (deliveries and attempts go by cascade, through their event_id and delivery_id
@@ -261,6 +290,8 @@ HOT = {
     "events: outbox claim": outbox_claim,
     "events: due deliveries": due_deliveries_claim,
     "events: delivery claim (with whole batches)": deliveries_claim,
+    "events: claimed deliveries with their events": claimed_rows,
+    "events: a batch's id and outcome": recorded_outcomes,
     "events: purge of finished events": purge,
     "events: queue depth": queue_depth,
 }
