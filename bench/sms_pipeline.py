@@ -12,9 +12,9 @@
     delivered and its SMSDeliveryReportReceived event is in the outbox (the webhook workers'
     own throughput is bench/events.py's subject).
 
-Statistics (PostgreSQL): (b) runs ``ANALYZE`` after its bulk load; (c) runs it every 2 s while
-the tables grow, standing in for autovacuum, which may be off on a development machine
-(bench/pgstats.py; docs/sms.md, "Operator: statistics").
+Statistics (PostgreSQL): (b) runs ``ANALYZE`` after its bulk load; (c) analyses the tables past
+autovacuum's threshold every 2 s while they grow, standing in for autovacuum, which may be off
+on a development machine (bench/pgstats.py; docs/sms.md, "Operator: statistics").
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ def end_to_end(
     with (
         prepared(backend, smsc, window) as (database, _resource_id),
         TemporaryDirectory() as tmp,
-        # The tables grow from empty during the run: ANALYZE every 2 s, as autovacuum would.
+        # The tables grow from empty during the run: analysed every 2 s (bench/pgstats.py).
         keep_statistics(database.url),
     ):
         port = free_port()

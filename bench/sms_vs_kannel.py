@@ -23,8 +23,9 @@ committed) and the last report at the receiver. CPU is read from /proc every 0.5
 process of each side (descendants included, PostgreSQL's backends of the run's database, pids
 born meanwhile counted from zero) and wrk's own from wait4; divided by the accepted count.
 
-Statistics: Trunkline's database is analysed every 2 s while it grows (bench/pgstats.py), as
-autovacuum would in production; PostgreSQL's CPU includes those ANALYZEs.
+Statistics: Trunkline's tables past autovacuum's threshold are analysed every 2 s while they
+grow (bench/pgstats.py); those ANALYZEs' CPU is a figure of its own, ``analyze`` (counted in the
+total), no longer part of PostgreSQL's.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from gateway.core.db import autovacuum_enabled
 from gateway.core.settings import Settings
 from gateway.events import repository as events_repository
 from gateway.roles import API, ROLES, SIP, SMPP, UP, Role
@@ -153,4 +154,5 @@ def gather_status(session: Session, settings: Settings, now: datetime) -> dict[s
             "deadLettered": events_repository.dead_lettered_count(session),
         },
         "sipWorkers": sip_workers,
+        "database": {"backend": session.get_bind().dialect.name, "autovacuum": autovacuum_enabled(session)},
     }

@@ -31,8 +31,18 @@ def render(data: dict[str, Any]) -> RenderableType:
     queue = data["smsQueue"]
     webhooks = data["webhooks"]
     rates = data["messagesPerMinute"]
+    warnings = []
+    if data["database"]["autovacuum"] is False:
+        warnings.append(
+            Text(
+                "PostgreSQL's autovacuum is off: the tables are never analysed nor vacuumed, and"
+                " the cost per message grows with the history (docs/sms.md, Operator: statistics)",
+                style="bold red",
+            )
+        )
     return Group(
         Text(f"Trunkline status at {data['generatedAt']}", style="bold"),
+        *warnings,
         _table(
             "Processes",
             ("role", "state", "detail"),

@@ -23,6 +23,7 @@ from sqlalchemy import (
     create_engine,
     event,
     literal_column,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -78,6 +79,15 @@ def one_of(column: ColumnElement[Any], name: str, *, postgres: bool) -> ColumnEl
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def autovacuum_enabled(session: Session) -> bool | None:
+    """Whether PostgreSQL's autovacuum is on (None on SQLite, which has none). Off, the tables
+    are never analysed: a statement prepared while its table was small keeps that plan as the
+    table grows (docs/sms.md, "Operator: statistics")."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return bool(session.execute(text("SHOW autovacuum")).scalar_one() == "on")
 
 
 def text_literal(value: str) -> ColumnElement[str]:

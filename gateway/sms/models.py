@@ -94,7 +94,9 @@ class SmsMessage(Base):
     __tablename__ = "sms_messages"
     __table_args__ = (
         Index("ix_sms_messages_due", "state", "next_attempt_at"),
-        UniqueConstraint("resource_id", "repeatability_request_id"),
+        # Led by the id looked up, not the resource every row of a tenant shares: without
+        # statistics the planner would use the index on the resource alone (migration 0019).
+        UniqueConstraint("repeatability_request_id", "resource_id"),
     )
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True)  # Outgoing_<time><uuid>
@@ -157,7 +159,8 @@ class SmsSendCounter(Base):
 
 class SmsSegment(Base):
     __tablename__ = "sms_segments"
-    __table_args__ = (Index("ix_sms_segments_smsc_id", "connection_id", "smsc_message_id"),)
+    # Led by the SMSC's id, not the connection most rows share (see sms_messages' unique)
+    __table_args__ = (Index("ix_sms_segments_smsc_id", "smsc_message_id", "connection_id"),)
 
     message_id: Mapped[str] = mapped_column(
         ForeignKey("sms_messages.id", ondelete="CASCADE"), primary_key=True

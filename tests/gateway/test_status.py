@@ -100,6 +100,7 @@ def test_gathers_queue_rates_binds_and_webhooks(
         "messagesPerMinute",
         "webhooks",
         "sipWorkers",
+        "database",
     }
     assert data["smsQueue"]["queued"] == 2
     assert 85 <= data["smsQueue"]["oldestQueuedAgeSeconds"] <= 120
@@ -116,6 +117,12 @@ def test_gathers_queue_rates_binds_and_webhooks(
     assert processes["smpp"]["state"] == ProcessState.UP  # its bind row is fresh
     assert processes["up"]["state"] == ProcessState.DOWN
     assert data["sipWorkers"] == []
+    database_status = data["database"]
+    assert database_status["backend"] in ("sqlite", "postgresql")
+    if database_status["backend"] == "sqlite":
+        assert database_status["autovacuum"] is None
+    else:
+        assert isinstance(database_status["autovacuum"], bool)
 
 
 def test_port_answers_only_when_something_listens() -> None:

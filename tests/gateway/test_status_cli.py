@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from gateway import status_cli
@@ -41,6 +42,7 @@ def test_json_has_exactly_these_keys() -> None:
         "messagesPerMinute",
         "webhooks",
         "sipWorkers",
+        "database",
     }
     assert set(data["smsQueue"]) == {"queued", "oldestQueuedAgeSeconds"}
     assert set(data["webhooks"]) == {"outbox", "pending", "deadLettered"}
@@ -57,6 +59,26 @@ def test_screen_names_every_part() -> None:
         assert title in result.stdout
     for role in ("api", "worker", "smpp", "sip", "up"):
         assert role in result.stdout
+
+
+@pytest.mark.parametrize("autovacuum", [True, False, None])
+def test_the_screen_warns_when_autovacuum_is_off(autovacuum: bool | None) -> None:
+    data = {
+        "generatedAt": "2026-12-07T12:00:00Z",
+        "processes": [],
+        "binds": [],
+        "smsQueue": {"queued": 0, "oldestQueuedAgeSeconds": None},
+        "messagesPerMinute": {},
+        "webhooks": {"outbox": 0, "pending": 0, "deadLettered": 0},
+        "sipWorkers": [],
+        "database": {
+            "backend": "postgresql" if autovacuum is not None else "sqlite",
+            "autovacuum": autovacuum,
+        },
+    }
+    console = Console(width=200, record=True)
+    console.print(status_cli.render(data))
+    assert ("autovacuum is off" in console.export_text()) is (autovacuum is False)
 
 
 @pytest.mark.usefixtures("cli_env")

@@ -120,14 +120,29 @@ def plans_of(
     return [(s, explain(engine, s, p, generic=generic)) for s, p in statements_of(engine, run)]
 
 
+def _keys_filtered(node: dict[str, Any]) -> bool:
+    """A scan that filters its rows by a list of keys (``= ANY``) while its index conditions
+    (the node's own, or its bitmap's) look up no list at all."""
+    if "ANY (" not in node.get("Filter", ""):
+        return False
+    conditions = [n.get(k, "") for n in nodes(node) for k in ("Index Cond", "Recheck Cond")]
+    return not any("ANY (" in condition for condition in conditions)
+
+
 def check(plans: list[tuple[str, dict[str, Any]]], index: str, big_tables: tuple[str, ...]) -> None:
-    """No sequential scan of a big table; ``index`` (or one of ``a|b``; "": any) used."""
+    """No sequential scan of a big table; ``index`` (or one of ``a|b``; "": any) used; and no
+    list of keys (``= ANY``) filtered out of a big table's rows rather than looked up: an index
+    used on its other, weaker condition (a connection or resource most rows share) reads rows in
+    proportion to the table."""
     used = set()
     for statement, plan in plans:
         for node in nodes(plan):
             relation = node.get("Relation Name")
             assert not (node["Node Type"] == "Seq Scan" and relation in big_tables), (
                 f"sequential scan of {relation} in:\n{statement}\n{plan}"
+            )
+            assert not (relation in big_tables and _keys_filtered(node)), (
+                f"keys filtered out of {relation}'s rows, not looked up, in:\n{statement}\n{plan}"
             )
             if "Index Name" in node:
                 used.add(node["Index Name"])

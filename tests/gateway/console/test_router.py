@@ -124,3 +124,14 @@ def test_hostile_search_text_is_escaped_not_an_error(browser: TestClient) -> Non
 def test_console_is_deliberately_not_in_the_openapi_document(browser: TestClient) -> None:
     paths = browser.get("/openapi.json").json()["paths"]
     assert not [path for path in paths if path.startswith("/admin/console")]
+
+
+@pytest.mark.usefixtures("seeded")
+@pytest.mark.parametrize("autovacuum", [True, False])
+def test_the_status_page_warns_when_autovacuum_is_off(
+    browser: TestClient, monkeypatch: pytest.MonkeyPatch, autovacuum: bool
+) -> None:
+    monkeypatch.setattr("gateway.status.autovacuum_enabled", lambda session: autovacuum)
+    login(browser)
+    page = browser.get("/admin/console").text
+    assert ('id="autovacuum-off"' in page) is (not autovacuum)

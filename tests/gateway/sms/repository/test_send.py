@@ -24,7 +24,7 @@ def test_the_repeatability_lookup_uses_its_unique_index(database: Database) -> N
     parameters = {"resources": ["resource"], "request_ids": ["a", "b"]}
     plan = _postgres_plan(database, repository.FIND_REPEATED[True], parameters)
     # an index on resource_id alone (or leading) would filter every message of the resource
-    assert "uq_sms_messages_resource_id" in plan, plan
+    assert "uq_sms_messages_repeatability_request_id" in plan, plan
 
 
 @pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
