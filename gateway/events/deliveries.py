@@ -124,14 +124,15 @@ def claim(
     up to the subscription's count and size) and their batch ids stored in this transaction, so
     a crash after sending still retries the same batch under the same webhook-id.
     """
-    claimed = repository.claim(session, delivery_ids, now, now + claim_for)
-    if not claimed:
+    rows = repository.lock_claimable(session, delivery_ids, now)
+    if not rows:
         return []
-    works = works_of(repository.claimed_rows(session, claimed), now, topic_of)
-    batches = _group(works)
-    new_ids = {b.batch_id: b.delivery_ids for b in batches if b.batch_id and b.first.batch_id is None}
-    if new_ids:
-        repository.set_batch_ids(session, new_ids)
+    batches = _group(works_of(rows, now, topic_of))
+    repository.mark_claimed(
+        session,
+        {work.delivery_id: batch.batch_id for batch in batches for work in batch.works},
+        now + claim_for,
+    )
     return batches
 
 

@@ -29,22 +29,19 @@ from gateway.events.models import (
     SubscriptionStatus,
 )
 from gateway.events.repository.attempts import (
-    claim as claim,
-)
-from gateway.events.repository.attempts import (
-    claimed_rows as claimed_rows,
-)
-from gateway.events.repository.attempts import (
     insert_attempts as insert_attempts,
 )
 from gateway.events.repository.attempts import (
     insert_deliveries as insert_deliveries,
 )
 from gateway.events.repository.attempts import (
-    release_claims as release_claims,
+    lock_claimable as lock_claimable,
 )
 from gateway.events.repository.attempts import (
-    set_batch_ids as set_batch_ids,
+    mark_claimed as mark_claimed,
+)
+from gateway.events.repository.attempts import (
+    release_claims as release_claims,
 )
 from gateway.events.repository.attempts import (
     set_enqueued_until as set_enqueued_until,

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, or_, select, true, update
+from sqlalchemy import ColumnElement, Connection, Select, Table, bindparam, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from gateway.core.bulk import insert_rows
+from gateway.core.bulk import insert_rows, update_rows
 from gateway.core.db import UTCDateTime, one_of
 from gateway.events.lifecycle import DeliveryChange, DeliveryStatus
 from gateway.events.models import (
@@ -79,30 +79,6 @@ def _claimable() -> list[ColumnElement[bool]]:
     ]
 
 
-# Built once per dialect: building a statement and its cache key was a sixth of the events
-# worker's CPU. The lists are one array parameter on PostgreSQL (``one_of``): an expanding IN of
-# a hundred ids (a batch) made a new SQL text each time, which psycopg converted again (it caches
-# statements of at most 4 kB) and PostgreSQL parsed and planned again.
-_CLAIM_BY_ID = {
-    postgres: update(_DELIVERIES)
-    .where(one_of(_DELIVERIES.c.id, "ids", postgres=postgres), *_claimable())
-    .values(claimed_until=bindparam("until"), enqueued_until=bindparam("until"))
-    .returning(_DELIVERIES.c.id, _DELIVERIES.c.batch_id)
-    for postgres in (False, True)
-}
-_CLAIM_BY_BATCH = {
-    postgres: update(_DELIVERIES)
-    .where(
-        one_of(_DELIVERIES.c.batch_id, "batch_ids", postgres=postgres),
-        _DELIVERIES.c.batch_id.is_not(None),
-        *_claimable(),
-    )
-    .values(claimed_until=bindparam("until"), enqueued_until=bindparam("until"))
-    .returning(_DELIVERIES.c.id)
-    for postgres in (False, True)
-}
-
-
 def _core(session: Session) -> tuple[Connection, bool]:
     """The session's connection (Core statements on it skip the ORM's compile and bulk-update
     paths, a third of the events worker's time) and whether it is PostgreSQL's."""
@@ -110,10 +86,66 @@ def _core(session: Session) -> tuple[Connection, bool]:
     return connection, connection.dialect.name == "postgresql"
 
 
-def claim(session: Session, delivery_ids: Sequence[str], now: datetime, until: datetime) -> list[str]:
-    """Mark the pending, due, unclaimed deliveries among ``delivery_ids`` claimed until ``until``,
-    with every other delivery of the batches they belong to (a batch is sent whole, even when two
-    tasks carry halves of it); returns their ids.
+def _claimable_rows(*keys: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """Claimable deliveries matching ``keys``, with their event, subscription and resource
+    name, locked for the transaction (rows another claim holds are skipped)."""
+    return (
+        select(
+            Delivery.id,
+            Delivery.subscription_id,
+            Delivery.resource_id,
+            Delivery.attempts,
+            Delivery.expires_at,
+            Delivery.next_attempt_at,
+            Delivery.batch_id,
+            OutboxEvent.id,
+            OutboxEvent.event_type,
+            OutboxEvent.subject,
+            OutboxEvent.data,
+            OutboxEvent.event_time,
+            OutboxEvent.created_at,
+            EventSubscription.endpoint_url,
+            EventSubscription.delivery_schema,
+            EventSubscription.kind,
+            EventSubscription.max_delivery_attempts,
+            EventSubscription.max_events_per_batch,
+            EventSubscription.preferred_batch_size_kb,
+            EventSubscription.secret,
+            EventSubscription.previous_secret,
+            EventSubscription.previous_secret_expires_at,
+            Resource.name,
+        )
+        .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
+        .join(EventSubscription, EventSubscription.id == Delivery.subscription_id)
+        .join(Resource, Resource.id == EventSubscription.resource_id)
+        .where(*keys, *_claimable())
+        .with_for_update(of=_DELIVERIES, skip_locked=True)
+    )
+
+
+# Built once per dialect: building a statement and its cache key was a sixth of the events
+# worker's CPU. The lists are one array parameter on PostgreSQL (``one_of``): an expanding IN of
+# a hundred ids (a batch) made a new SQL text each time, which psycopg converted again (it caches
+# statements of at most 4 kB) and PostgreSQL parsed and planned again.
+_LOCK_BY_ID = {
+    postgres: _claimable_rows(one_of(_DELIVERIES.c.id, "ids", postgres=postgres))
+    for postgres in (False, True)
+}
+_LOCK_BY_BATCH = {
+    postgres: _claimable_rows(
+        one_of(_DELIVERIES.c.batch_id, "batch_ids", postgres=postgres),
+        _DELIVERIES.c.batch_id.is_not(None),
+    )
+    for postgres in (False, True)
+}
+
+
+def lock_claimable(session: Session, delivery_ids: Sequence[str], now: datetime) -> list[ClaimedRow]:
+    """The pending, due, unclaimed deliveries among ``delivery_ids``, with every other such
+    delivery of the batches they belong to (a batch is sent whole, even when two tasks carry
+    halves of it), locked for this transaction and read with their event, subscription and
+    resource name; oldest event first (the event id breaks ties, so a batch's order is the same
+    on every retry). :func:`mark_claimed` then claims them.
 
     Two statements, each by its own index (the ids by primary key, their batches' other rows by
     the partial batch index), rather than one with ``id IN ... OR batch_id IN (subquery)``, for
@@ -121,71 +153,25 @@ def claim(session: Session, delivery_ids: Sequence[str], now: datetime, until: d
     (tests/gateway/sms/test_plans.py). The second runs only for deliveries already in a batch
     (retries of batching subscriptions)."""
     connection, postgres = _core(session)
-    values = {"until": until, "now": now, "due": now + timedelta(seconds=1)}
-    claimed = connection.execute(_CLAIM_BY_ID[postgres], {"ids": list(delivery_ids), **values}).all()
-    ids = [row[0] for row in claimed]
-    batch_ids = list({row[1] for row in claimed if row[1] is not None})
+    values = {"now": now, "due": now + timedelta(seconds=1)}
+    rows = [
+        ClaimedRow._make(row)
+        for row in connection.execute(_LOCK_BY_ID[postgres], {"ids": list(delivery_ids), **values})
+    ]
+    batch_ids = list({row.batch_id for row in rows if row.batch_id is not None})
     if batch_ids:
-        ids += connection.execute(_CLAIM_BY_BATCH[postgres], {"batch_ids": batch_ids, **values}).scalars()
-    return ids
+        found = {row.delivery_id for row in rows}
+        siblings = connection.execute(_LOCK_BY_BATCH[postgres], {"batch_ids": batch_ids, **values})
+        rows += [row for row in map(ClaimedRow._make, siblings) if row.delivery_id not in found]
+    rows.sort(key=lambda row: (row.event_created_at, row.event_id))
+    return rows
 
 
-_SET_BATCH_ID = {
-    postgres: update(_DELIVERIES)
-    .where(one_of(_DELIVERIES.c.id, "ids", postgres=postgres))
-    .values(batch_id=bindparam("batch_id"))
-    for postgres in (False, True)
-}
-
-
-def set_batch_ids(session: Session, batches: Mapping[str, Sequence[str]]) -> None:
-    """Fix the batch of these deliveries (batch id -> delivery ids), one UPDATE per batch."""
-    connection, postgres = _core(session)
-    for batch_id, delivery_ids in batches.items():
-        connection.execute(_SET_BATCH_ID[postgres], {"ids": list(delivery_ids), "batch_id": batch_id})
-
-
-_CLAIMED_ROWS = {
-    postgres: select(
-        Delivery.id,
-        Delivery.subscription_id,
-        Delivery.resource_id,
-        Delivery.attempts,
-        Delivery.expires_at,
-        Delivery.next_attempt_at,
-        Delivery.batch_id,
-        OutboxEvent.id,
-        OutboxEvent.event_type,
-        OutboxEvent.subject,
-        OutboxEvent.data,
-        OutboxEvent.event_time,
-        OutboxEvent.created_at,
-        EventSubscription.endpoint_url,
-        EventSubscription.delivery_schema,
-        EventSubscription.kind,
-        EventSubscription.max_delivery_attempts,
-        EventSubscription.max_events_per_batch,
-        EventSubscription.preferred_batch_size_kb,
-        EventSubscription.secret,
-        EventSubscription.previous_secret,
-        EventSubscription.previous_secret_expires_at,
-        Resource.name,
-    )
-    .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
-    .join(EventSubscription, EventSubscription.id == Delivery.subscription_id)
-    .join(Resource, Resource.id == EventSubscription.resource_id)
-    .where(one_of(_DELIVERIES.c.id, "ids", postgres=postgres))
-    .order_by(OutboxEvent.created_at, OutboxEvent.id)
-    for postgres in (False, True)
-}
-
-
-def claimed_rows(session: Session, delivery_ids: list[str]) -> list[ClaimedRow]:
-    """Claimed deliveries with their event, subscription and resource name, oldest event first
-    (the event id breaks ties, so a batch's order is the same on every retry); one statement."""
-    connection, postgres = _core(session)
-    rows = connection.execute(_CLAIMED_ROWS[postgres], {"ids": delivery_ids})
-    return [ClaimedRow._make(row) for row in rows]
+def mark_claimed(session: Session, batch_of: Mapping[str, str | None], until: datetime) -> None:
+    """Claim these locked deliveries until ``until``, each with its batch id (None: sent alone),
+    in one statement: the claim and the batch are one new version of each row, not two."""
+    rows = [{"id": delivery_id, "batch_id": batch_id} for delivery_id, batch_id in batch_of.items()]
+    update_rows(session, _DELIVERIES, rows, constants={"claimed_until": until, "enqueued_until": until})
 
 
 def release_claims(session: Session, delivery_ids: Sequence[str]) -> None:

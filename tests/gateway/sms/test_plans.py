@@ -25,6 +25,7 @@ from gateway.core.bulk import postgres_update
 from gateway.core.db import Database, utcnow
 from gateway.events import repository as events_repository
 from gateway.events.lifecycle import DeliveryChange, DeliveryStatus
+from gateway.events.models import Delivery
 from gateway.resources.service import create_resource
 from gateway.sms.models import SmsMessage, SmsSegment, SmsState
 from gateway.sms.repository import receipt_targets
@@ -217,39 +218,24 @@ def due_deliveries_claim(loaded: Loaded) -> tuple[Callable[[Session], object], s
 
 
 def deliveries_claim(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
+    """The events worker's claim: the deliveries it was handed, with their events, and the rest
+    of the batches some of them belong to (see claim_marked for the UPDATE that follows)."""
+
     def run(session: Session) -> object:
         ids = [f"delivery-{n}" for n in range(1, loaded.rows, loaded.rows // 50)][: loaded.rows // 1000]
         ids += [f"delivery-{n}" for n in range(10, 200, 10)][: loaded.rows // 1000]  # in stored batches
-        now = _now()
-        return events_repository.claim(session, ids, now, now + timedelta(seconds=5))
-
-    return run, "pk_event_deliveries"
-
-
-def _claimed_ids(loaded: Loaded) -> list[str]:
-    """Deliveries spread over the table, a batch as the worker claims it: a hundred of a million,
-    ten of 10k (a hundred of 10k is a share where a scan is the cheaper plan)."""
-    count = min(100, loaded.rows // 1000)
-    return [f"delivery-{n}" for n in range(1, loaded.rows, loaded.rows // count)][:count]
-
-
-def claimed_rows(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
-    """The claimed deliveries with their events (the events worker, per batch)."""
-
-    def run(session: Session) -> object:
-        return events_repository.claimed_rows(session, _claimed_ids(loaded))
+        return events_repository.lock_claimable(session, ids, _now())
 
     return run, "pk_event_deliveries"
 
 
 def recorded_outcomes(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
-    """A new batch's id, then its outcome: the events worker's writes per batch."""
+    """A batch's outcome: the events worker's write after each attempt."""
 
     def run(session: Session) -> object:
-        ids = _claimed_ids(loaded)
-        events_repository.set_batch_ids(session, {"batch-new": ids})
         done = DeliveryChange(DeliveryStatus.DELIVERED, 1, _now(), _now(), None, 200, None, None)
-        return events_repository.update_deliveries(session, dict.fromkeys(ids, done))
+        events_repository.update_deliveries(session, dict.fromkeys(_delivery_ids(loaded.rows), done))
+        return None
 
     return run, "pk_event_deliveries"
 
@@ -290,9 +276,8 @@ HOT = {
     "queued past the report window": reconciler_expired_queue,
     "events: outbox claim": outbox_claim,
     "events: due deliveries": due_deliveries_claim,
-    "events: delivery claim (with whole batches)": deliveries_claim,
-    "events: claimed deliveries with their events": claimed_rows,
-    "events: a batch's id and outcome": recorded_outcomes,
+    "events: delivery claim with the events (and whole batches)": deliveries_claim,
+    "events: a batch's outcome": recorded_outcomes,
     "events: purge of finished events": purge,
     "events: queue depth": queue_depth,
 }
@@ -301,6 +286,13 @@ HOT = {
 # psycopg's cursor, not SQLAlchemy's, so they are explained from the SQL it builds), for 50 rows.
 _MESSAGES = cast(Table, SmsMessage.__table__)
 _SEGMENTS = cast(Table, SmsSegment.__table__)
+_DELIVERIES = cast(Table, Delivery.__table__)
+
+
+def _delivery_ids(rows: int) -> list[str]:
+    """A hundred deliveries spread over the table (ten of 10k): a worker's batch."""
+    count = min(100, rows // 1000)
+    return [f"delivery-{n}" for n in range(1, rows, rows // count)][:count]
 
 
 def _writer_ids(rows: int) -> list[str]:
@@ -334,6 +326,14 @@ def writer_updates(rows: int) -> dict[str, tuple[str, list[Any], str]]:
                 constants={"state": "delivered", "delivery_status": "Delivered", "finished_at": now},
             ),
             "pk_sms_messages",
+        ),
+        "events: claim marked, with batch ids": (
+            *postgres_update(
+                _DELIVERIES,
+                [{"id": delivery_id, "batch_id": "batch-new"} for delivery_id in _delivery_ids(rows)],
+                constants={"claimed_until": now, "enqueued_until": now},
+            ),
+            "pk_event_deliveries",
         ),
         "receipts: first part's receipt": (
             *postgres_update(
