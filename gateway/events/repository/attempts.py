@@ -189,23 +189,24 @@ def insert_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
     insert_rows(session, cast(Table, DeliveryAttempt.__table__), rows)
 
 
+# A delivery's outcome (the parameters of _change_values), its claim and enqueue leases cleared.
+_OUTCOME = {
+    "status": bindparam("b_status"),
+    "attempts": bindparam("b_attempts"),
+    "next_attempt_at": bindparam("b_next", type_=UTCDateTime()),
+    "finished_at": bindparam("b_finished", type_=UTCDateTime()),
+    "dead_letter_reason": bindparam("b_reason"),
+    "last_status_code": bindparam("b_code"),
+    "last_error": bindparam("b_error"),
+    "last_response": bindparam("b_response"),
+    "claimed_until": None,
+    "enqueued_until": None,
+}
 _UPDATE_ALIKE = {
-    postgres: update(_DELIVERIES)
-    .where(one_of(_DELIVERIES.c.id, "ids", postgres=postgres))
-    .values(
-        status=bindparam("b_status"),
-        attempts=bindparam("b_attempts"),
-        next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
-        finished_at=bindparam("b_finished", type_=UTCDateTime()),
-        dead_letter_reason=bindparam("b_reason"),
-        last_status_code=bindparam("b_code"),
-        last_error=bindparam("b_error"),
-        last_response=bindparam("b_response"),
-        claimed_until=None,
-        enqueued_until=None,
-    )
+    postgres: update(_DELIVERIES).where(one_of(_DELIVERIES.c.id, "ids", postgres=postgres)).values(_OUTCOME)
     for postgres in (False, True)
 }
+_UPDATE_EACH = update(_DELIVERIES).where(_DELIVERIES.c.id == bindparam("b_id")).values(_OUTCOME)
 
 
 def update_deliveries(session: Session, changes: Mapping[str, DeliveryChange]) -> None:
@@ -236,21 +237,3 @@ def _change_values(change: DeliveryChange) -> dict[str, Any]:
         "b_error": change.last_error,
         "b_response": change.last_response,
     }
-
-
-_UPDATE_EACH = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        attempts=bindparam("b_attempts"),
-        next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
-        finished_at=bindparam("b_finished", type_=UTCDateTime()),
-        dead_letter_reason=bindparam("b_reason"),
-        last_status_code=bindparam("b_code"),
-        last_error=bindparam("b_error"),
-        last_response=bindparam("b_response"),
-        claimed_until=None,
-        enqueued_until=None,
-    )
-)
