@@ -24,6 +24,7 @@ from sqlalchemy import (
     event,
     literal_column,
     text,
+    true,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -88,6 +89,15 @@ def autovacuum_enabled(session: Session) -> bool | None:
     if session.get_bind().dialect.name != "postgresql":
         return None
     return bool(session.execute(text("SHOW autovacuum")).scalar_one() == "on")
+
+
+def unindexed(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``condition`` in a form no index serves: ``(condition) IS TRUE``, the same rows for a
+    column that is never NULL. For a claim that must find its rows by the keys it is given: with
+    the plain condition a planner may go in through an index on it (a queue's due index) and
+    read every row it holds, a cost that grows with the backlog (tests/support/plans.py's
+    check). ``gateway.core.bulk`` writes the same form into its own SQL."""
+    return condition.is_(true())
 
 
 def text_literal(value: str) -> ColumnElement[str]:

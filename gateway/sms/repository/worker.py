@@ -28,7 +28,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from gateway.core.bulk import insert_rows, update_rows
-from gateway.core.db import one_of, text_literal
+from gateway.core.db import one_of, text_literal, unindexed
 from gateway.sms.lifecycle import SegmentSubmitState, SmsState
 from gateway.sms.models import (
     SmppConnection,
@@ -65,12 +65,11 @@ CLAIM_COLUMNS = (
 def _claimable(*, by_id: bool = False) -> list[ColumnElement[bool]]:
     """What any claim may take: queued, due (``now``), not under a live claim.
 
-    ``by_id``: for a job's ids, looked up by primary key. ``(state = 'queued') IS TRUE`` (the
-    same, state is never NULL) is a condition no index serves, which leaves the primary key as
-    the only way in. Still needed with statistics kept current (issue 15 checked): a queue
-    table's statistics are stale by nature, since a burst of queued rows arrives between two
-    ANALYZEs, and with ``state = 'queued'`` both planners then take the due index and read every
-    queued row for each claim, a cost that grows with the backlog
+    ``by_id``: for a job's ids, looked up by primary key: the state ``unindexed`` leaves the
+    primary key as the only way in. Still needed with statistics kept current (issue 15
+    checked): a queue table's statistics are stale by nature, since a burst of queued rows
+    arrives between two ANALYZEs, and with ``state = 'queued'`` both planners then take the due
+    index and read every queued row for each claim, a cost that grows with the backlog
     (tests/gateway/sms/repository/test_worker.py: 5,000 rows queued since the last ANALYZE;
     SQLite, which has no statistics unless someone runs ANALYZE, does so always). With
     statistics that match the table the plain condition is planned by primary key
@@ -79,7 +78,7 @@ def _claimable(*, by_id: bool = False) -> list[ColumnElement[bool]]:
     now = bindparam("now", type_=m.next_attempt_at.type)
     queued = m.state == SmsState.QUEUED
     return [
-        queued.is_(True) if by_id else queued,
+        unindexed(queued) if by_id else queued,
         m.next_attempt_at <= now,
         or_(m.claimed_until.is_(None), m.claimed_until < now),
     ]

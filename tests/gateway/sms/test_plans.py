@@ -111,6 +111,14 @@ def _now() -> Any:
     return utcnow()
 
 
+def _spread(rows: int, most: int) -> list[int]:
+    """Up to ``most`` row numbers spread over the table, one per thousand rows at most (ten of
+    10k): without statistics the planner takes each key for 0.5% of the table, and more of them
+    for a share of a small table where a scan is cheaper."""
+    count = min(most, rows // 1000)
+    return list(range(1, rows, rows // count))[:count]
+
+
 def repeatability_lookup(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
     def run(session: Session) -> object:
         statement = send_repository.FIND_REPEATED[True]
@@ -154,10 +162,8 @@ def claim_by_reconciler(loaded: Loaded) -> tuple[Callable[[Session], object], st
 def receipt_lookup(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
     def run(session: Session) -> object:
         # 50 receipts: a writer batch at a few thousand receipts a second (up to WRITE_BATCH, 500,
-        # when it falls behind). Ten of 10,000 rows: without statistics the planner takes each
-        # key for 0.5% of the table, and fifty of them for a share where a scan is cheaper.
-        count = min(50, loaded.rows // 1000)
-        keys = [(CONNECTION_ID, f"smsc-{n}") for n in range(1, loaded.rows, loaded.rows // count)][:count]
+        # when it falls behind)
+        keys = [(CONNECTION_ID, f"smsc-{n}") for n in _spread(loaded.rows, 50)]
         return receipt_targets.segment_targets(session, keys, postgres=True)
 
     return run, "ix_sms_segments_smsc_id"
@@ -219,10 +225,11 @@ def due_deliveries_claim(loaded: Loaded) -> tuple[Callable[[Session], object], s
 
 def deliveries_claim(loaded: Loaded) -> tuple[Callable[[Session], object], str]:
     """The events worker's claim: the deliveries it was handed, with their events, and the rest
-    of the batches some of them belong to (see claim_marked for the UPDATE that follows)."""
+    of the batches some of them belong to (writer_updates' "events: claim marked" is the UPDATE
+    that follows)."""
 
     def run(session: Session) -> object:
-        ids = [f"delivery-{n}" for n in range(1, loaded.rows, loaded.rows // 50)][: loaded.rows // 1000]
+        ids = [f"delivery-{n}" for n in _spread(loaded.rows, 50)]
         ids += [f"delivery-{n}" for n in range(10, 200, 10)][: loaded.rows // 1000]  # in stored batches
         return events_repository.lock_claimable(session, ids, _now())
 
@@ -291,8 +298,7 @@ _DELIVERIES = cast(Table, Delivery.__table__)
 
 def _delivery_ids(rows: int) -> list[str]:
     """A hundred deliveries spread over the table (ten of 10k): a worker's batch."""
-    count = min(100, rows // 1000)
-    return [f"delivery-{n}" for n in range(1, rows, rows // count)][:count]
+    return [f"delivery-{n}" for n in _spread(rows, 100)]
 
 
 def _writer_ids(rows: int) -> list[str]:
